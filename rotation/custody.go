@@ -1,0 +1,113 @@
+package rotation
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Entry is one line of the custody log: a movement of media or a change to
+// the rotation, who was responsible, and what the box decided. Each entry
+// holds the hash of the one before it, so an entry that is edited, removed
+// or moved breaks the chain.
+type Entry struct {
+	// Seq numbers entries from 1 without gaps.
+	Seq        int64     `json:"seq"`
+	Time       time.Time `json:"time"`
+	Drive      DriveID   `json:"drive,omitempty"`
+	Generation string    `json:"generation,omitempty"`
+	// Event is what happened, such as "insert" or "remove".
+	Event string `json:"event"`
+	// Who is the staff member responsible; empty when unknown.
+	Who      string   `json:"who,omitempty"`
+	Decision Kind     `json:"decision"`
+	Reasons  []string `json:"reasons"`
+	// Prev is the hex SHA-256 Hash of the previous entry; empty for the
+	// first.
+	Prev string `json:"prev"`
+	// Hash is the hex SHA-256 of this entry's fields above, Prev included.
+	Hash string `json:"hash"`
+	// Seal is the Sealer's tag over Hash; empty when the log is unsealed.
+	Seal []byte `json:"seal,omitempty"`
+}
+
+// EntryFor makes the custody entry for an event and the decision on it.
+// Append fills in Seq, Prev, Hash and Seal.
+func EntryFor(ev Event, dec Decision, now time.Time) Entry {
+	drive := dec.Drive
+	if drive == "" {
+		drive = ev.Drive
+	}
+	if drive == "" {
+		drive = ev.Identity.ID
+	}
+	return Entry{Time: now, Drive: drive, Generation: dec.Generation, Event: string(ev.Kind), Who: ev.Who, Decision: dec.Kind, Reasons: dec.Reasons}
+}
+
+// sum returns the SHA-256 of the entry's content and Prev. Time is hashed
+// as RFC 3339 text, which survives a JSON round trip unchanged.
+func (e Entry) sum() [sha256.Size]byte {
+	b, err := json.Marshal([]any{e.Seq, e.Time.Format(time.RFC3339Nano), e.Drive, e.Generation, e.Event, e.Who, e.Decision, e.Reasons, e.Prev})
+	if err != nil {
+		panic(fmt.Sprintf("rotation: hash custody entry: %v", err)) // strings and numbers always marshal
+	}
+	return sha256.Sum256(b)
+}
+
+// Sealer adds tamper evidence by key: without the key nobody can rewrite
+// the chain from an edited entry onwards and recompute valid seals.
+type Sealer interface {
+	// Seal returns the tag for an entry's hash.
+	Seal(hash []byte) []byte
+	// Check reports whether tag is the seal for hash.
+	Check(hash, tag []byte) bool
+}
+
+// HMACSealer seals entries with HMAC-SHA-256 under key.
+func HMACSealer(key []byte) Sealer { return hmacSealer{key: key} }
+
+type hmacSealer struct{ key []byte }
+
+func (h hmacSealer) Seal(hash []byte) []byte {
+	m := hmac.New(sha256.New, h.key)
+	m.Write(hash)
+	return m.Sum(nil)
+}
+
+func (h hmacSealer) Check(hash, tag []byte) bool { return hmac.Equal(h.Seal(hash), tag) }
+
+// Log is an append-only custody log in memory. The appliance writes each
+// appended entry to its file with WriteEntries.
+type Log struct {
+	entries []Entry
+	sealer  Sealer
+}
+
+// NewLog verifies entries read back from storage and returns a log that
+// continues them. sealer may be nil for an unsealed log.
+func NewLog(entries []Entry, sealer Sealer) (*Log, error) {
+	if err := Verify(entries, sealer); err != nil {
+		return nil, err
+	}
+	return &Log{entries: entries, sealer: sealer}, nil
+}
+
+// Append chains e after the last entry, seals it, stores it and returns it.
+func (l *Log) Append(e Entry) Entry {
+	e.Seq, e.Prev, e.Seal = 1, "", nil
+	if n := len(l.entries); n > 0 {
+		e.Seq, e.Prev = l.entries[n-1].Seq+1, l.entries[n-1].Hash
+	}
+	sum := e.sum()
+	e.Hash = hexSum(sum)
+	if l.sealer != nil {
+		e.Seal = l.sealer.Seal(sum[:])
+	}
+	l.entries = append(l.entries, e)
+	return e
+}
+
+// Entries returns the log's entries, oldest first.
+func (l *Log) Entries() []Entry { return l.entries }
