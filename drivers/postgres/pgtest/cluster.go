@@ -1,0 +1,276 @@
+// Package pgtest starts throwaway PostgreSQL clusters on loopback ports for
+// tests, the benchmark harness and the demo.
+//
+// initdb and postgres refuse to run as root, so when the caller is root the
+// cluster runs as the unprivileged "postgres" user that Debian's package
+// creates. Each cluster has wal_level=replica, data checksums,
+// track_commit_timestamp=on, a replication role reachable over TCP with a
+// password, and trust for the superuser on its private Unix socket.
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Roles created in every cluster. The passwords protect nothing but a
+// loopback test server that lives for one test.
+const (
+	ReplUser     = "clinicbox"
+	ReplPassword = "clinicbox-test-pw"
+	PlainUser    = "frontdesk" // can log in, has no REPLICATION attribute
+)
+
+// Options tune a cluster. The zero value is a sensible test cluster.
+type Options struct {
+	// Conf holds extra postgresql.conf lines.
+	Conf []string
+	// Fsync keeps fsync on; off (the zero value) makes tests faster and
+	// changes nothing the replication protocol sends.
+	Fsync bool
+	// Log receives postgres's log lines when set; otherwise they go to a file
+	// in the cluster directory, shown on failures.
+	Dir string // parent directory; empty means os.TempDir
+}
+
+// Cluster is a running PostgreSQL server.
+type Cluster struct {
+	Dir     string // top directory, removed by Stop
+	DataDir string
+	SockDir string
+	Port    int
+	BinDir  string
+
+	cred *syscall.Credential // nil when not switching users
+	uid  int
+	gid  int
+}
+
+// BinDir finds PostgreSQL's programs: $PGBIN, else the newest
+// /usr/lib/postgresql/N/bin with N >= 15, else the directory of initdb on PATH.
+func BinDir() (string, error) {
+	if d := os.Getenv("PGBIN"); d != "" {
+		return d, nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return majorOf(dirs[i]) > majorOf(dirs[j]) })
+	for _, d := range dirs {
+		if majorOf(d) >= 15 {
+			if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+				return d, nil
+			}
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("pgtest: PostgreSQL 15 or newer not found; install the postgresql package (make setup)")
+}
+
+func majorOf(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+// Start creates and starts a cluster.
+func Start(ctx context.Context, opt Options) (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	top, err := os.MkdirTemp(opt.Dir, "clinicbox-pg-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: top, DataDir: filepath.Join(top, "data"), SockDir: top, BinDir: bin, uid: -1, gid: -1}
+	if err := c.setOwner(); err != nil {
+		os.RemoveAll(top)
+		return nil, err
+	}
+	if err := c.start(ctx, opt); err != nil {
+		log, _ := os.ReadFile(filepath.Join(top, "postgres.log"))
+		c.Stop()
+		return nil, fmt.Errorf("%w\n%s", err, tail(string(log), 2000))
+	}
+	return c, nil
+}
+
+// setOwner arranges for the server to run as "postgres" when we are root.
+func (c *Cluster) setOwner() error {
+	if os.Geteuid() != 0 {
+		return os.Chmod(c.Dir, 0o700)
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return fmt.Errorf("pgtest: running as root needs the unprivileged user %q (install postgresql): %w", "postgres", err)
+	}
+	c.uid, _ = strconv.Atoi(u.Uid)
+	c.gid, _ = strconv.Atoi(u.Gid)
+	c.cred = &syscall.Credential{Uid: uint32(c.uid), Gid: uint32(c.gid)}
+	// The parents of a temp dir may be private to root: the server must
+	// reach its own directory.
+	if err := os.Chmod(c.Dir, 0o755); err != nil {
+		return err
+	}
+	return os.Chown(c.Dir, c.uid, c.gid)
+}
+
+// Chown hands a path the test created to the server's user, so the server
+// (for example, a tablespace directory) can use it.
+func (c *Cluster) Chown(path string) error {
+	if c.cred == nil {
+		return nil
+	}
+	return os.Chown(path, c.uid, c.gid)
+}
+
+// Command returns a PostgreSQL program (initdb, pgbench, pg_basebackup...)
+// set up to run as the cluster's user.
+func (c *Cluster) Command(ctx context.Context, prog string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.BinDir, prog), args...)
+	cmd.Dir = c.Dir
+	cmd.Env = append(os.Environ(), "PGHOST="+c.SockDir, "PGPORT="+strconv.Itoa(c.Port), "PGUSER=postgres", "PGDATABASE=postgres", "LC_ALL=C")
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	}
+	return cmd
+}
+
+func (c *Cluster) run(ctx context.Context, prog string, args ...string) error {
+	out, err := c.Command(ctx, prog, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pgtest: %s %s: %w\n%s", prog, strings.Join(args, " "), err, tail(string(out), 2000))
+	}
+	return nil
+}
+
+func (c *Cluster) start(ctx context.Context, opt Options) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	c.Port = port
+	if err := c.run(ctx, "initdb", "-D", c.DataDir, "-U", "postgres", "--data-checksums",
+		"--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"); err != nil {
+		return err
+	}
+	fsync := "off"
+	if opt.Fsync {
+		fsync = "on"
+	}
+	conf := []string{
+		"listen_addresses = '127.0.0.1'",
+		fmt.Sprintf("port = %d", port),
+		fmt.Sprintf("unix_socket_directories = '%s'", c.SockDir),
+		"wal_level = replica", "max_wal_senders = 16", "max_replication_slots = 16",
+		"track_commit_timestamp = on", "fsync = " + fsync, "full_page_writes = on",
+		"shared_buffers = 128MB", "max_wal_size = 1GB", "checkpoint_timeout = 30min",
+		"log_min_messages = warning", "log_connections = off",
+	}
+	conf = append(conf, opt.Conf...)
+	if err := appendFile(filepath.Join(c.DataDir, "postgresql.conf"), strings.Join(conf, "\n")+"\n"); err != nil {
+		return err
+	}
+	hba := "host replication all 127.0.0.1/32 scram-sha-256\n"
+	if err := appendFile(filepath.Join(c.DataDir, "pg_hba.conf"), hba); err != nil {
+		return err
+	}
+	if err := c.run(ctx, "pg_ctl", "-D", c.DataDir, "-l", filepath.Join(c.Dir, "postgres.log"), "-w", "-t", "60", "start"); err != nil {
+		return err
+	}
+	return c.Exec(ctx,
+		fmt.Sprintf("CREATE ROLE %s LOGIN REPLICATION PASSWORD '%s'", ReplUser, ReplPassword),
+		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", PlainUser, ReplPassword),
+		fmt.Sprintf("GRANT pg_read_all_settings, pg_read_all_stats, pg_monitor TO %s", ReplUser),
+	)
+}
+
+// Exec runs SQL statements as the superuser.
+func (c *Cluster) Exec(ctx context.Context, stmts ...string) error {
+	conn, err := c.Connect(ctx, "postgres")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("pgtest: %q: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// Connect opens an ordinary superuser connection to database db.
+func (c *Cluster) Connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", c.SockDir, c.Port, db))
+}
+
+// URL is the replication role's URL over TCP, as an operator would write it.
+func (c *Cluster) URL() string { return c.URLFor(ReplUser, ReplPassword) }
+
+// URLFor builds a TCP URL for any role.
+func (c *Cluster) URLFor(user, password string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password),
+		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)), Path: "/postgres", RawQuery: "sslmode=disable"}
+	return u.String()
+}
+
+// Stop stops the server immediately and removes its files.
+func (c *Cluster) Stop() {
+	if _, err := os.Stat(filepath.Join(c.DataDir, "postmaster.pid")); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		c.run(ctx, "pg_ctl", "-D", c.DataDir, "-m", "immediate", "-w", "stop")
+		cancel()
+	}
+	os.RemoveAll(c.Dir)
+}
+
+// Restart stops the server with the given mode (fast, immediate) and starts it again.
+func (c *Cluster) Restart(ctx context.Context, mode string) error {
+	if err := c.run(ctx, "pg_ctl", "-D", c.DataDir, "-m", mode, "-w", "stop"); err != nil {
+		return err
+	}
+	return c.run(ctx, "pg_ctl", "-D", c.DataDir, "-l", filepath.Join(c.Dir, "postgres.log"), "-w", "-t", "60", "start")
+}
+
+func appendFile(name, text string) error {
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}

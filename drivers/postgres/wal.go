@@ -1,0 +1,257 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// WALSink stores streamed WAL. Write receives WAL in order without gaps;
+// Flush makes everything written durable and returns the position up to
+// which it is; only that position is ever reported to the server as flushed.
+type WALSink interface {
+	// Resume tells where stored WAL ends: the timeline and segment-aligned
+	// position to stream from next. ok is false when nothing is stored.
+	Resume() (tli uint32, lsn LSN, ok bool, err error)
+	// Begin starts a session at a segment boundary.
+	Begin(tli uint32, lsn LSN) error
+	Write(lsn LSN, data []byte) error
+	Flush() (LSN, error)
+	// History stores a timeline history file.
+	History(tli uint32, content []byte) error
+	// SwitchTimeline ends the current timeline at end; its last segment
+	// stays partial.
+	SwitchTimeline(next uint32, end LSN) error
+}
+
+// StreamOptions control StreamWAL.
+type StreamOptions struct {
+	// Slot names a permanent physical slot, created if missing. Empty means a
+	// temporary slot for this connection only (created by the caller or here).
+	Slot string
+	// TempSlot, with an empty Slot, is the name of a temporary slot already
+	// created on this connection (CreateSlot(..., true)).
+	TempSlot string
+	// StartTLI/StartLSN override the start position (used by a backup that
+	// streams its own WAL from its start). Zero means resume.
+	StartTLI uint32
+	StartLSN LSN
+	// StopAt > 0 ends streaming once WAL up to StopAt is flushed.
+	StopAt LSN
+	// FlushInterval bounds how often partial data is made durable while WAL
+	// keeps arriving; when the stream goes idle it is flushed at once.
+	// Zero means 200 ms.
+	FlushInterval time.Duration
+	// StatusInterval is the most often a standby status is sent unprompted.
+	// Zero means one second.
+	StatusInterval time.Duration
+	// OnFlush, when set, is called after each flush with the durable position.
+	OnFlush func(tli uint32, flushed LSN)
+	Log     *slog.Logger
+}
+
+// StreamWAL streams WAL into sink until ctx is cancelled, StopAt is reached
+// or an error occurs. A cancelled context is a clean stop: everything
+// received is flushed and reported, and StreamWAL returns nil.
+func (c *Conn) StreamWAL(ctx context.Context, sink WALSink, opt StreamOptions) error {
+	s := &streamer{c: c, sink: sink, opt: opt, log: opt.Log}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.opt.FlushInterval <= 0 {
+		s.opt.FlushInterval = 200 * time.Millisecond
+	}
+	if s.opt.StatusInterval <= 0 {
+		s.opt.StatusInterval = time.Second
+	}
+	tli, lsn, err := s.startPosition(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		next, nextStart, err := s.timeline(ctx, tli, lsn)
+		if err != nil || next == 0 {
+			return err
+		}
+		s.log.Info("timeline switch", "op", "wal", "from", tli, "to", next, "lsn", nextStart)
+		if err := s.followSwitch(ctx, next, nextStart); err != nil {
+			return err
+		}
+		tli, lsn = next, c.System.SegmentStart(nextStart)
+	}
+}
+
+type streamer struct {
+	c    *Conn
+	sink WALSink
+	opt  StreamOptions
+	log  *slog.Logger
+
+	slot       string
+	received   LSN
+	flushed    LSN
+	lastStatus time.Time
+	lastFlush  time.Time
+}
+
+// startPosition decides where to start as pg_receivewal does: the stored
+// WAL wins; with nothing stored, the slot's restart position; else the
+// server's current position; always rounded down to a segment boundary.
+func (s *streamer) startPosition(ctx context.Context) (uint32, LSN, error) {
+	s.slot = s.opt.TempSlot
+	if s.opt.Slot != "" {
+		s.slot = s.opt.Slot
+		si, err := s.c.ReadSlot(ctx, s.opt.Slot)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !si.Exists {
+			if err := s.c.CreateSlot(ctx, s.opt.Slot, false); err != nil {
+				return 0, 0, err
+			}
+			s.log.Info("created replication slot", "op", "wal", "slot", s.opt.Slot)
+			if si, err = s.c.ReadSlot(ctx, s.opt.Slot); err != nil {
+				return 0, 0, err
+			}
+		}
+		if s.opt.StartLSN == 0 {
+			if tli, lsn, ok, err := s.sink.Resume(); err != nil || ok {
+				return tli, lsn, err
+			}
+			if si.RestartLSN != 0 {
+				tli := si.Timeline
+				if tli == 0 {
+					tli = s.c.System.Timeline
+				}
+				return tli, s.c.System.SegmentStart(si.RestartLSN), nil
+			}
+		}
+	}
+	if s.opt.StartLSN != 0 {
+		return s.opt.StartTLI, s.c.System.SegmentStart(s.opt.StartLSN), nil
+	}
+	if tli, lsn, ok, err := s.sink.Resume(); err != nil || ok {
+		return tli, lsn, err
+	}
+	return s.c.System.Timeline, s.c.System.SegmentStart(s.c.System.XLogPos), nil
+}
+
+// timeline streams one timeline. It returns the next timeline when the
+// server ends this one, or 0 on a clean stop.
+func (s *streamer) timeline(ctx context.Context, tli uint32, start LSN) (uint32, LSN, error) {
+	if tli > 1 {
+		if _, content, err := s.c.TimelineHistory(ctx, tli); err == nil {
+			if err := s.sink.History(tli, content); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	if err := s.sink.Begin(tli, start); err != nil {
+		return 0, 0, err
+	}
+	s.received, s.flushed = start, start
+	slot := ""
+	if s.slot != "" {
+		slot = "SLOT " + s.slot + " "
+	}
+	s.c.pg.Frontend().SendQuery(&pgproto3.Query{String: fmt.Sprintf("START_REPLICATION %sPHYSICAL %s TIMELINE %d", slot, start, tli)})
+	if err := s.c.pg.Frontend().Flush(); err != nil {
+		return 0, 0, fmt.Errorf("postgres: START_REPLICATION: %w", err)
+	}
+	if err := s.awaitCopyBoth(ctx); err != nil {
+		return 0, 0, err
+	}
+	s.log.Info("streaming", "op", "wal", "slot", s.slot, "lsn", start, "tli", tli)
+	return s.copyLoop(ctx, tli)
+}
+
+func (s *streamer) awaitCopyBoth(ctx context.Context) error {
+	for {
+		msg, err := s.c.pg.ReceiveMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("postgres: START_REPLICATION: %w", err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyBothResponse:
+			return nil
+		case *pgproto3.ErrorResponse:
+			return explainQuery(s.c.user, "START_REPLICATION", pgErr(m))
+		case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
+		default:
+			return fmt.Errorf("postgres: START_REPLICATION: unexpected %T", m)
+		}
+	}
+}
+
+// walMsg is one message from the server, copied out of the protocol
+// reader's buffer so the reader can go on.
+type walMsg struct {
+	lsn     LSN
+	data    []byte
+	reply   bool // keepalive asks for an immediate status
+	copyEnd bool // the server ended the COPY: end of timeline
+	err     error
+}
+
+// readMessages reads the replication stream on its own goroutine, so that
+// receiving overlaps with compressing, encrypting and writing.
+func (s *streamer) readMessages(ctx context.Context, out chan<- walMsg) {
+	defer close(out)
+	for {
+		msg, err := s.c.pg.ReceiveMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				out <- walMsg{err: fmt.Errorf("postgres: WAL stream: %w", err)}
+			}
+			return
+		}
+		var m walMsg
+		switch msg := msg.(type) {
+		case *pgproto3.CopyData:
+			m, err = parseCopyData(msg.Data)
+			if err != nil {
+				m = walMsg{err: err}
+			}
+		case *pgproto3.CopyDone:
+			m = walMsg{copyEnd: true}
+		case *pgproto3.ErrorResponse:
+			m = walMsg{err: explainQuery(s.c.user, "WAL stream", pgErr(msg))}
+		default:
+			continue
+		}
+		select {
+		case out <- m:
+		case <-ctx.Done():
+			return
+		}
+		if m.copyEnd || m.err != nil {
+			return
+		}
+	}
+}
+
+func parseCopyData(d []byte) (walMsg, error) {
+	if len(d) == 0 {
+		return walMsg{}, errors.New("postgres: WAL stream: empty message")
+	}
+	switch d[0] {
+	case pglogrepl.XLogDataByteID:
+		x, err := pglogrepl.ParseXLogData(d[1:])
+		if err != nil {
+			return walMsg{}, err
+		}
+		return walMsg{lsn: x.WALStart, data: append([]byte(nil), x.WALData...)}, nil
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(d[1:])
+		if err != nil {
+			return walMsg{}, err
+		}
+		return walMsg{reply: k.ReplyRequested}, nil
+	}
+	return walMsg{}, fmt.Errorf("postgres: WAL stream: unknown message type %q", d[0])
+}
