@@ -1,0 +1,155 @@
+// Package archive is clinicbox's backup repository: the on-disk format on a
+// drive or in the vault (see README.md), encryption, verification, listing
+// and retention.
+package archive
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+	"github.com/jackc/pglogrepl"
+)
+
+// LSN is a position in the write-ahead log.
+type LSN = pglogrepl.LSN
+
+// FormatVersion is the repository format this code writes and reads.
+const FormatVersion = 1
+
+const infoFile = "clinicbox-repo.json"
+
+// Info identifies a repository and the database system it belongs to. It is
+// stored in plain text: it holds no secret and no patient data.
+type Info struct {
+	Format        int       `json:"format"`
+	SystemID      string    `json:"system_id"`
+	SegmentSize   uint64    `json:"wal_segment_size"`
+	ServerVersion int       `json:"server_version"`
+	Created       time.Time `json:"created"`
+	// Recipients are the public keys every file is encrypted to.
+	Recipients []string `json:"recipients"`
+}
+
+// Repo is an open repository in a directory.
+type Repo struct {
+	Dir    string
+	Info   Info
+	recips []age.Recipient
+}
+
+// ErrOtherSystem means the repository holds backups of another database.
+var ErrOtherSystem = errors.New("the repository belongs to another database system")
+
+// ErrNotRepo means the directory holds no repository.
+var ErrNotRepo = errors.New("not a clinicbox repository")
+
+// Open opens an existing repository.
+func Open(dir string) (*Repo, error) {
+	b, err := os.ReadFile(filepath.Join(dir, infoFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("archive: %s: %w (no %s); check the path, or create one with 'clinicctl backup'", dir, ErrNotRepo, infoFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	r := &Repo{Dir: dir}
+	if err := json.Unmarshal(b, &r.Info); err != nil {
+		return nil, fmt.Errorf("archive: %s is damaged: %w", infoFile, err)
+	}
+	if r.Info.Format != FormatVersion {
+		return nil, fmt.Errorf("archive: %s has format %d; this clinicbox reads format %d", dir, r.Info.Format, FormatVersion)
+	}
+	if r.recips, err = ParseRecipients(r.Info.Recipients); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Create opens the repository in dir for the given system, creating it when
+// the directory is empty or missing. It refuses a directory that holds
+// anything else, and a repository of another database system.
+func Create(dir string, info Info) (*Repo, error) {
+	r, err := Open(dir)
+	if err == nil {
+		if r.Info.SystemID != info.SystemID {
+			return nil, fmt.Errorf("archive: %s: %w (repository: system %s; server: system %s); use another drive or directory for this server",
+				dir, ErrOtherSystem, r.Info.SystemID, info.SystemID)
+		}
+		if len(info.Recipients) > 0 && !sameSet(r.Info.Recipients, info.Recipients) {
+			return nil, fmt.Errorf("archive: %s is encrypted to recipients %v, not %v; pass the same --recipient keys as before", dir, r.Info.Recipients, info.Recipients)
+		}
+		return r, nil
+	}
+	if !errors.Is(err, ErrNotRepo) {
+		return nil, err
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		var names []string
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), "lost+found") {
+				names = append(names, e.Name())
+			}
+		}
+		if len(names) > 0 {
+			return nil, fmt.Errorf("archive: %s is not empty and holds no repository (found %s); choose an empty directory", dir, strings.Join(names[:min(3, len(names))], ", "))
+		}
+	}
+	info.Format = FormatVersion
+	if info.Created.IsZero() {
+		info.Created = time.Now().UTC()
+	}
+	r = &Repo{Dir: dir, Info: info}
+	if r.recips, err = ParseRecipients(info.Recipients); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "backups"), filepath.Join(dir, "wal")} {
+		if err := mkdirAll(d); err != nil {
+			return nil, err
+		}
+	}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	if err := writeFileAtomic(filepath.Join(dir, infoFile), append(b, '\n')); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]bool{}
+	for _, s := range a {
+		m[s] = true
+	}
+	for _, s := range b {
+		if !m[s] {
+			return false
+		}
+	}
+	return true
+}
+
+// lock takes an exclusive advisory lock on a file in the repository. It
+// returns nil, nil when another process holds it.
+func (r *Repo) lock(name string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(r.Dir, name), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("archive: lock: %w", explainFS(err))
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("archive: lock: %w", err)
+	}
+	return f, nil
+}

@@ -1,0 +1,38 @@
+package archive
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"filippo.io/age"
+)
+
+// FetchWAL writes the WAL file PostgreSQL asks for (a segment name, or
+// TLI.history) to dest, decrypted and decompressed: this is what a restore's
+// restore_command runs. A segment stored only partially is served
+// zero-padded, which PostgreSQL reads as the end of WAL. It returns
+// ErrNoSegment (wrapped) when the repository does not hold the file, which
+// tells PostgreSQL that recovery has reached the end of the archive.
+func (r *Repo) FetchWAL(name, dest string, ids []age.Identity) error {
+	if tliHex, ok := strings.CutSuffix(name, ".history"); ok {
+		var tli uint32
+		if _, err := fmt.Sscanf(tliHex, "%08X", &tli); err != nil || len(tliHex) != 8 {
+			return fmt.Errorf("archive: %q is not a WAL file name", name)
+		}
+		data, err := r.ReadHistory(tli, ids)
+		if err != nil {
+			return err
+		}
+		return writeFileAtomic(dest, data)
+	}
+	tli, segNo, ok := parseSegName(name, r.Info.SegmentSize)
+	if !ok {
+		return fmt.Errorf("archive: %q: %w", name, ErrNoSegment)
+	}
+	sd, err := r.ReadSegment(tli, segNo, ids)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(dest, func(w io.Writer) error { _, err := w.Write(sd.Data); return err })
+}

@@ -1,0 +1,115 @@
+// Package backup takes base backups and streams WAL from the clinic's
+// PostgreSQL into a repository: the operations the command line, the
+// appliance and the vault share.
+package backup
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+)
+
+// Options describe a base backup.
+type Options struct {
+	DB          string   // PostgreSQL URL for a role with REPLICATION
+	Repo        string   // repository directory
+	Recipients  []string // age public keys every file is encrypted to
+	Compression archive.Compression
+	Label       string
+	// WALWait bounds how long to wait for another process streaming into
+	// the repository to store the WAL the backup needs. Zero means 10 minutes.
+	WALWait  time.Duration
+	Progress func(done, total int64)
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Take runs a base backup and makes sure the repository holds the WAL from
+// its start to its end, so the backup restores on its own. When no other
+// process streams WAL into the repository, Take streams it itself through a
+// temporary slot, in parallel with the backup (like pg_basebackup -X
+// stream); otherwise it waits for that process to store it.
+func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
+	opt.defaults()
+	conn, err := postgres.Connect(ctx, opt.DB)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	repo, err := OpenRepo(opt.Repo, conn.System, opt.Recipients)
+	if err != nil {
+		return nil, err
+	}
+	wal, err := repo.WAL()
+	if err != nil && !errors.Is(err, archive.ErrWALLocked) {
+		return nil, err
+	}
+	var ws *walStream
+	if wal != nil {
+		defer wal.Close()
+		if ws, err = startWALStream(ctx, opt, wal); err != nil {
+			return nil, err
+		}
+		defer ws.stop()
+	}
+	start := opt.Now().UTC()
+	bw, err := repo.NewBackup(archive.NewID(start), opt.Compression)
+	if err != nil {
+		return nil, err
+	}
+	bopt := postgres.BackupOptions{Label: opt.Label, Progress: opt.Progress}
+	if opt.Compression == archive.ServerZstd {
+		bopt.ServerZstdLevel = 1
+	}
+	if ws != nil {
+		bopt.OnStart = ws.begin
+	}
+	res, err := conn.BaseBackup(ctx, bopt, bw)
+	if err != nil {
+		bw.Abort()
+		return nil, err
+	}
+	if err := awaitWAL(ctx, opt, repo, ws, res.EndLSN); err != nil {
+		bw.Abort()
+		return nil, err
+	}
+	b := archive.Backup{Label: opt.Label, Timeline: res.Timeline, EndTimeline: res.EndTimeline,
+		StartLSN: res.StartLSN, EndLSN: res.EndLSN, Start: start, End: opt.Now().UTC(), Compression: opt.Compression}
+	for _, ts := range res.Tablespaces {
+		if ts.OID != 0 {
+			b.Tablespaces = append(b.Tablespaces, archive.Tablespace{OID: ts.OID, Location: ts.Location})
+		}
+	}
+	done, err := bw.Commit(b)
+	if err != nil {
+		bw.Abort()
+		return nil, err
+	}
+	opt.Log.Info("base backup stored", "op", "backup", "id", done.ID, "lsn", res.EndLSN, "bytes", res.Received, "dur", time.Since(res.Start).Round(time.Millisecond))
+	return done, nil
+}
+
+func (o *Options) defaults() {
+	if o.Compression == "" {
+		o.Compression = archive.ServerZstd
+	}
+	if o.WALWait <= 0 {
+		o.WALWait = 10 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// OpenRepo opens or creates the repository for a database system.
+func OpenRepo(dir string, sys postgres.System, recipients []string) (*archive.Repo, error) {
+	return archive.Create(dir, archive.Info{SystemID: sys.ID, SegmentSize: sys.SegmentSize,
+		ServerVersion: sys.ServerVersion, Recipients: recipients})
+}

@@ -1,0 +1,82 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+)
+
+// StreamOptions describe continuous WAL streaming into a repository.
+type StreamOptions struct {
+	DB         string
+	Repo       string
+	Slot       string // the permanent physical slot of this destination
+	Recipients []string
+	OnFlush    func(tli uint32, flushed postgres.LSN)
+	Log        *slog.Logger
+	// MaxBackoff caps the wait between reconnects. Zero means 30 s.
+	MaxBackoff time.Duration
+}
+
+// Stream stores WAL through a permanent slot until ctx is cancelled, then
+// flushes and returns nil. A lost connection (server restart, network) is
+// retried with backoff; the slot keeps the WAL meanwhile, and streaming
+// resumes where the repository ends, so nothing is lost. Problems the
+// operator must fix (*postgres.Error) end it.
+func Stream(ctx context.Context, opt StreamOptions) error {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.MaxBackoff <= 0 {
+		opt.MaxBackoff = 30 * time.Second
+	}
+	var wal *archive.WALWriter
+	defer func() {
+		if wal != nil {
+			wal.Close()
+		}
+	}()
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := streamOnce(ctx, opt, &wal)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		var pe *postgres.Error
+		if (errors.As(err, &pe) && !pe.Retry) || errors.Is(err, archive.ErrWALLocked) || errors.Is(err, archive.ErrOtherSystem) ||
+			errors.Is(err, archive.ErrDiskFull) || errors.Is(err, archive.ErrReadOnly) {
+			return err
+		}
+		opt.Log.Warn("WAL stream interrupted; reconnecting", "op", "wal", "slot", opt.Slot, "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		backoff = min(backoff*2, opt.MaxBackoff)
+	}
+	return nil
+}
+
+func streamOnce(ctx context.Context, opt StreamOptions, wal **archive.WALWriter) error {
+	conn, err := postgres.Connect(ctx, opt.DB)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if *wal == nil {
+		repo, err := OpenRepo(opt.Repo, conn.System, opt.Recipients)
+		if err != nil {
+			return err
+		}
+		if *wal, err = repo.WAL(); err != nil {
+			return err
+		}
+	}
+	return conn.StreamWAL(ctx, *wal, postgres.StreamOptions{Slot: opt.Slot, Log: opt.Log, OnFlush: opt.OnFlush})
+}
