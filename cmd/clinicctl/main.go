@@ -1,0 +1,119 @@
+// Command clinicctl is the operator's and support's command line for
+// clinicbox repositories: keys, backups, WAL streaming, verification,
+// listing and restores.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+type command struct {
+	run   func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	usage string
+}
+
+var commands = map[string]command{
+	"keygen": {runKeygen, "keygen --out FILE                  write an age identity, print its recipient"},
+	"backup": {runBackup, "backup --db URL --repo DIR --recipient R [--compress server-zstd|zstd|none]"},
+	"stream": {runStream, "stream --db URL --repo DIR --slot NAME --recipient R   (until Ctrl-C)"},
+	"verify": {runVerify, "verify --repo DIR --identity FILE [--backup ID]"},
+	"list":   {runList, "list --repo DIR [--json]"},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ue usageError
+		if !errors.As(err, &ue) {
+			fmt.Fprintln(os.Stderr, "clinicctl:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(stderr)
+		return usageError{}
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "clinicctl: unknown command %q\n", args[0])
+		printUsage(stderr)
+		return usageError{}
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: clinicctl COMMAND [flags]")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintln(w, "  clinicctl", commands[n].usage)
+	}
+}
+
+// usageError means the usage was already printed.
+type usageError struct{}
+
+func (usageError) Error() string { return "usage" }
+
+// failedCheck means a check ran and found problems (already printed).
+type failedCheck struct{ msg string }
+
+func (f failedCheck) Error() string { return f.msg }
+
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("clinicctl "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parse parses flags and insists on the required ones.
+func parse(fs *flag.FlagSet, args []string, required ...string) error {
+	if err := fs.Parse(args); err != nil {
+		return usageError{}
+	}
+	for _, name := range required {
+		if f := fs.Lookup(name); f != nil && f.Value.String() == "" {
+			fmt.Fprintf(fs.Output(), "%s: --%s is required\n", fs.Name(), name)
+			fs.Usage()
+			return usageError{}
+		}
+	}
+	return nil
+}
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string {
+	if l == nil || len(*l) == 0 {
+		return ""
+	}
+	return fmt.Sprint([]string(*l))
+}
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
