@@ -199,7 +199,17 @@ func (w *BackupWriter) Commit(b Backup) (*Backup, error) {
 		return nil, fmt.Errorf("archive: backup %s has no manifest; not committing it", w.id)
 	}
 	data, _ := json.MarshalIndent(b, "", "  ")
-	if err := writeFileAtomic(filepath.Join(w.dir, backupFile), append(data, '\n')); err != nil {
+	data = append(data, '\n')
+	// The plain metadata is readable without the key (listing, the vault);
+	// its sealed twin lets the verifier detect any edit of it.
+	sealed, err := sealBytes(data, w.r.recips, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(w.dir, backupFile+".age"), sealed); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(w.dir, backupFile), data); err != nil {
 		return nil, err
 	}
 	final := filepath.Join(w.r.Dir, "backups", w.id)

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -28,9 +30,12 @@ type backupState struct {
 // queueBackup reads a backup's manifest and queues one job per archive.
 func (r *Repo) queueBackup(b *Backup, br *BackupReport, rep *Report, ids []age.Identity, jobs chan<- func()) *backupState {
 	st := &backupState{b: b, seen: map[string]bool{}}
+	if err := r.checkMetadata(b, ids); err != nil {
+		rep.add(b.ID+"/"+backupFile, "%v", err)
+	}
 	m, err := r.readManifest(b, ids, rep)
 	if err != nil {
-		rep.add(b.ID+"/"+manifestName, "%v", err)
+		rep.add(b.ID+"/"+manifestName+".zst.age", "%v", err)
 		st.skip = true
 		return st
 	}
@@ -208,4 +213,25 @@ func unsafeEntry(h *tar.Header) string {
 		return "hard link"
 	}
 	return ""
+}
+
+// checkMetadata compares backup.json with its sealed copy.
+func (r *Repo) checkMetadata(b *Backup, ids []age.Identity) error {
+	dir := filepath.Join(r.Dir, "backups", b.ID)
+	plain, err := os.ReadFile(filepath.Join(dir, backupFile))
+	if err != nil {
+		return err
+	}
+	sealed, err := os.ReadFile(filepath.Join(dir, backupFile+".age"))
+	if err != nil {
+		return fmt.Errorf("the sealed copy of backup.json is missing: %w", err)
+	}
+	want, err := openBytes(sealed, ids, false)
+	if err != nil {
+		return fmt.Errorf("the sealed copy of backup.json is damaged: %w", err)
+	}
+	if !bytes.Equal(plain, want) {
+		return errors.New("backup.json was altered (it differs from its sealed copy)")
+	}
+	return nil
 }

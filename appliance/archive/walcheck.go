@@ -92,6 +92,11 @@ func (r *Repo) planTimeline(rep *Report, tl *Timeline, have map[uint64]SegmentFi
 		rep.add(fmt.Sprintf("%08X.history", tl.TLI), "timeline history file is missing; restores on timeline %d cannot follow the switch", tl.TLI)
 	}
 	first, last := tl.Segments[0].SegNo, tl.Segments[len(tl.Segments)-1].SegNo
+	// Every stored segment is read and checked, even one older than any
+	// backup; continuity matters from the oldest backup's start.
+	for _, s := range tl.Segments {
+		want(tl.TLI, s.SegNo, 0)
+	}
 	if f, ok := firstNeeded[tl.TLI]; ok {
 		first = f
 	} else if !all {
