@@ -20,6 +20,8 @@ type StreamOptions struct {
 	Log        *slog.Logger
 	// MaxBackoff caps the wait between reconnects. Zero means 30 s.
 	MaxBackoff time.Duration
+	// EndPos > 0 stops streaming once WAL up to it is stored.
+	EndPos postgres.LSN
 }
 
 // Stream stores WAL through a permanent slot until ctx is cancelled, then
@@ -44,7 +46,7 @@ func Stream(ctx context.Context, opt StreamOptions) error {
 	for ctx.Err() == nil {
 		err := streamOnce(ctx, opt, &wal)
 		if err == nil || ctx.Err() != nil {
-			return nil
+			return err
 		}
 		var pe *postgres.Error
 		if (errors.As(err, &pe) && !pe.Retry) || errors.Is(err, archive.ErrWALLocked) || errors.Is(err, archive.ErrOtherSystem) ||
@@ -78,5 +80,5 @@ func streamOnce(ctx context.Context, opt StreamOptions, wal **archive.WALWriter)
 			return err
 		}
 	}
-	return conn.StreamWAL(ctx, *wal, postgres.StreamOptions{Slot: opt.Slot, Log: opt.Log, OnFlush: opt.OnFlush})
+	return conn.StreamWAL(ctx, *wal, postgres.StreamOptions{Slot: opt.Slot, Log: opt.Log, OnFlush: opt.OnFlush, StopAt: opt.EndPos})
 }
