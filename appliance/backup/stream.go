@@ -46,7 +46,7 @@ func Stream(ctx context.Context, opt StreamOptions) error {
 	for ctx.Err() == nil {
 		err := streamOnce(ctx, opt, &wal)
 		if err == nil || ctx.Err() != nil {
-			return err
+			return nil // stopped at EndPos, or a clean stop on cancel
 		}
 		var pe *postgres.Error
 		if (errors.As(err, &pe) && !pe.Retry) || errors.Is(err, archive.ErrWALLocked) || errors.Is(err, archive.ErrOtherSystem) ||
