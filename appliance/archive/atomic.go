@@ -16,6 +16,14 @@ func writeAtomic(path string, fill func(w io.Writer) error) error {
 		return fmt.Errorf("archive: %w", explainFS(err))
 	}
 	tmp := f.Name()
+	// Stored files are ciphertext (or plain metadata): readable by all, so a
+	// restore_command running as the database user can read them. The
+	// secret is the identity, which never lives in the repository.
+	if err := f.Chmod(filePerm); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -47,6 +55,12 @@ func writeFileAtomic(path string, data []byte) error {
 	})
 }
 
+// Permissions of repository files and directories.
+const (
+	filePerm = 0o644
+	dirPerm  = 0o755
+)
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -64,7 +78,7 @@ func mkdirAll(dir string) error {
 	if _, err := os.Stat(dir); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return fmt.Errorf("archive: %w", explainFS(err))
 	}
 	return syncDir(filepath.Dir(dir))

@@ -142,7 +142,7 @@ func (w *BackupWriter) Manifest() (io.WriteCloser, error) {
 }
 
 func (w *BackupWriter) newFile(stored, archive, location string, compress bool) (*fileWriter, error) {
-	f, err := os.OpenFile(filepath.Join(w.dir, stored), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(filepath.Join(w.dir, stored), os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", explainFS(err))
 	}

@@ -1,6 +1,8 @@
 package archive
 
 import (
+	"fmt"
+	"path/filepath"
 	"time"
 )
 
@@ -52,15 +54,37 @@ func (r *Repo) Summarize() (*Summary, error) {
 	for _, tl := range tls {
 		s.WAL = append(s.WAL, r.runs(tl, state, hasState)...)
 	}
+	hasHistory := map[uint32]bool{}
+	for _, tl := range tls {
+		hasHistory[tl.TLI] = tl.HasHistory
+	}
 	for _, b := range s.Backups {
 		for _, run := range s.WAL {
 			if run.Timeline == b.Timeline && run.Start <= b.StartLSN && run.End >= b.EndLSN {
-				s.Windows = append(s.Windows, Window{Timeline: b.Timeline, Backup: b.ID, From: b.EndLSN,
-					FromTime: b.End, To: run.End, ToTime: run.EndTime})
+				w := Window{Timeline: b.Timeline, Backup: b.ID, From: b.EndLSN, FromTime: b.End, To: run.End, ToTime: run.EndTime}
+				s.Windows = append(s.Windows, s.follow(w, hasHistory))
 			}
 		}
 	}
 	return s, nil
+}
+
+// follow extends a window across timeline switches: a later timeline whose
+// history is stored and whose WAL starts where this window's WAL ends
+// continues it (recovery follows the switch).
+func (s *Summary) follow(w Window, hasHistory map[uint32]bool) Window {
+	for {
+		next := false
+		for _, run := range s.WAL {
+			if run.Timeline > w.Timeline && hasHistory[run.Timeline] && run.Start <= w.To && run.End > w.To {
+				w.Timeline, w.To, w.ToTime = run.Timeline, run.End, run.EndTime
+				next = true
+			}
+		}
+		if !next {
+			return w
+		}
+	}
 }
 
 func (r *Repo) runs(tl *Timeline, state WALState, hasState bool) []WALRange {
@@ -91,4 +115,22 @@ func (r *Repo) runs(tl *Timeline, state WALState, hasState bool) []WALRange {
 		prev = seg.SegNo
 	}
 	return out
+}
+
+// SaveDrill stores a restore drill's report files (name -> contents) under
+// drills/ in the repository, each atomically.
+func (r *Repo) SaveDrill(files map[string][]byte) error {
+	dir := filepath.Join(r.Dir, "drills")
+	if err := mkdirAll(dir); err != nil {
+		return err
+	}
+	for name, data := range files {
+		if filepath.Base(name) != name {
+			return fmt.Errorf("archive: bad report name %q", name)
+		}
+		if err := writeFileAtomic(filepath.Join(dir, name), data); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -235,3 +235,8 @@ func (r *Repo) checkMetadata(b *Backup, ids []age.Identity) error {
 	}
 	return nil
 }
+
+// Manifest reads and checks a backup's manifest.
+func (r *Repo) Manifest(b *Backup, ids []age.Identity) (*Manifest, error) {
+	return r.readManifest(b, ids, &Report{})
+}

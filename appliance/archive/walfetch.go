@@ -36,3 +36,22 @@ func (r *Repo) FetchWAL(name, dest string, ids []age.Identity) error {
 	}
 	return writeAtomic(dest, func(w io.Writer) error { _, err := w.Write(sd.Data); return err })
 }
+
+// HasLaterSegment reports whether the repository holds WAL after the named
+// segment on its timeline: then that segment is missing, not past the end.
+func (r *Repo) HasLaterSegment(name string) bool {
+	tli, segNo, ok := parseSegName(name, r.Info.SegmentSize)
+	if !ok {
+		return false
+	}
+	tls, err := r.scanWAL()
+	if err != nil || tls[tli] == nil {
+		return false
+	}
+	for _, s := range tls[tli].Segments {
+		if s.SegNo > segNo {
+			return true
+		}
+	}
+	return false
+}

@@ -21,7 +21,7 @@ const walStateFile = "wal/state.json"
 func (r *Repo) writeWALState(s WALState) {
 	data, _ := json.Marshal(s)
 	p := filepath.Join(r.Dir, walStateFile)
-	if os.WriteFile(p+".tmp", data, 0o600) == nil {
+	if os.WriteFile(p+".tmp", data, filePerm) == nil {
 		os.Rename(p+".tmp", p)
 	}
 }

@@ -165,7 +165,7 @@ func (w *WALWriter) Flush() (LSN, error) {
 	if w.partial == nil {
 		// A session restreams a segment from its start, so older records
 		// of this segment are replaced.
-		f, err := os.OpenFile(w.r.segPath(w.tli, w.segNo, partialSuffix), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(w.r.segPath(w.tli, w.segNo, partialSuffix), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, filePerm)
 		if err != nil {
 			return 0, fmt.Errorf("archive: %w", explainFS(err))
 		}

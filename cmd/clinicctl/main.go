@@ -79,8 +79,12 @@ func (f failedCheck) Error() string { return f.msg }
 
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) {
+	var wf walFetchExit
+	switch {
+	case errors.As(err, &ue):
 		return 2
+	case errors.As(err, &wf):
+		return wf.code
 	}
 	return 1
 }

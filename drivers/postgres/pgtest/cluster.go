@@ -10,7 +10,6 @@ package pgtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -18,13 +17,14 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres"
 )
 
 // Roles created in every cluster. The passwords protect nothing but a
@@ -60,31 +60,8 @@ type Cluster struct {
 	gid  int
 }
 
-// BinDir finds PostgreSQL's programs: $PGBIN, else the newest
-// /usr/lib/postgresql/N/bin with N >= 15, else the directory of initdb on PATH.
-func BinDir() (string, error) {
-	if d := os.Getenv("PGBIN"); d != "" {
-		return d, nil
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return majorOf(dirs[i]) > majorOf(dirs[j]) })
-	for _, d := range dirs {
-		if majorOf(d) >= 15 {
-			if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-				return d, nil
-			}
-		}
-	}
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p), nil
-	}
-	return "", errors.New("pgtest: PostgreSQL 15 or newer not found; install the postgresql package (make setup)")
-}
-
-func majorOf(binDir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
-	return n
-}
+// BinDir finds PostgreSQL's programs (see postgres.BinDir).
+func BinDir() (string, error) { return postgres.BinDir() }
 
 // Start creates and starts a cluster.
 func Start(ctx context.Context, opt Options) (*Cluster, error) {

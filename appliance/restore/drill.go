@@ -1,0 +1,204 @@
+package restore
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/archive"
+)
+
+// DrillOptions describe a restore drill.
+type DrillOptions struct {
+	Repo         *archive.Repo
+	Identities   []age.Identity
+	IdentityFile string
+	Target       Target
+	Checks       *Checks
+	FetchProgram string
+	// Save writes the report into the repository's drills/ directory.
+	Save bool
+	Now  func() time.Time
+}
+
+// Drill restores into a scratch directory, starts a private PostgreSQL,
+// waits for recovery to end, runs integrity checks and the practice's own
+// checks, measures RTO and RPO, removes everything, and returns a signed
+// report. The report's OK is false on any failure, with the reason.
+func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	start := opt.Now()
+	rep := &Report{Started: start.UTC(), Target: opt.Target.String(), Repository: opt.Repo.Dir, SystemID: opt.Repo.Info.SystemID}
+	rep.Host, _ = os.Hostname()
+	err := drill(ctx, opt, rep, start)
+	if err != nil {
+		rep.Failure = err.Error()
+	}
+	rep.OK = err == nil && rep.checksOK()
+	if !rep.OK && rep.Failure == "" {
+		rep.Failure = "a check failed"
+	}
+	rep.Finished = opt.Now().UTC()
+	if err := rep.Sign(opt.Identities); err != nil {
+		return rep, err
+	}
+	if opt.Save {
+		if err := rep.Save(opt.Repo); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) error {
+	uid, gid, err := serverUser()
+	if err != nil {
+		return err
+	}
+	scratch, err := os.MkdirTemp("", "clinicbox-drill-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	if err := os.Chmod(scratch, 0o755); err != nil {
+		return err
+	}
+	idFile, err := privateIdentity(opt.IdentityFile, scratch, uid, gid)
+	if err != nil {
+		return err
+	}
+	pgdata := filepath.Join(scratch, "pgdata")
+	res, err := Run(ctx, Options{Repo: opt.Repo, Identities: opt.Identities, IdentityFile: idFile, PGData: pgdata,
+		Target: opt.Target, FetchProgram: opt.FetchProgram, OwnerUID: uid, OwnerGID: gid})
+	if err != nil {
+		return err
+	}
+	rep.Backup, rep.BackupTime = res.Backup.ID, res.Backup.End
+	if uid >= 0 {
+		if err := os.Chown(scratch, uid, gid); err != nil {
+			return err
+		}
+	}
+	srv, err := StartServer(ctx, pgdata, scratch, uid, gid)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	if err := srv.WaitRecovered(ctx); err != nil {
+		return err
+	}
+	rep.RTO = opt.Now().Sub(start).Seconds()
+	rep.measureRPO(ctx, srv, opt.Target, res.Window)
+	rep.runChecks(ctx, srv, opt.Checks)
+	return nil
+}
+
+// privateIdentity copies the identity into the scratch directory for the
+// server's user (restore_command runs as that user); it goes away with the
+// scratch directory.
+func privateIdentity(path, scratch string, uid, gid int) (string, error) {
+	if uid < 0 {
+		return filepath.Abs(path)
+	}
+	src, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	dst := filepath.Join(scratch, "identity")
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(f, src); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return dst, os.Chown(dst, uid, gid)
+}
+
+// measureRPO compares the target (or, for latest, when the newest WAL was
+// stored) with the last commit recovery replayed.
+func (rep *Report) measureRPO(ctx context.Context, srv *Server, t Target, w archive.Window) {
+	conn, err := srv.Connect(ctx, "postgres")
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	var last *time.Time
+	if conn.QueryRow(ctx, "SELECT pg_last_xact_replay_timestamp()").Scan(&last) != nil || last == nil {
+		return
+	}
+	rep.LastReplayed = last.UTC()
+	want := w.ToTime
+	if !t.Time.IsZero() {
+		want = t.Time
+	}
+	rep.RPO = max(0, want.Sub(*last).Seconds())
+}
+
+// runChecks runs the integrity checks in every database, then the
+// practice's checks.
+func (rep *Report) runChecks(ctx context.Context, srv *Server, checks *Checks) {
+	conn, err := srv.Connect(ctx, "postgres")
+	if err != nil {
+		rep.Checks = append(rep.Checks, CheckResult{Name: "connect", Detail: err.Error()})
+		return
+	}
+	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname")
+	var dbs []string
+	for err == nil && rows.Next() {
+		var d string
+		rows.Scan(&d)
+		dbs = append(dbs, d)
+	}
+	conn.Close(context.Background())
+	for _, db := range dbs {
+		rep.checkDatabase(ctx, srv, db, checks)
+	}
+}
+
+func (rep *Report) checkDatabase(ctx context.Context, srv *Server, db string, checks *Checks) {
+	conn, err := srv.Connect(ctx, db)
+	if err != nil {
+		rep.Checks = append(rep.Checks, CheckResult{Name: "connect to " + db, Detail: err.Error()})
+		return
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS amcheck"); err != nil {
+		rep.Checks = append(rep.Checks, CheckResult{Name: db + ": amcheck", Detail: err.Error()})
+		return
+	}
+	for _, c := range integrityChecks {
+		r := runStep(ctx, conn, CheckStep{SQL: c.sql})
+		r.Name = db + ": " + c.name
+		rep.Checks = append(rep.Checks, r)
+	}
+	if checks == nil {
+		return
+	}
+	for _, st := range checks.Steps {
+		if st.Database == db {
+			r := runStep(ctx, conn, st)
+			r.Name = db + ": " + r.Name
+			rep.Checks = append(rep.Checks, r)
+		}
+	}
+}
+
+func (rep *Report) checksOK() bool {
+	for _, c := range rep.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return len(rep.Checks) > 0
+}

@@ -1,0 +1,186 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/archive"
+)
+
+// Options describe a restore.
+type Options struct {
+	Repo         *archive.Repo
+	Identities   []age.Identity
+	IdentityFile string // the identity path restore_command passes to wal-fetch
+	PGData       string // an empty or missing directory
+	Target       Target
+	Tablespaces  map[string]string // old location -> new location
+	// FetchProgram is the clinicctl binary restore_command runs; empty
+	// means this program.
+	FetchProgram string
+	// Owner, when >= 0, becomes the owner of the restored files (a restore
+	// run as root for a server that runs as another user).
+	OwnerUID, OwnerGID int
+	Progress           func(done, total int64)
+}
+
+// Result says what was restored.
+type Result struct {
+	Backup *archive.Backup
+	Window archive.Window
+	Needed int64 // bytes the data directory takes
+}
+
+// Run restores a backup into opt.PGData and configures recovery to the
+// target. The result starts with a plain pg_ctl start.
+func Run(ctx context.Context, opt Options) (*Result, error) {
+	if opt.FetchProgram == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		opt.FetchProgram = exe
+	}
+	for _, p := range []string{opt.FetchProgram, opt.IdentityFile, opt.Repo.Dir} {
+		if strings.ContainsAny(p, `'"\`+"\n") {
+			return nil, fmt.Errorf("restore: path %q contains quotes; move it to a plain path", p)
+		}
+	}
+	sum, err := opt.Repo.Summarize()
+	if err != nil {
+		return nil, err
+	}
+	b, w, err := Choose(sum, opt.Target)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Backup: b, Window: w}
+	if res.Needed, err = dataSize(opt.Repo, b, opt.Identities); err != nil {
+		return nil, err
+	}
+	if err := checkSpace(opt.PGData, res.Needed+int64(4*opt.Repo.Info.SegmentSize)); err != nil {
+		return nil, err
+	}
+	var stored int64
+	for _, f := range b.Files {
+		stored += f.Size
+	}
+	xopt := archive.ExtractOptions{Identities: opt.Identities, Tablespaces: opt.Tablespaces}
+	if opt.Progress != nil {
+		xopt.Progress = func(done int64) { opt.Progress(done, stored) }
+	}
+	if err := opt.Repo.Extract(b, opt.PGData, xopt); err != nil {
+		return nil, err
+	}
+	if err := writeRecoveryConf(opt); err != nil {
+		return nil, err
+	}
+	if opt.OwnerUID >= 0 {
+		if err := chownTree(opt, b); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// dataSize adds up the files of the backup's manifest.
+func dataSize(repo *archive.Repo, b *archive.Backup, ids []age.Identity) (int64, error) {
+	m, err := repo.Manifest(b, ids)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, f := range m.Files {
+		n += f.Size
+	}
+	return n, nil
+}
+
+// checkSpace makes sure the file system that will hold dir has room.
+func checkSpace(dir string, need int64) error {
+	probe := dir
+	for {
+		if _, err := os.Stat(probe); err == nil {
+			break
+		}
+		parent := filepath.Dir(probe)
+		if parent == probe {
+			break
+		}
+		probe = parent
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(probe, &st); err != nil {
+		return fmt.Errorf("restore: free space of %s: %w", probe, err)
+	}
+	if free := int64(st.Bavail) * st.Bsize; free < need {
+		return fmt.Errorf("restore: %s needs %.1f GB free; %s has %.1f GB; free space or restore elsewhere",
+			dir, float64(need)/1e9, probe, float64(free)/1e9)
+	}
+	return nil
+}
+
+// writeRecoveryConf sets restore_command and the target, and asks for
+// recovery with recovery.signal.
+func writeRecoveryConf(opt Options) error {
+	lines := []string{
+		"",
+		"# Added by clinicctl restore at " + time.Now().UTC().Format(time.RFC3339) + " (target: " + opt.Target.String() + ")",
+		fmt.Sprintf(`restore_command = '"%s" wal-fetch --repo "%s" --identity "%s" %%f "%%p"'`, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile),
+		"recovery_target_timeline = 'latest'",
+	}
+	t := opt.Target
+	switch {
+	case !t.Time.IsZero():
+		lines = append(lines, "recovery_target_time = '"+t.Time.UTC().Truncate(time.Microsecond).Format("2006-01-02 15:04:05.999999Z07:00")+"'",
+			"recovery_target_inclusive = on")
+	case t.LSN != 0:
+		lines = append(lines, "recovery_target_lsn = '"+t.LSN.String()+"'", "recovery_target_inclusive = on")
+	case t.Name != "":
+		lines = append(lines, "recovery_target_name = '"+strings.ReplaceAll(t.Name, "'", "''")+"'")
+	}
+	if !t.Latest() {
+		lines = append(lines, "recovery_target_action = 'promote'")
+	}
+	f, err := os.OpenFile(filepath.Join(opt.PGData, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(opt.PGData, "recovery.signal"), nil, 0o600)
+}
+
+func chownTree(opt Options, b *archive.Backup) error {
+	roots := []string{opt.PGData}
+	for _, ts := range b.Tablespaces {
+		loc := ts.Location
+		if m, ok := opt.Tablespaces[loc]; ok {
+			loc = m
+		}
+		roots = append(roots, loc)
+	}
+	for _, root := range roots {
+		err := filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, opt.OwnerUID, opt.OwnerGID)
+		})
+		if err != nil {
+			return fmt.Errorf("restore: chown: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/jackc/pgx/v5"
+)
+
+// Server is a private PostgreSQL started on a restored data directory, on a
+// free loopback port, as an unprivileged user when run as root.
+type Server struct {
+	PGData, SockDir string
+	Port            int
+	bin             string
+	cred            *syscall.Credential
+}
+
+// StartServer starts PostgreSQL on a restored data directory. Settings that
+// would clash with the original server (port, sockets, archiving,
+// replication) are overridden. It returns once the server accepts
+// connections; recovery may still be running (see WaitRecovered).
+func StartServer(ctx context.Context, pgdata, sockDir string, uid, gid int) (*Server, error) {
+	bin, err := postgres.BinDir()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{PGData: pgdata, SockDir: sockDir, bin: bin}
+	if uid >= 0 {
+		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	if s.Port, err = freePort(); err != nil {
+		return nil, err
+	}
+	conf := []string{"", "# Added by clinicctl drill: a private server on loopback",
+		"listen_addresses = '127.0.0.1'", fmt.Sprintf("port = %d", s.Port),
+		fmt.Sprintf("unix_socket_directories = '%s'", sockDir),
+		"archive_mode = off", "hot_standby = off",
+		"primary_conninfo = ''", "primary_slot_name = ''", "shared_preload_libraries = ''"}
+	f, err := os.OpenFile(filepath.Join(pgdata, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	_, err = f.WriteString(strings.Join(conf, "\n") + "\n")
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.pgctl(ctx, "-l", s.LogFile(), "-w", "-t", "3600", "start"); err != nil {
+		return nil, fmt.Errorf("restore: the restored server did not start: %w\n%s", err, s.LogTail(3000))
+	}
+	return s, nil
+}
+
+// LogFile is where the server logs.
+func (s *Server) LogFile() string { return filepath.Join(s.SockDir, "postgres.log") }
+
+// LogTail returns the end of the server's log.
+func (s *Server) LogTail(n int) string {
+	b, _ := os.ReadFile(s.LogFile())
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+func (s *Server) pgctl(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, "pg_ctl"), append([]string{"-D", s.PGData}, args...)...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if s.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl %s: %w: %s", args[len(args)-1], err, out)
+	}
+	return nil
+}
+
+// Connect opens a superuser connection over the private socket.
+func (s *Server) Connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", s.SockDir, s.Port, db))
+}
+
+// WaitRecovered waits until recovery has ended and the server is writable.
+// A server that stops during recovery (a damaged or missing segment) is an
+// error carrying its log.
+func (s *Server) WaitRecovered(ctx context.Context) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		conn, err := s.Connect(ctx, "postgres")
+		if err == nil {
+			var inRecovery bool
+			err = conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
+			conn.Close(context.Background())
+			if err == nil && !inRecovery {
+				return nil
+			}
+		}
+		if _, perr := os.Stat(filepath.Join(s.PGData, "postmaster.pid")); perr != nil {
+			return fmt.Errorf("restore: the server stopped during recovery:\n%s", s.LogTail(3000))
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Stop stops the server.
+func (s *Server) Stop() error {
+	if _, err := os.Stat(filepath.Join(s.PGData, "postmaster.pid")); err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return s.pgctl(ctx, "-m", "fast", "-w", "stop")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// serverUser returns the unprivileged user to run PostgreSQL as when we
+// are root (initdb and postgres refuse root), or -1s.
+func serverUser() (int, int, error) {
+	if os.Geteuid() != 0 {
+		return -1, -1, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return -1, -1, fmt.Errorf("restore: running as root needs the unprivileged user postgres to run the drill's server: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return uid, gid, nil
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/restore"
+	"github.com/jackc/pglogrepl"
+)
+
+func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("restore", stderr)
+	repoDir := fs.String("repo", "", "repository directory")
+	idFile := fs.String("identity", "", "age identity file")
+	pgdata := fs.String("pgdata", "", "empty directory to restore the data directory into")
+	toTime := fs.String("to-time", "", "keep every transaction committed at or before this time (RFC 3339, e.g. 2026-11-22T09:15:00-05:00)")
+	toLSN := fs.String("to-lsn", "", "replay WAL up to this position (X/Y)")
+	toName := fs.String("to-name", "", "replay up to this restore point (pg_create_restore_point)")
+	latest := fs.Bool("latest", false, "replay all WAL in the repository (the default)")
+	owner := fs.String("owner", "", "when run as root: user that will run PostgreSQL (files are given to it)")
+	var ts listFlag
+	fs.Var(&ts, "tablespace", "OLD=NEW: restore the tablespace at OLD into NEW (repeatable)")
+	if err := parse(fs, args, "repo", "identity", "pgdata"); err != nil {
+		return err
+	}
+	t, err := parseTarget(*toTime, *toLSN, *toName, *latest)
+	if err != nil {
+		return err
+	}
+	opt, err := restoreOptions(*repoDir, *idFile, *pgdata, *owner, ts)
+	if err != nil {
+		return err
+	}
+	opt.Target = t
+	prog, done := progress(stderr, "restore")
+	opt.Progress = prog
+	res, err := restore.Run(ctx, opt)
+	done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restored backup %s (%.1f GB) into %s, recovering to %s\nstart it with: pg_ctl -D %s start\n",
+		res.Backup.ID, float64(res.Needed)/1e9, opt.PGData, t, opt.PGData)
+	return nil
+}
+
+func parseTarget(toTime, toLSN, toName string, latest bool) (restore.Target, error) {
+	var t restore.Target
+	n := 0
+	for _, s := range []string{toTime, toLSN, toName} {
+		if s != "" {
+			n++
+		}
+	}
+	if latest && n > 0 || n > 1 {
+		return t, errors.New("restore: give one of --to-time, --to-lsn, --to-name or --latest")
+	}
+	var err error
+	switch {
+	case toTime != "":
+		if t.Time, err = time.Parse(time.RFC3339Nano, toTime); err != nil {
+			return t, fmt.Errorf("restore: --to-time %q: use RFC 3339, like 2026-11-22T09:15:00-05:00", toTime)
+		}
+	case toLSN != "":
+		if t.LSN, err = pglogrepl.ParseLSN(toLSN); err != nil {
+			return t, fmt.Errorf("restore: --to-lsn %q: use the form 0/16B3748", toLSN)
+		}
+	}
+	t.Name = toName
+	return t, nil
+}
+
+func restoreOptions(repoDir, idFile, pgdata, owner string, ts []string) (restore.Options, error) {
+	opt := restore.Options{OwnerUID: -1, OwnerGID: -1, Tablespaces: map[string]string{}}
+	ids, err := archive.LoadIdentities(idFile)
+	if err != nil {
+		return opt, err
+	}
+	repo, err := archive.Open(repoDir)
+	if err != nil {
+		return opt, err
+	}
+	if opt.IdentityFile, err = filepath.Abs(idFile); err != nil {
+		return opt, err
+	}
+	if opt.PGData, err = filepath.Abs(pgdata); err != nil {
+		return opt, err
+	}
+	abs, _ := filepath.Abs(repoDir)
+	repo.Dir = abs
+	opt.Repo, opt.Identities = repo, ids
+	for _, m := range ts {
+		old, nu, ok := strings.Cut(m, "=")
+		if !ok || !filepath.IsAbs(old) || !filepath.IsAbs(nu) {
+			return opt, fmt.Errorf("restore: --tablespace %q: use OLD=NEW with absolute paths", m)
+		}
+		opt.Tablespaces[old] = nu
+	}
+	if owner != "" {
+		u, err := user.Lookup(owner)
+		if err != nil {
+			return opt, fmt.Errorf("restore: --owner: %w", err)
+		}
+		opt.OwnerUID, _ = strconv.Atoi(u.Uid)
+		opt.OwnerGID, _ = strconv.Atoi(u.Gid)
+	}
+	return opt, nil
+}
+
+// walFetchExit tells PostgreSQL how a fetch ended: 1 is "not in the
+// archive" (recovery ends there); above 125 makes recovery abort, which is
+// what a damaged or missing-in-the-middle segment must do.
+type walFetchExit struct {
+	code int
+	err  error
+}
+
+func (e walFetchExit) Error() string { return e.err.Error() }
+
+func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("wal-fetch", stderr)
+	repoDir := fs.String("repo", "", "repository directory")
+	idFile := fs.String("identity", "", "age identity file")
+	if err := parse(fs, args, "repo", "identity"); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		fmt.Fprintln(stderr, "usage: clinicctl wal-fetch --repo DIR --identity FILE WALFILE DESTINATION")
+		return usageError{}
+	}
+	name, dest := fs.Arg(0), fs.Arg(1)
+	ids, err := archive.LoadIdentities(*idFile)
+	if err != nil {
+		return walFetchExit{126, err}
+	}
+	repo, err := archive.Open(*repoDir)
+	if err != nil {
+		return walFetchExit{126, err}
+	}
+	err = repo.FetchWAL(name, dest, ids)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, archive.ErrNoSegment) && !repo.HasLaterSegment(name):
+		return walFetchExit{1, err} // the end of the archive
+	case errors.Is(err, archive.ErrNoSegment):
+		return walFetchExit{126, fmt.Errorf("%s is missing but later WAL exists: refusing to end recovery early: %w", name, err)}
+	}
+	return walFetchExit{126, fmt.Errorf("%s is damaged; refusing to end recovery early: %w", name, err)}
+}
+
+func init() {
+	commands["restore"] = command{runRestore, "restore --repo DIR --identity FILE --pgdata DIR [--to-time T | --to-lsn X/Y | --to-name N | --latest]"}
+	commands["wal-fetch"] = command{runWALFetch, "wal-fetch --repo DIR --identity FILE WALFILE DEST   (restore_command)"}
+}
