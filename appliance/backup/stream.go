@@ -49,7 +49,9 @@ func Stream(ctx context.Context, opt StreamOptions) error {
 			return nil // stopped at EndPos, or a clean stop on cancel
 		}
 		var pe *postgres.Error
-		if (errors.As(err, &pe) && !pe.Retry) || errors.Is(err, archive.ErrWALLocked) || errors.Is(err, archive.ErrOtherSystem) ||
+		// ErrWALLocked is retried: a backup streaming its own WAL holds the
+		// lock only until it ends.
+		if (errors.As(err, &pe) && !pe.Retry) || errors.Is(err, archive.ErrOtherSystem) ||
 			errors.Is(err, archive.ErrDiskFull) || errors.Is(err, archive.ErrReadOnly) {
 			return err
 		}

@@ -138,7 +138,7 @@ func writeRecoveryConf(opt Options) error {
 	t := opt.Target
 	switch {
 	case !t.Time.IsZero():
-		lines = append(lines, "recovery_target_time = '"+t.Time.UTC().Truncate(time.Microsecond).Format("2006-01-02 15:04:05.999999Z07:00")+"'",
+		lines = append(lines, "recovery_target_time = '"+t.Time.UTC().Truncate(time.Microsecond).Format("2006-01-02 15:04:05.999999")+"+00'",
 			"recovery_target_inclusive = on")
 	case t.LSN != 0:
 		lines = append(lines, "recovery_target_lsn = '"+t.LSN.String()+"'", "recovery_target_inclusive = on")

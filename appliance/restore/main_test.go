@@ -1,0 +1,187 @@
+package restore
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/backup"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+)
+
+var clinicctl string // restore_command's program, built by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "clinicbox-restore-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Chmod(dir, 0o755)
+	clinicctl = filepath.Join(dir, "clinicctl")
+	if out, err := exec.Command("go", "build", "-o", clinicctl, "github.com/clinicbox/clinicbox/cmd/clinicctl").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sharedDir makes a temporary directory the server's unprivileged user can
+// reach (t.TempDir's parents are private to root).
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "clinicbox-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(d, 0o755)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// fixture is a source database streaming into a repository.
+type fixture struct {
+	c       *pgtest.Cluster
+	dir     string
+	ids     []age.Identity
+	idFile  string
+	cancel  context.CancelFunc
+	done    chan error
+	mu      sync.Mutex
+	tli     uint32
+	flushed postgres.LSN
+	tick    chan struct{}
+}
+
+func newFixture(t *testing.T, c *pgtest.Cluster) *fixture {
+	t.Helper()
+	id, _ := age.GenerateX25519Identity()
+	f := &fixture{c: c, dir: filepath.Join(sharedDir(t), "repo"), ids: []age.Identity{id}, tick: make(chan struct{}, 1), done: make(chan error, 1)}
+	keyDir := sharedDir(t)
+	f.idFile = filepath.Join(keyDir, "key")
+	os.WriteFile(f.idFile, []byte(id.String()+"\n"), 0o600)
+	if uid, gid, _ := serverUser(); uid >= 0 {
+		os.Chown(f.idFile, uid, gid) // restore_command runs as the server's user
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	go func() {
+		f.done <- backup.Stream(ctx, backup.StreamOptions{DB: c.URL(), Repo: f.dir, Slot: "clinicbox_drive",
+			Recipients: []string{id.Recipient().String()}, OnFlush: f.onFlush})
+	}()
+	t.Cleanup(func() { f.stop(t) })
+	if _, err := backup.Take(context.Background(), backup.Options{DB: c.URL(), Repo: f.dir, Recipients: []string{id.Recipient().String()}}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) onFlush(tli uint32, l postgres.LSN) {
+	f.mu.Lock()
+	f.tli, f.flushed = tli, l
+	f.mu.Unlock()
+	select {
+	case f.tick <- struct{}{}:
+	default:
+	}
+}
+
+// sync waits until everything the server has written is stored.
+func (f *fixture) sync(t *testing.T, tli uint32) {
+	t.Helper()
+	want := lsnNow(t, f.c)
+	deadline := time.After(2 * time.Minute)
+	for {
+		f.mu.Lock()
+		ok := f.tli >= tli && f.flushed >= want
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-f.tick:
+		case err := <-f.done:
+			f.done <- err
+			t.Fatalf("stream ended: %v", err)
+		case <-deadline:
+			t.Fatalf("WAL up to %s not stored in time", want)
+		}
+	}
+}
+
+func (f *fixture) stop(t *testing.T) {
+	if f.cancel != nil {
+		f.cancel()
+		f.cancel = nil
+		if err := <-f.done; err != nil {
+			t.Errorf("stream: %v", err)
+		}
+	}
+}
+
+func (f *fixture) repo(t *testing.T) *archive.Repo {
+	t.Helper()
+	r, err := archive.Open(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func lsnNow(t *testing.T, c *pgtest.Cluster) postgres.LSN {
+	t.Helper()
+	var s string
+	queryRow(t, c, "SELECT pg_current_wal_lsn()::text", &s)
+	var l postgres.LSN
+	l.Scan(s)
+	return l
+}
+
+func queryRow(t *testing.T, c *pgtest.Cluster, sql string, dest ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := c.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, sql).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// restoreAndStart restores the repository to a target and starts it.
+func (f *fixture) restoreAndStart(t *testing.T, repoDir string, target Target) (*Server, error) {
+	t.Helper()
+	uid, gid, err := serverUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := sharedDir(t)
+	if uid >= 0 {
+		os.Chown(top, uid, gid)
+	}
+	repo, err := archive.Open(repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgdata := filepath.Join(top, "pgdata")
+	if _, err := Run(context.Background(), Options{Repo: repo, Identities: f.ids, IdentityFile: f.idFile, PGData: pgdata,
+		Target: target, FetchProgram: clinicctl, OwnerUID: uid, OwnerGID: gid}); err != nil {
+		return nil, err
+	}
+	srv, err := StartServer(context.Background(), pgdata, top, uid, gid)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { srv.Stop() })
+	return srv, srv.WaitRecovered(context.Background())
+}
