@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 TESTFLAGS ?= -race -count=1 -timeout 60m
 
-.PHONY: all build test setup demo bench torture image smoke vet
+.PHONY: all build test setup demo bench torture image image-amd64 smoke vet
 
 all: build
 
@@ -20,3 +20,20 @@ vet:
 test: setup
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+# The gokrazy images that gokr-packer.yml describes, built from config.json
+# with the update password from $CLINICBOX_UPDATE_PASSWORD or .update-password.
+image:
+	$(GO) run ./cmd/clinicimage build pi
+
+image-amd64:
+	$(GO) run ./cmd/clinicimage build amd64
+
+# Builds the amd64 image, boots it under qemu and checks that clinicbox runs.
+smoke: setup
+	$(GO) run ./cmd/clinicimage smoke
+
+# Measures clinicctl against pg_basebackup and pg_receivewal on about 1 GB of
+# pgbench data (15-25 minutes on 2 cores) and writes bench/RESULTS.md.
+bench:
+	$(GO) run ./cmd/clinicbench -out bench/RESULTS.md

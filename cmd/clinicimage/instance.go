@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// instance is config.json: the gokrazy instance schema as monogok reads it.
+// Every field monogok knows is listed so that a misspelled field is an
+// error here instead of a silently ignored setting in the image.
+type instance struct {
+	Hostname                   string
+	DeviceType                 string
+	Update                     *update
+	Environment                []string
+	Packages                   []string
+	PackageConfig              map[string]packageConfig
+	SerialConsole              string
+	GokrazyPackages            *[]string
+	KernelPackage              *string
+	FirmwarePackage            *string
+	EEPROMPackage              *string
+	KernelExtraArgs            []string
+	BootloaderExtraLines       []string
+	BootloaderExtraEEPROM      []string
+	MountDevices               []json.RawMessage
+	InternalCompatibilityFlags json.RawMessage
+}
+
+type update struct {
+	Hostname     string
+	UseTLS       string
+	NoPassword   bool
+	HTTPPort     string
+	HTTPSPort    string
+	HTTPPassword string
+	CertPEM      string
+	KeyPEM       string
+}
+
+type packageConfig struct {
+	GoBuildEnvironment []string
+	GoBuildFlags       []string
+	GoBuildTags        []string
+	ExtraFilePaths     map[string]string
+	ExtraFileContents  map[string]string
+	Basename           string
+	Environment        []string
+	CommandLineFlags   []string
+	DontStart          bool
+	WaitForClock       bool
+}
+
+// parseInstance decodes config.json, rejecting fields monogok does not know.
+func parseInstance(b []byte) (*instance, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var in instance
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
+	}
+	return &in, nil
+}
+
+// deriveConfig returns config.json with the target's overrides and the
+// web interface (update) password set. Fields it does not touch pass
+// through unchanged.
+func deriveConfig(configJSON []byte, t *Target, password string) ([]byte, error) {
+	var cfg map[string]json.RawMessage
+	if err := json.Unmarshal(configJSON, &cfg); err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
+	}
+	for field, value := range t.Overrides {
+		b, err := json.Marshal(value)
+		if err != nil {
+			return nil, err
+		}
+		cfg[field] = b
+	}
+	upd := map[string]any{}
+	if raw, ok := cfg["Update"]; ok {
+		if err := json.Unmarshal(raw, &upd); err != nil {
+			return nil, fmt.Errorf("config.json: Update: %w", err)
+		}
+	}
+	upd["HTTPPassword"] = password
+	b, err := json.Marshal(upd)
+	if err != nil {
+		return nil, err
+	}
+	cfg["Update"] = b
+	out, err := json.MarshalIndent(cfg, "", "    ")
+	return append(out, '\n'), err
+}
+
+// passwordEnv names the environment variable that holds the update
+// password of the images a builder makes.
+const passwordEnv = "CLINICBOX_UPDATE_PASSWORD"
+
+// passwordFile is the untracked file (see .gitignore) that holds it when
+// the environment does not.
+const passwordFile = ".update-password"
+
+// updatePassword returns the password of the box's web interface and
+// network updates: from the environment, else from root's .update-password,
+// else a new random one written there. It says where it came from.
+func updatePassword(root string, getenv func(string) string) (pw, source string, err error) {
+	if pw := getenv(passwordEnv); pw != "" {
+		return pw, "$" + passwordEnv, nil
+	}
+	path := filepath.Join(root, passwordFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if pw := strings.TrimSpace(string(b)); pw != "" {
+			return pw, path, nil
+		}
+		return "", "", fmt.Errorf("%s is empty", path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", "", err
+	}
+	pw = rand.Text()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := fmt.Fprintln(f, pw); err != nil {
+		f.Close()
+		return "", "", err
+	}
+	return pw, path + " (new)", f.Close()
+}

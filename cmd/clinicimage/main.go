@@ -1,0 +1,65 @@
+// Command clinicimage builds clinicbox's gokrazy images from config.json and
+// gokr-packer.yml, and boots the virtual-machine image under qemu to check
+// that the appliance comes up (make smoke).
+//
+//	clinicimage build [-o FILE] TARGET   write the image of a gokr-packer.yml target
+//	clinicimage smoke [-keep]            build, boot and check the smoke target
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "clinicimage:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "build":
+			return runBuild(ctx, args[1:], stdout, stderr)
+		case "smoke":
+			return runSmoke(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintln(stderr, "usage: clinicimage build [-o FILE] TARGET | clinicimage smoke [-keep]")
+	return flag.ErrHelp
+}
+
+// loadProject finds the module root above the working directory and reads
+// its gokr-packer.yml.
+func loadProject() (root string, set *Settings, err error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", nil, err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", nil, fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+	set, err = readSettings(filepath.Join(dir, "gokr-packer.yml"))
+	return dir, set, err
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// webUI is a client of gokrazy's web interface on the box. It speaks the
+// interface's JSON form (Accept: application/json) with the update
+// password as HTTP basic authentication, user "gokrazy".
+type webUI struct {
+	// Base is the interface's URL, e.g. http://127.0.0.1:8080.
+	Base     string
+	Password string
+	// Client is the HTTP client; nil means http.DefaultClient.
+	Client *http.Client
+}
+
+// serviceStatus is one supervised service as gokrazy reports it.
+type serviceStatus struct {
+	Path      string
+	Args      []string
+	Pid       int
+	Stopped   bool
+	StartTime time.Time
+}
+
+// overview is gokrazy's overview page in its JSON form (the part used here).
+type overview struct {
+	Hostname string
+	Kernel   string
+	PermDev  string
+	Services []serviceStatus
+}
+
+func (w *webUI) get(ctx context.Context, path string, query url.Values) (*http.Response, error) {
+	u := strings.TrimSuffix(w.Base, "/") + path
+	if query != nil {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth("gokrazy", w.Password)
+	req.Header.Set("Accept", "application/json")
+	c := w.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("webui: get %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("webui: get %s: %s", path, resp.Status)
+	}
+	return resp, nil
+}
+
+// Overview returns the box's overview with its services.
+func (w *webUI) Overview(ctx context.Context) (*overview, error) {
+	resp, err := w.get(ctx, "/", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var o overview
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil {
+		return nil, fmt.Errorf("webui: overview: %w", err)
+	}
+	return &o, nil
+}
+
+// Service returns the status of the service whose binary is path, e.g.
+// /user/clinicbox.
+func (w *webUI) Service(ctx context.Context, path string) (*serviceStatus, error) {
+	o, err := w.Overview(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range o.Services {
+		if o.Services[i].Path == path {
+			return &o.Services[i], nil
+		}
+	}
+	return nil, fmt.Errorf("webui: no service %s", path)
+}
+
+// WaitLog reads the service's stream ("stdout" or "stderr"), recent lines
+// first, until a line contains want, and returns that line. The log stays
+// open until then, so ctx must carry a deadline.
+func (w *webUI) WaitLog(ctx context.Context, path, stream, want string) (string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp, err := w.get(ctx, "/log", url.Values{"path": {path}, "stream": {stream}})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), want) {
+			return sc.Text(), nil
+		}
+	}
+	if ctx.Err() != nil {
+		return "", fmt.Errorf("webui: %s %s: no line with %q: %w", path, stream, want, ctx.Err())
+	}
+	return "", fmt.Errorf("webui: %s %s: log ended without %q: %v", path, stream, want, sc.Err())
+}
