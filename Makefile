@@ -34,6 +34,6 @@ smoke: setup
 	$(GO) run ./cmd/clinicimage smoke
 
 # Measures clinicctl against pg_basebackup and pg_receivewal on about 1 GB of
-# pgbench data (15-25 minutes on 2 cores) and writes bench/RESULTS.md.
+# pgbench data (about 7 minutes on 2 cores) and writes bench/RESULTS.md.
 bench:
 	$(GO) run ./cmd/clinicbench -out bench/RESULTS.md

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// baseBackup compares clinicctl backup with pg_basebackup, both with zstd
+// level 1 on the server, alternating which goes first.
+func (b *bench) baseBackup(ctx context.Context) *section {
+	s := &section{title: "Base backup", ref: "pg_basebackup",
+		about: "`clinicctl backup --compress server-zstd` (server-side zstd level 1, then age encryption, WAL of the backup stored in the repository) " +
+			"versus `pg_basebackup -Ft -X stream --compress=server-zstd:1 -c fast`, both over the same loopback TCP connection string. " +
+			"Outputs are removed between runs; the order alternates. Server-side CPU (the walsender compressing) is not counted for either."}
+	var ours, ref series
+	s.err = b.alternate("base backup",
+		func(run int) error {
+			// The last repository feeds the verify measurement.
+			m, err := b.ctlBackup(ctx, run, run == b.cfg.runs-1)
+			ours = append(ours, m)
+			return err
+		},
+		func(int) error { m, err := b.pgBasebackup(ctx); ref = append(ref, m); return err })
+	if s.err != nil {
+		return s
+	}
+	s.rows = []row{
+		ratioAtMost("wall time (s)", "%.1f", ours.wall(), ref.wall(), 1.0, ""),
+		values("CPU user+sys (s)", "%.1f", ours.cpu(), ref.cpu()),
+		values("bytes written (MB)", "%.1f", ours.mb(), ref.mb()),
+		atMost("peak RSS (MiB)", "%.1f", ours.rss(), ref.rss(), 64, "MiB"),
+	}
+	s.notes = append(s.notes, fmt.Sprintf("wall times of the runs: clinicctl %s; pg_basebackup %s", walls(ours), walls(ref)),
+		fmt.Sprintf("pgbench's rows are mostly blank padding: the %.2f GB database compresses to about %.0f MB, "+
+			"so these backups are bound by reading and checksumming on the server rather than by moving bytes; a clinic's real data compresses far less.",
+			float64(b.dataBytes)/1e9, ours.mb()))
+	return s
+}
+
+func (b *bench) ctlBackup(ctx context.Context, run int, keep bool) (measure, error) {
+	repo := b.fresh(fmt.Sprintf("backup-repo-%d", run))
+	m, _, err := b.clinicctl(ctx, "backup", "--db", b.pg.URL(), "--repo", repo, "--recipient", b.recip, "--compress", "server-zstd")
+	if err != nil {
+		return m, err
+	}
+	if m.Bytes, err = dirBytes(repo); err != nil {
+		return m, err
+	}
+	if keep {
+		b.backupRepo = repo
+		return m, nil
+	}
+	return m, os.RemoveAll(repo)
+}
+
+func (b *bench) pgBasebackup(ctx context.Context) (measure, error) {
+	dir := filepath.Join(b.pgwork, "basebackup")
+	os.RemoveAll(dir)
+	defer os.RemoveAll(dir)
+	return b.runPgBasebackup(ctx, dir)
+}
+
+// runPgBasebackup writes a tar-format backup with its WAL into dir (which
+// pg_basebackup creates as the server's user).
+func (b *bench) runPgBasebackup(ctx context.Context, dir string) (measure, error) {
+	cmd := b.pg.Command(ctx, "pg_basebackup", "-d", b.pg.URL(), "-D", dir, "-Ft", "-X", "stream",
+		"--compress=server-zstd:1", "-c", "fast")
+	m, _, err := runTimed(cmd)
+	if err != nil {
+		return m, err
+	}
+	m.Bytes, err = dirBytes(dir)
+	return m, err
+}
+
+// alternate runs a side-by-side measurement b.cfg.runs times, swapping
+// which tool goes first on every other run so that neither always finds
+// the caches warmed by the other.
+func (b *bench) alternate(what string, ours, ref func(run int) error) error {
+	for i := 0; i < b.cfg.runs; i++ {
+		b.logf("%s run %d/%d", what, i+1, b.cfg.runs)
+		first, second := ours, ref
+		if i%2 == 1 {
+			first, second = ref, ours
+		}
+		if err := first(i); err != nil {
+			return err
+		}
+		if err := second(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func walls(s series) string {
+	out := ""
+	for i, m := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += fmt.Sprintf("%.1f", m.Wall.Seconds())
+	}
+	return out + " s"
+}

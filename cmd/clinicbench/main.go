@@ -1,0 +1,111 @@
+// Command clinicbench measures clinicctl against PostgreSQL's own tools
+// (pg_basebackup, pg_receivewal, tar with a cp restore_command) on one
+// machine and one pgbench database, and writes the comparison with the
+// machine's description to bench/RESULTS.md.
+//
+//	go run ./cmd/clinicbench [-scale N] [-runs N] [-out bench/RESULTS.md] [-quick]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// config is what the flags choose.
+type config struct {
+	scale   int           // pgbench scale; 70 is about 1.05 GB
+	runs    int           // runs per measurement; the tables show medians
+	out     string        // the results file
+	quick   bool          // a small smoke run
+	walMB   int           // size of the WAL backlog and of the WAL replayed by restores
+	liveFor time.Duration // how long streamers run under load
+	rate    int           // pgbench transactions per second during live streaming
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "clinicbench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("clinicbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := config{}
+	fs.IntVar(&cfg.scale, "scale", 70, "pgbench scale (70 is about 1.05 GB of data)")
+	fs.IntVar(&cfg.runs, "runs", 3, "runs of each measurement (medians are reported)")
+	fs.StringVar(&cfg.out, "out", "bench/RESULTS.md", "results file")
+	fs.BoolVar(&cfg.quick, "quick", false, "smoke run: small database, one run, short load")
+	fs.IntVar(&cfg.walMB, "wal-mb", 400, "MB of WAL in the backlog and in the restore's replay")
+	fs.DurationVar(&cfg.liveFor, "live", 60*time.Second, "how long the streamers run under pgbench load")
+	fs.IntVar(&cfg.rate, "rate", 500, "pgbench transactions per second during live streaming")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if cfg.quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, quick := range map[string]func(){
+			"scale": func() { cfg.scale = 5 }, "runs": func() { cfg.runs = 1 },
+			"wal-mb": func() { cfg.walMB = 48 }, "live": func() { cfg.liveFor = 10 * time.Second },
+		} {
+			if !set[name] {
+				quick()
+			}
+		}
+	}
+	if cfg.scale < 1 || cfg.runs < 1 || cfg.walMB < 1 || cfg.liveFor <= 0 {
+		return cfg, fmt.Errorf("-scale, -runs, -wal-mb and -live must be positive")
+	}
+	return cfg, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	// Cancelling kills every child still running when run returns.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	started := time.Now()
+	b, err := newBench(ctx, cfg, stderr)
+	if b != nil {
+		defer b.close()
+	}
+	if err != nil {
+		return err
+	}
+	sections := []*section{
+		b.baseBackup(ctx),
+		b.backlog(ctx),
+		b.live(ctx),
+		b.verify(ctx),
+		b.restore(ctx),
+	}
+	sections = append(sections, b.memory())
+	b.machine.LoadEnd = loadAverage()
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted; %s not written", cfg.out)
+	}
+	res := &results{cfg: cfg, started: started, took: time.Since(started), machine: b.machine, workload: b.workload(), sections: sections}
+	if err := res.save(cfg.out); err != nil {
+		return err
+	}
+	res.write(stdout)
+	fmt.Fprintf(stderr, "results written to %s\n", cfg.out)
+	if m := misses(sections); len(m) > 0 {
+		return fmt.Errorf("%d targets missed or measurements not done", len(m))
+	}
+	return nil
+}

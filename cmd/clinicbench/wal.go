@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/jackc/pglogrepl"
+)
+
+// backlog compares how fast each tool drains the same WAL backlog. An
+// anchor slot is created before the backlog is written; each run copies it
+// into one fresh slot per tool, so every run of both tools starts at the
+// same position with an empty destination and stops at the same end.
+func (b *bench) backlog(ctx context.Context) *section {
+	s := &section{title: "WAL backlog drain", ref: "pg_receivewal",
+		about: fmt.Sprintf("About %d MB of WAL is written by pgbench while no streamer runs, held by a slot. "+
+			"Then `pg_receivewal -D DIR --slot S --endpos LSN` and `clinicctl stream --repo DIR --slot S2 --endpos LSN` each drain it "+
+			"from the same start into an empty destination (fresh copies of one slot for every run; the order alternates). "+
+			"pg_receivewal runs with its defaults (no compression, fsync at each segment's end); clinicctl compresses with zstd and encrypts with age.", b.cfg.walMB)}
+	const anchor = "bench_backlog_anchor"
+	var created bool
+	if err := b.scalar(ctx, "SELECT pg_create_physical_replication_slot($1, true) IS NOT NULL", &created, anchor); err != nil {
+		s.err = err
+		return s
+	}
+	defer b.dropSlot(context.Background(), anchor)
+	b.logf("writing a %d MB WAL backlog", b.cfg.walMB)
+	from, to, err := b.generateWAL(ctx, int64(b.cfg.walMB)<<20)
+	if err != nil {
+		s.err = err
+		return s
+	}
+	walMB := float64(to-from) / 1e6
+	b.walNotes = append(b.walNotes, fmt.Sprintf("WAL backlog: %.0f MB (%s to %s)", walMB, from, to))
+	var ours, ref series
+	var oursWAL, refWAL []string // the segments each run stored
+	s.err = b.alternate("backlog drain",
+		func(run int) error {
+			m, segs, err := b.drainClinicctl(ctx, anchor, run, to)
+			ours, oursWAL = append(ours, m), append(oursWAL, segs)
+			return err
+		},
+		func(run int) error {
+			m, segs, err := b.drainReceivewal(ctx, anchor, run, to)
+			ref, refWAL = append(ref, m), append(refWAL, segs)
+			return err
+		})
+	if s.err != nil {
+		return s
+	}
+	s.notes = append(s.notes, sameSegments(oursWAL, refWAL))
+	s.rows = []row{
+		ratioAtMost("wall time (s)", "%.2f", ours.wall(), ref.wall(), 0.5, " (2x faster)"),
+		values("throughput (MB/s of WAL)", "%.0f", walMB/ours.wall(), walMB/ref.wall()),
+		values("CPU user+sys (s)", "%.2f", ours.cpu(), ref.cpu()),
+		values("bytes written (MB)", "%.1f", ours.mb(), ref.mb()),
+		atMost("peak RSS (MiB)", "%.1f", ours.rss(), ref.rss(), 64, "MiB"),
+	}
+	s.notes = append(s.notes, fmt.Sprintf("wall times of the runs: clinicctl %s; pg_receivewal %s", walls(ours), walls(ref)))
+	return s
+}
+
+// drainClinicctl drains the backlog with clinicctl stream and says which
+// segments it stored.
+func (b *bench) drainClinicctl(ctx context.Context, anchor string, run int, end pglogrepl.LSN) (measure, string, error) {
+	slot := fmt.Sprintf("bench_backlog_cc_%d", run)
+	if err := b.copySlot(ctx, anchor, slot); err != nil {
+		return measure{}, "", err
+	}
+	defer b.dropSlot(context.Background(), slot)
+	repo := b.fresh("backlog-repo")
+	defer os.RemoveAll(repo)
+	m, _, err := b.clinicctl(ctx, "stream", "--db", b.pg.URL(), "--repo", repo, "--slot", slot, "--recipient", b.recip, "--endpos", end.String())
+	if err != nil {
+		return m, "", err
+	}
+	if m.Bytes, err = dirBytes(repo); err != nil {
+		return m, "", err
+	}
+	r, err := archive.Open(repo)
+	if err != nil {
+		return m, "", err
+	}
+	sum, err := r.Summarize()
+	if err != nil {
+		return m, "", err
+	}
+	if len(sum.WAL) != 1 {
+		return m, "", fmt.Errorf("clinicctl stored %d runs of WAL segments, want one", len(sum.WAL))
+	}
+	return m, sum.WAL[0].First + ".." + sum.WAL[0].Last, nil
+}
+
+// drainReceivewal drains the backlog with pg_receivewal and says which
+// segments it stored.
+func (b *bench) drainReceivewal(ctx context.Context, anchor string, run int, end pglogrepl.LSN) (measure, string, error) {
+	slot := fmt.Sprintf("bench_backlog_rw_%d", run)
+	if err := b.copySlot(ctx, anchor, slot); err != nil {
+		return measure{}, "", err
+	}
+	defer b.dropSlot(context.Background(), slot)
+	dir := filepath.Join(b.pgwork, "backlog-wal")
+	os.RemoveAll(dir)
+	if err := b.srv.mkdir(dir, 0o700); err != nil {
+		return measure{}, "", err
+	}
+	defer os.RemoveAll(dir)
+	m, _, err := runTimed(b.receivewal(ctx, "-D", dir, "--slot", slot, "--endpos", end.String(), "--no-loop"))
+	if err != nil {
+		return m, "", err
+	}
+	if m.Bytes, err = dirBytes(dir); err != nil {
+		return m, "", err
+	}
+	segs, err := filepath.Glob(filepath.Join(dir, "0*"))
+	if err != nil || len(segs) == 0 {
+		return m, "", fmt.Errorf("pg_receivewal stored no segment in %s: %v", dir, err)
+	}
+	sort.Strings(segs)
+	last := strings.TrimSuffix(filepath.Base(segs[len(segs)-1]), ".partial")
+	return m, filepath.Base(segs[0]) + ".." + last, nil
+}
+
+// sameSegments says whether both tools stored the same segments in every
+// run, which shows that they drained the same backlog from the same start.
+func sameSegments(ours, ref []string) string {
+	if len(ours) == 0 || len(ours) != len(ref) {
+		return "MISMATCH: the runs are incomplete"
+	}
+	for i := range ours {
+		if ours[i] != ref[i] {
+			return fmt.Sprintf("MISMATCH: the tools stored different segments (clinicctl %v, pg_receivewal %v)", ours, ref)
+		}
+	}
+	return fmt.Sprintf("both tools stored segments %s in every run (the last one partial)", ours[0])
+}
+
+// live runs both streamers side by side, each through its own slot, under
+// a steady pgbench load, and compares the CPU they used.
+func (b *bench) live(ctx context.Context) *section {
+	s := &section{title: "Live streaming CPU", ref: "pg_receivewal",
+		about: fmt.Sprintf("Both streamers run at the same time, each through its own new slot, while pgbench runs at %d transactions/s for %s; "+
+			"then clinicctl gets SIGINT and pg_receivewal SIGTERM. CPU is user+sys of each process over the whole window.", b.cfg.rate, b.cfg.liveFor)}
+	var ours, ref series
+	var walMB []float64
+	for i := 0; i < b.cfg.runs; i++ {
+		b.logf("live streaming run %d/%d (%s)", i+1, b.cfg.runs, b.cfg.liveFor)
+		o, r, mb, err := b.liveRun(ctx, i)
+		if err != nil {
+			s.err = err
+			return s
+		}
+		ours, ref, walMB = append(ours, o), append(ref, r), append(walMB, mb)
+	}
+	b.walNotes = append(b.walNotes, fmt.Sprintf("live streaming: %.0f MB of WAL per %s run (median)", median(walMB), b.cfg.liveFor))
+	s.rows = []row{
+		ratioAtMost("CPU user+sys (s)", "%.2f", ours.cpu(), ref.cpu(), 1.5, ""),
+		values("window (s)", "%.1f", ours.wall(), ref.wall()),
+		values("bytes written (MB)", "%.1f", ours.mb(), ref.mb()),
+		atMost("peak RSS (MiB)", "%.1f", ours.rss(), ref.rss(), 64, "MiB"),
+	}
+	s.notes = append(s.notes, fmt.Sprintf("WAL streamed per run: %.0f MB (median)", median(walMB)))
+	return s
+}
+
+func (b *bench) liveRun(ctx context.Context, run int) (ours, ref measure, walMB float64, err error) {
+	ccSlot, rwSlot := fmt.Sprintf("bench_live_cc_%d", run), fmt.Sprintf("bench_live_rw_%d", run)
+	repo := b.fresh("live-repo")
+	defer os.RemoveAll(repo)
+	dir := filepath.Join(b.pgwork, "live-wal")
+	os.RemoveAll(dir)
+	if err := b.srv.mkdir(dir, 0o700); err != nil {
+		return ours, ref, 0, err
+	}
+	defer os.RemoveAll(dir)
+	if _, _, err := runTimed(b.receivewal(ctx, "--create-slot", "--slot", rwSlot)); err != nil {
+		return ours, ref, 0, err
+	}
+	defer b.dropSlot(context.Background(), rwSlot)
+	defer b.dropSlot(context.Background(), ccSlot)
+	rw, err := startChild(b.receivewal(ctx, "-D", dir, "--slot", rwSlot))
+	if err != nil {
+		return ours, ref, 0, err
+	}
+	defer rw.kill()
+	cc, err := startChild(exec.CommandContext(ctx, b.ctl, "stream", "--db", b.pg.URL(), "--repo", repo, "--slot", ccSlot, "--recipient", b.recip))
+	if err != nil {
+		return ours, ref, 0, err
+	}
+	defer cc.kill()
+	if err := b.waitActive(ctx, ccSlot, rwSlot); err != nil {
+		return ours, ref, 0, err
+	}
+	from, err := b.currentLSN(ctx)
+	if err != nil {
+		return ours, ref, 0, err
+	}
+	secs := int(math.Ceil(b.cfg.liveFor.Seconds()))
+	if err := b.pg.Pgbench(ctx, "-c", "2", "-j", "1", "-R", fmt.Sprint(b.cfg.rate), "-T", fmt.Sprint(secs)); err != nil {
+		return ours, ref, 0, err
+	}
+	to, err := b.currentLSN(ctx)
+	if err != nil {
+		return ours, ref, 0, err
+	}
+	cc.signal(syscall.SIGINT)
+	rw.signal(syscall.SIGTERM)
+	ours, err = cc.stop(syscall.SIGINT)
+	b.record("stream", ours)
+	if err != nil {
+		return ours, ref, 0, err
+	}
+	if ref, err = rw.stop(syscall.SIGTERM); err != nil {
+		return ours, ref, 0, err
+	}
+	if ours.Bytes, err = dirBytes(repo); err != nil {
+		return ours, ref, 0, err
+	}
+	if ref.Bytes, err = dirBytes(dir); err != nil {
+		return ours, ref, 0, err
+	}
+	return ours, ref, float64(to-from) / 1e6, nil
+}
