@@ -78,7 +78,11 @@ func deriveConfig(configJSON []byte, t *Target, password string) ([]byte, error)
 		return nil, fmt.Errorf("config.json: %w", err)
 	}
 	for field, value := range t.Overrides {
-		b, err := json.Marshal(value)
+		var v any = value
+		if listFields[field] {
+			v = strings.Fields(value)
+		}
+		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
 		}

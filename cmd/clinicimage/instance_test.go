@@ -49,6 +49,12 @@ func TestDeriveConfig(t *testing.T) {
 				"SerialConsole":   base.SerialConsole,
 			}
 			for f, v := range target.Overrides {
+				if listFields[f] {
+					if g := strings.Join(got.KernelExtraArgs, " "); f != "KernelExtraArgs" || g != v {
+						t.Errorf("got %s %q; want %q", f, g, v)
+					}
+					continue
+				}
 				want[f] = v
 			}
 			for f := range want {

@@ -21,8 +21,9 @@ type Target struct {
 	// partitions (1.1 GB) leave.
 	StorageBytes int64
 	// Overrides maps a config.json field to the value this target uses
-	// instead; "" removes the package the field names. Nil means config.json
-	// as it is.
+	// instead; "" removes the package the field names; a list field
+	// (listFields) holds its items separated by spaces. Nil means
+	// config.json as it is.
 	Overrides map[string]string
 }
 
@@ -52,7 +53,11 @@ var overrideFields = map[string]string{
 	"firmware":       "FirmwarePackage",
 	"eeprom":         "EEPROMPackage",
 	"serial_console": "SerialConsole",
+	"kernel_args":    "KernelExtraArgs",
 }
+
+// listFields are the config.json fields that hold a list of strings.
+var listFields = map[string]bool{"KernelExtraArgs": true}
 
 // readSettings reads gokr-packer.yml from path.
 func readSettings(path string) (*Settings, error) {

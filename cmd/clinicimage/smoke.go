@@ -40,7 +40,7 @@ type step struct {
 // further steps here, built on VM.PlugUSB, VM.UnplugUSB, webUI and
 // waitSerial.
 var smokeSteps = []step{
-	{"gokrazy web interface answers", true, waitWebUI},
+	{"gokrazy web interface answers, /perm mounted", true, waitWebUI},
 	{"clinicbox is supervised and running", false, clinicboxRunning},
 	{"clinicbox logged that it is starting", false, clinicboxStarting},
 	{"a USB disk plugged through the monitor reaches the guest kernel", false, usbDiskArrives},
@@ -106,7 +106,7 @@ func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}()
 	s.ui = &webUI{Base: "http://" + s.vm.HTTPAddr, Password: password}
 	if err := s.runSteps(ctx); err != nil {
-		fmt.Fprintf(stderr, "smoke: serial console, last lines:\n%s\n", tail(s.vm.SerialLog, 25))
+		s.report(ctx, stderr)
 		return err
 	}
 	fmt.Fprintf(stdout, "smoke: passed in %s\n", since(total))
@@ -132,22 +132,39 @@ func (s *smoke) runSteps(ctx context.Context) error {
 	return nil
 }
 
+// report prints what helps to see why a step failed: the end of the
+// serial console and clinicbox's recent stderr.
+func (s *smoke) report(ctx context.Context, w io.Writer) {
+	fmt.Fprintf(w, "smoke: serial console, last lines:\n%s\n", tail(s.vm.SerialLog, 25))
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	lines, err := s.ui.RecentLog(ctx, clinicboxPath, "stderr")
+	if len(lines) > 25 {
+		lines = lines[len(lines)-25:]
+	}
+	fmt.Fprintf(w, "smoke: %s stderr (%v):\n%s\n", clinicboxPath, err, strings.Join(lines, "\n"))
+}
+
 // poll calls f every interval until it returns nil, qemu exits or ctx
 // ends, and then returns f's last error.
 func (s *smoke) poll(ctx context.Context, interval time.Duration, f func() error) error {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	var last error
 	for {
 		err := f()
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err // not the error of a call cut short by the deadline
+		}
 		select {
 		case <-tick.C:
 		case <-s.vm.Exited():
-			return fmt.Errorf("qemu exited (%v); last error: %w", s.vm.Err(), err)
+			return fmt.Errorf("qemu exited (%v); last error: %w", s.vm.Err(), last)
 		case <-ctx.Done():
-			return fmt.Errorf("%w; last error: %w", ctx.Err(), err)
+			return fmt.Errorf("%w; last error: %w", ctx.Err(), last)
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 // clinicboxPath is the service's binary on the box, as gokrazy names it.
 const clinicboxPath = "/user/clinicbox"
 
+// waitWebUI waits for gokrazy's web interface and checks that /perm is
+// mounted (the formatted partition).
 func waitWebUI(ctx context.Context, s *smoke) error {
 	return s.poll(ctx, time.Second, func() error {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -21,19 +23,35 @@ func waitWebUI(ctx context.Context, s *smoke) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(s.out, "smoke: %s up, kernel %s, /perm on %s\n", o.Hostname, o.Kernel, o.PermDev)
+		if o.PermTotal == 0 {
+			return fmt.Errorf("/perm (%s) is not mounted", o.PermDev)
+		}
+		fmt.Fprintf(s.out, "smoke: %s up, kernel %s, /perm on %s (%d MB)\n", o.Hostname, o.Kernel, o.PermDev, o.PermTotal>>20)
 		return nil
 	})
 }
 
+// clinicboxRunning checks that clinicbox runs and stays up: the same
+// process for a few seconds, so that a service in a crash loop, which
+// gokrazy restarts every second, does not pass.
 func clinicboxRunning(ctx context.Context, s *smoke) error {
+	const stable = 3 * time.Second
+	var pid int
+	var since time.Time
 	return s.poll(ctx, time.Second, func() error {
 		svc, err := s.ui.Service(ctx, clinicboxPath)
 		if err != nil {
 			return err
 		}
 		if svc.Stopped || svc.Pid == 0 {
+			pid = 0
 			return fmt.Errorf("%s not running (stopped %v, pid %d)", clinicboxPath, svc.Stopped, svc.Pid)
+		}
+		if svc.Pid != pid {
+			pid, since = svc.Pid, time.Now()
+		}
+		if time.Since(since) < stable {
+			return fmt.Errorf("%s pid %d up for less than %s", clinicboxPath, pid, stable)
 		}
 		fmt.Fprintf(s.out, "smoke: %s pid %d, args %q\n", clinicboxPath, svc.Pid, svc.Args)
 		return nil

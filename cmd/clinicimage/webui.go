@@ -36,7 +36,9 @@ type overview struct {
 	Hostname string
 	Kernel   string
 	PermDev  string
-	Services []serviceStatus
+	// PermTotal is the size of /perm in bytes; 0 means it is not mounted.
+	PermTotal int64
+	Services  []serviceStatus
 }
 
 func (w *webUI) get(ctx context.Context, path string, query url.Values) (*http.Response, error) {
@@ -98,21 +100,52 @@ func (w *webUI) Service(ctx context.Context, path string) (*serviceStatus, error
 // first, until a line contains want, and returns that line. The log stays
 // open until then, so ctx must carry a deadline.
 func (w *webUI) WaitLog(ctx context.Context, path, stream, want string) (string, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := w.get(ctx, "/log", url.Values{"path": {path}, "stream": {stream}})
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), want) {
-			return sc.Text(), nil
+	var found string
+	err := w.readLog(ctx, path, stream, func(line string) bool {
+		if strings.Contains(line, want) {
+			found = line
+			return false
 		}
+		return true
+	})
+	if found != "" {
+		return found, nil
 	}
 	if ctx.Err() != nil {
 		return "", fmt.Errorf("webui: %s %s: no line with %q: %w", path, stream, want, ctx.Err())
 	}
-	return "", fmt.Errorf("webui: %s %s: log ended without %q: %v", path, stream, want, sc.Err())
+	return "", fmt.Errorf("webui: %s %s: log ended without %q: %v", path, stream, want, err)
+}
+
+// RecentLog returns the lines of the service's stream that arrive before
+// ctx ends (gokrazy sends the last hundred first), for failure reports.
+func (w *webUI) RecentLog(ctx context.Context, path, stream string) ([]string, error) {
+	var lines []string
+	err := w.readLog(ctx, path, stream, func(line string) bool {
+		lines = append(lines, line)
+		return true
+	})
+	if ctx.Err() != nil {
+		err = nil
+	}
+	return lines, err
+}
+
+// readLog calls f with each line of the service's stream until f returns
+// false, the log ends or ctx ends.
+func (w *webUI) readLog(ctx context.Context, path, stream string, f func(string) bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp, err := w.get(ctx, "/log", url.Values{"path": {path}, "stream": {stream}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if !f(sc.Text()) {
+			return nil
+		}
+	}
+	return sc.Err()
 }

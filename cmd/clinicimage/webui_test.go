@@ -72,6 +72,10 @@ func TestWebUI(t *testing.T) {
 	if _, err := ui.WaitLog(ctx, clinicboxPath, "stderr", "x"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("WaitLog of an unknown stream: got %v; want 404", err)
 	}
+	lines, err := ui.RecentLog(ctx, clinicboxPath, "stdout")
+	if err != nil || len(lines) != 3 || lines[2] != "later" {
+		t.Errorf("RecentLog: got %q, %v; want the 3 lines", lines, err)
+	}
 	bad := &webUI{Base: srv.URL, Password: "wrong"}
 	if _, err := bad.Overview(ctx); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("Overview with a wrong password: got %v; want 401", err)
