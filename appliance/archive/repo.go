@@ -74,26 +74,30 @@ func Open(dir string) (*Repo, error) {
 
 // Create opens the repository in dir for the given system, creating it when
 // the directory is empty or missing. It refuses a directory that holds
-// anything else, and a repository of another database system.
+// anything else, and a repository of another database system. Concurrent
+// calls (a stream and a backup starting together) are serialized.
 func Create(dir string, info Info) (*Repo, error) {
-	r, err := Open(dir)
-	if err == nil {
-		if r.Info.SystemID != info.SystemID {
-			return nil, fmt.Errorf("archive: %s: %w (repository: system %s; server: system %s); use another drive or directory for this server",
-				dir, ErrOtherSystem, r.Info.SystemID, info.SystemID)
-		}
-		if len(info.Recipients) > 0 && !sameSet(r.Info.Recipients, info.Recipients) {
-			return nil, fmt.Errorf("archive: %s is encrypted to recipients %v, not %v; pass the same --recipient keys as before", dir, r.Info.Recipients, info.Recipients)
-		}
-		return r, nil
+	if r, err := Open(dir); err == nil || !errors.Is(err, ErrNotRepo) {
+		return checkSame(r, err, dir, info)
 	}
-	if !errors.Is(err, ErrNotRepo) {
-		return nil, err
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("archive: %w", explainFS(err))
+	}
+	l, err := os.OpenFile(filepath.Join(dir, ".lock-create"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", explainFS(err))
+	}
+	defer l.Close()
+	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("archive: lock: %w", err)
+	}
+	if r, err := Open(dir); err == nil || !errors.Is(err, ErrNotRepo) {
+		return checkSame(r, err, dir, info)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 		var names []string
 		for _, e := range entries {
-			if !strings.HasPrefix(e.Name(), "lost+found") {
+			if !strings.HasPrefix(e.Name(), "lost+found") && !strings.HasPrefix(e.Name(), ".lock-") {
 				names = append(names, e.Name())
 			}
 		}
@@ -105,11 +109,11 @@ func Create(dir string, info Info) (*Repo, error) {
 	if info.Created.IsZero() {
 		info.Created = time.Now().UTC()
 	}
-	r = &Repo{Dir: dir, Info: info}
+	r := &Repo{Dir: dir, Info: info}
 	if r.recips, err = ParseRecipients(info.Recipients); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{dir, filepath.Join(dir, "backups"), filepath.Join(dir, "wal")} {
+	for _, d := range []string{filepath.Join(dir, "backups"), filepath.Join(dir, "wal")} {
 		if err := mkdirAll(d); err != nil {
 			return nil, err
 		}
@@ -117,6 +121,21 @@ func Create(dir string, info Info) (*Repo, error) {
 	b, _ := json.MarshalIndent(info, "", "  ")
 	if err := writeFileAtomic(filepath.Join(dir, infoFile), append(b, '\n')); err != nil {
 		return nil, err
+	}
+	return r, nil
+}
+
+// checkSame accepts an existing repository only for the same system and keys.
+func checkSame(r *Repo, err error, dir string, info Info) (*Repo, error) {
+	if err != nil {
+		return nil, err
+	}
+	if r.Info.SystemID != info.SystemID {
+		return nil, fmt.Errorf("archive: %s: %w (repository: system %s; server: system %s); use another drive or directory for this server",
+			dir, ErrOtherSystem, r.Info.SystemID, info.SystemID)
+	}
+	if len(info.Recipients) > 0 && !sameSet(r.Info.Recipients, info.Recipients) {
+		return nil, fmt.Errorf("archive: %s is encrypted to recipients %v, not %v; pass the same --recipient keys as before", dir, r.Info.Recipients, info.Recipients)
 	}
 	return r, nil
 }

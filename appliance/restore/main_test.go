@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,7 +98,12 @@ func (f *fixture) onFlush(tli uint32, l postgres.LSN) {
 // sync waits until everything the server has written is stored.
 func (f *fixture) sync(t *testing.T, tli uint32) {
 	t.Helper()
-	want := lsnNow(t, f.c)
+	f.waitFor(t, tli, lsnNow(t, f.c))
+}
+
+// waitFor waits until WAL up to want on timeline tli is stored.
+func (f *fixture) waitFor(t *testing.T, tli uint32, want postgres.LSN) {
+	t.Helper()
 	deadline := time.After(2 * time.Minute)
 	for {
 		f.mu.Lock()
@@ -183,5 +189,10 @@ func (f *fixture) restoreAndStart(t *testing.T, repoDir string, target Target) (
 		return nil, err
 	}
 	t.Cleanup(func() { srv.Stop() })
-	return srv, srv.WaitRecovered(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := srv.WaitRecovered(ctx); err != nil {
+		return srv, fmt.Errorf("%w\n%s", err, srv.LogTail(3000))
+	}
+	return srv, nil
 }

@@ -134,6 +134,8 @@ func writeRecoveryConf(opt Options) error {
 		"# Added by clinicctl restore at " + time.Now().UTC().Format(time.RFC3339) + " (target: " + opt.Target.String() + ")",
 		fmt.Sprintf(`restore_command = '"%s" wal-fetch --repo "%s" --identity "%s" %%f "%%p"'`, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile),
 		"recovery_target_timeline = 'latest'",
+		// A backup taken from a standby carries its upstream connection.
+		"primary_conninfo = ''", "primary_slot_name = ''",
 	}
 	t := opt.Target
 	switch {
@@ -157,6 +159,11 @@ func writeRecoveryConf(opt Options) error {
 		return err
 	}
 	if err := f.Close(); err != nil {
+		return err
+	}
+	// A backup from a standby carries standby.signal: this is a restore,
+	// which must end and promote, not wait for more WAL forever.
+	if err := os.Remove(filepath.Join(opt.PGData, "standby.signal")); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	return os.WriteFile(filepath.Join(opt.PGData, "recovery.signal"), nil, 0o600)

@@ -248,3 +248,38 @@ func TestDrill(t *testing.T) {
 		t.Errorf("drill on a damaged repository: ok=%v failure=%q; want a failure naming %s", rep.OK, rep.Failure, victim)
 	}
 }
+
+// A server promoted to a new timeline restores: streaming from a standby
+// that is then promoted, the restore to latest follows the switch.
+func TestRestoreAcrossPromotion(t *testing.T) {
+	primary := pgtest.New(t, pgtest.Options{})
+	ctx := context.Background()
+	if err := primary.ClinicInit(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	standby, err := primary.StartStandby(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(standby.Stop)
+	f := newFixture(t, standby)
+	visits(t, primary, 40, 5)
+	f.waitFor(t, 1, lsnNow(t, primary))
+	want := column[int64](t, connect(t, primary.Connect), "SELECT id FROM encounters ORDER BY 1")
+	if err := standby.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	standby.MustExec(t, "CREATE TABLE after_promotion AS SELECT 42 AS answer")
+	f.sync(t, 2)
+	f.stop(t)
+	srv, err := f.restoreAndStart(t, f.dir, Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := column[int64](t, connect(t, srv.Connect), "SELECT id FROM encounters ORDER BY 1"); !slices.Equal(got, want) {
+		t.Errorf("restored %d encounters; want %d", len(got), len(want))
+	}
+	if got := column[int32](t, connect(t, srv.Connect), "SELECT answer FROM after_promotion"); !slices.Equal(got, []int32{42}) {
+		t.Errorf("after_promotion = %v; want [42] (written on the new timeline)", got)
+	}
+}

@@ -45,7 +45,7 @@ func StartServer(ctx context.Context, pgdata, sockDir string, uid, gid int) (*Se
 	conf := []string{"", "# Added by clinicctl drill: a private server on loopback",
 		"listen_addresses = '127.0.0.1'", fmt.Sprintf("port = %d", s.Port),
 		fmt.Sprintf("unix_socket_directories = '%s'", sockDir),
-		"archive_mode = off", "hot_standby = off",
+		"archive_mode = off", "hot_standby = on",
 		"primary_conninfo = ''", "primary_slot_name = ''", "shared_preload_libraries = ''"}
 	f, err := os.OpenFile(filepath.Join(pgdata, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
