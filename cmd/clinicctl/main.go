@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"syscall"
 )
@@ -30,6 +32,17 @@ var commands = map[string]command{
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if p := os.Getenv("CLINICCTL_CPUPROFILE"); p != "" { // for support: profile one run
+		if f, err := os.Create(p); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
+	// The box has little memory: collect garbage harder rather than grow
+	// past this (GOMEMLIMIT overrides it).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20)
+	}
 	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
@@ -37,6 +50,7 @@ func main() {
 		if !errors.As(err, &ue) {
 			fmt.Fprintln(os.Stderr, "clinicctl:", err)
 		}
+		pprof.StopCPUProfile()
 		os.Exit(exitCode(err))
 	}
 }

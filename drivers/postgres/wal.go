@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -196,7 +197,13 @@ type walMsg struct {
 	reply   bool // keepalive asks for an immediate status
 	copyEnd bool // the server ended the COPY: end of timeline
 	err     error
+	buf     *[]byte // data's pooled buffer, returned once written
 }
+
+// msgBufs recycles message buffers: the walsender sends up to 128 KB at a
+// time, and allocating (and zeroing) a new buffer per message costs more
+// than the copy.
+var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128<<10); return &b }}
 
 // readMessages reads the replication stream on its own goroutine, so that
 // receiving overlaps with compressing, encrypting and writing.
@@ -245,7 +252,9 @@ func parseCopyData(d []byte) (walMsg, error) {
 		if err != nil {
 			return walMsg{}, err
 		}
-		return walMsg{lsn: x.WALStart, data: append([]byte(nil), x.WALData...)}, nil
+		buf := msgBufs.Get().(*[]byte)
+		*buf = append((*buf)[:0], x.WALData...)
+		return walMsg{lsn: x.WALStart, data: *buf, buf: buf}, nil
 	case pglogrepl.PrimaryKeepaliveMessageByteID:
 		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(d[1:])
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 // FlushInterval (at once when the stream goes idle) and reports progress.
 func (s *streamer) copyLoop(ctx context.Context, tli uint32) (uint32, LSN, error) {
 	readCtx, stopReader := context.WithCancel(ctx)
-	msgs := make(chan walMsg, 64)
+	msgs := make(chan walMsg, 16)
 	go s.readMessages(readCtx, msgs)
 	// halt stops the reader and waits for it to let go of the connection.
 	halt := func() {
@@ -44,7 +44,11 @@ func (s *streamer) copyLoop(ctx context.Context, tli uint32) (uint32, LSN, error
 				}
 				return s.endOfTimeline(ctx)
 			}
-			if err := s.handle(tli, m); err != nil {
+			err := s.handle(tli, m)
+			if m.buf != nil {
+				msgBufs.Put(m.buf)
+			}
+			if err != nil {
 				return 0, 0, err
 			}
 			if s.received > s.flushed {
