@@ -73,6 +73,12 @@ func pgVerifyBackup(t *testing.T, c *pgtest.Cluster, repo *archive.Repo, b *arch
 		t.Fatal(err)
 	}
 	exportWAL(t, repo, ids, b.Timeline, b.StartLSN, b.EndLSN, walDir)
+	verifyWithPostgres(t, c, pgdata, walDir)
+}
+
+// verifyWithPostgres runs PostgreSQL's own pg_verifybackup.
+func verifyWithPostgres(t *testing.T, c *pgtest.Cluster, pgdata, walDir string) {
+	t.Helper()
 	out, err := exec.Command(filepath.Join(c.BinDir, "pg_verifybackup"), "-w", walDir, pgdata).CombinedOutput()
 	if err != nil {
 		t.Fatalf("pg_verifybackup: %v\n%s", err, out)
