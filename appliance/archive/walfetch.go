@@ -2,7 +2,7 @@ package archive
 
 import (
 	"fmt"
-	"io"
+	"os"
 	"strings"
 
 	"filippo.io/age"
@@ -24,7 +24,7 @@ func (r *Repo) FetchWAL(name, dest string, ids []age.Identity) error {
 		if err != nil {
 			return err
 		}
-		return writeFileAtomic(dest, data)
+		return os.WriteFile(dest, data, 0o600)
 	}
 	tli, segNo, ok := parseSegName(name, r.Info.SegmentSize)
 	if !ok {
@@ -34,7 +34,9 @@ func (r *Repo) FetchWAL(name, dest string, ids []age.Identity) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(dest, func(w io.Writer) error { _, err := w.Write(sd.Data); return err })
+	// No fsync: PostgreSQL replays from this file and fetches it again if
+	// it crashes, so durability would only slow recovery down.
+	return os.WriteFile(dest, sd.Data, 0o600)
 }
 
 // HasLaterSegment reports whether the repository holds WAL after the named

@@ -52,7 +52,9 @@ func (ws *walStream) begin(lsn postgres.LSN, tli uint32) {
 	go func() {
 		defer close(ws.finished)
 		ws.err = ws.conn.StreamWAL(ws.ctx, ws.wal, postgres.StreamOptions{TempSlot: ws.slot,
-			StartTLI: tli, StartLSN: lsn, Log: ws.opt.Log, OnFlush: ws.onFlush})
+			StartTLI: tli, StartLSN: lsn, Log: ws.opt.Log, OnFlush: ws.onFlush,
+			// The backup waits for this flush at its end: flush promptly.
+			FlushInterval: 10 * time.Millisecond})
 	}()
 }
 
