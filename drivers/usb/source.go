@@ -86,7 +86,9 @@ func (s *netlinkSource) Next() ([]byte, error) {
 		})
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("usb: read uevent: %w", err)
+			// Without deadlines the only failure here is a closed file;
+			// its error is internal to package os, so name it as os.ErrClosed.
+			return nil, fmt.Errorf("usb: read uevent: %w (%v)", os.ErrClosed, err)
 		case rerr == unix.ENOBUFS:
 			return nil, ErrOverflow
 		case rerr != nil:

@@ -107,7 +107,8 @@ func (w *Watcher) send(ctx context.Context, out chan<- Event, ev Event) error {
 }
 
 // handle turns one kernel uevent into Events. A change is judged by the size
-// sysfs reports now: media present means Added (once), none means Removed.
+// sysfs reports now: media present means Added (once); none, on a change
+// flagged DISK_MEDIA_CHANGE, means Removed.
 func (w *Watcher) handle(ctx context.Context, ue *netlink.UEvent, out chan<- Event) error {
 	if ue.Env["SUBSYSTEM"] != "block" {
 		return nil
@@ -121,10 +122,15 @@ func (w *Watcher) handle(ctx context.Context, ue *netlink.UEvent, out chan<- Eve
 	switch ue.Action {
 	case netlink.ADD, netlink.CHANGE:
 		d.size, _ = readSize(w.sysfs, d.name)
-		if d.size > 0 {
+		switch {
+		case d.size > 0:
 			return w.appear(ctx, out, d, action, media)
+		case media || ue.Action == netlink.ADD:
+			return w.vanish(ctx, out, d, action, media)
 		}
-		return w.vanish(ctx, out, d, action, media)
+		// A plain change read after the media already left (sysfs is read
+		// later than the kernel sent the event): the DISK_MEDIA_CHANGE
+		// event that follows reports the removal.
 	case netlink.REMOVE:
 		return w.vanish(ctx, out, d, action, media)
 	}

@@ -120,7 +120,7 @@ func TestWatcherScansAtStartDisksFirst(t *testing.T) {
 	sdb1 := evs[7]
 	want := usb.Event{Kind: usb.Added, Action: "scan", Name: "sdb1", Disk: "sdb", Partition: 1, DevNode: "/dev/sdb1",
 		DevPath: "/devices/platform/scb/fd500000.pcie/pci0000:00/0000:00:00.0/0000:01:00.0/usb1/1-1/1-1.3/1-1.3:1.0/host1/target1:0:0/1:0:0:0/block/sdb/sdb1",
-		Major: 8, Minor: 17, Size: 60061696 * 512}
+		Major:   8, Minor: 17, Size: 60061696 * 512}
 	if sdb1 != want {
 		t.Errorf("got %+v; want %+v", sdb1, want)
 	}
