@@ -28,6 +28,8 @@ var ErrOverflow = errors.New("uevent receive buffer overflowed")
 // room for thousands of events while a hub full of drives enumerates.
 const DefaultRecvBuffer = 4 << 20
 
+var _ Source = (*netlinkSource)(nil)
+
 // netlinkSource reads kernel uevents from a NETLINK_KOBJECT_UEVENT socket.
 //
 // go-udev's UEventConn opens and binds the socket, but its Monitor is not
