@@ -98,16 +98,8 @@ func (r *Repo) copyOut(b *Backup, f StoredFile, dest string, ids []age.Identity)
 // untar unpacks a tar stream into dir. links lists the only symlinks that
 // may point outside dir (tablespaces) and where they must point.
 func untar(rd io.Reader, dir string, links map[string]string) error {
-	tr := tar.NewReader(rd)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if bad := unsafeEntry(h); bad != "" {
+	return eachEntry(rd, func(h *tar.Header, tr io.Reader, bad string) error {
+		if bad != "" {
 			return fmt.Errorf("refusing entry %q: %s", h.Name, bad)
 		}
 		name := filepath.Clean(h.Name)
@@ -118,7 +110,23 @@ func untar(rd io.Reader, dir string, links map[string]string) error {
 		if err := refuseSymlinkParents(dir, name); err != nil {
 			return err
 		}
-		if err := writeEntry(tr, h, target, name, links); err != nil {
+		return writeEntry(tr, h, target, name, links)
+	})
+}
+
+// eachEntry walks a tar stream, telling fn why an entry is unsafe ("" when
+// it is not).
+func eachEntry(rd io.Reader, fn func(h *tar.Header, body io.Reader, unsafe string) error) error {
+	tr := tar.NewReader(rd)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(h, tr, unsafeEntry(h)); err != nil {
 			return err
 		}
 	}

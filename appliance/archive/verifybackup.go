@@ -132,24 +132,15 @@ func (r *Repo) checkArchive(st *backupState, f StoredFile, rep *Report, ids []ag
 		prefix = "pg_tblspc/" + oid + "/"
 	}
 	err := r.streamStored(st.b, f, ids, rep, func(rd io.Reader) error {
-		tr := tar.NewReader(rd)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if bad := unsafeEntry(h); bad != "" {
+		return eachEntry(rd, func(h *tar.Header, body io.Reader, bad string) error {
+			switch {
+			case bad != "":
 				rep.add(obj, "entry %q: %s", h.Name, bad)
-				continue
+			case h.Typeflag == tar.TypeReg:
+				r.checkEntry(st, obj, prefix+path.Clean(h.Name), h, body, rep)
 			}
-			if h.Typeflag != tar.TypeReg {
-				continue
-			}
-			r.checkEntry(st, obj, prefix+path.Clean(h.Name), h, tr, rep)
-		}
+			return nil
+		})
 	})
 	if err != nil {
 		rep.add(obj, "%v", err)

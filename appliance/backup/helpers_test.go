@@ -40,81 +40,44 @@ func load(t *testing.T, c *pgtest.Cluster, clients string) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
-// currentLSN is the server's current WAL insert position, after forcing
-// the current segment out when switch is set.
+// currentLSN is the server's current WAL position, after forcing the
+// current segment out when switchWAL is set.
 func currentLSN(t *testing.T, c *pgtest.Cluster, switchWAL bool) postgres.LSN {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := c.Connect(ctx, "postgres")
+	l, err := c.CurrentLSN(context.Background(), switchWAL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	if switchWAL {
-		if _, err := conn.Exec(ctx, "SELECT pg_switch_wal()"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var s string
-	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
-		t.Fatal(err)
-	}
-	var lsn postgres.LSN
-	if err := lsn.Scan(s); err != nil {
-		t.Fatal(err)
-	}
-	return lsn
+	return l
 }
 
 // streamer runs Stream in the background and lets a test wait for a WAL
-// position to be flushed.
+// position to be stored.
 type streamer struct {
-	cancel  context.CancelFunc
-	done    chan error
-	mu      sync.Mutex
-	tli     uint32
-	flushed postgres.LSN
-	tick    chan struct{}
+	*Flushes
+	cancel context.CancelFunc
+	ended  chan struct{}
+	err    error
 }
 
 func startStream(t *testing.T, opt StreamOptions) *streamer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &streamer{cancel: cancel, done: make(chan error, 1), tick: make(chan struct{}, 1)}
-	opt.OnFlush = func(tli uint32, f postgres.LSN) {
-		s.mu.Lock()
-		s.tli, s.flushed = tli, f
-		s.mu.Unlock()
-		select {
-		case s.tick <- struct{}{}:
-		default:
-		}
-	}
-	go func() { s.done <- Stream(ctx, opt) }()
+	s := &streamer{Flushes: NewFlushes(), cancel: cancel, ended: make(chan struct{})}
+	opt.OnFlush = s.Record
+	go func() { s.err = Stream(ctx, opt); close(s.ended) }()
 	t.Cleanup(func() { s.stop(t) })
 	return s
 }
 
-// waitFor blocks until WAL up to lsn on timeline tli is flushed.
+// waitFor blocks until WAL up to lsn on timeline tli is stored.
 func (s *streamer) waitFor(t *testing.T, tli uint32, lsn postgres.LSN) {
 	t.Helper()
-	timeout := time.NewTimer(2 * time.Minute)
-	defer timeout.Stop()
-	for {
-		s.mu.Lock()
-		ok := s.tli >= tli && s.flushed >= lsn
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-s.tick:
-		case err := <-s.done:
-			s.done <- err
-			t.Fatalf("stream ended before %s: %v", lsn, err)
-		case <-timeout.C:
-			t.Fatalf("WAL up to %s on timeline %d not flushed in time (at %d/%s)", lsn, tli, s.tli, s.flushed)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := s.Wait(ctx, tli, lsn, s.ended, func() error { return s.err }); err != nil {
+		tl, at := s.Position()
+		t.Fatalf("WAL up to %s on timeline %d not stored (at %d/%s): %v", lsn, tli, tl, at, err)
 	}
 }
 
@@ -124,8 +87,9 @@ func (s *streamer) stop(t *testing.T) {
 	}
 	s.cancel()
 	s.cancel = nil
-	if err := <-s.done; err != nil {
-		t.Errorf("stream: %v", err)
+	<-s.ended
+	if s.err != nil {
+		t.Errorf("stream: %v", s.err)
 	}
 }
 

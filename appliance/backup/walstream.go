@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
@@ -23,10 +22,8 @@ type walStream struct {
 	started  bool
 	finished chan struct{} // closed when StreamWAL returns
 	err      error         // StreamWAL's result, set before finished closes
-	progress chan struct{} // a token after each flush
-
-	mu      sync.Mutex
-	flushed postgres.LSN
+	flushes  *Flushes
+	tli      uint32
 }
 
 func startWALStream(ctx context.Context, opt Options, wal *archive.WALWriter) (*walStream, error) {
@@ -35,7 +32,7 @@ func startWALStream(ctx context.Context, opt Options, wal *archive.WALWriter) (*
 		return nil, err
 	}
 	ws := &walStream{conn: conn, slot: fmt.Sprintf("clinicbox_backup_%d", os.Getpid()), wal: wal, opt: opt,
-		finished: make(chan struct{}), progress: make(chan struct{}, 1)}
+		finished: make(chan struct{}), flushes: NewFlushes()}
 	// The slot exists before the backup starts, so the server keeps all WAL
 	// from the backup's start until this stream has stored it.
 	if err := conn.CreateSlot(ctx, ws.slot, true); err != nil {
@@ -48,50 +45,19 @@ func startWALStream(ctx context.Context, opt Options, wal *archive.WALWriter) (*
 
 // begin is the backup's OnStart: stream from the backup's start position.
 func (ws *walStream) begin(lsn postgres.LSN, tli uint32) {
-	ws.started = true
+	ws.started, ws.tli = true, tli
 	go func() {
 		defer close(ws.finished)
 		ws.err = ws.conn.StreamWAL(ws.ctx, ws.wal, postgres.StreamOptions{TempSlot: ws.slot,
-			StartTLI: tli, StartLSN: lsn, Log: ws.opt.Log, OnFlush: ws.onFlush,
+			StartTLI: tli, StartLSN: lsn, Log: ws.opt.Log, OnFlush: ws.flushes.Record,
 			// The backup waits for this flush at its end: flush promptly.
 			FlushInterval: 10 * time.Millisecond})
 	}()
 }
 
-func (ws *walStream) onFlush(_ uint32, f postgres.LSN) {
-	ws.mu.Lock()
-	ws.flushed = f
-	ws.mu.Unlock()
-	select {
-	case ws.progress <- struct{}{}:
-	default:
-	}
-}
-
-func (ws *walStream) reached(end postgres.LSN) bool {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	return ws.flushed >= end
-}
-
 // waitFor blocks until WAL up to end is stored.
 func (ws *walStream) waitFor(ctx context.Context, end postgres.LSN) error {
-	for !ws.reached(end) {
-		select {
-		case <-ws.progress:
-		case <-ws.finished:
-			if ws.reached(end) {
-				return nil
-			}
-			if ws.err != nil {
-				return ws.err
-			}
-			return fmt.Errorf("backup: the WAL stream ended before %s", end)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return ws.flushes.Wait(ctx, ws.tli, end, ws.finished, func() error { return ws.err })
 }
 
 // stop ends the stream cleanly (flushing what arrived) and waits for it.

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,22 +49,20 @@ func sharedDir(t *testing.T) string {
 
 // fixture is a source database streaming into a repository.
 type fixture struct {
-	c       *pgtest.Cluster
-	dir     string
-	ids     []age.Identity
-	idFile  string
-	cancel  context.CancelFunc
-	done    chan error
-	mu      sync.Mutex
-	tli     uint32
-	flushed postgres.LSN
-	tick    chan struct{}
+	*backup.Flushes
+	c      *pgtest.Cluster
+	dir    string
+	ids    []age.Identity
+	idFile string
+	cancel context.CancelFunc
+	ended  chan struct{}
+	err    error
 }
 
 func newFixture(t *testing.T, c *pgtest.Cluster) *fixture {
 	t.Helper()
 	id, _ := age.GenerateX25519Identity()
-	f := &fixture{c: c, dir: filepath.Join(sharedDir(t), "repo"), ids: []age.Identity{id}, tick: make(chan struct{}, 1), done: make(chan error, 1)}
+	f := &fixture{Flushes: backup.NewFlushes(), c: c, dir: filepath.Join(sharedDir(t), "repo"), ids: []age.Identity{id}, ended: make(chan struct{})}
 	keyDir := sharedDir(t)
 	f.idFile = filepath.Join(keyDir, "key")
 	os.WriteFile(f.idFile, []byte(id.String()+"\n"), 0o600)
@@ -75,24 +72,15 @@ func newFixture(t *testing.T, c *pgtest.Cluster) *fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
 	go func() {
-		f.done <- backup.Stream(ctx, backup.StreamOptions{DB: c.URL(), Repo: f.dir, Slot: "clinicbox_drive",
-			Recipients: []string{id.Recipient().String()}, OnFlush: f.onFlush})
+		f.err = backup.Stream(ctx, backup.StreamOptions{DB: c.URL(), Repo: f.dir, Slot: "clinicbox_drive",
+			Recipients: []string{id.Recipient().String()}, OnFlush: f.Record})
+		close(f.ended)
 	}()
 	t.Cleanup(func() { f.stop(t) })
 	if _, err := backup.Take(context.Background(), backup.Options{DB: c.URL(), Repo: f.dir, Recipients: []string{id.Recipient().String()}}); err != nil {
 		t.Fatal(err)
 	}
 	return f
-}
-
-func (f *fixture) onFlush(tli uint32, l postgres.LSN) {
-	f.mu.Lock()
-	f.tli, f.flushed = tli, l
-	f.mu.Unlock()
-	select {
-	case f.tick <- struct{}{}:
-	default:
-	}
 }
 
 // sync waits until everything the server has written is stored.
@@ -104,22 +92,10 @@ func (f *fixture) sync(t *testing.T, tli uint32) {
 // waitFor waits until WAL up to want on timeline tli is stored.
 func (f *fixture) waitFor(t *testing.T, tli uint32, want postgres.LSN) {
 	t.Helper()
-	deadline := time.After(2 * time.Minute)
-	for {
-		f.mu.Lock()
-		ok := f.tli >= tli && f.flushed >= want
-		f.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-f.tick:
-		case err := <-f.done:
-			f.done <- err
-			t.Fatalf("stream ended: %v", err)
-		case <-deadline:
-			t.Fatalf("WAL up to %s not stored in time", want)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := f.Wait(ctx, tli, want, f.ended, func() error { return f.err }); err != nil {
+		t.Fatalf("WAL up to %s not stored: %v", want, err)
 	}
 }
 
@@ -127,8 +103,9 @@ func (f *fixture) stop(t *testing.T) {
 	if f.cancel != nil {
 		f.cancel()
 		f.cancel = nil
-		if err := <-f.done; err != nil {
-			t.Errorf("stream: %v", err)
+		<-f.ended
+		if f.err != nil {
+			t.Errorf("stream: %v", f.err)
 		}
 	}
 }
@@ -144,10 +121,10 @@ func (f *fixture) repo(t *testing.T) *archive.Repo {
 
 func lsnNow(t *testing.T, c *pgtest.Cluster) postgres.LSN {
 	t.Helper()
-	var s string
-	queryRow(t, c, "SELECT pg_current_wal_lsn()::text", &s)
-	var l postgres.LSN
-	l.Scan(s)
+	l, err := c.CurrentLSN(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return l
 }
 

@@ -109,19 +109,11 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 
 func serverLSN(t *testing.T, c *pgtest.Cluster) archive.LSN {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := c.Connect(ctx, "postgres")
+	l, err := c.CurrentLSN(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	var s string
-	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
-		t.Fatal(err)
-	}
-	var lsn archive.LSN
-	lsn.Scan(s)
-	return lsn
+	return l
 }
 
 func verifyCmd(t *testing.T, dir string, id *age.X25519Identity) {

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/jackc/pglogrepl"
 )
 
 // PgbenchInit creates pgbench's tables at the given scale (about 15 MB of
@@ -62,4 +65,24 @@ func (c *Cluster) StartStandby(ctx context.Context) (*Cluster, error) {
 // Promote ends recovery on a standby: it starts a new timeline.
 func (c *Cluster) Promote(ctx context.Context) error {
 	return c.run(ctx, "pg_ctl", "-D", c.DataDir, "-w", "promote")
+}
+
+// CurrentLSN is the server's current WAL write position; with switchWAL the
+// current segment is completed first (pg_switch_wal).
+func (c *Cluster) CurrentLSN(ctx context.Context, switchWAL bool) (postgres.LSN, error) {
+	conn, err := c.Connect(ctx, "postgres")
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	if switchWAL {
+		if _, err := conn.Exec(ctx, "SELECT pg_switch_wal()"); err != nil {
+			return 0, err
+		}
+	}
+	var s string
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
+		return 0, err
+	}
+	return pglogrepl.ParseLSN(s)
 }
