@@ -134,14 +134,18 @@ func (w *WALWriter) finishSegment() error {
 	if err != nil {
 		return err
 	}
-	if w.partial != nil {
-		w.closePartial()
-		if err := os.Remove(w.r.segPath(w.tli, w.segNo, partialSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	// The partial file may be this session's or an earlier session's (one
+	// that stopped inside this segment and was restreamed from its start
+	// without a flush in between): either way the complete segment
+	// replaces it.
+	w.closePartial()
+	switch err := os.Remove(w.r.segPath(w.tli, w.segNo, partialSuffix)); {
+	case err == nil:
 		if err := syncDir(w.r.walDir(w.tli)); err != nil {
 			return err
 		}
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("archive: remove partial WAL: %w", explainFS(err))
 	}
 	w.segNo++
 	w.fill, w.durable = 0, 0
