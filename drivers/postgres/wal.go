@@ -121,8 +121,20 @@ func (s *streamer) startPosition(ctx context.Context) (uint32, LSN, error) {
 			}
 		}
 		if s.opt.StartLSN == 0 {
-			if tli, lsn, ok, err := s.sink.Resume(); err != nil || ok {
-				return tli, lsn, err
+			tli, lsn, ok, err := s.sink.Resume()
+			if err != nil {
+				return 0, 0, err
+			}
+			// Drives take turns on one slot: while this repository was
+			// away, another one moved the slot on and the server may have
+			// recycled the WAL in between. That WAL is on the other drive;
+			// this one starts afresh where the slot is.
+			if ok && si.RestartLSN != 0 && si.RestartLSN > lsn+LSN(s.c.System.SegmentSize) {
+				s.log.Info("stored WAL ends before the slot; starting afresh at the slot", "op", "wal", "slot", s.opt.Slot, "stored", lsn, "lsn", si.RestartLSN)
+				ok = false
+			}
+			if ok {
+				return tli, lsn, nil
 			}
 			if si.RestartLSN != 0 {
 				tli := si.Timeline
