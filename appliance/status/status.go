@@ -297,10 +297,10 @@ type Maintenance struct {
 
 // Sample is one point of the lag history, for charts.
 type Sample struct {
-	Time          time.Time `json:"time"`
-	LocalSeconds  float64   `json:"local_seconds"`
-	OffsiteSeconds float64  `json:"offsite_seconds"`
-	RetainedBytes int64     `json:"retained_bytes"`
+	Time           time.Time `json:"time"`
+	LocalSeconds   float64   `json:"local_seconds"`
+	OffsiteSeconds float64   `json:"offsite_seconds"`
+	RetainedBytes  int64     `json:"retained_bytes"`
 }
 
 // Worst returns the most severe of conds, or Good when there are none.
