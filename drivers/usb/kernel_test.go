@@ -3,6 +3,7 @@ package usb_test
 import (
 	"context"
 	"errors"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"testing"
@@ -190,5 +191,35 @@ func TestKernelCloseReturnsPromptly(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run still blocked 10 s after Close")
+	}
+}
+
+// A drive is first mounted read-only, to read its identity before anything
+// decides it may be written; only then is it remounted writable.
+func TestKernelMountReadOnlyThenRemount(t *testing.T) {
+	needLoop(t)
+	img := usbtest.MakeImage(t, usbtest.Image{Type: "ext4", Label: "CLINIC-RO", ID: "0c7c1f2e-1111-4c7e-9a61-2d5f0e4b7c19"})
+	l := usbtest.AttachLoop(t, img)
+	id, err := usb.Identify(l.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := usb.MountReadOnly(filepath.Join(t.TempDir(), "run"), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Unmount(context.Background()) })
+	if err := os.WriteFile(filepath.Join(m.Dir, "x"), []byte("x"), 0o644); !errors.Is(err, unix.EROFS) {
+		t.Fatalf("write on a read-only mount: got %v; want EROFS", err)
+	}
+	if err := m.Remount(true); err != nil {
+		t.Fatal(err)
+	}
+	writeSynced(t, filepath.Join(m.Dir, "x"), "x")
+	if err := m.Remount(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(m.Dir, "y"), []byte("y"), 0o644); !errors.Is(err, unix.EROFS) {
+		t.Fatalf("write after remounting read-only: got %v; want EROFS", err)
 	}
 }

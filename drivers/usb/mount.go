@@ -32,7 +32,27 @@ type Mounted struct {
 // Mount mounts the filesystem id describes at runDir/id.Name with MountFlags.
 // runDir is created if missing; it should be on tmpfs or /perm, since the
 // gokrazy root is read-only.
-func Mount(runDir string, id Identity) (*Mounted, error) {
+func Mount(runDir string, id Identity) (*Mounted, error) { return mount(runDir, id, 0) }
+
+// MountReadOnly is Mount with the filesystem read-only: for reading a
+// drive's identity before anything decides it may be written.
+func MountReadOnly(runDir string, id Identity) (*Mounted, error) {
+	return mount(runDir, id, unix.MS_RDONLY)
+}
+
+// Remount switches a mounted filesystem between read-only and writable.
+func (m *Mounted) Remount(writable bool) error {
+	flags := uintptr(MountFlags | unix.MS_REMOUNT)
+	if !writable {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount(m.Device, m.Dir, m.FSType, flags, ""); err != nil {
+		return fmt.Errorf("usb: remount %s: %w", m.Dir, err)
+	}
+	return nil
+}
+
+func mount(runDir string, id Identity, extra uintptr) (*Mounted, error) {
 	fstype := mountType(id.FS.Type)
 	if fstype == "" {
 		return nil, fmt.Errorf("usb: mount %s: %w", id.DevNode, ErrNoFilesystem)
@@ -47,7 +67,7 @@ func Mount(runDir string, id Identity) (*Mounted, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("usb: mount %s: %w", id.DevNode, err)
 	}
-	if err := unix.Mount(id.DevNode, dir, fstype, MountFlags, ""); err != nil {
+	if err := unix.Mount(id.DevNode, dir, fstype, MountFlags|extra, ""); err != nil {
 		return nil, fmt.Errorf("usb: mount %s on %s: %w", id.DevNode, dir, err)
 	}
 	return &Mounted{Dir: dir, Device: id.DevNode, FSType: fstype}, nil
