@@ -118,6 +118,9 @@ func (r *Repo) allBackups() (done []*Backup, incomplete []string, damaged []Prob
 		if !e.IsDir() {
 			continue
 		}
+		if strings.HasPrefix(e.Name(), ".deleting-") {
+			continue // DeleteBackup was interrupted: already out of the catalog
+		}
 		if strings.HasPrefix(e.Name(), incompletePrefix) {
 			incomplete = append(incomplete, strings.TrimPrefix(e.Name(), incompletePrefix))
 			continue

@@ -77,3 +77,37 @@ func TestCompletedSegmentReplacesEarlierSessionsPartial(t *testing.T) {
 		t.Fatalf("segment read back partial=%v valid=%d; want complete %d", sd.Partial, sd.Valid, len(seg))
 	}
 }
+
+// Deleted segments and backups leave the catalog at once.
+func TestDeleteSegments(t *testing.T) {
+	r, _ := testRepo(t)
+	w, err := r.WAL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	seg := make([]byte, r.Info.SegmentSize)
+	start := LSN(2 * r.Info.SegmentSize)
+	if err := w.Begin(1, start); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := w.Write(start+LSN(i)*LSN(len(seg)), seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tls, err := r.Timelines()
+	if err != nil || len(tls) != 1 || len(tls[0].Segments) != 3 {
+		t.Fatalf("got %v, %v; want one timeline of 3 segments", tls, err)
+	}
+	if err := r.DeleteSegments(tls[0].Segments[:2]); err != nil {
+		t.Fatal(err)
+	}
+	tls, _ = r.Timelines()
+	if got := tls[0].Segments; len(got) != 1 || got[0].SegNo != 4 {
+		t.Fatalf("after deleting two: got %+v; want only segment 4", got)
+	}
+	if err := r.DeleteBackup("../x"); err == nil {
+		t.Errorf("DeleteBackup accepted a path")
+	}
+}
