@@ -1,0 +1,101 @@
+package tailnet_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clinicbox/clinicbox/drivers/tailnet"
+	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+)
+
+func TestListenDialWhoIs(t *testing.T) {
+	tn := tailnettest.New(t)
+	vault := tn.Node(t, "vault", "tag:vault")
+	box := tn.Node(t, "box", "tag:clinicbox")
+	laptop := tn.Node(t, "laptop")
+
+	ln, err := vault.Listen(":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := vault.WhoIs(r.Context(), r.RemoteAddr)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, p.Node+" "+strings.Join(p.Tags, ",")+" "+p.StableID)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	for _, tc := range []struct {
+		name string
+		node *tailnet.Node
+		host string
+		tags []string
+	}{
+		{"tagged", box, "box.clinic.ts.net", []string{"tag:clinicbox"}},
+		{"untagged", laptop, "laptop.clinic.ts.net", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://vault:8080/", nil)
+			resp, err := tc.node.HTTPClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			f := strings.Split(string(body), " ")
+			if len(f) != 3 {
+				t.Fatalf("got body %q; want node, tags and stable ID", body)
+			}
+			if f[0] != tc.host {
+				t.Errorf("got node %q; want %q", f[0], tc.host)
+			}
+			if got := strings.Join(tc.tags, ","); f[1] != got {
+				t.Errorf("got tags %q; want %q", f[1], got)
+			}
+			if f[2] == "" {
+				t.Error("got an empty stable ID")
+			}
+
+			addrs, err := tc.node.Up(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := vault.WhoIs(ctx, addrs[0]+":1234")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(p.Tags, tc.tags) || p.HasTag("tag:clinicbox") != (tc.tags != nil) {
+				t.Errorf("WhoIs: got tags %v; want %v", p.Tags, tc.tags)
+			}
+		})
+	}
+}
+
+func TestNewRefusesMissingSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  tailnet.Config
+		want string
+	}{
+		{"no hostname", tailnet.Config{Dir: t.TempDir()}, "no hostname"},
+		{"no state directory", tailnet.Config{Hostname: "box"}, "no state directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tailnet.New(tc.cfg, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v; want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
