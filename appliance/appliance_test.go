@@ -1,0 +1,353 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/restore"
+	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
+	"github.com/clinicbox/clinicbox/rotation"
+)
+
+func TestMain(m *testing.M) {
+	testenv.RequireAll()
+	os.Exit(m.Run())
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+// rig is a box with simulated drives against a real PostgreSQL.
+type rig struct {
+	t      *testing.T
+	a      *Appliance
+	sim    *SimDrives
+	clock  *clock
+	db     *pgtest.Cluster
+	button chan Button
+	cancel context.CancelFunc
+	done   chan error
+	loc    *time.Location
+	// gen maps generation names to simulated drive names.
+	gen map[string]string
+}
+
+func settingsJSON(url string) string {
+	return fmt.Sprintf(`{
+  "database": {"url": %q},
+  "rotation": {"time_zone": "America/Chicago", "swap_at": "08:00"},
+  "nightly_at": "21:00",
+  "quiet_hours": {"start": "20:00", "end": "07:00"}
+}`, url)
+}
+
+func newRig(t *testing.T, start time.Time) *rig {
+	t.Helper()
+	db := pgtest.New(t, pgtest.Options{})
+	ctx := context.Background()
+	if err := db.ClinicInit(ctx, 40); err != nil {
+		t.Fatal(err)
+	}
+	set, err := LoadSettings(strings.NewReader(settingsJSON(db.URL())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The restore drill's server runs as an unprivileged user and reads
+	// the drives through wal-fetch: the tree must be traversable.
+	top, err := os.MkdirTemp("", "clinicbox-appliance-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(top, 0o755)
+	t.Cleanup(func() { os.RemoveAll(top) })
+	sim, err := NewSimDrives(filepath.Join(top, "drives"), "blue", "green", "red")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, sim: sim, clock: &clock{t: start}, db: db, button: make(chan Button), gen: map[string]string{}}
+	r.loc, _ = set.Location()
+	r.a, err = New(Config{Settings: set, StateDir: filepath.Join(top, "state"), Drives: sim, Button: r.button,
+		Now: r.clock.Now, Tick: time.Hour, Hostname: "clinicbox-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	return r
+}
+
+func (r *rig) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan error, 1)
+	go func() { r.done <- r.a.Run(ctx) }()
+	r.t.Cleanup(r.stop)
+}
+
+func (r *rig) stop() {
+	if r.cancel != nil {
+		r.cancel()
+		if err := <-r.done; err != nil {
+			r.t.Errorf("Run: %v", err)
+		}
+		r.cancel = nil
+	}
+}
+
+// wait blocks until the status satisfies ok; what names the awaited state.
+func (r *rig) wait(what string, ok func(status.Status) bool) status.Status {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	st, err := r.a.WaitFor(ctx, ok)
+	if err != nil {
+		b, _ := json.MarshalIndent(st, "", "  ")
+		r.t.Fatalf("waiting for %s: %v\nstatus: %s", what, err, b)
+	}
+	return st
+}
+
+func (r *rig) at(day time.Time, hour, minute int) {
+	r.clock.Set(time.Date(day.Year(), day.Month(), day.Day(), hour, minute, 0, 0, r.loc))
+	r.a.Poke()
+}
+
+func hasCondition(st status.Status, name string) bool {
+	for _, c := range st.Conditions {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// verifiedBackups counts the verified backups of a generation.
+func verifiedBackups(st status.Status, gen string) int {
+	n := 0
+	for _, b := range st.Backups {
+		if b.Generation == gen && b.Verified == "ok" {
+			n++
+		}
+	}
+	return n
+}
+
+// plugAndBackUp plugs a drive and waits until its backup is verified and
+// WAL streams onto it.
+func (r *rig) plugAndBackUp(name, gen string) {
+	r.t.Helper()
+	before := verifiedBackups(r.a.Status(), gen)
+	if err := r.sim.Plug(name); err != nil {
+		r.t.Fatal(err)
+	}
+	r.wait(gen+" backed up and streaming", func(st status.Status) bool {
+		return st.InBox != nil && st.InBox.Activity == "streaming" && verifiedBackups(st, gen) > before
+	})
+}
+
+// swap ejects the drive in the box with the button and takes it out.
+func (r *rig) swapOut(name string) {
+	r.t.Helper()
+	r.wait("swap due", func(st status.Status) bool { return len(st.Conditions) > 0 && st.Conditions[0].Name == "swap due" })
+	r.button <- Ack
+	r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
+	if err := r.sim.Unplug(name); err != nil {
+		r.t.Fatal(err)
+	}
+	r.wait("drive out", func(st status.Status) bool { return st.InBox == nil })
+}
+
+func (r *rig) enroll(name string) string {
+	r.t.Helper()
+	if err := r.sim.Plug(name); err != nil {
+		r.t.Fatal(err)
+	}
+	r.wait("unknown drive offered for enrollment", func(st status.Status) bool {
+		return st.InBox != nil && st.InBox.Decision == string(rotation.UnknownDrive)
+	})
+	if err := r.a.Do(context.Background(), ActEnroll, "", "test"); err != nil {
+		r.t.Fatal(err)
+	}
+	st := r.wait("enrolled drive backed up", func(st status.Status) bool {
+		return st.InBox != nil && st.InBox.Activity == "streaming" && st.InBox.Generation != "" && verifiedBackups(st, st.InBox.Generation) > 0
+	})
+	r.gen[st.InBox.Generation] = name
+	return st.InBox.Generation
+}
+
+func (r *rig) workload(visits int) {
+	r.t.Helper()
+	ctx := context.Background()
+	conn, err := r.db.Connect(ctx, "postgres")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rng := rand.New(rand.NewPCG(1, uint64(visits)))
+	for range visits {
+		if err := pgtest.ClinicVisit(ctx, conn, rng, 40); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+// A week of correct swaps: three drives enrolled on Monday, then every
+// evening a nightly backup, every morning swap due, the button, the next
+// drive in. Every backup verifies; every drive's repository verifies at
+// the end and the latest one restores with every committed visit.
+func TestWeekOfCorrectSwaps(t *testing.T) {
+	monday := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")))
+	r.at(monday, 7, 0)
+	for _, name := range []string{"blue", "green"} {
+		r.enroll(name)
+		r.workload(5)
+		if err := r.a.Do(context.Background(), ActEject, "", "test"); err != nil {
+			t.Fatal(err)
+		}
+		r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
+		r.sim.Unplug(name)
+		r.wait("drive out", func(st status.Status) bool { return st.InBox == nil })
+	}
+	inBox := r.enroll("red")
+	inName := r.gen[inBox]
+	for d := 1; d <= 4; d++ {
+		evening := monday.AddDate(0, 0, d-1)
+		r.workload(10)
+		before := verifiedBackups(r.a.Status(), inBox)
+		r.at(evening, 21, 30)
+		r.wait("nightly backup of "+inBox, func(st status.Status) bool {
+			return verifiedBackups(st, inBox) > before && st.InBox.Activity == "streaming"
+		})
+		r.at(evening.AddDate(0, 0, 1), 8, 30)
+		r.swapOut(inName)
+		st := r.a.Status()
+		if st.Expected == "" {
+			t.Fatalf("day %d: no drive expected next", d)
+		}
+		inBox = st.Expected
+		inName = r.gen[inBox]
+		if inName == "" {
+			t.Fatalf("day %d: expected generation %s is not one of ours %v", d, inBox, r.gen)
+		}
+		r.plugAndBackUp(inName, inBox)
+		if st := r.a.Status(); st.Severity >= status.Attention {
+			t.Fatalf("day %d after the swap: %s (%v)", d, st.Headline, st.Conditions)
+		}
+	}
+	r.workload(10)
+	want := countVisits(t, r.db)
+	r.stop()
+
+	entries, err := r.a.Custody()
+	if err != nil || rotation.Verify(entries, r.a.CustodySealer()) != nil {
+		t.Fatalf("custody log: %v %v", err, rotation.Verify(entries, r.a.CustodySealer()))
+	}
+	removes := 0
+	for _, e := range entries {
+		if e.Event == string(rotation.Remove) && e.Decision == rotation.Ejected {
+			removes++
+		}
+	}
+	if removes != 6 {
+		t.Errorf("custody log has %d safe removals; want 6 (2 enrollments, 4 swaps)", removes)
+	}
+	ids := []age.Identity{r.a.key.Identity}
+	for _, name := range []string{"blue", "green", "red"} {
+		repo, err := archive.Open(filepath.Join(r.sim.Dir, name, repoDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := repo.Verify(context.Background(), archive.VerifyOptions{Identities: ids})
+		if err != nil || !rep.OK() {
+			t.Errorf("drive %s does not verify: %v %v", name, err, rep.Problems)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(r.sim.Dir, "blue", identityFile)); err != nil {
+		t.Errorf("enrolled drive has no identity file: %v", err)
+	}
+	for _, f := range []string{"box.key"} {
+		for _, name := range []string{"blue", "green", "red"} {
+			if out, _ := exec.Command("grep", "-rl", "AGE-SECRET-KEY", filepath.Join(r.sim.Dir, name)).Output(); len(out) > 0 {
+				t.Errorf("a secret key (%s) is on drive %s: %s", f, name, out)
+			}
+		}
+	}
+	restoreLatest(t, filepath.Join(r.sim.Dir, inName, repoDir), r.a.key.Identity, want)
+}
+
+func mustLoc(t *testing.T, name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func countVisits(t *testing.T, c *pgtest.Cluster) int64 {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := c.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM encounters").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// restoreLatest runs a restore drill of a drive's repository to its latest
+// moment and wants exactly the visits the server had committed.
+func restoreLatest(t *testing.T, repoDir string, id *age.X25519Identity, visits int64) {
+	t.Helper()
+	tmp, err := os.MkdirTemp("", "clinicbox-appliance-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(tmp, 0o755)
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	clinicctl := filepath.Join(tmp, "clinicctl")
+	if out, err := exec.Command("go", "build", "-o", clinicctl, "github.com/clinicbox/clinicbox/cmd/clinicctl").CombinedOutput(); err != nil {
+		t.Fatalf("build clinicctl: %v %s", err, out)
+	}
+	keyFile := filepath.Join(tmp, "box.key")
+	if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := archive.Open(repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, err := restore.ParseChecks(strings.NewReader(fmt.Sprintf(
+		"DO $$ BEGIN IF (SELECT count(*) FROM encounters) <> %d THEN RAISE EXCEPTION 'visits lost'; END IF; END $$;\n", visits)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := restore.Drill(ctx, restore.DrillOptions{Repo: repo, Identities: []age.Identity{id}, IdentityFile: keyFile, Checks: checks, FetchProgram: clinicctl})
+	if err != nil || !rep.OK {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		t.Fatalf("restore drill of %s: %v\n%s", repoDir, err, b)
+	}
+}

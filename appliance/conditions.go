@@ -1,0 +1,296 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/rotation"
+)
+
+// serverCheck is the last look at the clinic's server.
+type serverCheck struct {
+	at        time.Time
+	err       error
+	sys       postgres.System
+	slot      postgres.SlotHealth
+	limit     int64
+	running   bool
+	checkedAt time.Time
+}
+
+// checkServer looks at the server and its slot in the background, at most
+// once per tick.
+func (a *Appliance) checkServer(ctx context.Context) {
+	if a.srv.running {
+		return
+	}
+	a.srv.running = true
+	a.spawn(ctx, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		var c serverCheck
+		conn, err := postgres.Connect(ctx, a.dbURL)
+		if err == nil {
+			c.sys = conn.System
+			c.limit = conn.System.MaxSlotKeepMB << 20
+			conn.Close()
+			c.slot, err = postgres.ReadSlotHealth(ctx, a.dbURL, a.set.Slot)
+		}
+		c.err = err
+		a.post(ctx, func() { c.checkedAt = a.cfg.Now(); a.srv = c })
+	})
+}
+
+var rotationSeverity = map[rotation.Kind]status.Severity{
+	rotation.DriveFailing: status.Failure,
+	rotation.NoDrive:      status.Attention,
+	rotation.ForeignDrive: status.Attention,
+	rotation.UnknownDrive: status.Attention,
+	rotation.Refused:      status.Attention,
+	rotation.DriveOverdue: status.Attention,
+	rotation.WrongDrive:   status.Attention,
+	rotation.SwapDue:      status.Attention,
+	rotation.TooFewDrives: status.Attention,
+}
+
+// conditions lists everything the box wants people to know, most severe
+// first.
+func (a *Appliance) conditions(now time.Time) []status.Condition {
+	var out []status.Condition
+	add := func(name string, sev status.Severity, drive, msg string, since time.Time) {
+		out = append(out, status.Condition{Name: name, Severity: sev, Drive: drive, Message: msg, Since: since})
+	}
+	if !a.cfg.ClockTrusted() {
+		add("waiting for the clock", status.Busy, "", "The box is waiting for the network time before it decides anything by date.", a.started)
+		return out
+	}
+	b := a.box
+	if _, dec := a.policy.Evaluate(a.rot, now); true {
+		for _, c := range dec.Conditions {
+			if c.Kind == rotation.SwapDue && !a.swapReady(b) {
+				continue // not before the drive's backup is verified
+			}
+			if c.Kind == rotation.NoDrive && b != nil {
+				continue // a drive is in and being identified
+			}
+			add(string(c.Kind), rotationSeverity[c.Kind], string(c.Drive), c.Reason, c.Since)
+		}
+	}
+	if b != nil {
+		since := a.started
+		switch b.activity {
+		case "identifying":
+			add("identifying drive", status.Busy, "", "A drive was plugged in; the box is checking which one it is.", since)
+		case "backing up":
+			p := math.Float64frombits(b.progress.Load())
+			add("backing up", status.Busy, string(b.dec.Drive), fmt.Sprintf("Backing up onto %s (%.0f%%). Leave the drive in.", nameOf(b), p*100), since)
+		case "verifying":
+			add("verifying", status.Busy, string(b.dec.Drive), "Checking the new backup on "+nameOf(b)+". Leave the drive in.", since)
+		case "ejecting":
+			add("ejecting", status.Busy, string(b.dec.Drive), "Ejecting "+nameOf(b)+"; wait for the amber light before taking it out.", since)
+		case "safe to remove":
+			next := "the next drive"
+			if d, ok := a.rot.ExpectedNext(); ok {
+				next = d.Generation
+			}
+			add("safe to remove", status.Attention, string(b.dec.Drive), fmt.Sprintf("%s is safe to remove. Take it out, take it offsite, and put in %s.", nameOf(b), next), since)
+		}
+		if b.problem != "" {
+			add("backup failed", status.Failure, string(b.dec.Drive), b.problem, since)
+		}
+		if b.streamErr != "" {
+			add("wal stream stopped", status.Failure, string(b.dec.Drive), "Continuous backup onto the drive stopped: "+b.streamErr, since)
+		}
+		if b.health.Verdict == "warning" {
+			add("drive health", status.Attention, string(b.dec.Drive), nameOf(b)+" shows signs of wear: "+first(b.health.Reasons)+" Plan to replace it.", since)
+		}
+	}
+	if a.srv.err != nil {
+		add("database unreachable", status.Failure, "", "The box cannot reach the practice's database server: "+a.srv.err.Error(), a.srv.checkedAt)
+	} else if s := a.srv.slot; s.Exists {
+		warn := a.set.SlotWarnBytes
+		if warn == 0 {
+			warn = 8 << 30
+			if a.srv.limit > 0 {
+				warn = a.srv.limit / 2
+			}
+		}
+		switch {
+		case s.AtRisk():
+			add("slot retention", status.Failure, "", fmt.Sprintf("The server is about to drop the WAL it keeps for the box (%s); put a drive in now, or a new full backup will be needed.", s.WALStatus), a.srv.checkedAt)
+		case s.RetainedBytes > warn:
+			add("slot retention", status.Attention, "", fmt.Sprintf("The server keeps %s of WAL for the box because no drive has taken it; put the expected drive in.", bytesText(s.RetainedBytes)), a.srv.checkedAt)
+		}
+	}
+	slices.SortStableFunc(out, func(x, y status.Condition) int { return int(y.Severity) - int(x.Severity) })
+	for i := range out {
+		if since, ok := a.acked[out[i].Name+"|"+out[i].Drive]; ok && since.Equal(out[i].Since) {
+			out[i].Acknowledged = true
+		}
+	}
+	return out
+}
+
+// swapReady reports whether the drive in the box holds a verified backup
+// taken since it came in, so it may leave.
+func (a *Appliance) swapReady(b *inBox) bool {
+	if b == nil || b.dec.Drive == "" || b.job != nil {
+		return false
+	}
+	d, ok := a.rot.Drive(b.dec.Drive)
+	if !ok {
+		return false
+	}
+	for i := len(a.book.Backups) - 1; i >= 0; i-- {
+		r := a.book.Backups[i]
+		if r.Drive == string(b.dec.Drive) && !r.Start.Before(d.InsertedAt) {
+			return r.Verified == "ok"
+		}
+	}
+	return false
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// mirror is the panel state the lights show for conds, when no panel
+// driver reports its own.
+func mirror(conds []status.Condition) status.Panel {
+	p := status.Panel{Green: "steady", Amber: "off", Red: "off", Buzzer: "silent"}
+	if len(conds) == 0 {
+		return p
+	}
+	c := conds[0]
+	p.Condition = c.Name
+	switch c.Severity {
+	case status.Busy:
+		p.Green = "slow"
+	case status.Attention:
+		p.Green, p.Amber = "off", "steady"
+		if !c.Acknowledged {
+			p.Buzzer = "one short beep"
+		}
+	case status.Failure:
+		p.Green, p.Red = "off", "fast"
+		if !c.Acknowledged {
+			p.Buzzer = "three beeps every minute"
+		}
+	}
+	return p
+}
+
+// evaluate rebuilds the status document and hands it to the panel, the
+// alerts and the pages.
+func (a *Appliance) evaluate(ctx context.Context) {
+	now := a.cfg.Now()
+	conds := a.conditions(now)
+	st := status.Status{Time: now, Conditions: conds, Severity: status.Worst(conds)}
+	host, _ := os.Hostname()
+	if a.cfg.Hostname != "" {
+		host = a.cfg.Hostname
+	}
+	st.Box = status.Box{Hostname: host, Version: a.cfg.Version, Started: a.started, ClockTrusted: a.cfg.ClockTrusted(), Setup: "ok"}
+	st.Headline = "All good. Backups are current; nothing to do."
+	for _, c := range conds {
+		if c.Severity > status.Good {
+			st.Headline = c.Message
+			break
+		}
+	}
+	if a.cfg.Panel != nil {
+		a.cfg.Panel.Set(conds)
+		st.Panel = a.cfg.Panel.State()
+	} else {
+		st.Panel = mirror(conds)
+	}
+	a.fillDrives(&st, now)
+	st.Backups = slices.Clone(a.book.Backups)
+	st.Drills = slices.Clone(a.book.Drills)
+	st.Events = slices.Clone(a.book.Events)
+	slices.Reverse(st.Events)
+	st.Support.ConsentUntil = a.consent
+	if !a.consent.After(now) {
+		st.Support.ConsentUntil = time.Time{}
+	}
+	st.Database = status.Database{Target: Redact(a.set.Database.URL), Reachable: a.srv.err == nil && !a.srv.checkedAt.IsZero(), SystemID: fmt.Sprint(a.srv.sys.ID), Version: a.srv.sys.ServerVersion}
+	if a.srv.err != nil {
+		st.Database.LastError = a.srv.err.Error()
+	}
+	if s := a.srv.slot; s.Exists || a.srv.checkedAt.IsZero() == false {
+		st.Slots = []status.Slot{{Name: a.set.Slot, Exists: s.Exists, Active: s.Active, WALStatus: s.WALStatus, RetainedBytes: s.RetainedBytes, LimitBytes: a.srv.limit}}
+	}
+	st.WAL.ServerLSN = a.srv.sys.XLogPos.String()
+	if b := a.box; b != nil && b.stream != nil {
+		st.WAL.Local.Streaming = true
+		if l, ok := b.flushed.Load().(postgres.LSN); ok {
+			st.WAL.Local.FlushedLSN = l.String()
+			if a.srv.sys.XLogPos > l {
+				st.WAL.Local.Bytes = int64(a.srv.sys.XLogPos - l)
+			}
+		}
+		if t := b.lastFlush.Load(); t != 0 && st.WAL.Local.Bytes > 0 {
+			st.WAL.Local.LastFlush = time.Unix(0, t)
+			st.WAL.Local.Seconds = time.Since(st.WAL.Local.LastFlush).Seconds()
+		}
+		st.WAL.Local.LastError = b.streamErr
+	}
+	a.history.Add(status.Sample{Time: now, LocalSeconds: st.WAL.Local.Seconds, RetainedBytes: a.srv.slot.RetainedBytes})
+	if a.cfg.Notifier != nil {
+		a.cfg.Notifier.Update(now, st)
+	}
+	a.publish(st)
+}
+
+func (a *Appliance) fillDrives(st *status.Status, now time.Time) {
+	next, _ := a.rot.ExpectedNext()
+	st.Expected = next.Generation
+	for _, d := range a.rot.Drives {
+		sd := status.Drive{ID: string(d.ID), Generation: d.Generation, Where: string(d.Status), Expected: d.ID == next.ID && d.ID != "",
+			Serial: d.Serial, Capacity: d.Capacity, InsertedAt: d.InsertedAt, AwaySince: d.AwaySince, Health: a.book.health(d.ID)}
+		for _, r := range a.book.Backups {
+			if r.Drive == string(d.ID) && r.Verified == "ok" && r.End.After(sd.LastBackup) {
+				sd.LastBackup = r.End
+			}
+		}
+		st.Drives = append(st.Drives, sd)
+	}
+	if b := a.box; b != nil {
+		kind := string(b.dec.Kind)
+		if kind == "" {
+			kind = "identifying"
+		}
+		st.InBox = &status.InBox{Drive: string(b.dec.Drive), Generation: b.dec.Generation, Decision: kind, Writable: b.writable, Activity: b.activity,
+			Progress: math.Float64frombits(b.progress.Load())}
+		if b.dec.Drive != "" && b.health.Verdict != "" {
+			a.book.setHealth(b.dec.Drive, b.health)
+		}
+	}
+	if d, ok := a.rot.Drive(a.rot.InBox); ok {
+		st.Swap.DueAt = a.policy.Calendar.SwapDueAt(d.InsertedAt)
+		st.Swap.Due = a.policy.Calendar.SwapDue(d.InsertedAt, now)
+	}
+	for i := len(a.custody.Entries()) - 1; i >= 0 && len(st.Swap.Recent) < 10; i-- {
+		e := a.custody.Entries()[i]
+		st.Swap.Recent = append(st.Swap.Recent, status.Movement{Time: e.Time, Drive: string(e.Drive), Generation: e.Generation, Event: e.Event, Decision: string(e.Decision), Who: e.Who})
+	}
+}

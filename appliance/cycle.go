@@ -1,0 +1,356 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/backup"
+	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/rotation"
+)
+
+// inBox is the drive in the box and the work running on it. Only the loop
+// goroutine touches its fields, except progress and lastFlush.
+type inBox struct {
+	dev      Drive
+	info     DriveInfo
+	id       rotation.Identity
+	dec      rotation.Decision
+	health   status.Health
+	dir      string
+	mounted  bool
+	writable bool
+	activity string
+	problem  string // why the drive is not written, or what failed on it
+	ejected  bool
+
+	job       *worker // backup, verification, eject
+	stream    *worker // continuous WAL
+	streamErr string
+	flushed   atomic.Value // postgres.LSN
+	lastFlush atomic.Int64 // unix nanoseconds
+	progress  atomic.Uint64
+}
+
+type worker struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (w *worker) stop() {
+	if w != nil {
+		w.cancel()
+		<-w.done
+	}
+}
+
+func (b *inBox) stopAll() {
+	b.job.stop()
+	b.stream.stop()
+	b.job, b.stream = nil, nil
+}
+
+// spawn runs f in the background; its result is posted back by f itself.
+func (a *Appliance) spawn(ctx context.Context, f func(ctx context.Context)) *worker {
+	wctx, cancel := context.WithCancel(ctx)
+	w := &worker{cancel: cancel, done: make(chan struct{})}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer close(w.done)
+		f(wctx)
+	}()
+	return w
+}
+
+// arrived starts identifying a drive that was plugged in.
+func (a *Appliance) arrived(ctx context.Context, dev Drive) {
+	if a.box != nil {
+		a.event("insert", fmt.Sprintf("A second drive (%s) was plugged in while %s is in the box; it is ignored. Take it out.", dev.Name(), a.box.dev.Name()))
+		return
+	}
+	b := &inBox{dev: dev, info: dev.Info(), activity: "identifying"}
+	a.box = b
+	b.job = a.spawn(ctx, func(ctx context.Context) {
+		dir, err := dev.Mount(ctx, false)
+		var id rotation.Identity
+		if err == nil {
+			id, err = readIdentity(dir, b.info)
+		}
+		h := status.Health{Verdict: "unknown", Reasons: []string{"no health check on this box"}}
+		if a.cfg.Health != nil {
+			h = a.cfg.Health.Check(ctx, dev)
+		}
+		a.post(ctx, func() { a.identified(ctx, b, dir, id, h, err) })
+	})
+}
+
+// identified asks the rotation about a drive and starts writing to it if
+// it may be written.
+func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rotation.Identity, h status.Health, err error) {
+	b.job = nil
+	if a.box != b {
+		return // it left meanwhile
+	}
+	b.health, b.id = h, id
+	if err != nil {
+		b.activity = "not written"
+		b.problem = "The box cannot read this drive (" + err.Error() + "). A backup drive must be formatted ext4 and enrolled; ask IT."
+		a.event("insert", b.problem)
+		return
+	}
+	b.dir, b.mounted = dir, true
+	dec := a.decide(rotation.Event{Kind: rotation.Insert, Identity: id, Capacity: b.info.Capacity})
+	if h.Verdict == "failing" && dec.Drive != "" {
+		detail := "SMART health check: failing"
+		if len(h.Reasons) > 0 {
+			detail += ": " + h.Reasons[0]
+		}
+		if d2 := a.decide(rotation.Event{Kind: rotation.Fail, Drive: dec.Drive, Detail: detail}); d2.Kind != rotation.Rejected {
+			dec.Write = false
+		}
+	}
+	b.dec = dec
+	if !dec.Write {
+		b.activity = "not written"
+		return
+	}
+	a.startWriting(ctx, b, "backup when the drive came in")
+}
+
+// startWriting mounts the drive writable, starts streaming WAL onto it and
+// takes a base backup, which is then verified.
+func (a *Appliance) startWriting(ctx context.Context, b *inBox, why string) {
+	dir, err := b.dev.Mount(ctx, true)
+	if err != nil {
+		b.activity, b.problem = "not written", "The drive cannot be written: "+err.Error()
+		a.event("backup", b.problem)
+		return
+	}
+	b.dir, b.writable = dir, true
+	a.startStream(ctx, b)
+	a.runBackup(ctx, b, why)
+}
+
+func (a *Appliance) repoPath(b *inBox) string { return filepath.Join(b.dir, repoDir) }
+
+// startStream streams WAL onto the drive through the drive slot until the
+// drive is ejected or pulled.
+func (a *Appliance) startStream(ctx context.Context, b *inBox) {
+	b.streamErr = ""
+	b.stream = a.spawn(ctx, func(ctx context.Context) {
+		err := backup.Stream(ctx, backup.StreamOptions{
+			DB: a.dbURL, Repo: a.repoPath(b), Slot: a.set.Slot, Recipients: a.Recipients(), Log: a.log,
+			OnFlush: func(tli uint32, l postgres.LSN) { b.flushed.Store(l); b.lastFlush.Store(time.Now().UnixNano()) },
+		})
+		if err != nil && ctx.Err() == nil {
+			a.post(ctx, func() {
+				b.streamErr = err.Error()
+				a.event("wal", "WAL streaming onto the drive stopped: "+err.Error())
+			})
+		}
+	})
+}
+
+// runBackup takes and verifies a base backup on the drive in the box.
+func (a *Appliance) runBackup(ctx context.Context, b *inBox, why string) {
+	b.activity, b.problem = "backing up", ""
+	b.progress.Store(0)
+	drive, gen := string(b.dec.Drive), b.dec.Generation
+	a.event("backup", fmt.Sprintf("Base backup onto %s started (%s).", gen, why))
+	b.job = a.spawn(ctx, func(ctx context.Context) {
+		rec := status.Backup{Drive: drive, Generation: gen, Start: a.cfg.Now()}
+		if err := a.makeRoom(ctx, b); err != nil {
+			a.log.Warn("retention", "drive", drive, "err", err)
+		}
+		bk, err := backup.Take(ctx, backup.Options{DB: a.dbURL, Repo: a.repoPath(b), Recipients: a.Recipients(), Log: a.log, Now: a.cfg.Now,
+			Label: "clinicbox " + gen,
+			Progress: func(done, total int64) {
+				if total > 0 {
+					b.progress.Store(math.Float64bits(min(1, float64(done)/float64(total))))
+				}
+			}})
+		if err != nil {
+			a.post(ctx, func() { a.backupDone(b, rec, err) })
+			return
+		}
+		rec.ID, rec.End = bk.ID, a.cfg.Now()
+		for _, f := range bk.Files {
+			rec.Bytes += f.Size
+		}
+		a.post(ctx, func() { b.activity = "verifying" })
+		repo, err := archive.Open(a.repoPath(b))
+		if err == nil {
+			var rep *archive.Report
+			rep, err = repo.Verify(ctx, archive.VerifyOptions{Identities: []age.Identity{a.key.Identity}, Backup: bk.ID, Record: true, Now: a.cfg.Now})
+			if err == nil {
+				rec.VerifiedAt, rec.Verified = a.cfg.Now(), "ok"
+				for _, p := range rep.Problems {
+					rec.Problems = append(rec.Problems, p.String())
+				}
+				if !rep.OK() {
+					rec.Verified = "failed"
+				}
+			}
+		}
+		a.post(ctx, func() { a.backupDone(b, rec, err) })
+	})
+}
+
+func (a *Appliance) backupDone(b *inBox, rec status.Backup, err error) {
+	b.job = nil
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	if err != nil {
+		rec.Verified = "failed"
+		rec.Problems = append(rec.Problems, err.Error())
+		b.problem = "The backup onto " + rec.Generation + " failed: " + err.Error()
+		a.event("backup", b.problem)
+	} else if rec.Verified != "ok" {
+		b.problem = fmt.Sprintf("The backup onto %s did not verify: %v", rec.Generation, rec.Problems)
+		a.event("verify", b.problem)
+	} else {
+		a.event("verify", fmt.Sprintf("Base backup %s onto %s verified.", rec.ID, rec.Generation))
+	}
+	a.recordBackup(rec)
+	if a.box == b {
+		b.activity = "streaming"
+		if b.stream == nil {
+			b.activity = "idle"
+		}
+	}
+}
+
+// eject stops writing, flushes and powers the drive down.
+func (a *Appliance) eject(ctx context.Context, who string) error {
+	b := a.box
+	switch {
+	case b == nil:
+		return errors.New("there is no drive in the box")
+	case b.ejected:
+		return errors.New("the drive is already safe to remove")
+	case b.activity == "ejecting":
+		return errors.New("the drive is being ejected")
+	}
+	if b.job != nil && b.activity != "streaming" {
+		return fmt.Errorf("the drive is busy (%s); wait until the panel shows green", b.activity)
+	}
+	b.activity = "ejecting"
+	a.event("eject", fmt.Sprintf("Ejecting %s (requested by %s).", nameOf(b), who))
+	stream, job := b.stream, b.job
+	b.stream, b.job = nil, nil
+	b.job = a.spawn(ctx, func(ctx context.Context) {
+		job.stop()
+		stream.stop() // flushes everything received
+		safe, err := b.dev.Eject(ctx)
+		a.post(ctx, func() {
+			b.job = nil
+			b.mounted = err == nil && !safe && b.mounted
+			if err != nil || !safe {
+				b.activity = "idle"
+				b.problem = fmt.Sprintf("The drive could not be ejected safely (%v); do not pull it yet, and press the button again.", err)
+				a.event("eject", b.problem)
+				return
+			}
+			b.ejected, b.activity, b.writable = true, "safe to remove", false
+			a.event("eject", nameOf(b)+" is safe to remove.")
+		})
+	})
+	return nil
+}
+
+func nameOf(b *inBox) string {
+	if b.dec.Generation != "" {
+		return b.dec.Generation
+	}
+	return "the drive"
+}
+
+// left handles a drive taken out.
+func (a *Appliance) left(ctx context.Context, dev Drive) {
+	b := a.box
+	if b == nil || b.dev.Name() != dev.Name() {
+		return
+	}
+	a.box = nil
+	wasWriting := b.writable && !b.ejected
+	b.stopAll()
+	if r, ok := dev.(interface{ Release() }); ok {
+		r.Release()
+	}
+	if a.rot.InBox != "" || a.rot.Stranger != nil {
+		a.decide(rotation.Event{Kind: rotation.Remove, Safe: b.ejected})
+	}
+	if wasWriting {
+		a.event("remove", nameOf(b)+" was pulled out without pressing the button first. Its backups up to the last flush are kept; the next drive gets a full backup.")
+	}
+}
+
+// button handles the front panel's button.
+func (a *Appliance) button(ctx context.Context, p Button) {
+	switch p {
+	case LongPress:
+		a.openConsent("front desk (button)", a.cfg.SupportWindow)
+	case Ack:
+		st := a.Status()
+		if len(st.Conditions) > 0 && st.Conditions[0].Name == "swap due" {
+			if err := a.eject(ctx, "front desk (button)"); err != nil {
+				a.event("eject", "Button pressed: "+err.Error())
+			}
+			return
+		}
+		a.acknowledge()
+	}
+}
+
+func (a *Appliance) acknowledge() {
+	st := a.Status()
+	for _, c := range st.Conditions {
+		if c.Severity >= status.Attention && !c.Acknowledged {
+			a.acked[c.Name+"|"+c.Drive] = c.Since
+			a.event("acknowledge", "Acknowledged: "+c.Message)
+			return
+		}
+	}
+}
+
+func (a *Appliance) openConsent(who string, d time.Duration) {
+	a.consent = a.cfg.Now().Add(d)
+	a.event("support", fmt.Sprintf("Remote support may act on the box until %s (opened by %s).", a.consent.Format("15:04"), who))
+}
+
+// periodic runs the scheduled work: the nightly backup.
+func (a *Appliance) periodic(ctx context.Context) {
+	b := a.box
+	if b == nil || !b.writable || b.ejected || b.job != nil || b.dec.Drive == "" || !a.cfg.ClockTrusted() {
+		return
+	}
+	loc := a.policy.Calendar.Location
+	now := a.cfg.Now().In(loc)
+	today := rotation.DateOf(now)
+	at := time.Date(now.Year(), now.Month(), now.Day(), a.set.NightlyAt.Hour, a.set.NightlyAt.Minute, 0, 0, loc)
+	if now.Before(at) || a.book.Nightly[b.dec.Drive] == today {
+		return
+	}
+	// A drive that came in today after the nightly time already got its
+	// backup on insert.
+	if d, ok := a.rot.Drive(b.dec.Drive); ok && d.InsertedAt.After(at) {
+		a.book.Nightly[b.dec.Drive] = today
+		return
+	}
+	a.book.Nightly[b.dec.Drive] = today
+	a.saveBook()
+	if b.stream == nil {
+		a.startStream(ctx, b)
+	}
+	a.runBackup(ctx, b, "nightly")
+}

@@ -1,0 +1,156 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+)
+
+// SimDrives are drives simulated by directories, for the demo and for tests
+// where no loop device exists: Plug and Unplug stand for hands at the USB
+// port. A simulated drive's read-only mount is honest only by convention;
+// the appliance never writes before it decides to.
+type SimDrives struct {
+	Dir string // each subdirectory is a drive
+
+	mu      sync.Mutex
+	out     chan<- DriveEvent
+	ctx     context.Context
+	plugged map[string]*simDrive
+	pending []DriveEvent // events before Run started
+}
+
+// SimDrive describes a simulated drive for a page or a test.
+type SimDrive struct {
+	Name    string `json:"name"`
+	Plugged bool   `json:"plugged"`
+	Ejected bool   `json:"ejected"`
+}
+
+// NewSimDrives makes the named drives (directories under dir) if missing.
+func NewSimDrives(dir string, names ...string) (*SimDrives, error) {
+	for _, n := range names {
+		if err := os.MkdirAll(filepath.Join(dir, n), 0o755); err != nil {
+			return nil, fmt.Errorf("appliance: simulated drive: %w", err)
+		}
+	}
+	return &SimDrives{Dir: dir, plugged: map[string]*simDrive{}}, nil
+}
+
+// Run delivers plug and unplug events until ctx ends.
+func (s *SimDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
+	s.mu.Lock()
+	s.out, s.ctx = out, ctx
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	for _, ev := range pending {
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+		}
+	}
+	<-ctx.Done()
+	s.mu.Lock()
+	s.out = nil
+	s.mu.Unlock()
+	return nil
+}
+
+// Drives lists the simulated drives.
+func (s *SimDrives) Drives() []SimDrive {
+	ents, _ := os.ReadDir(s.Dir)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []SimDrive
+	for _, e := range ents {
+		if e.IsDir() {
+			d := s.plugged[e.Name()]
+			out = append(out, SimDrive{Name: e.Name(), Plugged: d != nil, Ejected: d != nil && d.ejected})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Plug puts a drive into the box.
+func (s *SimDrives) Plug(name string) error {
+	if name == "" || name != filepath.Base(name) {
+		return fmt.Errorf("no simulated drive %q", name)
+	}
+	if fi, err := os.Stat(filepath.Join(s.Dir, name)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("no simulated drive %q", name)
+	}
+	s.mu.Lock()
+	if s.plugged[name] != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("drive %s is already plugged in", name)
+	}
+	d := &simDrive{name: name, dir: filepath.Join(s.Dir, name)}
+	s.plugged[name] = d
+	s.mu.Unlock()
+	return s.send(DriveEvent{Arrived: true, Drive: d})
+}
+
+// Unplug takes a drive out, ejected or not.
+func (s *SimDrives) Unplug(name string) error {
+	s.mu.Lock()
+	d := s.plugged[name]
+	delete(s.plugged, name)
+	s.mu.Unlock()
+	if d == nil {
+		return fmt.Errorf("drive %s is not plugged in", name)
+	}
+	return s.send(DriveEvent{Drive: d})
+}
+
+func (s *SimDrives) send(ev DriveEvent) error {
+	s.mu.Lock()
+	out, ctx := s.out, s.ctx
+	if out == nil {
+		s.pending = append(s.pending, ev)
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	select {
+	case out <- ev:
+		return nil
+	case <-ctx.Done():
+		return errors.New("the box is stopping")
+	}
+}
+
+type simDrive struct {
+	name, dir string
+	mu        sync.Mutex
+	ejected   bool
+}
+
+func (d *simDrive) Name() string { return d.name }
+
+func (d *simDrive) Info() DriveInfo {
+	return DriveInfo{Serial: "SIM-" + d.name, FSUUID: "sim-" + d.name, Label: d.name, Capacity: 64 << 30}
+}
+
+func (d *simDrive) Mount(ctx context.Context, writable bool) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ejected {
+		return "", errors.New("appliance: simulated drive was ejected")
+	}
+	return d.dir, nil
+}
+
+func (d *simDrive) Unmount(ctx context.Context) error { return nil }
+
+func (d *simDrive) Eject(ctx context.Context) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ejected = true
+	return true, nil
+}

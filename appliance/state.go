@@ -1,0 +1,188 @@
+package appliance
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/rotation"
+)
+
+// book is what the box remembers besides the rotation: the history the
+// status document shows. It is advisory; the repositories on the drives
+// are the truth about backups.
+type book struct {
+	Backups []status.Backup `json:"backups"`
+	Drills  []status.Drill  `json:"drills,omitempty"`
+	Events  []status.Event  `json:"events"`
+	// Nightly is the day of the last nightly backup per drive.
+	Nightly map[rotation.DriveID]rotation.Date `json:"nightly,omitempty"`
+	// Health is each drive's last SMART check.
+	Health map[rotation.DriveID]status.Health `json:"health,omitempty"`
+	// Consent is when the remote-support window ends.
+	Consent time.Time `json:"consent,omitzero"`
+}
+
+const (
+	keepBackups = 60
+	keepEvents  = 100
+)
+
+func (a *Appliance) path(name string) string { return filepath.Join(a.cfg.StateDir, name) }
+
+// load reads the rotation state, the custody log (checking its chain) and
+// the book.
+func (a *Appliance) load() error {
+	if b, err := os.ReadFile(a.path("rotation.json")); err == nil {
+		if err := json.Unmarshal(b, &a.rot); err != nil {
+			return fmt.Errorf("appliance: rotation state %s is damaged: %v; restore it from the last diagnostic bundle", a.path("rotation.json"), err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("appliance: %w", err)
+	}
+	var entries []rotation.Entry
+	if f, err := os.Open(a.path("custody.jsonl")); err == nil {
+		entries, err = rotation.ReadEntries(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("appliance: custody log: %w", err)
+		}
+	}
+	sealer := a.key.CustodySealer()
+	if err := rotation.Verify(entries, sealer); err != nil {
+		// Keep running: the log is evidence, and a broken chain is itself
+		// something to report, not a reason to stop backing up.
+		a.log.Error("custody log chain is broken", "err", err)
+		a.book.Events = append(a.book.Events, status.Event{Time: a.cfg.Now(), Kind: "custody", Message: "The custody log has been altered: " + err.Error()})
+	}
+	var err error
+	if a.custody, err = rotation.NewLog(entries, sealer); err != nil {
+		return fmt.Errorf("appliance: custody log: %w", err)
+	}
+	if b, err := os.ReadFile(a.path("box.json")); err == nil {
+		json.Unmarshal(b, &a.book) // advisory: a damaged book starts empty
+	}
+	if a.book.Nightly == nil {
+		a.book.Nightly = map[rotation.DriveID]rotation.Date{}
+	}
+	a.consent = a.book.Consent
+	return nil
+}
+
+// Custody returns the custody log.
+func (a *Appliance) Custody() ([]rotation.Entry, error) {
+	f, err := os.Open(a.path("custody.jsonl"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return rotation.ReadEntries(f)
+}
+
+// CustodySealer checks the custody log's seals.
+func (a *Appliance) CustodySealer() rotation.Sealer { return a.key.CustodySealer() }
+
+// decide applies a rotation event, records it in the custody log and saves
+// the state, in that order: the log never misses a movement the state shows.
+func (a *Appliance) decide(ev rotation.Event) rotation.Decision {
+	now := a.cfg.Now()
+	next, dec := a.policy.Decide(a.rot, ev, now)
+	if dec.Kind == rotation.Rejected {
+		return dec
+	}
+	e := a.custody.Append(rotation.EntryFor(ev, dec, now))
+	if err := a.appendCustody(e); err != nil {
+		a.log.Error("custody log not written", "err", err)
+	}
+	a.rot = next
+	a.saveRotation()
+	for _, r := range dec.Reasons {
+		a.event(string(ev.Kind), r)
+	}
+	return dec
+}
+
+func (a *Appliance) appendCustody(e rotation.Entry) error {
+	f, err := os.OpenFile(a.path("custody.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := rotation.WriteEntries(f, e); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (a *Appliance) saveRotation() {
+	b, err := rotation.MarshalState(a.rot)
+	if err == nil {
+		err = writeFileAtomic(a.path("rotation.json"), b, 0o600)
+	}
+	if err != nil {
+		a.log.Error("rotation state not saved", "err", err)
+	}
+}
+
+func (a *Appliance) saveBook() {
+	a.book.Consent = a.consent
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.Encode(a.book)
+	if err := writeFileAtomic(a.path("box.json"), buf.Bytes(), 0o600); err != nil {
+		a.log.Error("box state not saved", "err", err)
+	}
+}
+
+// event adds to the recent-events list and the log.
+func (a *Appliance) event(kind, msg string) {
+	a.log.Info(msg, "op", kind)
+	a.book.Events = append(a.book.Events, status.Event{Time: a.cfg.Now(), Kind: kind, Message: msg})
+	if n := len(a.book.Events); n > keepEvents {
+		a.book.Events = a.book.Events[n-keepEvents:]
+	}
+	a.saveBook()
+}
+
+// recordBackup adds or updates a backup in the book.
+func (a *Appliance) recordBackup(b status.Backup) {
+	for i := range a.book.Backups {
+		if a.book.Backups[i].ID == b.ID && a.book.Backups[i].Drive == b.Drive {
+			a.book.Backups[i] = b
+			a.saveBook()
+			return
+		}
+	}
+	a.book.Backups = append(a.book.Backups, b)
+	if n := len(a.book.Backups); n > keepBackups {
+		a.book.Backups = a.book.Backups[n-keepBackups:]
+	}
+	a.saveBook()
+}
+
+func (b *book) health(id rotation.DriveID) status.Health {
+	if h, ok := b.Health[id]; ok {
+		return h
+	}
+	return status.Health{Verdict: "unknown"}
+}
+
+func (b *book) setHealth(id rotation.DriveID, h status.Health) {
+	if b.Health == nil {
+		b.Health = map[rotation.DriveID]status.Health{}
+	}
+	b.Health[id] = h
+}

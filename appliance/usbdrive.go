@@ -1,0 +1,162 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/clinicbox/clinicbox/drivers/usb"
+	"golang.org/x/sys/unix"
+)
+
+// USBDrives turns the kernel's block-device events into drives: every
+// device that carries a filesystem (a partition, or a whole disk without
+// partitions, like a loop device) is a drive.
+type USBDrives struct {
+	RunDir     string // mount points live here (tmpfs or /perm)
+	Watcher    usb.Config
+	Identifier usb.Identifier
+	Ejector    usb.Ejector
+	Log        *slog.Logger
+}
+
+// Run reports drives until ctx ends.
+func (u *USBDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
+	w, err := usb.NewWatcher(u.Watcher)
+	if err != nil {
+		return fmt.Errorf("appliance: watch drives: %w", err)
+	}
+	defer w.Close()
+	events := make(chan usb.Event, 16)
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx, events) }()
+	present := map[string]*usbDrive{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		case ev := <-events:
+			switch ev.Kind {
+			case usb.Added:
+				if present[ev.Name] != nil {
+					continue
+				}
+				id, err := u.Identifier.Identify(ev.Name)
+				if err != nil || id.FS.Type == "" {
+					continue // no filesystem here: its partitions may have one
+				}
+				d := &usbDrive{u: u, id: id}
+				present[ev.Name] = d
+				out <- DriveEvent{Arrived: true, Drive: d}
+			case usb.Removed:
+				if d := present[ev.Name]; d != nil {
+					delete(present, ev.Name)
+					d.gone()
+					out <- DriveEvent{Drive: d}
+				}
+			}
+		}
+	}
+}
+
+type usbDrive struct {
+	u  *USBDrives
+	id usb.Identity
+
+	mu     sync.Mutex
+	m      *usb.Mounted
+	rw     bool
+	pulled bool
+}
+
+func (d *usbDrive) Name() string { return d.id.Name }
+
+func (d *usbDrive) Info() DriveInfo {
+	info := DriveInfo{FSUUID: d.id.FS.UUID, Label: d.id.FS.Label, Capacity: d.id.Size}
+	if d.id.USB != nil {
+		info.Serial, info.Bridge = d.id.USB.Serial, d.id.USB.Bridge
+	}
+	return info
+}
+
+func (d *usbDrive) Mount(ctx context.Context, writable bool) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pulled {
+		return "", errors.New("appliance: the drive is gone")
+	}
+	if d.m == nil {
+		m, err := usb.MountReadOnly(d.u.RunDir, d.id)
+		if err != nil {
+			return "", err
+		}
+		d.m = m
+	}
+	if writable != d.rw {
+		if err := d.m.Remount(writable); err != nil {
+			return "", err
+		}
+		d.rw = writable
+	}
+	return d.m.Dir, nil
+}
+
+func (d *usbDrive) Unmount(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		return nil
+	}
+	err := d.m.Unmount(ctx)
+	if err == nil {
+		d.m, d.rw = nil, false
+	}
+	return err
+}
+
+func (d *usbDrive) Eject(ctx context.Context) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var mounts []*usb.Mounted
+	if d.m != nil {
+		mounts = append(mounts, d.m)
+	}
+	ej, err := d.u.Ejector.Eject(ctx, d.id.Disk, mounts...)
+	if ej.Unmounted {
+		d.m, d.rw = nil, false
+	}
+	if err != nil {
+		return false, err
+	}
+	// A loop device has no SCSI device to delete: flushed and unmounted is
+	// as safe as it gets.
+	return ej.SafeToRemove() || (ej.Unmounted && ej.Flushed && ej.NoDelete), nil
+}
+
+// gone marks a drive that left the box.
+func (d *usbDrive) gone() {
+	d.mu.Lock()
+	d.pulled = true
+	d.mu.Unlock()
+}
+
+// Release drops the mount of a drive pulled without eject, once the
+// appliance has stopped writing to it. The kernel has lost the device, so
+// nothing more can reach it: a lazy unmount only cleans the mount table.
+func (d *usbDrive) Release() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m != nil {
+		unix.Unmount(d.m.Dir, unix.MNT_DETACH)
+		os.Remove(d.m.Dir)
+		d.m = nil
+	}
+}
