@@ -46,8 +46,8 @@ type Config struct {
 	// on the box, under /perm.
 	StateDir string
 	Drives   DriveSource
-	Health   Health   // nil: health unknown
-	Panel    Panel    // nil: no panel
+	Health   Health // nil: health unknown
+	Panel    Panel  // nil: no panel
 	Button   <-chan Button
 	Notifier Notifier // nil: no alerts
 	// Now is the clock; nil means time.Now. The demo accelerates it.
@@ -59,7 +59,7 @@ type Config struct {
 	ClockTrusted func() bool
 	// SupportWindow is how long a long press opens remote support; zero
 	// means 4 h.
-	SupportWindow    time.Duration
+	SupportWindow     time.Duration
 	Hostname, Version string
 	Log               *slog.Logger
 }
