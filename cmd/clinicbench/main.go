@@ -3,7 +3,7 @@
 // machine and one pgbench database, and writes the comparison with the
 // machine's description to bench/RESULTS.md.
 //
-//	go run ./cmd/clinicbench [-scale N] [-runs N] [-out bench/RESULTS.md] [-quick]
+//	go run ./cmd/clinicbench [-scale N] [-runs N] [-out bench/RESULTS.md] [-quick] [-only backlog,live]
 package main
 
 import (
@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -26,7 +28,11 @@ type config struct {
 	walMB   int           // size of the WAL backlog and of the WAL replayed by restores
 	liveFor time.Duration // how long streamers run under load
 	rate    int           // pgbench transactions per second during live streaming
+	only    map[string]bool // sections to run; empty means all
 }
+
+// sectionNames are the measurements -only can pick, in the order they run.
+var sectionNames = []string{"base", "backlog", "live", "verify", "restore"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -49,8 +55,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.walMB, "wal-mb", 400, "MB of WAL in the backlog and in the restore's replay")
 	fs.DurationVar(&cfg.liveFor, "live", 60*time.Second, "how long the streamers run under pgbench load")
 	fs.IntVar(&cfg.rate, "rate", 500, "pgbench transactions per second during live streaming")
+	only := fs.String("only", "", "comma-separated sections to run, of "+strings.Join(sectionNames, ",")+" (verify needs base); empty runs all")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if *only != "" {
+		cfg.only = map[string]bool{}
+		for _, name := range strings.Split(*only, ",") {
+			if !slices.Contains(sectionNames, name) {
+				return cfg, fmt.Errorf("-only: unknown section %q (known: %s)", name, strings.Join(sectionNames, ","))
+			}
+			cfg.only[name] = true
+		}
 	}
 	if cfg.quick {
 		set := map[string]bool{}
@@ -86,12 +102,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sections := []*section{
-		b.baseBackup(ctx),
-		b.backlog(ctx),
-		b.live(ctx),
-		b.verify(ctx),
-		b.restore(ctx),
+	measures := map[string]func(context.Context) *section{
+		"base": b.baseBackup, "backlog": b.backlog, "live": b.live, "verify": b.verify, "restore": b.restore,
+	}
+	var sections []*section
+	for _, name := range sectionNames {
+		if len(cfg.only) == 0 || cfg.only[name] {
+			sections = append(sections, measures[name](ctx))
+		}
 	}
 	sections = append(sections, b.memory())
 	b.machine.LoadEnd = loadAverage()

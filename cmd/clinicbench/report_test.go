@@ -102,3 +102,30 @@ func TestSkippedSectionSaysWhy(t *testing.T) {
 		t.Errorf("got %q; want the skip reason", b.String())
 	}
 }
+
+func TestOnlySections(t *testing.T) {
+	for _, tc := range []struct {
+		arg     string
+		want    []string
+		wantErr bool
+	}{
+		{"backlog", []string{"backlog"}, false},
+		{"base,verify", []string{"base", "verify"}, false},
+		{"wal", nil, true},
+	} {
+		t.Run(tc.arg, func(t *testing.T) {
+			cfg, err := parseFlags([]string{"-only", tc.arg}, io.Discard)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("got error %v; want error %v", err, tc.wantErr)
+			}
+			if len(cfg.only) != len(tc.want) {
+				t.Errorf("got %v; want %v", cfg.only, tc.want)
+			}
+			for _, name := range tc.want {
+				if !cfg.only[name] {
+					t.Errorf("got %v; want %s in it", cfg.only, name)
+				}
+			}
+		})
+	}
+}

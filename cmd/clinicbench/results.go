@@ -27,6 +27,9 @@ func (r *results) write(w io.Writer) {
 	if r.cfg.quick {
 		fmt.Fprint(w, ". **Quick smoke run (-quick): the database is far smaller than the 1 GB the targets are set for**")
 	}
+	if len(r.cfg.only) > 0 {
+		fmt.Fprint(w, ". **Partial run (-only): the other sections were not measured**")
+	}
 	fmt.Fprintln(w, ". Ratios are clinicctl / reference; every number is a median over the runs. Each tool is one process measured through its own rusage.")
 	fmt.Fprintln(w)
 	m := r.machine
