@@ -1,23 +1,89 @@
-// Command clinicbox is the appliance service on the box. For now it only
-// proves that the image boots and supervises it: it accepts its flags, says
-// it is starting, and waits for SIGTERM.
+// Command clinicbox is the appliance service on the box: flags, settings,
+// the real drivers, appliance.Run. SIGTERM stops it cleanly (streaming
+// flushed, the drive unmounted) well inside gokrazy's 100 s; it exits 125,
+// which gokrazy does not restart, when the settings disable it.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+
+	"github.com/clinicbox/clinicbox/appliance"
 )
 
+// exitDisabled tells gokrazy's supervisor not to restart the service.
+const exitDisabled = 125
+
 func main() {
-	flag.String("settings", "/perm/clinicbox/settings.json", "settings file (JSON)")
-	flag.String("state", "/perm/clinicbox", "directory for the appliance's state")
-	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Println("clinicbox: starting")
-	<-ctx.Done()
+	code, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "clinicbox:", err)
+	}
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("clinicbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	settingsPath := fs.String("settings", "/perm/clinicbox/settings.json", "settings file (JSON)")
+	stateDir := fs.String("state", "/perm/clinicbox", "directory for the box key, rotation state and custody log")
+	runDir := fs.String("run", "/tmp/clinicbox", "directory for drive mount points (tmpfs)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, nil
+		}
+		return 2, err
+	}
+	fmt.Fprintln(stdout, "clinicbox: starting")
+	log := slog.New(slog.NewTextHandler(stdout, nil))
+	set, err := loadSettings(*settingsPath)
+	if err != nil {
+		// First run, or a broken file: say what to do and stay up, so the
+		// message is visible on the gokrazy page instead of a restart loop.
+		log.Error("not backing up until the settings are fixed", "err", err)
+		<-ctx.Done()
+		return 0, nil
+	}
+	if set.Disabled {
+		log.Info("disabled in the settings; not starting", "settings", *settingsPath)
+		return exitDisabled, nil
+	}
+	a, err := appliance.New(appliance.Config{
+		Settings: set,
+		StateDir: *stateDir,
+		Drives:   &appliance.USBDrives{RunDir: *runDir, Log: log},
+		Log:      log,
+		Version:  version(),
+	})
+	if err != nil {
+		return 1, err
+	}
+	log.Info("running", "database", appliance.Redact(set.Database.URL), "state", *stateDir)
+	if err := a.Run(ctx); err != nil {
+		return 1, err
+	}
+	log.Info("stopped cleanly")
+	return 0, nil
+}
+
+func loadSettings(path string) (*appliance.Settings, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no settings at %s: copy the example from the README to %s (over the network: gokrazy's update, or the /perm partition) and restart", path, filepath.Dir(path))
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return appliance.LoadSettings(f)
 }
