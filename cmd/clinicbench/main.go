@@ -21,13 +21,13 @@ import (
 
 // config is what the flags choose.
 type config struct {
-	scale   int           // pgbench scale; 70 is about 1.05 GB
-	runs    int           // runs per measurement; the tables show medians
-	out     string        // the results file
-	quick   bool          // a small smoke run
-	walMB   int           // size of the WAL backlog and of the WAL replayed by restores
-	liveFor time.Duration // how long streamers run under load
-	rate    int           // pgbench transactions per second during live streaming
+	scale   int             // pgbench scale; 70 is about 1.05 GB
+	runs    int             // runs per measurement; the tables show medians
+	out     string          // the results file
+	quick   bool            // a small smoke run
+	walMB   int             // size of the WAL backlog and of the WAL replayed by restores
+	liveFor time.Duration   // how long streamers run under load
+	rate    int             // pgbench transactions per second during live streaming
 	only    map[string]bool // sections to run; empty means all
 }
 
