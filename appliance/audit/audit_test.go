@@ -1,0 +1,194 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clinicbox/clinicbox/rotation"
+)
+
+var t0 = time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
+
+func rec(i int) Record {
+	return Record{Time: t0.Add(time.Duration(i) * time.Minute), Caller: "lan:192.168.1.20", Role: "staff", Action: fmt.Sprintf("GET /api/status %d", i), Allowed: true}
+}
+
+func fill(t *testing.T, path string, sealer rotation.Sealer, n int) {
+	t.Helper()
+	l, err := Open(path, sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := l.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReopenContinuesChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	key := rotation.HMACSealer([]byte("box key"))
+	fill(t, path, key, 3)
+	fill(t, path, key, 2)
+	recs, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 5 || recs[4].Seq != 5 {
+		t.Fatalf("got %d records, last seq %d; want 5, 5", len(recs), recs[len(recs)-1].Seq)
+	}
+	if err := Verify(recs, key); err != nil {
+		t.Errorf("got %v; want an intact chain", err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("got mode %v; want 0600", st.Mode().Perm())
+	}
+}
+
+func TestVerifyFindsTampering(t *testing.T) {
+	key := rotation.HMACSealer([]byte("box key"))
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	fill(t, path, key, 5)
+	good, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		change func([]Record) []Record
+		sealer rotation.Sealer
+		index  int
+		reason string
+	}{
+		{"edited", func(r []Record) []Record { r[2].Allowed = false; return r }, key, 2, "edited"},
+		{"removed", func(r []Record) []Record { return append(r[:1], r[2:]...) }, key, 1, "numbered"},
+		{"swapped", func(r []Record) []Record { r[1], r[2] = r[2], r[1]; return r }, key, 1, "numbered"},
+		{"other key", func(r []Record) []Record { return r }, rotation.HMACSealer([]byte("other")), 0, "seal"},
+		{"rehashed without key", func(r []Record) []Record {
+			r[3].Why = "forged"
+			s := r[3].sum()
+			r[3].Hash = fmt.Sprintf("%x", s)
+			return r
+		}, key, 3, "seal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recs := tt.change(append([]Record(nil), good...))
+			err := Verify(recs, tt.sealer)
+			var ce *ChainError
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v; want a *ChainError", err)
+			}
+			if ce.Index != tt.index || !strings.Contains(ce.Reason, tt.reason) {
+				t.Errorf("got record %d %q; want record %d mentioning %q", ce.Index, ce.Reason, tt.index, tt.reason)
+			}
+		})
+	}
+}
+
+func TestOpenRefusesBrokenChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	fill(t, path, nil, 3)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), `"allowed":true`, `"allowed":false`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, nil)
+	var ce *ChainError
+	if !errors.As(err, &ce) || ce.Index != 0 {
+		t.Errorf("got %v; want a chain error at the first record", err)
+	}
+}
+
+func TestRotationKeepsChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.MaxBytes = 1000
+	for i := range 20 {
+		if _, err := l.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	older, err := ReadFile(path + ".1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	if st.Size() > 1000 || len(newer) == 0 || len(older) == 0 {
+		t.Fatalf("got %d bytes, %d+%d records; want at most 1000 bytes in two non-empty files", st.Size(), len(older), len(newer))
+	}
+	if err := Verify(newer, nil); err != nil {
+		t.Errorf("current file alone: got %v; want intact", err)
+	}
+	if err := Verify(append(older, newer...), nil); err != nil {
+		t.Errorf("both files: got %v; want intact", err)
+	}
+	if last := newer[len(newer)-1].Seq; last != 20 {
+		t.Errorf("got last seq %d; want 20", last)
+	}
+	if _, err := Open(path, nil); err != nil {
+		t.Errorf("reopen after rotation: %v", err)
+	}
+}
+
+func TestConcurrentAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 10 {
+				if _, err := l.Append(rec(i*10 + j)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	tail, err := l.Tail(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	recs, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 80 {
+		t.Errorf("got %d records; want 80", len(recs))
+	}
+	if err := Verify(recs, nil); err != nil {
+		t.Errorf("got %v; want intact", err)
+	}
+	if len(tail) != 5 || tail[4].Seq != 80 {
+		t.Errorf("tail: got %d records ending at %d; want 5 ending at 80", len(tail), tail[len(tail)-1].Seq)
+	}
+}
