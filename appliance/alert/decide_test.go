@@ -27,9 +27,15 @@ type stepCond struct {
 }
 
 var (
-	failed = func(since time.Duration) stepCond { return stepCond{name: "backup failed", sev: status.Failure, since: since} }
-	wrong  = func(since time.Duration) stepCond { return stepCond{name: "wrong drive", sev: status.Attention, since: since} }
-	swap   = func(since time.Duration) stepCond { return stepCond{name: "swap due", sev: status.Attention, since: since} }
+	failed = func(since time.Duration) stepCond {
+		return stepCond{name: "backup failed", sev: status.Failure, since: since}
+	}
+	wrong = func(since time.Duration) stepCond {
+		return stepCond{name: "wrong drive", sev: status.Attention, since: since}
+	}
+	swap = func(since time.Duration) stepCond {
+		return stepCond{name: "swap due", sev: status.Attention, since: since}
+	}
 )
 
 func TestTimelines(t *testing.T) {
