@@ -79,6 +79,7 @@ func (n *Notifier) compose(kind string, t *tracked, now time.Time, st status.Sta
 		fmt.Fprintf(&b, "Reminder: the backup box %s still reports this problem.\n\n", n.host)
 	case KindCleared:
 		m.Subject = fmt.Sprintf("%s: resolved: %s", n.host, what(t.Name, t.Drive))
+		m.Text = "Resolved: " + what(t.Name, t.Drive) + " is no longer reported."
 		fmt.Fprintf(&b, "Resolved: the backup box %s no longer reports this problem.\n\n", n.host)
 	}
 	fmt.Fprintf(&b, "Problem: %s\n", what(t.Name, t.Drive))

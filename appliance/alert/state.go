@@ -34,8 +34,10 @@ type tracked struct {
 	Name     string          `json:"name"`
 	Drive    string          `json:"drive,omitempty"`
 	Severity status.Severity `json:"severity"`
-	Message  string          `json:"message"`
-	Ack      bool            `json:"ack,omitempty"`
+	// Message is the condition's latest text; not kept, so that a message
+	// that changes every minute does not rewrite the file every minute.
+	Message string `json:"-"`
+	Ack     bool   `json:"ack,omitempty"`
 	// Since is when this occurrence began.
 	Since time.Time `json:"since"`
 	// GoneSince is when it was last seen absent; zero while present.

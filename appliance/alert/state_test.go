@@ -62,3 +62,37 @@ func TestDamagedStateStartsAfresh(t *testing.T) {
 		t.Errorf("got %q; want the alert", got)
 	}
 }
+
+// A condition whose words change every minute does not rewrite the state
+// file every minute.
+func TestStateWrittenOnlyOnChange(t *testing.T) {
+	dir := t.TempDir()
+	n, _ := newTest(t, Config{StateDir: dir})
+	path := filepath.Join(dir, stateFile)
+	lag := func(at time.Duration, text string) {
+		now := base.Add(at)
+		c := cond("offsite down", status.Attention, base)
+		c.Message = text
+		n.Update(now, stat(now, c))
+	}
+	lag(time.Minute, "The vault is 61 seconds behind.")
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, base, base); err != nil {
+		t.Fatal(err)
+	}
+	lag(2*time.Minute, "The vault is 121 seconds behind.")
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.ModTime().Equal(base) || before.Size() != after.Size() {
+		t.Errorf("state file rewritten without a change (modified %v)", after.ModTime())
+	}
+	lag(16*time.Minute, "The vault is 16 minutes behind.")
+	if st, _ := os.Stat(path); st.ModTime().Equal(base) {
+		t.Errorf("state file not written after the alert")
+	}
+}
