@@ -351,3 +351,145 @@ func restoreLatest(t *testing.T, repoDir string, id *age.X25519Identity, visits 
 		t.Fatalf("restore drill of %s: %v\n%s", repoDir, err, b)
 	}
 }
+
+// A week of the mistakes staff make: a drive pulled without the button, the
+// same drive put back, a stranger's drive. The box records each, says what
+// to fix, never writes to the stranger, and the next right drive still gets
+// a full backup.
+func TestWeekOfMistakes(t *testing.T) {
+	monday := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")))
+	r.at(monday, 7, 0)
+	for _, name := range []string{"blue", "green"} {
+		r.enroll(name)
+		if err := r.a.Do(context.Background(), ActEject, "", "test"); err != nil {
+			t.Fatal(err)
+		}
+		r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
+		r.sim.Unplug(name)
+		r.wait("drive out", func(st status.Status) bool { return st.InBox == nil })
+	}
+	r.enroll("red")
+	r.workload(10)
+
+	// Tuesday morning: red is pulled without pressing the button.
+	r.at(monday.AddDate(0, 0, 1), 8, 30)
+	r.wait("swap due", func(st status.Status) bool { return hasCondition(st, "swap due") })
+	r.sim.Unplug("red")
+	st := r.wait("drive out", func(st status.Status) bool { return st.InBox == nil })
+	if !strings.Contains(st.Events[0].Message+st.Events[1].Message, "without pressing the button") {
+		t.Errorf("pull without eject not reported: %v", st.Events[:2])
+	}
+
+	// The same drive goes back in: a wrong drive, still backed up
+	// (lenient policy), and the panel says what to fix.
+	r.plugAndBackUp("red", "Grandfather")
+	st = r.a.Status()
+	if st.InBox.Decision != string(rotation.WrongDrive) || !hasCondition(st, string(rotation.WrongDrive)) {
+		t.Errorf("same drive back in: decision %q, conditions %v; want a wrong drive", st.InBox.Decision, st.Conditions)
+	}
+	if err := r.a.Do(context.Background(), ActEject, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
+	r.sim.Unplug("red")
+	r.wait("drive out", func(st status.Status) bool { return st.InBox == nil })
+
+	// A stranger's drive: never written, offered for enrollment.
+	stranger := filepath.Join(r.sim.Dir, "stranger")
+	os.MkdirAll(stranger, 0o755)
+	os.WriteFile(filepath.Join(stranger, "holiday.jpg"), []byte("not a backup"), 0o644)
+	if err := r.sim.Plug("stranger"); err != nil {
+		t.Fatal(err)
+	}
+	st = r.wait("unknown drive", func(st status.Status) bool {
+		return st.InBox != nil && st.InBox.Decision == string(rotation.UnknownDrive)
+	})
+	if st.InBox.Writable || !hasCondition(st, string(rotation.UnknownDrive)) || st.Severity != status.Attention {
+		t.Errorf("stranger: writable %v, conditions %v; want not written, amber", st.InBox.Writable, st.Conditions)
+	}
+	if err := r.a.Do(context.Background(), ActBackup, "", "test"); err == nil {
+		t.Errorf("a backup onto the stranger's drive was accepted")
+	}
+	if ents, _ := os.ReadDir(stranger); len(ents) != 1 {
+		t.Errorf("the stranger's drive was written: %v", ents)
+	}
+	r.sim.Unplug("stranger")
+	r.wait("drive out", func(st status.Status) bool { return st.InBox == nil })
+
+	// The expected drive: accepted and given a full backup.
+	next := r.a.Status().Expected
+	r.plugAndBackUp(r.gen[next], next)
+	st = r.a.Status()
+	if st.InBox.Decision != string(rotation.Accepted) || st.Severity >= status.Attention {
+		t.Errorf("expected drive: %q, %s %v", st.InBox.Decision, st.Headline, st.Conditions)
+	}
+	r.stop()
+	entries, _ := r.a.Custody()
+	kinds := map[rotation.Kind]int{}
+	for _, e := range entries {
+		kinds[e.Decision]++
+	}
+	for _, k := range []rotation.Kind{rotation.Pulled, rotation.WrongDrive, rotation.UnknownDrive, rotation.Enrolled} {
+		if kinds[k] == 0 {
+			t.Errorf("custody log lacks a %q entry: %v", k, kinds)
+		}
+	}
+}
+
+// The service restarted in the middle of a base backup: the interrupted
+// backup is never listed as good, the next attempt succeeds, and the drive
+// has no WAL gap.
+func TestRestartMidBackup(t *testing.T) {
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")))
+	if err := r.db.PgbenchInit(context.Background(), 8); err != nil {
+		t.Fatal(err)
+	}
+	r.enroll("blue")
+	r.workload(20)
+	if err := r.a.Do(context.Background(), ActBackup, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("backing up", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "backing up" })
+	r.stop() // as SIGTERM would
+
+	repoPath := filepath.Join(r.sim.Dir, "blue", repoDir)
+	repo, err := archive.Open(repoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, _, err := repo.Backups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 1 {
+		t.Fatalf("after the interrupted backup the drive lists %d backups; want only the first", len(done))
+	}
+
+	// Restart: the drive is still in; the box picks it up again.
+	a2, err := New(r.a.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.a = a2
+	r.start()
+	r.wait("drive back in service", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "streaming" })
+	before := verifiedBackups(r.a.Status(), "Son")
+	if err := r.a.Do(context.Background(), ActBackup, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("second attempt verified", func(st status.Status) bool {
+		return verifiedBackups(st, "Son") > before && st.InBox.Activity == "streaming"
+	})
+	r.workload(10)
+	r.stop()
+	rep, err := repo.Verify(context.Background(), archive.VerifyOptions{Identities: []age.Identity{r.a.key.Identity}})
+	if err != nil || !rep.OK() {
+		t.Fatalf("drive does not verify after the restart: %v %v", err, rep.Problems)
+	}
+	for _, n := range rep.Notes {
+		if strings.Contains(n, "no WAL from") {
+			t.Errorf("WAL gap on the drive: %s", n)
+		}
+	}
+}

@@ -108,7 +108,23 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 		return
 	}
 	b.dir, b.mounted = dir, true
-	dec := a.decide(rotation.Event{Kind: rotation.Insert, Identity: id, Capacity: b.info.Capacity})
+	var dec rotation.Decision
+	switch {
+	case a.rot.InBox != "" && a.rot.InBox == id.ID:
+		// The service restarted (or the box rebooted) with this drive in:
+		// nothing moved, so the rotation is not asked again.
+		d, _ := a.rot.Drive(id.ID)
+		dec = rotation.Decision{Kind: a.rot.Placed, Drive: d.ID, Generation: d.Generation,
+			Write: a.rot.Placed == rotation.Accepted || (a.rot.Placed == rotation.WrongDrive && !a.policy.Strict),
+			Reasons: []string{d.Generation + " was in the box when the service started; backups on it continue."}}
+		a.event("insert", dec.Reasons[0])
+	default:
+		if a.rot.InBox != "" || a.rot.Stranger != nil {
+			// What was in the box left while the service was not running.
+			a.decide(rotation.Event{Kind: rotation.Remove})
+		}
+		dec = a.decide(rotation.Event{Kind: rotation.Insert, Identity: id, Capacity: b.info.Capacity})
+	}
 	if h.Verdict == "failing" && dec.Drive != "" {
 		detail := "SMART health check: failing"
 		if len(h.Reasons) > 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -47,6 +48,13 @@ func (s *SimDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
 	s.out, s.ctx = out, ctx
 	pending := s.pending
 	s.pending = nil
+	// Like the kernel's devices at boot, drives already plugged in when
+	// the service (re)starts are reported first.
+	for _, d := range s.plugged {
+		if !slices.ContainsFunc(pending, func(ev DriveEvent) bool { return ev.Drive == d }) {
+			pending = append([]DriveEvent{{Arrived: true, Drive: d}}, pending...)
+		}
+	}
 	s.mu.Unlock()
 	for _, ev := range pending {
 		select {
