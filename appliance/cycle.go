@@ -115,7 +115,7 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 		// nothing moved, so the rotation is not asked again.
 		d, _ := a.rot.Drive(id.ID)
 		dec = rotation.Decision{Kind: a.rot.Placed, Drive: d.ID, Generation: d.Generation,
-			Write: a.rot.Placed == rotation.Accepted || (a.rot.Placed == rotation.WrongDrive && !a.policy.Strict),
+			Write:   a.rot.Placed == rotation.Accepted || (a.rot.Placed == rotation.WrongDrive && !a.policy.Strict),
 			Reasons: []string{d.Generation + " was in the box when the service started; backups on it continue."}}
 		a.event("insert", dec.Reasons[0])
 	default:
