@@ -1,0 +1,197 @@
+// Package offsite ships the box's WAL and base backups to the offsite vault
+// over the tailnet: its own replication slot per destination, WAL sealed
+// to the drives' recipients and sent at every flush, acknowledged to the
+// server only once the vault has fsynced it; base backups uploaded
+// resumably under a bandwidth cap; and the lag from commit to durable at
+// the vault.
+package offsite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+)
+
+// Config describes one offsite destination.
+type Config struct {
+	// Name names the destination (letters, digits, underscores); the slot
+	// is clinicbox_offsite_<Name> unless Slot is set.
+	Name string
+	// DB is the PostgreSQL URL of a role with REPLICATION.
+	DB   string
+	Slot string
+	// Recipients are the age public keys WAL is sealed to: the same as the
+	// drives', so the vault holds the same repository format.
+	Recipients []string
+	// VaultURL is the vault's address on the tailnet ("http://vault:8443").
+	VaultURL string
+	// Client carries requests over the tailnet (tailnet.Node.HTTPClient).
+	// Nil means http.DefaultClient (the system's tailscaled routes it).
+	Client *http.Client
+	// Bandwidth caps base backup uploads by hour; zero means no cap.
+	Bandwidth Bandwidth
+	// Schedule says when a base backup is due offsite.
+	Schedule Schedule
+	// FlushInterval is how often received WAL is sealed and sent while it
+	// keeps arriving; zero means 200 ms.
+	FlushInterval time.Duration
+	// PollInterval is how often the server's WAL position is read for the
+	// lag and the backlog; zero means 5 s.
+	PollInterval time.Duration
+	// OnDurable, when set, is called with each position the vault
+	// acknowledges as durable.
+	OnDurable func(tli uint32, lsn archive.LSN)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Status is the destination's part of the appliance's status document.
+type Status struct {
+	Destination string `json:"destination"`
+	Slot        string `json:"slot"`
+	// Connected reports whether WAL is streaming to the vault right now.
+	Connected bool        `json:"connected"`
+	Timeline  uint32      `json:"timeline"`
+	Durable   archive.LSN `json:"durable_lsn"`
+	// LastDurable is when the vault last acknowledged WAL.
+	LastDurable time.Time `json:"last_durable"`
+	// LagSeconds is the age of the oldest WAL the server wrote that is not
+	// yet durable at the vault (0 when the vault holds everything); see
+	// lagTracker for how it is measured.
+	LagSeconds float64 `json:"lag_seconds"`
+	// LastLagSeconds is commit-to-durable of the latest acknowledgement.
+	LastLagSeconds float64 `json:"last_lag_seconds"`
+	// BacklogBytes is WAL the server holds that the vault does not.
+	BacklogBytes  int64     `json:"backlog_bytes"`
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorTime time.Time `json:"last_error_time,omitzero"`
+	// WireBytes and RawBytes count sealed WAL sent and the raw WAL in it.
+	WireBytes int64 `json:"wal_wire_bytes"`
+	RawBytes  int64 `json:"wal_raw_bytes"`
+	// LastBaseBackup is the newest base backup stored in the vault.
+	LastBaseBackup     string    `json:"last_base_backup,omitempty"`
+	LastBaseBackupTime time.Time `json:"last_base_backup_time,omitzero"`
+	LastBaseBackupTLI  uint32    `json:"last_base_backup_timeline,omitempty"`
+	// Uploading is the backup being uploaded, with bytes done and total.
+	Uploading   string `json:"uploading,omitempty"`
+	UploadDone  int64  `json:"upload_done,omitempty"`
+	UploadTotal int64  `json:"upload_total,omitempty"`
+}
+
+// Shipper ships WAL and base backups to one vault.
+type Shipper struct {
+	cfg      Config
+	log      *slog.Logger
+	vault    client
+	throttle *throttle
+	lag      lagTracker
+	wire     atomic.Int64
+	raw      atomic.Int64
+
+	// mu guards st.
+	mu sync.Mutex
+	st Status
+}
+
+// New checks the configuration; Run starts shipping.
+func New(cfg Config, log *slog.Logger) (*Shipper, error) {
+	if cfg.Slot == "" {
+		cfg.Slot = "clinicbox_offsite_" + cfg.Name
+	}
+	switch {
+	case cfg.Name == "" || !postgres.ValidSlotName(cfg.Slot):
+		return nil, fmt.Errorf("offsite: destination name %q: use lower-case letters, digits and underscores", cfg.Name)
+	case cfg.DB == "":
+		return nil, errors.New("offsite: no database URL; set DB to the replication role's URL")
+	case cfg.VaultURL == "":
+		return nil, errors.New("offsite: no vault URL; set VaultURL, like http://vault:8443")
+	}
+	if _, err := url.Parse(cfg.VaultURL); err != nil {
+		return nil, fmt.Errorf("offsite: vault URL %q: %w", cfg.VaultURL, err)
+	}
+	if _, err := archive.ParseRecipients(cfg.Recipients); err != nil {
+		return nil, err
+	}
+	if err := cfg.Bandwidth.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Client == nil {
+		cfg.Client = http.DefaultClient
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 200 * time.Millisecond
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 5 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Shipper{cfg: cfg, log: log, vault: client{base: cfg.VaultURL, http: cfg.Client}}
+	s.throttle = newThrottle(cfg.Bandwidth, cfg.Now)
+	s.st = Status{Destination: cfg.Name, Slot: cfg.Slot}
+	return s, nil
+}
+
+func (s *Shipper) now() time.Time { return s.cfg.Now() }
+
+// call is one request to the vault with the per-request time limit.
+func (s *Shipper) call(ctx context.Context, method, path string, q url.Values, body []byte, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, reqTimeout)
+	defer cancel()
+	return s.vault.do(ctx, method, path, q, body, out)
+}
+
+// ack records what the vault holds durably.
+func (s *Shipper) ack(tli uint32, lsn archive.LSN) {
+	now := s.now()
+	s.lag.durable(lsn, now)
+	s.mu.Lock()
+	if tli > s.st.Timeline || (tli == s.st.Timeline && lsn > s.st.Durable) {
+		s.st.Timeline, s.st.Durable = tli, lsn
+	}
+	s.st.LastDurable = now
+	s.mu.Unlock()
+	if s.cfg.OnDurable != nil {
+		s.cfg.OnDurable(tli, lsn)
+	}
+}
+
+func (s *Shipper) setError(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.st.LastError = ""
+		return
+	}
+	s.st.LastError, s.st.LastErrorTime = err.Error(), s.now()
+}
+
+func (s *Shipper) setConnected(c bool) {
+	s.mu.Lock()
+	s.st.Connected = c
+	s.mu.Unlock()
+}
+
+// Status returns the destination's status now.
+func (s *Shipper) Status() Status {
+	cur, last := s.lag.lag(s.now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st
+	st.LagSeconds, st.LastLagSeconds = cur.Seconds(), last.Seconds()
+	st.WireBytes, st.RawBytes = s.wire.Load(), s.raw.Load()
+	return st
+}

@@ -1,0 +1,128 @@
+package offsite
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+)
+
+// sink stores streamed WAL in the vault: it is the postgres.WALSink of the
+// offsite stream. Like archive.WALWriter it keeps the segment being
+// received in memory; each Flush seals what is new as one record of the
+// repository format and sends it, and returns only what the vault has
+// acknowledged as fsynced, which is all the server's slot ever hears.
+type sink struct {
+	s      *Shipper
+	ctx    context.Context
+	sealer *archive.WALSealer
+	size   uint64
+
+	tli   uint32
+	seg   uint64
+	buf   []byte
+	fill  int // bytes of the segment received
+	sent  int // bytes of the segment durable at the vault
+	began bool
+}
+
+var _ postgres.WALSink = (*sink)(nil)
+
+func (k *sink) segStart() archive.LSN { return archive.LSN(k.seg * k.size) }
+
+// Resume asks the vault where its durable WAL ends.
+func (k *sink) Resume() (uint32, archive.LSN, bool, error) {
+	var p vault.Position
+	if err := k.s.call(k.ctx, "GET", "/v1/wal", nil, nil, &p); err != nil {
+		return 0, 0, false, err
+	}
+	if !p.Exists {
+		return 0, 0, false, nil
+	}
+	k.s.ack(p.Timeline, p.Durable)
+	return p.Timeline, p.Durable - p.Durable%archive.LSN(k.size), true, nil
+}
+
+// Begin starts a session; when the vault already holds part of the
+// segment, only the rest is sent.
+func (k *sink) Begin(tli uint32, lsn archive.LSN) error {
+	q := url.Values{"tli": {strconv.FormatUint(uint64(tli), 10)}, "lsn": {strconv.FormatUint(uint64(lsn), 10)}}
+	var p vault.Position
+	if err := k.s.call(k.ctx, "POST", "/v1/wal/begin", q, nil, &p); err != nil {
+		return err
+	}
+	k.tli, k.seg, k.fill, k.sent, k.began = tli, uint64(lsn)/k.size, 0, 0, true
+	if p.Timeline == tli && p.Durable > lsn && p.Durable < lsn+archive.LSN(k.size) {
+		k.sent = int(p.Durable - lsn)
+	}
+	k.s.ack(tli, lsn+archive.LSN(k.sent))
+	return nil
+}
+
+func (k *sink) Write(lsn archive.LSN, data []byte) error {
+	if want := k.segStart() + archive.LSN(k.fill); lsn != want {
+		return fmt.Errorf("offsite: WAL at %s does not follow %s", lsn, want)
+	}
+	k.s.lag.seen(lsn+archive.LSN(len(data)), k.s.now())
+	for len(data) > 0 {
+		n := copy(k.buf[k.fill:], data)
+		k.fill += n
+		data = data[n:]
+		if k.fill == len(k.buf) {
+			if _, err := k.Flush(); err != nil {
+				return err
+			}
+			k.seg++
+			k.fill, k.sent = 0, 0
+		}
+	}
+	return nil
+}
+
+// Flush sends what is new in the segment as one sealed record.
+func (k *sink) Flush() (archive.LSN, error) {
+	if k.fill > k.sent {
+		rec, err := k.sealer.Record(k.sent, k.buf[k.sent:k.fill])
+		if err != nil {
+			return 0, err
+		}
+		q := url.Values{
+			"tli": {strconv.FormatUint(uint64(k.tli), 10)}, "seg": {strconv.FormatUint(k.seg, 10)},
+			"offset": {strconv.Itoa(k.sent)}, "length": {strconv.Itoa(k.fill - k.sent)},
+		}
+		var p vault.Position
+		err = k.s.call(k.ctx, "POST", "/v1/wal/record", q, rec, &p)
+		if c, prob := code(err); c == "replayed" && prob.Position != nil && prob.Position.Timeline == k.tli &&
+			prob.Position.Durable >= k.segStart()+archive.LSN(k.fill) {
+			err = nil // stored before; the answer was lost on the way
+		}
+		if err != nil {
+			return 0, err
+		}
+		k.s.wire.Add(int64(len(rec)))
+		k.s.raw.Add(int64(k.fill - k.sent))
+		k.sent = k.fill
+	}
+	k.s.ack(k.tli, k.segStart()+archive.LSN(k.sent))
+	// While a segment is restreamed, the vault may hold more of it than
+	// this session has received; report only what was received.
+	return k.segStart() + archive.LSN(min(k.sent, k.fill)), nil
+}
+
+func (k *sink) History(tli uint32, content []byte) error {
+	sealed, err := k.sealer.History(content)
+	if err != nil {
+		return err
+	}
+	return k.s.call(k.ctx, "PUT", "/v1/wal/history/"+strconv.FormatUint(uint64(tli), 10), nil, sealed, nil)
+}
+
+// SwitchTimeline ends the current timeline; its last segment stays partial.
+func (k *sink) SwitchTimeline(next uint32, end archive.LSN) error {
+	_, err := k.Flush()
+	return err
+}

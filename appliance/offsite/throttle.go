@@ -1,0 +1,83 @@
+package offsite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Bandwidth caps base backup uploads by hour of the day, in the box's
+// local time, so that a slow clinic link is not saturated during office
+// hours. WAL is not capped: it is small, and a cap would only add lag.
+type Bandwidth struct {
+	// BitsPerSecond per hour of day (0 = midnight to 1 am); 0 means no cap.
+	BitsPerSecond [24]int64 `json:"bits_per_second"`
+}
+
+// OfficeHours caps uploads at office bits/s from hour from to hour to
+// (e.g. 7 to 19) and at night bits/s otherwise; 0 means no cap.
+func OfficeHours(from, to int, office, night int64) Bandwidth {
+	var b Bandwidth
+	for h := range b.BitsPerSecond {
+		b.BitsPerSecond[h] = night
+		if h >= from && h < to {
+			b.BitsPerSecond[h] = office
+		}
+	}
+	return b
+}
+
+// Validate says which hour is wrong.
+func (b Bandwidth) Validate() error {
+	for h, v := range b.BitsPerSecond {
+		if v < 0 || (v > 0 && v < 8*1024) {
+			return fmt.Errorf("offsite: bandwidth at %02d:00 is %d bit/s; use 0 (no cap) or at least 8192 bit/s", h, v)
+		}
+	}
+	return nil
+}
+
+// throttle paces uploads with a token bucket whose rate follows the hour.
+type throttle struct {
+	bw  Bandwidth
+	now func() time.Time
+	lim *rate.Limiter
+	bps int64 // the rate lim is set to
+}
+
+func newThrottle(bw Bandwidth, now func() time.Time) *throttle {
+	return &throttle{bw: bw, now: now, lim: rate.NewLimiter(rate.Inf, 0), bps: -1}
+}
+
+// chunk is how many bytes to send at a time under the current cap: about
+// a second's worth, between 4 KB and 1 MB, so that a cap change or a
+// cancelled upload takes effect promptly.
+func (t *throttle) chunk() int {
+	bps := t.bw.BitsPerSecond[t.now().Hour()]
+	if bps == 0 {
+		return 1 << 20
+	}
+	return min(max(int(bps/8), 4<<10), 1<<20)
+}
+
+// wait blocks until n bytes may be sent. n must not exceed chunk().
+func (t *throttle) wait(ctx context.Context, n int) error {
+	bps := t.bw.BitsPerSecond[t.now().Hour()]
+	if bps != t.bps {
+		t.bps = bps
+		if bps == 0 {
+			t.lim.SetLimit(rate.Inf)
+		} else {
+			// The bucket holds one chunk: a burst never exceeds about a
+			// second of the cap.
+			t.lim.SetLimit(rate.Limit(bps / 8))
+			t.lim.SetBurst(t.chunk())
+		}
+	}
+	if bps == 0 {
+		return nil
+	}
+	return t.lim.WaitN(ctx, min(n, t.lim.Burst()))
+}

@@ -1,0 +1,79 @@
+package vault
+
+import (
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+)
+
+// The vault's HTTP API, spoken over the tailnet (WireGuard authenticates
+// and encrypts it; the peer's identity comes from the coordination server).
+// Positions, sizes and hashes travel in clear: they are not patient data.
+// Every body the vault stores is ciphertext sealed by the box.
+//
+//	GET  /v1/whoami                      the caller's role and namespace
+//	PUT  /v1/repo                        create the caller's repository (body: archive.Info)
+//	GET  /v1/wal                         where durable WAL ends (Position)
+//	POST /v1/wal/begin?tli=T&lsn=L       a streaming session begins at a segment boundary
+//	POST /v1/wal/record?tli=T&seg=S&offset=O&length=N   one sealed record of WAL bytes [O, O+N) of segment S
+//	PUT  /v1/wal/history/{tli}           a sealed timeline history file
+//	PUT  /v1/backups/{id}/meta           start a backup upload (body: backup.json)
+//	GET  /v1/backups/{id}                what of a backup is durable (BackupProgress)
+//	PUT  /v1/backups/{id}/files/{name}?offset=O   append a chunk of a stored backup file
+//	POST /v1/backups/{id}/commit         check every file and make the backup visible
+//	GET  /v1/files[?box=NS]              the repository's files (restores)
+//	GET  /v1/files/{path}[?box=NS]       one file of the repository (ciphertext)
+//	GET  /v1/status                      every namespace the caller may see (Status)
+
+// Position is where a namespace's durable WAL ends.
+type Position struct {
+	// Exists is false when the vault holds no WAL for the box yet.
+	Exists   bool        `json:"exists"`
+	Timeline uint32      `json:"timeline"`
+	Durable  archive.LSN `json:"durable_lsn"`
+}
+
+// BackupProgress is what the vault holds of one backup.
+type BackupProgress struct {
+	ID       string `json:"id"`
+	Complete bool   `json:"complete"`
+	// Files maps each stored file name to its durable size; a resumed
+	// upload continues there.
+	Files map[string]int64 `json:"files"`
+}
+
+// FileEntry is one file of a repository, for a restore that mirrors it.
+type FileEntry struct {
+	Path string `json:"path"` // relative, with forward slashes
+	Size int64  `json:"size"`
+}
+
+// BoxStatus is what the vault knows about one box, without the key.
+type BoxStatus struct {
+	Namespace    string      `json:"namespace"`
+	Node         string      `json:"node"` // the box's name when it last uploaded
+	SystemID     string      `json:"system_id,omitempty"`
+	Timeline     uint32      `json:"timeline"`
+	Durable      archive.LSN `json:"durable_lsn"`
+	LastWAL      time.Time   `json:"last_wal"` // when WAL last arrived
+	Backups      int         `json:"backups"`
+	LatestBackup string      `json:"latest_backup,omitempty"`
+	StoredBytes  int64       `json:"stored_bytes"`
+}
+
+// Status is the vault's status document.
+type Status struct {
+	Time  time.Time   `json:"time"`
+	Boxes []BoxStatus `json:"boxes"`
+}
+
+// Problem is an error answer. Code is stable for programs: "forbidden",
+// "replayed" (the data is already durable), "gap" (it does not follow what
+// is stored), "malformed", "mismatch" (size or hash differ from backup.json),
+// "exists", "not_found", "internal".
+type Problem struct {
+	Code     string    `json:"code"`
+	Error    string    `json:"error"`
+	Position *Position `json:"position,omitempty"`
+	Size     int64     `json:"size,omitempty"` // a backup file's durable size, for "gap"
+}

@@ -1,0 +1,171 @@
+package vault
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+)
+
+func (v *Vault) routes() {
+	m := http.NewServeMux()
+	m.Handle("GET /v1/whoami", v.handle(StatusOnly, v.whoami))
+	m.Handle("PUT /v1/repo", v.handle(Upload, v.putRepo))
+	m.Handle("GET /v1/wal", v.handle(Upload, v.getWAL))
+	m.Handle("POST /v1/wal/begin", v.handle(Upload, v.beginWAL))
+	m.Handle("POST /v1/wal/record", v.handle(Upload, v.putRecord))
+	m.Handle("PUT /v1/wal/history/{tli}", v.handle(Upload, v.putHistory))
+	m.Handle("PUT /v1/backups/{id}/meta", v.handle(Upload, v.putBackupMeta))
+	m.Handle("GET /v1/backups/{id}", v.handle(Upload, v.getBackup))
+	m.Handle("PUT /v1/backups/{id}/files/{name}", v.handle(Upload, v.putBackupFile))
+	m.Handle("POST /v1/backups/{id}/commit", v.handle(Upload, v.commitBackup))
+	m.Handle("GET /v1/files", v.handle(Read, v.listFiles))
+	m.Handle("GET /v1/files/{path...}", v.handle(Read, v.getFile))
+	m.Handle("GET /v1/status", v.handle(StatusOnly, v.status))
+	v.mux = m
+}
+
+func (v *Vault) whoami(w http.ResponseWriter, r *http.Request, c *caller) (action, error) {
+	writeJSON(w, http.StatusOK, map[string]any{"node": c.peer.Node, "role": c.role, "namespace": c.ns})
+	return action{name: "whoami", quiet: true}, nil
+}
+
+// putRepo creates the caller's repository, or checks that the stored one
+// belongs to the same database system and keys.
+func (v *Vault) putRepo(w http.ResponseWriter, r *http.Request, c *caller) (action, error) {
+	act := action{name: "repo.create", target: c.ns}
+	var info archive.Info
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&info); err != nil {
+		return act, problem("malformed", "repository info: %v", err)
+	}
+	if info.SystemID == "" || info.SegmentSize == 0 || info.SegmentSize&(info.SegmentSize-1) != 0 {
+		return act, problem("malformed", "repository info needs a system ID and a power-of-two segment size")
+	}
+	b, err := v.getBox(c.ns)
+	if err != nil {
+		return act, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	repo, err := archive.Create(b.repoDir(), info)
+	if err != nil {
+		if errors.Is(err, archive.ErrOtherSystem) {
+			return act, problem("exists", "%v", err)
+		}
+		return act, problem("malformed", "%v", err)
+	}
+	if b.repo == nil {
+		b.repo = repo
+		if err := b.load(); err != nil {
+			return act, err
+		}
+	}
+	b.node = c.peer.Node
+	writeJSON(w, http.StatusOK, b.position())
+	return act, nil
+}
+
+// ownRepo is the caller's own namespace, which must hold a repository.
+func (v *Vault) ownRepo(c *caller) (*box, error) {
+	b, err := v.getBox(c.ns)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.repo == nil {
+		return nil, problem("not_found", "no repository for %s yet; create it first (PUT /v1/repo)", c.peer.Node)
+	}
+	return b, nil
+}
+
+// readable is the namespace a read asks for: the caller's own, or with the
+// Read role any namespace named by ?box= (or the only one there is).
+func (v *Vault) readable(r *http.Request, c *caller) (*box, error) {
+	ns := r.URL.Query().Get("box")
+	switch {
+	case ns == "" && c.role == Upload:
+		ns = c.ns
+	case ns == "":
+		names, _ := v.namespaces()
+		if len(names) != 1 {
+			return nil, problem("not_found", "the vault holds %d repositories; name one with ?box= (see /v1/status)", len(names))
+		}
+		ns = names[0]
+	case ns != c.ns && c.role != Read:
+		return nil, problem("forbidden", "%s may read only its own repository", c.peer.Node)
+	}
+	if namespace(ns) != ns {
+		return nil, problem("malformed", "%q is not a namespace", ns)
+	}
+	b, err := v.getBox(ns)
+	if err != nil {
+		return nil, err
+	}
+	if b.repo == nil {
+		return nil, problem("not_found", "no repository in namespace %s", ns)
+	}
+	return b, nil
+}
+
+func (v *Vault) namespaces() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(v.cfg.Dir, "boxes"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(v.cfg.Dir, "boxes", e.Name(), "repo", "clinicbox-repo.json")); err == nil {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// writeFile writes a file of the repository atomically (temporary file,
+// fsync, rename, fsync the directory).
+func (b *box) writeFile(rel string, data []byte) error {
+	path := filepath.Join(b.repo.Dir, rel)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".tmp-")
+	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("vault: store %s: %w", rel, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
