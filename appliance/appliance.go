@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/maint"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -80,6 +81,8 @@ type Appliance struct {
 	box     *inBox
 	started time.Time
 	srv     serverCheck
+	maint        *maint.Maintainer
+	maintRunning bool
 	acked   map[string]time.Time // condition name+since -> acknowledged
 	consent time.Time
 
@@ -134,6 +137,14 @@ func New(cfg Config) (*Appliance, error) {
 	if err := a.load(); err != nil {
 		return nil, err
 	}
+	ms, err := cfg.Settings.MaintSettings()
+	if err != nil {
+		return nil, err
+	}
+	if ms.Enabled {
+		a.maint = &maint.Maintainer{Scheduler: maint.Scheduler{Window: ms.Window, Location: a.policy.Calendar.Location},
+			Settings: ms, URL: a.dbURL, Now: cfg.Now, Log: cfg.Log}
+	}
 	return a, nil
 }
 
@@ -184,6 +195,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		case <-tick.C:
 			a.checkServer(ctx)
 			a.periodic(ctx)
+			a.maintenance(ctx)
 		}
 		a.evaluate(ctx)
 	}

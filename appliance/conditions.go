@@ -128,6 +128,11 @@ func (a *Appliance) conditions(now time.Time) []status.Condition {
 			add("slot retention", status.Attention, "", fmt.Sprintf("The server keeps %s of WAL for the box because no drive has taken it; put the expected drive in.", bytesText(s.RetainedBytes)), a.srv.checkedAt)
 		}
 	}
+	if h, ok := a.cfg.Notifier.(interface{ Health() error }); ok {
+		if err := h.Health(); err != nil {
+			add("alerts failing", status.Attention, "", "Alert e-mails or webhooks are not getting through: "+err.Error()+" Ask IT to check the alert settings.", a.started)
+		}
+	}
 	slices.SortStableFunc(out, func(x, y status.Condition) int { return int(y.Severity) - int(x.Severity) })
 	for i := range out {
 		if since, ok := a.acked[out[i].Name+"|"+out[i].Drive]; ok && since.Equal(out[i].Since) {
@@ -228,6 +233,7 @@ func (a *Appliance) evaluate(ctx context.Context) {
 	st.Drills = slices.Clone(a.book.Drills)
 	st.Events = slices.Clone(a.book.Events)
 	slices.Reverse(st.Events)
+	st.Maint = a.book.Maint
 	st.Support.ConsentUntil = a.consent
 	if !a.consent.After(now) {
 		st.Support.ConsentUntil = time.Time{}

@@ -24,6 +24,8 @@ type book struct {
 	Nightly map[rotation.DriveID]rotation.Date `json:"nightly,omitempty"`
 	// Health is each drive's last SMART check.
 	Health map[rotation.DriveID]status.Health `json:"health,omitempty"`
+	// Maint is the last maintenance run.
+	Maint status.Maintenance `json:"maintenance,omitzero"`
 	// Consent is when the remote-support window ends.
 	Consent time.Time `json:"consent,omitzero"`
 }

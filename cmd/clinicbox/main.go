@@ -58,13 +58,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		log.Info("disabled in the settings; not starting", "settings", *settingsPath)
 		return exitDisabled, nil
 	}
-	a, err := appliance.New(appliance.Config{
+	host, _ := os.Hostname()
+	notifier, err := appliance.NewNotifier(set, *stateDir, host, log)
+	if err != nil {
+		log.Error("alerts are off until their settings are fixed", "err", err)
+	}
+	cfg := appliance.Config{
 		Settings: set,
 		StateDir: *stateDir,
 		Drives:   &appliance.USBDrives{RunDir: *runDir, Log: log},
 		Log:      log,
 		Version:  version(),
-	})
+	}
+	if notifier != nil {
+		cfg.Notifier = notifier
+		go notifier.Run(ctx)
+	}
+	a, err := appliance.New(cfg)
 	if err != nil {
 		return 1, err
 	}
