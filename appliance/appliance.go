@@ -75,16 +75,16 @@ type Appliance struct {
 	dbURL  string
 
 	// Owned by the loop goroutine.
-	rot     rotation.State
-	custody *rotation.Log
-	book    book
-	box     *inBox
-	started time.Time
-	srv     serverCheck
+	rot          rotation.State
+	custody      *rotation.Log
+	book         book
+	box          *inBox
+	started      time.Time
+	srv          serverCheck
 	maint        *maint.Maintainer
 	maintRunning bool
-	acked   map[string]time.Time // condition name+since -> acknowledged
-	consent time.Time
+	acked        map[string]time.Time // condition name+since -> acknowledged
+	consent      time.Time
 
 	runCtx  context.Context // Run's context, for work started by actions
 	do      chan func()
