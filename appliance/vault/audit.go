@@ -84,7 +84,7 @@ func (p *Problem) status() int {
 	switch p.Code {
 	case "forbidden":
 		return http.StatusForbidden
-	case "replayed", "gap", "exists":
+	case "replayed", "gap", "overlap", "exists":
 		return http.StatusConflict
 	case "malformed", "mismatch":
 		return http.StatusUnprocessableEntity

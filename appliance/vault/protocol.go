@@ -69,7 +69,7 @@ type Status struct {
 
 // Problem is an error answer. Code is stable for programs: "forbidden",
 // "replayed" (the data is already durable), "gap" (it does not follow what
-// is stored), "malformed", "mismatch" (size or hash differ from backup.json),
+// is stored), "overlap" (it overlaps the end of what is stored), "malformed", "mismatch" (size or hash differ from backup.json),
 // "exists", "not_found", "internal".
 type Problem struct {
 	Code     string    `json:"code"`

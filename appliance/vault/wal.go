@@ -68,11 +68,11 @@ func (v *Vault) beginWAL(w http.ResponseWriter, r *http.Request, c *caller) (act
 		return act, err
 	}
 	if next.fill == 0 {
-		if idx, err := b.readIndex(next.tli, next.seg); err != nil {
+		idx, err := b.readIndex(next.tli, next.seg)
+		if err != nil {
 			return act, err
-		} else {
-			next.fill = idx.raw
 		}
+		next.fill = idx.raw
 	}
 	b.cur, b.have = next, true
 	writeJSON(w, http.StatusOK, b.position())
@@ -143,7 +143,9 @@ func (b *box) follows(tli uint32, seg uint64, off, n int) error {
 	if !b.have {
 		return b.gap("no streaming session began; begin one first")
 	}
-	at := func(t uint32, s uint64, o int) string { return fmt.Sprintf("timeline %d segment %X offset %d", t, s, o) }
+	at := func(t uint32, s uint64, o int) string {
+		return fmt.Sprintf("timeline %d segment %X offset %d", t, s, o)
+	}
 	c := b.cur
 	if tli == c.tli && seg == c.seg && off == c.fill {
 		return nil
@@ -151,6 +153,11 @@ func (b *box) follows(tli uint32, seg uint64, off, n int) error {
 	behind := tli < c.tli || (tli == c.tli && (seg < c.seg || (seg == c.seg && off+n <= c.fill)))
 	if behind {
 		return b.replayed("%s is already stored (stored WAL ends at %s)", at(tli, seg, off+n), at(c.tli, c.seg, c.fill))
+	}
+	if tli == c.tli && seg == c.seg && off < c.fill {
+		p := b.position()
+		return &problemError{Problem{Code: "overlap", Position: &p, Error: "vault: " + fmt.Sprintf("%s overlaps the stored WAL, which ends at %s; resume at the vault's position",
+			at(tli, seg, off), at(c.tli, c.seg, c.fill))}}
 	}
 	return b.gap("%s does not continue the stored WAL, which ends at %s", at(tli, seg, off), at(c.tli, c.seg, c.fill))
 }
