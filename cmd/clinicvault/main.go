@@ -1,0 +1,109 @@
+// Command clinicvault is the offsite vault: a service on the practice's
+// tailnet that stores each box's encrypted repository, checks what
+// arrives without the key, authorizes peers by their tailnet tags, audits
+// refusals and reads, applies retention, and serves restores.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/drivers/tailnet"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("clinicvault", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/clinicvault.json", "settings file (JSON)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	f, err := os.Open(*cfgPath)
+	if err != nil {
+		return fmt.Errorf("clinicvault: %w", err)
+	}
+	s, err := ReadSettings(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	authKey := ""
+	if s.AuthKeyFile != "" {
+		b, err := os.ReadFile(s.AuthKeyFile)
+		if err != nil {
+			return fmt.Errorf("clinicvault: auth_key_file: %w", err)
+		}
+		authKey = strings.TrimSpace(string(b))
+	}
+	node, err := tailnet.New(tailnet.Config{Dir: s.StateDir, Hostname: s.Hostname, AuthKey: authKey, Tags: s.Tags, ControlURL: s.ControlURL}, log)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	if _, err := node.Up(ctx); err != nil {
+		return err
+	}
+	v, err := vault.New(vault.Config{Dir: s.Dir, Rules: s.Rules, Retention: s.retention()}, node, log)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	ln, err := node.Listen(s.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: v, ReadHeaderTimeout: 30 * time.Second}
+	go prune(ctx, v, log)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	log.Info("vault listening", "op", "vault", "node", s.Hostname, "addr", s.Listen, "dir", s.Dir)
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("clinicvault: %w", err)
+	}
+	return nil
+}
+
+// prune applies retention every hour and logs each removal with its reason.
+func prune(ctx context.Context, v *vault.Vault, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		rs, err := v.Prune(time.Now())
+		for _, r := range rs {
+			log.Info("retention removed", "op", "retention", "namespace", r.Namespace, "what", r.What, "why", r.Why)
+		}
+		if err != nil {
+			log.Error("retention", "op", "retention", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

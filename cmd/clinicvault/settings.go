@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/vault"
+)
+
+// Settings configure the vault service (a JSON file).
+type Settings struct {
+	// Dir holds the repositories and the audit log.
+	Dir string `json:"dir"`
+	// StateDir holds the tailnet node's keys; empty means Dir/tailnet.
+	StateDir string `json:"state_dir"`
+	// Hostname is the vault's name on the tailnet; empty means "vault".
+	Hostname string `json:"hostname"`
+	// AuthKeyFile holds the auth key that joins the tailnet the first time.
+	AuthKeyFile string `json:"auth_key_file"`
+	// Tags the vault advertises; empty means tag:vault.
+	Tags []string `json:"tags"`
+	// ControlURL is the coordination server; empty means Tailscale's.
+	ControlURL string `json:"control_url"`
+	// Listen is the tailnet port; empty means ":8443".
+	Listen string `json:"listen"`
+	// Rules map tailnet tags to roles; empty means the defaults
+	// (tag:clinicbox uploads, tag:clinicrestore reads, tag:support sees status).
+	Rules []vault.Rule `json:"rules"`
+	// RetentionDays and BackupWeeks: zero means 7 days of point-in-time
+	// recovery and base backups kept 5 weeks.
+	RetentionDays int `json:"pitr_days"`
+	BackupWeeks   int `json:"backup_weeks"`
+}
+
+// ReadSettings reads settings, rejecting unknown fields, and fills defaults.
+func ReadSettings(r io.Reader) (*Settings, error) {
+	var s Settings
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("clinicvault: settings: %w", err)
+	}
+	if s.Hostname == "" {
+		s.Hostname = "vault"
+	}
+	if len(s.Tags) == 0 {
+		s.Tags = []string{"tag:vault"}
+	}
+	if s.Listen == "" {
+		s.Listen = ":8443"
+	}
+	if s.StateDir == "" && s.Dir != "" {
+		s.StateDir = s.Dir + "/tailnet"
+	}
+	return &s, s.Validate()
+}
+
+// Validate names the field that is wrong and how to fix it.
+func (s *Settings) Validate() error {
+	var errs []error
+	if s.Dir == "" {
+		errs = append(errs, errors.New(`dir: missing; set it to the directory that holds the repositories, e.g. "/srv/clinicvault"`))
+	}
+	for _, t := range s.Tags {
+		if !strings.HasPrefix(t, "tag:") {
+			errs = append(errs, fmt.Errorf("tags: %q: tags start with tag:", t))
+		}
+	}
+	if s.RetentionDays < 0 || (s.RetentionDays > 0 && s.RetentionDays < 7) {
+		errs = append(errs, fmt.Errorf("pitr_days: %d: keep at least 7 days of point-in-time recovery (0 means 7)", s.RetentionDays))
+	}
+	if s.BackupWeeks < 0 || (s.BackupWeeks > 0 && s.BackupWeeks < 2) {
+		errs = append(errs, fmt.Errorf("backup_weeks: %d: keep base backups at least 2 weeks (0 means 5)", s.BackupWeeks))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Settings) retention() vault.Retention {
+	return vault.Retention{
+		PITR:    time.Duration(s.RetentionDays) * 24 * time.Hour,
+		Backups: time.Duration(s.BackupWeeks) * 7 * 24 * time.Hour,
+	}
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestReadSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name, json string
+		err        string // a part of the error; empty means valid
+	}{
+		{"minimal", `{"dir": "/srv/clinicvault"}`, ""},
+		{"rules", `{"dir": "/srv/v", "rules": [{"tag": "tag:clinicbox", "role": "upload"}]}`, ""},
+		{"no dir", `{}`, "dir: missing"},
+		{"unknown field", `{"dir": "/srv/v", "colour": "red"}`, "unknown field"},
+		{"short retention", `{"dir": "/srv/v", "pitr_days": 3}`, "pitr_days: 3"},
+		{"bad tag", `{"dir": "/srv/v", "tags": ["vault"]}`, "tags start with tag:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := ReadSettings(strings.NewReader(tc.json))
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("got %v; want valid settings", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("got %v; want an error containing %q", err, tc.err)
+			case tc.err == "" && (s.Hostname != "vault" || s.Listen != ":8443" || s.StateDir != s.Dir+"/tailnet"):
+				t.Errorf("got defaults %+v; want hostname vault, :8443 and the state under dir", s)
+			}
+		})
+	}
+}
