@@ -51,7 +51,7 @@ func realistic(now time.Time) status.Status {
 			{ID: "20261114T0950-grandfather", Drive: string(IDs["Grandfather"]), Generation: "Grandfather", Start: t0.Add(-17 * time.Minute), End: t0.Add(-5 * time.Minute), Bytes: 9 * gb, Verified: "ok", VerifiedAt: t0.Add(-time.Minute)},
 		},
 		Drills: []status.Drill{{Time: now.Add(-3 * day), Drive: string(IDs["Son"]), OK: true, RTO: 412, RPO: 38}},
-		WAL: status.WAL{ServerLSN: "3/5A1C2F88", Local: status.Lag{Streaming: true, FlushedLSN: "3/5A1BE000", Bytes: 20360, Seconds: 1.2, LastFlush: now.Add(-time.Second)}},
+		WAL:    status.WAL{ServerLSN: "3/5A1C2F88", Local: status.Lag{Streaming: true, FlushedLSN: "3/5A1BE000", Bytes: 20360, Seconds: 1.2, LastFlush: now.Add(-time.Second)}},
 		Slots: []status.Slot{
 			{Name: "clinicbox_son", Exists: true, Active: true, WALStatus: "reserved", RetainedBytes: 48 * mb, LimitBytes: 20 * gb},
 			{Name: "clinicbox_vault", Exists: true, Active: true, WALStatus: "reserved", RetainedBytes: 96 * mb, LimitBytes: 20 * gb},
