@@ -28,12 +28,22 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	owner := fs.String("owner", "", "when run as root: user that will run PostgreSQL (files are given to it)")
 	var ts listFlag
 	fs.Var(&ts, "tablespace", "OLD=NEW: restore the tablespace at OLD into NEW (repeatable)")
-	if err := parse(fs, args, "repo", "identity", "pgdata"); err != nil {
+	vf := addVaultFlags(fs)
+	if err := parse(fs, args, "identity", "pgdata"); err != nil {
 		return err
+	}
+	if (*repoDir == "") == (*vf.host == "") {
+		fmt.Fprintln(stderr, "clinicctl restore: give --repo DIR (a drive) or --vault HOST (the offsite vault)")
+		return usageError{}
 	}
 	t, err := parseTarget(*toTime, *toLSN, *toName, *latest)
 	if err != nil {
 		return err
+	}
+	if *vf.host != "" {
+		if *repoDir, err = vf.mirror(ctx, *pgdata, stderr); err != nil {
+			return err
+		}
 	}
 	opt, err := restoreOptions(*repoDir, *idFile, *pgdata, *owner, ts)
 	if err != nil {
@@ -158,6 +168,6 @@ func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func init() {
-	commands["restore"] = command{runRestore, "restore --repo DIR --identity FILE --pgdata DIR [--to-time T | --to-lsn X/Y | --to-name N | --latest]"}
+	commands["restore"] = command{runRestore, "restore (--repo DIR | --vault HOST) --identity FILE --pgdata DIR [--to-time T | --to-lsn X/Y | --to-name N | --latest]"}
 	commands["wal-fetch"] = command{runWALFetch, "wal-fetch --repo DIR --identity FILE WALFILE DEST   (restore_command)"}
 }

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/backup"
+	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/tailnet"
+)
+
+func TestVaultURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"vault", "http://vault:8443"},
+		{"vault:9000", "http://vault:9000"},
+		{"100.64.0.2", "http://100.64.0.2:8443"},
+		{"http://vault.clinic.ts.net:8443", "http://vault.clinic.ts.net:8443"},
+	} {
+		if got := vaultURL(tc.in); got != tc.want {
+			t.Errorf("vaultURL(%q): got %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// restorer is the machine restoring after the building burned down; the
+// vault is reached over this machine's own Tailscale (plain HTTP here).
+type restorer struct{}
+
+func (restorer) WhoIs(context.Context, string) (tailnet.Peer, error) {
+	return tailnet.Peer{StableID: "nRESTORE", Node: "restore-laptop", Tags: []string{"tag:clinicrestore"}}, nil
+}
+
+func TestRestoreFromVault(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{})
+	id, _ := age.GenerateX25519Identity()
+	top := t.TempDir()
+	idFile := filepath.Join(top, "key")
+	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
+	vdir := filepath.Join(top, "vault")
+	// The vault's namespace holds what the box uploaded: a repository.
+	repoDir := filepath.Join(vdir, "boxes", "nBOX", "repo")
+	if _, err := backup.Take(context.Background(), backup.Options{DB: c.URL(), Repo: repoDir, Recipients: []string{id.Recipient().String()}}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.New(vault.Config{Dir: vdir}, restorer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	srv := httptest.NewServer(v)
+	defer srv.Close()
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"both sources", []string{"--repo", repoDir, "--vault", srv.URL}, "give --repo DIR"},
+		{"no source", nil, "give --repo DIR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			args := append([]string{"--identity", idFile, "--pgdata", filepath.Join(top, "x")}, tc.args...)
+			err := runRestore(context.Background(), args, &stderr, &stderr)
+			if !errors.As(err, &usageError{}) || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("got %v, %q; want a usage error saying %q", err, stderr.String(), tc.want)
+			}
+		})
+	}
+
+	pgdata := filepath.Join(top, "pgdata")
+	var stdout, stderr bytes.Buffer
+	args := []string{"--vault", srv.URL, "--box", "nBOX", "--identity", idFile, "--pgdata", pgdata, "--latest"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--owner", "postgres")
+	}
+	if err := runRestore(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "restored backup") || !strings.Contains(stderr.String(), "from the vault") {
+		t.Errorf("got output %q %q; want the fetch and the restore reported", stdout.String(), stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(pgdata, "PG_VERSION")); err != nil {
+		t.Errorf("restored data directory: %v", err)
+	}
+	cache, err := archive.Open(pgdata + ".vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conf, _ := os.ReadFile(filepath.Join(pgdata, "postgresql.auto.conf")); !strings.Contains(string(conf), cache.Dir) {
+		t.Errorf("restore_command does not read the local copy %s:\n%s", cache.Dir, conf)
+	}
+}
