@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
 )
@@ -38,6 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	settingsPath := fs.String("settings", "/perm/clinicbox/settings.json", "settings file (JSON)")
 	stateDir := fs.String("state", "/perm/clinicbox", "directory for the box key, rotation state and custody log")
 	runDir := fs.String("run", "/tmp/clinicbox", "directory for drive mount points (tmpfs)")
+	listen := fs.String("listen", ":8080", "address of the box's pages on the practice's network")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0, nil
@@ -78,8 +81,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if err != nil {
 		return 1, err
 	}
-	log.Info("running", "database", appliance.Redact(set.Database.URL), "state", *stateDir)
-	if err := a.Run(ctx); err != nil {
+	pages, err := a.NewWeb(nil)
+	if err != nil {
+		return 1, err
+	}
+	srv := &http.Server{Addr: *listen, Handler: pages.LAN(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("the box's pages are not served", "addr", *listen, "err", err)
+		}
+	}()
+	log.Info("running", "database", appliance.Redact(set.Database.URL), "state", *stateDir, "pages", *listen)
+	err = a.Run(ctx)
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shut)
+	if err != nil {
 		return 1, err
 	}
 	log.Info("stopped cleanly")

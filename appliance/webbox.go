@@ -1,0 +1,139 @@
+package appliance
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+
+	"github.com/clinicbox/clinicbox/appliance/audit"
+	"github.com/clinicbox/clinicbox/appliance/web"
+)
+
+// WebBox is the appliance as the web pages see it.
+type WebBox struct{ *Appliance }
+
+var _ web.Box = WebBox{}
+
+// Act performs a page's or remote support's action.
+func (w WebBox) Act(ctx context.Context, act web.Action) error {
+	if act.Name == web.ActDrill {
+		return errors.New("restore drills need PostgreSQL, which the box does not carry: they run on the vault (trusted standby) or with 'clinicctl drill' on a PC")
+	}
+	return w.Do(ctx, act.Name, act.Arg, act.By.String())
+}
+
+// Bundle writes a diagnostic bundle: the status document, the rotation
+// state, the custody log and the settings with the database password and
+// every other secret-looking value removed. No patient data is in any of
+// them.
+func (w WebBox) Bundle(ctx context.Context, out io.Writer) error {
+	gz := gzip.NewWriter(out)
+	tw := tar.NewWriter(gz)
+	add := func(name string, b []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: w.cfg.Now()}); err != nil {
+			return err
+		}
+		_, err := tw.Write(b)
+		return err
+	}
+	st, _ := json.MarshalIndent(w.Status(), "", "  ")
+	set := *w.set
+	set.Database.URL = Redact(set.Database.URL)
+	set.Alerts = redactJSON(set.Alerts)
+	setJSON, _ := json.MarshalIndent(set, "", "  ")
+	files := []struct {
+		name string
+		b    []byte
+	}{{"status.json", st}, {"settings.json", setJSON}}
+	for _, f := range []string{"rotation.json", "custody.jsonl", "box.json"} {
+		if b, err := os.ReadFile(w.path(f)); err == nil {
+			files = append(files, struct {
+				name string
+				b    []byte
+			}{f, b})
+		}
+	}
+	for _, f := range files {
+		if err := add(f.name, f.b); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return gz.Close()
+}
+
+// redactJSON blanks values under keys that name secrets.
+func redactJSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return raw
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	var walk func(any) any
+	walk = func(x any) any {
+		switch t := x.(type) {
+		case map[string]any:
+			for k, e := range t {
+				switch k {
+				case "password", "token", "auth_key", "secret":
+					t[k] = "xxxxx"
+				default:
+					t[k] = walk(e)
+				}
+			}
+		case []any:
+			for i := range t {
+				t[i] = walk(t[i])
+			}
+		}
+		return x
+	}
+	b, _ := json.Marshal(walk(v))
+	return b
+}
+
+// SimPanel lets the demo's page plug and unplug simulated drives.
+type SimPanel struct{ Drives *SimDrives }
+
+// Plug puts a simulated drive in.
+func (s SimPanel) Plug(name string) error { return s.Drives.Plug(name) }
+
+// Unplug takes a simulated drive out.
+func (s SimPanel) Unplug(name string) error { return s.Drives.Unplug(name) }
+
+// SimDrives lists the simulated drives for the page.
+func (s SimPanel) SimDrives() []web.SimDrive {
+	var out []web.SimDrive
+	for _, d := range s.Drives.Drives() {
+		out = append(out, web.SimDrive{Name: d.Name, Plugged: d.Plugged})
+	}
+	return out
+}
+
+// NewWeb builds the pages for the appliance: the audit log goes next to
+// the rest of the box's state.
+func (a *Appliance) NewWeb(sim *SimDrives) (*web.Server, error) {
+	al, err := audit.Open(a.path("audit.jsonl"), a.key.CustodySealer())
+	if err != nil {
+		return nil, err
+	}
+	var roles web.Roles
+	if err := strictJSON(a.set.Support, &roles, "support"); err != nil {
+		return nil, err
+	}
+	cfg := web.Config{Box: WebBox{a}, Sealer: a.key.CustodySealer(), StateDir: a.path("web"), Audit: al, Roles: roles,
+		Location: a.policy.Calendar.Location, Now: a.cfg.Now, Log: a.log}
+	if sim != nil {
+		cfg.Sim = SimPanel{Drives: sim}
+	}
+	return web.New(cfg)
+}
+
