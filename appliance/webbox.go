@@ -136,4 +136,3 @@ func (a *Appliance) NewWeb(sim *SimDrives) (*web.Server, error) {
 	}
 	return web.New(cfg)
 }
-
