@@ -79,6 +79,8 @@ type view struct {
 	Consent  bool
 	T        func(time.Time) string
 	Ago      func(time.Time) string
+
+	entries []rotation.Entry // the custody log as read for this view
 }
 
 func (s *Server) view(r *http.Request) view {
@@ -98,6 +100,7 @@ func (s *Server) view(r *http.Request) view {
 		Consent:  st.Support.ConsentUntil.After(now),
 		T:        func(t time.Time) string { return s.when(t) },
 		Ago:      func(t time.Time) string { return s.ago(t) },
+		entries:  entries,
 	}
 	if q.mode == tailnetMode {
 		v.Mode = "tailnet"
@@ -138,7 +141,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) custodyPage(w http.ResponseWriter, r *http.Request) {
 	v := s.view(r)
-	entries, _ := s.cfg.Box.Custody()
+	entries := v.entries
 	months := map[string]bool{}
 	var list []string
 	for i := len(entries) - 1; i >= 0; i-- {

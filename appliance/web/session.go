@@ -46,7 +46,13 @@ func (s *sessions) start(w http.ResponseWriter) string {
 	rand.Read(b)
 	id := base64.RawURLEncoding.EncodeToString(b)
 	s.mu.Lock()
-	s.seen[id] = s.now()
+	now := s.now()
+	for old, last := range s.seen {
+		if now.Sub(last) > sessionIdle {
+			delete(s.seen, old)
+		}
+	}
+	s.seen[id] = now
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	return id
