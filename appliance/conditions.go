@@ -73,8 +73,8 @@ func (a *Appliance) conditions(now time.Time) []status.Condition {
 	b := a.box
 	if _, dec := a.policy.Evaluate(a.rot, now); true {
 		for _, c := range dec.Conditions {
-			if c.Kind == rotation.SwapDue && !a.swapReady(b) {
-				continue // not before the drive's backup is verified
+			if c.Kind == rotation.SwapDue && (!a.swapReady(b) || b.ejected) {
+				continue // not before the drive's backup is verified; done once ejected
 			}
 			if c.Kind == rotation.NoDrive && b != nil {
 				continue // a drive is in and being identified

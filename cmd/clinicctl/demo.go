@@ -2,40 +2,39 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
-	"filippo.io/age"
-	"github.com/clinicbox/clinicbox/appliance/archive"
-	"github.com/clinicbox/clinicbox/appliance/backup"
-	"github.com/clinicbox/clinicbox/appliance/restore"
-	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/rotation"
 )
 
-// runDemo shows the backup engine on one machine: a throwaway PostgreSQL
-// with a clinic-like workload, WAL streamed continuously into an encrypted
-// repository, a verified base backup and a restore drill. Everything lives
-// in --dir; the database is removed on Ctrl-C.
+// runDemo runs the whole box on one machine: a throwaway PostgreSQL with a
+// clinic-like workload, the appliance with three simulated drives (and a
+// stranger's), its pages in the browser, and optionally an autopilot that
+// swaps drives every morning, mistakes included, on an accelerated clock.
+// Everything lives in --dir; Ctrl-C stops it all and removes the database.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", stderr)
 	dir := fs.String("dir", "_work/demo", "directory for everything the demo writes")
-	rate := fs.Float64("visits", 20, "clinic visits recorded per second")
-	drillAfter := fs.Duration("drill-after", 20*time.Second, "run a restore drill after this long")
-	duration := fs.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
+	listen := fs.String("listen", "127.0.0.1:8080", "address of the box's pages")
+	rate := fs.Float64("visits", 5, "clinic visits recorded per second")
+	speed := fs.Float64("speed", 720, "clock acceleration: 720 runs a day in two minutes; 1 is real time")
+	autopilot := fs.Bool("autopilot", true, "swap drives automatically every morning, with a few mistakes")
+	days := fs.Int("days", 0, "stop after the autopilot has run this many days (0: until Ctrl-C)")
 	if err := parse(fs, args); err != nil {
 		return err
-	}
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
 	}
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
@@ -48,105 +47,124 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, time.Now().Format("15:04:05 ")+format+"\n", a...) }
 
 	say("starting a throwaway PostgreSQL with a clinic schema in %s", abs)
-	c, err := pgtest.Start(ctx, pgtest.Options{Dir: abs, Fsync: true})
+	db, err := pgtest.Start(ctx, pgtest.Options{Dir: abs, Fsync: true})
 	if err != nil {
 		return err
 	}
-	defer func() { c.Stop(); say("database stopped and removed; the repository stays in %s", abs) }()
-	if err := c.ClinicInit(ctx, 500); err != nil {
+	defer func() { db.Stop(); say("database stopped and removed; the drives and the box's state stay in %s", abs) }()
+	if err := db.ClinicInit(ctx, 500); err != nil {
 		return err
 	}
-	id, keyFile, err := demoKey(abs)
-	if err != nil {
-		return err
-	}
-	repoDir := filepath.Join(abs, "drive-son")
-	say("box key %s (identity in %s: never store it on a drive)", id.Recipient(), keyFile)
+	wctx, stopWork := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); db.ClinicWorkload(wctx, *rate, 500) }()
+	defer func() { stopWork(); wg.Wait() }()
 
-	workErr := make(chan error, 1)
-	go func() { workErr <- c.ClinicWorkload(ctx, *rate, 500) }()
-	var flushed atomic.Uint64
-	streamErr := make(chan error, 1)
-	go func() {
-		streamErr <- backup.Stream(ctx, backup.StreamOptions{DB: c.URL(), Repo: repoDir, Slot: "clinicbox_son",
-			Recipients: []string{id.Recipient().String()}, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			OnFlush: func(_ uint32, l postgres.LSN) { flushed.Store(uint64(l)) }})
-	}()
-	say("taking a base backup (server-side zstd, encrypted with age) while visits are recorded")
-	b, err := backup.Take(ctx, backup.Options{DB: c.URL(), Repo: repoDir, Recipients: []string{id.Recipient().String()}})
+	clk := newDemoClock(*speed)
+	set, err := appliance.LoadSettings(strings.NewReader(fmt.Sprintf(`{"database": {"url": %q},
+		"rotation": {"time_zone": "America/Chicago", "swap_at": "08:00"}, "nightly_at": "21:00"}`, db.URL())))
 	if err != nil {
 		return err
 	}
-	repo, err := archive.Open(repoDir)
+	sim, err := appliance.NewSimDrives(filepath.Join(abs, "drives"), "blue", "green", "red", "stranger")
 	if err != nil {
 		return err
 	}
-	rep, err := repo.Verify(ctx, archive.VerifyOptions{Identities: []age.Identity{id}, Backup: b.ID, Record: true})
+	tick := 15 * time.Second
+	if *speed > 1 {
+		tick = time.Second
+	}
+	logFile, err := os.OpenFile(filepath.Join(abs, "box.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	say("backup %s verified: ok=%v, %d files checked against the manifest in %.1fs", b.ID, rep.OK(), rep.Backups[0].Files, rep.Duration.Seconds())
-	say("streaming WAL continuously into %s; Ctrl-C to stop", repoDir)
+	defer logFile.Close()
+	box, err := appliance.New(appliance.Config{Settings: set, StateDir: filepath.Join(abs, "state"), Drives: sim,
+		Now: clk.Now, Tick: tick, Hostname: "clinicbox-demo", Log: slog.New(slog.NewTextHandler(logFile, nil))})
+	if err != nil {
+		return err
+	}
+	pages, err := box.NewWeb(sim)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("demo: %w; choose another address with --listen", err)
+	}
+	srv := &http.Server{Handler: pages.LAN(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	say("the box's pages: http://%s (set a password on first visit)", ln.Addr())
+	say("the box's log: %s; its drives: %s", filepath.Join(abs, "box.log"), sim.Dir)
 
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	drill := time.After(*drillAfter)
-	for {
-		select {
-		case <-ctx.Done():
-			<-streamErr
-			say("stopped; try: clinicctl list --repo %s", repoDir)
-			return nil
-		case err := <-workErr:
-			return fmt.Errorf("demo: workload: %w", err)
-		case err := <-streamErr:
-			return fmt.Errorf("demo: stream: %w", err)
-		case <-tick.C:
-			server := demoServerLSN(ctx, c)
-			say("server WAL at %s, stored on the drive up to %s (%d bytes behind)", server, postgres.LSN(flushed.Load()), max(0, int64(server)-int64(flushed.Load())))
-		case <-drill:
-			say("restore drill: restoring the latest state into a private PostgreSQL and checking it")
-			checks, _ := restore.ParseChecks(strings.NewReader("count public.patients\ncount public.encounters\ncount public.notes\n"))
-			d, err := restore.Drill(ctx, restore.DrillOptions{Repo: repo, Identities: []age.Identity{id}, IdentityFile: keyFile, Checks: checks, Save: true})
-			if err != nil {
-				return err
-			}
-			say("drill ok=%v: usable after %.1fs (RTO), data-loss window %.1fs (RPO); report in %s", d.OK, d.RTO, d.RPO, filepath.Join(repoDir, "drills"))
-			if !d.OK {
-				say("drill failure: %s", d.Failure)
-			}
+	runCtx, stopBox := context.WithCancel(ctx)
+	boxErr := make(chan error, 1)
+	go func() { boxErr <- box.Run(runCtx) }()
+	defer func() { stopBox(); <-boxErr }()
+	go narrate(runCtx, box, clk, say)
+
+	if !*autopilot {
+		say("plug and unplug drives on the page; Ctrl-C to stop")
+		<-ctx.Done()
+		return nil
+	}
+	p := &pilot{box: box, sim: sim, clk: clk, say: say}
+	err = p.run(runCtx, *days)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	if err == nil && *days > 0 {
+		entries, _ := box.Custody()
+		chain := "intact"
+		if rotation.Verify(entries, box.CustodySealer()) != nil {
+			chain = "BROKEN"
 		}
+		say("autopilot done after %d days: custody log has %d entries, chain %s", *days, len(entries), chain)
+	}
+	return err
+}
+
+// narrate prints the headline whenever it changes.
+func narrate(ctx context.Context, box *appliance.Appliance, clk *demoClock, say func(string, ...any)) {
+	last := ""
+	for ctx.Err() == nil {
+		st, err := box.WaitFor(ctx, func(st status.Status) bool { return st.Headline != last })
+		if err != nil {
+			return
+		}
+		last = st.Headline
+		say("[%s] %s: %s", clk.Now().In(clk.virt.Location()).Format("Mon 15:04"), st.Severity, st.Headline)
 	}
 }
 
-func demoKey(dir string) (*age.X25519Identity, string, error) {
-	keyFile := filepath.Join(dir, "box-key.txt")
-	if ids, err := archive.LoadIdentities(keyFile); err == nil {
-		if x, ok := ids[0].(*age.X25519Identity); ok {
-			return x, keyFile, nil
-		}
-	}
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		return nil, "", err
-	}
-	return id, keyFile, os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o600)
+// demoClock runs faster than real time.
+type demoClock struct {
+	start, virt time.Time
+	speed       float64
 }
 
-func demoServerLSN(ctx context.Context, c *pgtest.Cluster) postgres.LSN {
-	conn, err := c.Connect(ctx, "postgres")
-	if err != nil {
-		return 0
+func newDemoClock(speed float64) *demoClock {
+	now := time.Now()
+	loc, _ := time.LoadLocation("America/Chicago")
+	// Start on a Monday at 06:00 in the practice's time zone, so the first
+	// morning comes soon.
+	d := now.In(loc)
+	for d.Weekday() != time.Monday {
+		d = d.AddDate(0, 0, 1)
 	}
-	defer conn.Close(context.Background())
-	var l postgres.LSN
-	var s string
-	if conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&s) == nil {
-		l.Scan(s)
+	virt := time.Date(d.Year(), d.Month(), d.Day(), 6, 0, 0, 0, loc)
+	if speed <= 1 {
+		virt, speed = now, 1
 	}
-	return l
+	return &demoClock{start: now, virt: virt, speed: speed}
+}
+
+func (c *demoClock) Now() time.Time {
+	return c.virt.Add(time.Duration(float64(time.Since(c.start)) * c.speed))
 }
 
 func init() {
-	commands["demo"] = command{runDemo, "demo [--dir DIR] [--visits N] [--duration D]   (a throwaway database backed up live)"}
+	commands["demo"] = command{runDemo, "demo [--dir DIR] [--listen ADDR] [--speed N] [--autopilot=false] [--days N]   (the whole box on one machine)"}
 }

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
+)
+
+// syncBuffer is written by the demo and read by the test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// The demo runs the whole box: three drives enrolled, two mornings of
+// swaps by the autopilot (one pulled without the button), its pages served,
+// and nothing left running; everything it wrote is under --dir.
+func TestDemoRunsTwoDays(t *testing.T) {
+	if _, err := postgres.BinDir(); err != nil {
+		testenv.Skip(t, "PostgreSQL binaries: "+err.Error())
+	}
+	dir, err := os.MkdirTemp("", "clinicctl-demo-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemo(context.Background(), []string{"--dir", dir, "--days", "2", "--speed", "3600", "--listen", "127.0.0.1:0"}, &out, io.Discard)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo: %v\n%s", err, out.String())
+		}
+	case <-time.After(8 * time.Minute):
+		t.Fatalf("demo did not finish two days\n%s", out.String())
+	}
+	text := out.String()
+	for _, want := range []string{
+		`"red" is now Grandfather and holds a verified backup`,
+		"front desk (day 2)",
+		"without pressing the button",
+		"chain intact",
+		"database stopped and removed",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+	// The pages were served while it ran, and are gone now.
+	m := regexp.MustCompile(`pages: (http://\S+)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no URL printed:\n%s", text)
+	}
+	if _, err := http.Get(m[1]); err == nil {
+		t.Errorf("the demo's pages still answer at %s after it ended", m[1])
+	}
+	for _, want := range []string{"state/custody.jsonl", "state/box.key", "drives/blue/clinicbox-drive.json", "drives/red/clinicbox/clinicbox-repo.json"} {
+		if _, err := os.Stat(filepath.Join(dir, want)); err != nil {
+			t.Errorf("demo left no %s: %v", want, err)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "drives", "stranger")); len(ents) != 0 {
+		t.Errorf("the stranger's drive was written: %v", ents)
+	}
+}
