@@ -76,7 +76,9 @@ func (p *pilot) run(ctx context.Context, days int) error {
 		if day%3 == 0 {
 			p.say("front desk: plugs in a stranger's drive by mistake")
 			p.sim.Plug("stranger")
-			st, err := p.wait(ctx, func(st status.Status) bool { return st.InBox != nil && st.InBox.Decision != "" && st.InBox.Activity != "identifying" })
+			st, err := p.wait(ctx, func(st status.Status) bool {
+				return st.InBox != nil && st.InBox.Decision != "" && st.InBox.Activity != "identifying"
+			})
 			if err != nil {
 				return err
 			}
