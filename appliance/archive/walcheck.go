@@ -140,6 +140,10 @@ func (r *Repo) needs(b *Backup, obj string) bool {
 
 // checkSegment decrypts a segment and checks its page headers.
 func (r *Repo) checkSegment(j segJob, rep *Report, ids []age.Identity) {
+	// The state is read before the segment: a stream may still be writing
+	// (the box verifies while it streams), and every position the state
+	// shows was fsynced into the partial file before the state was written.
+	st, stOK := r.WALState()
 	sd, err := r.ReadSegment(j.tli, j.segNo, ids)
 	if err != nil {
 		rep.add(j.name, "%v", err)
@@ -149,7 +153,7 @@ func (r *Repo) checkSegment(j segJob, rep *Report, ids []age.Identity) {
 	if sd.Partial && sd.Valid < j.needEnd {
 		rep.add(j.name, "partial segment holds %d bytes; a backup needs %d", sd.Valid, j.needEnd)
 	}
-	if st, ok := r.WALState(); ok && sd.Partial && st.Timeline == j.tli && uint64(st.Flushed)/r.Info.SegmentSize == j.segNo {
+	if stOK && sd.Partial && st.Timeline == j.tli && uint64(st.Flushed)/r.Info.SegmentSize == j.segNo {
 		if want := int(uint64(st.Flushed) % r.Info.SegmentSize); sd.Valid < want {
 			rep.add(j.name, "partial segment holds %d bytes, but %d were stored and reported flushed (truncated)", sd.Valid, want)
 		}
