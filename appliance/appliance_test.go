@@ -493,3 +493,61 @@ func TestRestartMidBackup(t *testing.T) {
 		}
 	}
 }
+
+// recordingNotifier keeps the conditions the appliance handed to alerts.
+type recordingNotifier struct {
+	mu   sync.Mutex
+	seen map[string]status.Severity
+}
+
+func (n *recordingNotifier) Update(now time.Time, st status.Status) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range st.Conditions {
+		n.seen[c.Name] = c.Severity
+	}
+}
+
+// With no drive in the box the server keeps WAL in the slot; once it keeps
+// more than the warning level, the box says so (amber), and the alerts see
+// it.
+func TestSlotRetentionWarnsWithNoDrive(t *testing.T) {
+	db := pgtest.New(t, pgtest.Options{})
+	ctx := context.Background()
+	if err := db.PgbenchInit(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	set, err := LoadSettings(strings.NewReader(`{"database": {"url": "` + db.URL() + `"}, "rotation": {"time_zone": "UTC", "swap_at": "08:00"}, "slot_warn_bytes": 4194304}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, _ := os.MkdirTemp("", "clinicbox-appliance-test-")
+	t.Cleanup(func() { os.RemoveAll(top) })
+	sim, _ := NewSimDrives(filepath.Join(top, "drives"), "blue")
+	n := &recordingNotifier{seen: map[string]status.Severity{}}
+	r := &rig{t: t, sim: sim, clock: &clock{t: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)}, db: db, button: make(chan Button), gen: map[string]string{}}
+	if r.a, err = New(Config{Settings: set, StateDir: filepath.Join(top, "state"), Drives: sim, Notifier: n, Now: r.clock.Now, Tick: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	r.enroll("blue") // creates the slot
+	if err := r.a.Do(ctx, ActEject, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
+	sim.Unplug("blue")
+	r.wait("no drive", func(st status.Status) bool { return st.InBox == nil })
+	if err := db.Pgbench(ctx, "-t", "3000"); err != nil {
+		t.Fatal(err)
+	}
+	r.a.Poke()
+	st := r.wait("slot retention", func(st status.Status) bool { return hasCondition(st, "slot retention") })
+	if len(st.Slots) != 1 || st.Slots[0].RetainedBytes <= 4<<20 || st.Slots[0].Active {
+		t.Errorf("slots: %+v; want one inactive slot holding more than 4 MiB", st.Slots)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.seen["slot retention"] != status.Attention || n.seen[string(rotation.NoDrive)] != status.Attention {
+		t.Errorf("alerts saw %v; want slot retention and no drive, both attention", n.seen)
+	}
+}
