@@ -20,7 +20,11 @@ type USBDrives struct {
 	Watcher    usb.Config
 	Identifier usb.Identifier
 	Ejector    usb.Ejector
-	Log        *slog.Logger
+	// Accept decides which devices are backup drives; nil accepts only
+	// devices on USB, so the box's own SD card and disks are never taken
+	// for one.
+	Accept func(usb.Identity) bool
+	Log    *slog.Logger
 }
 
 // Run reports drives until ctx ends.
@@ -52,6 +56,9 @@ func (u *USBDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
 				id, err := u.Identifier.Identify(ev.Name)
 				if err != nil || id.FS.Type == "" {
 					continue // no filesystem here: its partitions may have one
+				}
+				if accept := u.Accept; (accept == nil && id.USB == nil) || (accept != nil && !accept(id)) {
+					continue
 				}
 				d := &usbDrive{u: u, id: id}
 				present[ev.Name] = d

@@ -1,0 +1,82 @@
+package appliance
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
+	"github.com/clinicbox/clinicbox/drivers/usb"
+	"github.com/clinicbox/clinicbox/drivers/usb/usbtest"
+	"github.com/clinicbox/clinicbox/rotation"
+)
+
+// A real drive's life on a loop device and real kernel uevents: found by
+// the watcher, mounted read-only, offered for enrollment, enrolled, backed
+// up and streamed to, ejected (unmounted and flushed), detached; the
+// image then holds a repository that verifies.
+func TestLoopDriveLife(t *testing.T) {
+	testenv.NeedRoot(t)
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		testenv.Skip(t, "no /dev/loop-control")
+	}
+	img := usbtest.MakeImage(t, usbtest.Image{Type: "ext4", Label: "CLINIC-SON", ID: "6a1d2c3e-4b5f-4c7e-9a61-2d5f0e4b7c19", Size: 256 << 20})
+	l := usbtest.AttachLoop(t, img)
+	src := &USBDrives{RunDir: filepath.Join(t.TempDir(), "run"), Accept: func(id usb.Identity) bool { return id.Name == l.Name }}
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), src)
+
+	st := r.wait("unknown drive", func(st status.Status) bool {
+		return st.InBox != nil && st.InBox.Decision == string(rotation.UnknownDrive)
+	})
+	if st.InBox.Writable {
+		t.Fatalf("an unknown drive is writable")
+	}
+	if err := r.a.Do(context.Background(), ActEnroll, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("enrolled and streaming", func(st status.Status) bool {
+		return st.InBox != nil && st.InBox.Activity == "streaming" && verifiedBackups(st, "Son") == 1
+	})
+	r.workload(20)
+	if err := r.a.Do(context.Background(), ActEject, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
+	if err := l.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("drive gone", func(st status.Status) bool { return st.InBox == nil })
+	r.stop()
+
+	// Read the image again, read-only, and verify what is on it.
+	l2 := usbtest.AttachLoop(t, img)
+	id, err := usb.Identify(l2.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := usb.MountReadOnly(filepath.Join(t.TempDir(), "check"), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmount(context.Background())
+	repo, err := archive.Open(filepath.Join(m.Dir, repoDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := repo.Verify(context.Background(), archive.VerifyOptions{Identities: []age.Identity{r.a.key.Identity}})
+	if err != nil || !rep.OK() {
+		t.Fatalf("the drive's repository does not verify: %v %v", err, rep.Problems)
+	}
+	if _, err := os.Stat(filepath.Join(m.Dir, identityFile)); err != nil {
+		t.Errorf("no identity file on the enrolled drive: %v", err)
+	}
+	entries, _ := r.a.Custody()
+	if last := entries[len(entries)-1]; last.Decision != rotation.Ejected {
+		t.Errorf("last custody entry %q; want the safe removal", last.Decision)
+	}
+}
