@@ -51,6 +51,7 @@ type Config struct {
 	Panel    Panel  // nil: no panel
 	Button   <-chan Button
 	Notifier Notifier // nil: no alerts
+	Offsite  Offsite  // nil: no vault
 	// Now is the clock; nil means time.Now. The demo accelerates it.
 	Now func() time.Time
 	// Tick is how often conditions are evaluated; zero means 15 s.
@@ -166,6 +167,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	defer stopSrc()
 	tick := time.NewTicker(a.cfg.Tick)
 	defer tick.Stop()
+	a.startOffsite(ctx)
 	a.checkServer(ctx)
 	a.evaluate(ctx)
 	for {

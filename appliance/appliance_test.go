@@ -60,7 +60,7 @@ func settingsJSON(url string) string {
 }`, url)
 }
 
-func newRig(t *testing.T, start time.Time, source ...DriveSource) *rig {
+func newRig(t *testing.T, start time.Time, opts ...func(*Config)) *rig {
 	t.Helper()
 	db := pgtest.New(t, pgtest.Options{})
 	ctx := context.Background()
@@ -85,12 +85,12 @@ func newRig(t *testing.T, start time.Time, source ...DriveSource) *rig {
 	}
 	r := &rig{t: t, sim: sim, clock: &clock{t: start}, db: db, button: make(chan Button), gen: map[string]string{}}
 	r.loc, _ = set.Location()
-	var drives DriveSource = sim
-	if len(source) > 0 {
-		drives = source[0]
+	cfg := Config{Settings: set, StateDir: filepath.Join(top, "state"), Drives: sim, Button: r.button,
+		Now: r.clock.Now, Tick: time.Hour, Hostname: "clinicbox-test"}
+	for _, o := range opts {
+		o(&cfg)
 	}
-	r.a, err = New(Config{Settings: set, StateDir: filepath.Join(top, "state"), Drives: drives, Button: r.button,
-		Now: r.clock.Now, Tick: time.Hour, Hostname: "clinicbox-test"})
+	r.a, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

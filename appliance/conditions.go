@@ -208,8 +208,13 @@ func mirror(conds []status.Condition) status.Panel {
 // alerts and the pages.
 func (a *Appliance) evaluate(ctx context.Context) {
 	now := a.cfg.Now()
+	var st status.Status
 	conds := a.conditions(now)
-	st := status.Status{Time: now, Conditions: conds, Severity: status.Worst(conds)}
+	if oc := a.offsiteStatus(&st, now); len(oc) > 0 {
+		conds = append(conds, oc...)
+		slices.SortStableFunc(conds, func(x, y status.Condition) int { return int(y.Severity) - int(x.Severity) })
+	}
+	st.Time, st.Conditions, st.Severity = now, conds, status.Worst(conds)
 	host, _ := os.Hostname()
 	if a.cfg.Hostname != "" {
 		host = a.cfg.Hostname
@@ -260,7 +265,11 @@ func (a *Appliance) evaluate(ctx context.Context) {
 		}
 		st.WAL.Local.LastError = b.streamErr
 	}
-	a.history.Add(status.Sample{Time: now, LocalSeconds: st.WAL.Local.Seconds, RetainedBytes: a.srv.slot.RetainedBytes})
+	smp := status.Sample{Time: now, LocalSeconds: st.WAL.Local.Seconds, RetainedBytes: a.srv.slot.RetainedBytes}
+	if len(st.Offsite) > 0 {
+		smp.OffsiteSeconds = st.Offsite[0].Lag.Seconds
+	}
+	a.history.Add(smp)
 	if a.cfg.Notifier != nil {
 		a.cfg.Notifier.Update(now, st)
 	}

@@ -33,6 +33,7 @@ type inBox struct {
 	ejected  bool
 
 	job       *worker // backup, verification, eject
+	upload    *worker // a base backup going to the vault
 	stream    *worker // continuous WAL
 	streamErr string
 	flushed   atomic.Value // postgres.LSN
@@ -54,8 +55,9 @@ func (w *worker) stop() {
 
 func (b *inBox) stopAll() {
 	b.job.stop()
+	b.upload.stop()
 	b.stream.stop()
-	b.job, b.stream = nil, nil
+	b.job, b.stream, b.upload = nil, nil, nil
 }
 
 // spawn runs f in the background; its result is posted back by f itself.
@@ -236,6 +238,9 @@ func (a *Appliance) backupDone(b *inBox, rec status.Backup, err error) {
 		a.event("verify", b.problem)
 	} else {
 		a.event("verify", fmt.Sprintf("Base backup %s onto %s verified.", rec.ID, rec.Generation))
+		if a.box == b {
+			a.uploadIfDue(a.runCtx, b, rec.ID)
+		}
 	}
 	a.recordBackup(rec)
 	if a.box == b {
@@ -262,10 +267,11 @@ func (a *Appliance) eject(ctx context.Context, who string) error {
 	}
 	b.activity = "ejecting"
 	a.event("eject", fmt.Sprintf("Ejecting %s (requested by %s).", nameOf(b), who))
-	stream, job := b.stream, b.job
-	b.stream, b.job = nil, nil
+	stream, job, upload := b.stream, b.job, b.upload
+	b.stream, b.job, b.upload = nil, nil, nil
 	b.job = a.spawn(ctx, func(ctx context.Context) {
 		job.stop()
+		upload.stop()
 		stream.stop() // flushes everything received
 		safe, err := b.dev.Eject(ctx)
 		a.post(ctx, func() {
