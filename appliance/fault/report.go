@@ -1,0 +1,123 @@
+// Package fault tries the failures a clinic will actually have (a killed
+// service, a pulled or full or read-only drive, power loss, a restarted or
+// promoted database, hostile input) against the real backup engine, and
+// writes RELIABILITY.md from what happened.
+package fault
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Row is one fault or input in the report.
+type Row struct {
+	Fault    string
+	Tries    int
+	Failures int      // tries whose test failed
+	Outcomes []string // what the box did, distinct, in the order seen
+	Lost     []string // what was lost, distinct; empty means nothing
+}
+
+// Collector gathers what each try of each fault did. The zero value is
+// ready to use; it is safe for concurrent use.
+type Collector struct {
+	mu   sync.Mutex
+	rows map[string]*Row
+}
+
+// Add records one try of a fault: what the box did and what was lost
+// (empty for nothing).
+func (c *Collector) Add(fault, outcome, lost string, failed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rows == nil {
+		c.rows = map[string]*Row{}
+	}
+	r := c.rows[fault]
+	if r == nil {
+		r = &Row{Fault: fault}
+		c.rows[fault] = r
+	}
+	r.Tries++
+	if failed {
+		r.Failures++
+	}
+	r.Outcomes = appendNew(r.Outcomes, outcome)
+	r.Lost = appendNew(r.Lost, lost)
+}
+
+func appendNew(list []string, s string) []string {
+	if s == "" {
+		return list
+	}
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// Rows returns the rows sorted by fault name.
+func (c *Collector) Rows() []Row {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Row, 0, len(c.rows))
+	for _, r := range c.rows {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Fault < out[j].Fault })
+	return out
+}
+
+// Machine describes where the suite ran.
+type Machine struct {
+	Host, Kernel, Go, PostgreSQL string
+	CPUs                         int
+	Date                         time.Time
+	Command                      string // how to run the suite again
+}
+
+// WriteMarkdown writes the report: the machine, one table row per fault
+// with its tries, what the box did and what was lost, then notes on how
+// faults were produced and what the suite does not cover.
+func WriteMarkdown(w io.Writer, m Machine, rows []Row, notes []string) error {
+	var b strings.Builder
+	b.WriteString("# Reliability\n\n")
+	b.WriteString("What clinicbox did when things went wrong, written by the fault suite in `appliance/fault` " +
+		"(`" + m.Command + "`). Every fault ran against a real PostgreSQL under a running workload unless the row says otherwise. " +
+		"\"Lost\" compares what the box had reported durable with what a restore or a verification found; the goal is nothing.\n\n")
+	fmt.Fprintf(&b, "Run on %s (%s, %d CPUs, Linux %s, %s, PostgreSQL %s).\n\n",
+		m.Date.UTC().Format("2006-01-02 15:04 MST"), m.Host, m.CPUs, m.Kernel, m.Go, m.PostgreSQL)
+	b.WriteString("| Fault or input | Tries | What the box did | Lost |\n")
+	b.WriteString("| --- | ---: | --- | --- |\n")
+	for _, r := range rows {
+		tries := fmt.Sprint(r.Tries)
+		if r.Failures > 0 {
+			tries = fmt.Sprintf("%d (**%d failed**)", r.Tries, r.Failures)
+		}
+		lost := "nothing"
+		if len(r.Lost) > 0 {
+			lost = strings.Join(r.Lost, "; ")
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(r.Fault), tries, cell(strings.Join(r.Outcomes, "; ")), cell(lost))
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n## How the faults were made, and what is not covered\n\n")
+		for _, n := range notes {
+			b.WriteString("- " + n + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// cell keeps a table cell on one line and its pipes literal.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(s, "|", `\|`)
+}
