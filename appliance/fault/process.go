@@ -16,10 +16,10 @@ type Process struct {
 	Name string
 	cmd  *exec.Cmd
 
-	mu     sync.Mutex
-	out    bytes.Buffer // stdout and stderr together
-	done   chan struct{}
-	err    error // Wait's result, set before done closes
+	mu   sync.Mutex
+	out  bytes.Buffer // stdout and stderr together
+	done chan struct{}
+	err  error // Wait's result, set before done closes
 }
 
 // syncBuffer is the writer both output streams share.
