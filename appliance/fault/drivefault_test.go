@@ -57,7 +57,7 @@ func TestDrivePulledMidWrite(t *testing.T) {
 			b.t = t
 			b.startStream()
 			time.Sleep(time.Duration(rng.Int64N(int64(2 * time.Second)))) // when the drive is pulled: the fault
-			d.cutPower()                                                    // every further I/O fails, as on a pulled drive
+			d.cutPower()                                                  // every further I/O fails, as on a pulled drive
 			waitUntil(t, "the stream to report the I/O error", time.Minute, func() bool {
 				return strings.Contains(b.stream.Output(), "input/output error")
 			})
