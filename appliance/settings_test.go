@@ -38,3 +38,32 @@ func TestSettingsSectionsAreChecked(t *testing.T) {
 		t.Errorf("defaults not applied: %+v", s)
 	}
 }
+
+func TestOffsiteSettings(t *testing.T) {
+	base := `"database": {"url": "postgres://clinicbox@db:5432/postgres"}, "rotation": {"time_zone": "UTC"}`
+	for _, tc := range []struct{ name, offsite, want string }{
+		{"no url", `{"name": "home"}`, "offsite.vault_url"},
+		{"bad name", `{"name": "Home Vault", "vault_url": "http://v:8443"}`, "offsite.name"},
+		{"bad hours", `{"vault_url": "http://v:8443", "office_from": 19, "office_to": 7, "office_bits_per_second": 128000}`, "office_from"},
+		{"unknown", `{"vault": "x"}`, "settings: offsite"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := LoadSettings(strings.NewReader("{" + base + `, "offsite": ` + tc.offsite + "}"))
+			if err == nil {
+				_, _, err = s.OffsiteSettings()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v; want an error naming %q", err, tc.want)
+			}
+		})
+	}
+	s, _ := LoadSettings(strings.NewReader("{" + base + `, "offsite": {"name": "home", "vault_url": "http://clinicvault:8443", "office_bits_per_second": 128000}}`))
+	o, ok, err := s.OffsiteSettings()
+	if err != nil || !ok || o.Hostname != "clinicbox" {
+		t.Fatalf("got %+v %v %v", o, ok, err)
+	}
+	sc := o.ShipperConfig("postgres://x@db/postgres", []string{"age1xyz"})
+	if sc.Bandwidth.BitsPerSecond[10] != 128000 || sc.Bandwidth.BitsPerSecond[2] != 0 || sc.Name != "home" {
+		t.Errorf("shipper config %+v; want office hours capped at 128 kbit/s, nights free", sc.Bandwidth)
+	}
+}

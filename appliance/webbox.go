@@ -120,7 +120,7 @@ func (s SimPanel) SimDrives() []web.SimDrive {
 
 // NewWeb builds the pages for the appliance: the audit log goes next to
 // the rest of the box's state.
-func (a *Appliance) NewWeb(sim *SimDrives) (*web.Server, error) {
+func (a *Appliance) NewWeb(sim *SimDrives, whois func(ctx context.Context, remoteAddr string) (web.Caller, error)) (*web.Server, error) {
 	al, err := audit.Open(a.path("audit.jsonl"), a.key.CustodySealer())
 	if err != nil {
 		return nil, err
@@ -130,7 +130,7 @@ func (a *Appliance) NewWeb(sim *SimDrives) (*web.Server, error) {
 		return nil, err
 	}
 	cfg := web.Config{Box: WebBox{a}, Sealer: a.key.CustodySealer(), StateDir: a.path("web"), Audit: al, Roles: roles,
-		Location: a.policy.Calendar.Location, Now: a.cfg.Now, Log: a.log}
+		Location: a.policy.Calendar.Location, Now: a.cfg.Now, Log: a.log, WhoIs: whois}
 	if sim != nil {
 		cfg.Sim = SimPanel{Drives: sim}
 	}

@@ -18,7 +18,7 @@ import (
 // the box's state without the database password.
 func TestWebBoxActsAndBundles(t *testing.T) {
 	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")))
-	if _, err := r.a.NewWeb(r.sim); err != nil {
+	if _, err := r.a.NewWeb(r.sim, nil); err != nil {
 		t.Fatal(err)
 	}
 	r.enroll("blue")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/appliance/web"
 )
 
 // exitDisabled tells gokrazy's supervisor not to restart the service.
@@ -77,13 +78,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		cfg.Notifier = notifier
 		go notifier.Run(ctx)
 	}
+	node, err := startOffsite(ctx, set, *stateDir, &cfg, log)
+	if err != nil {
+		log.Error("offsite is off until its settings are fixed", "err", err)
+	}
+	if node != nil {
+		defer node.Close()
+	}
 	a, err := appliance.New(cfg)
 	if err != nil {
 		return 1, err
 	}
-	pages, err := a.NewWeb(nil)
+	var whois func(context.Context, string) (web.Caller, error)
+	if node != nil {
+		whois = func(ctx context.Context, addr string) (web.Caller, error) {
+			p, err := node.WhoIs(ctx, addr)
+			return web.Caller{Via: "tailnet", Addr: addr, Node: p.Node, Login: p.Login, Tags: p.Tags}, err
+		}
+	}
+	pages, err := a.NewWeb(nil, whois)
 	if err != nil {
 		return 1, err
+	}
+	if node != nil {
+		// Remote support looks in over the tailnet: WireGuard
+		// authenticates and encrypts; roles come from WhoIs.
+		if ln, err := node.Listen(":80"); err != nil {
+			log.Error("remote support pages are not served on the tailnet", "err", err)
+		} else {
+			tsrv := &http.Server{Handler: pages.Tailnet(), ReadHeaderTimeout: 10 * time.Second}
+			go tsrv.Serve(ln)
+			defer tsrv.Close()
+		}
 	}
 	srv := &http.Server{Addr: *listen, Handler: pages.LAN(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {

@@ -85,7 +85,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	pages, err := box.NewWeb(sim)
+	pages, err := box.NewWeb(sim, nil)
 	if err != nil {
 		return err
 	}
