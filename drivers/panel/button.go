@@ -1,0 +1,59 @@
+package panel
+
+import (
+	"context"
+	"time"
+)
+
+// Input is the button's GPIO line, wired between the pin and ground with
+// the internal pull-up: pressed reads low.
+type Input interface {
+	// Pressed reports whether the button is down now.
+	Pressed() bool
+	// WaitForEdge blocks until the level changes or timeout passes, and
+	// reports whether it changed.
+	WaitForEdge(timeout time.Duration) bool
+}
+
+// debounce is how long a level must hold to count: contacts bounce for a
+// few milliseconds.
+const debounce = 30 * time.Millisecond
+
+// watchButton turns edges into presses: a press counts once the button has
+// been down for the debounce time; on release it is short or long. A long
+// press is reported as soon as it is long, without waiting for release.
+func (p *Panel) watchButton(ctx context.Context) {
+	in := p.cfg.Button
+	for ctx.Err() == nil {
+		if !in.WaitForEdge(time.Second) || !in.Pressed() {
+			continue
+		}
+		// Down: it must stay down for the debounce time.
+		if in.WaitForEdge(debounce) && !in.Pressed() {
+			continue // a bounce
+		}
+		down := time.Now()
+		long := false
+		for ctx.Err() == nil {
+			left := p.cfg.LongPress - time.Since(down)
+			if !long && left <= 0 {
+				long = true
+				p.press(LongPress)
+			}
+			wait := time.Second
+			if !long {
+				wait = left
+			}
+			if in.WaitForEdge(wait) && !in.Pressed() {
+				// Up: it must stay up for the debounce time.
+				if in.WaitForEdge(debounce) && in.Pressed() {
+					continue
+				}
+				break
+			}
+		}
+		if !long && ctx.Err() == nil {
+			p.press(Ack)
+		}
+	}
+}

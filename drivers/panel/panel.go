@@ -1,0 +1,158 @@
+// Package panel drives the box's front panel: three status lights (green,
+// amber, red), an active buzzer and an acknowledge button, on GPIO lines
+// through the kernel's character device (so a Pi 5 works), or the Pi's
+// own LEDs when nothing is wired. The appliance hands it conditions; the
+// most severe one decides the lights and the sound, a condition that
+// clears silences itself, a short press acknowledges the current condition
+// only (its sound stops, its light stays), a long press asks for a remote
+// support window, and quiet hours keep the buzzer silent.
+package panel
+
+import (
+	"sync"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/status"
+)
+
+// Output is a light or the buzzer: on or off.
+type Output interface {
+	Set(on bool) error
+}
+
+// Config wires a panel. Nil outputs are not wired.
+type Config struct {
+	Green, Amber, Red, Buzzer Output
+	// Button is the acknowledge button; nil when not wired.
+	Button Input
+	// Quiet reports whether the buzzer must stay silent now (quiet hours).
+	Quiet func(time.Time) bool
+	// LongPress is how long a press must last to count as long; zero
+	// means 3 s.
+	LongPress time.Duration
+}
+
+// EventKind is what the button did.
+type EventKind int
+
+// Button events.
+const (
+	Ack       EventKind = iota + 1 // a short press
+	LongPress                      // held for Config.LongPress
+)
+
+// Event is a button press, with the condition shown when it happened.
+type Event struct {
+	Kind      EventKind
+	Condition string
+}
+
+// Panel is the front panel. Set and State may be called from any
+// goroutine; Run drives the outputs.
+type Panel struct {
+	cfg    Config
+	events chan Event
+	wake   chan struct{}
+
+	mu    sync.Mutex
+	top   status.Condition // the condition shown; zero Name when all good
+	since time.Time        // when the shown pattern began
+	acked map[string]bool  // conditions acknowledged on the panel
+	any   bool             // Set has been called
+}
+
+// New makes a panel.
+func New(cfg Config) *Panel {
+	if cfg.LongPress <= 0 {
+		cfg.LongPress = 3 * time.Second
+	}
+	return &Panel{cfg: cfg, events: make(chan Event, 8), wake: make(chan struct{}, 1), acked: map[string]bool{}}
+}
+
+// Events are the button's presses.
+func (p *Panel) Events() <-chan Event { return p.events }
+
+func key(c status.Condition) string { return c.Name + "|" + c.Drive + "|" + c.Since.String() }
+
+// Set replaces the conditions shown; the most severe (the first of equal
+// severity) wins.
+func (p *Panel) Set(conds []status.Condition) {
+	var top status.Condition
+	for _, c := range conds {
+		if c.Severity > top.Severity || top.Name == "" && c.Severity > status.Good {
+			top = c
+		}
+	}
+	p.mu.Lock()
+	changed := key(top) != key(p.top) || !p.any
+	if changed {
+		p.top, p.since, p.any = top, time.Now(), true
+	}
+	if top.Acknowledged {
+		p.acked[key(top)] = true
+	}
+	p.mu.Unlock()
+	if changed {
+		p.poke()
+	}
+}
+
+func (p *Panel) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// patterns returns what each output shows now.
+func (p *Panel) patterns(now time.Time) (green, amber, red, buzzer Pattern, quiet bool) {
+	p.mu.Lock()
+	top, acked := p.top, p.acked[key(p.top)]
+	p.mu.Unlock()
+	quiet = p.cfg.Quiet != nil && p.cfg.Quiet(now)
+	switch top.Severity {
+	case status.Good:
+		green = Steady
+	case status.Busy:
+		green = Slow
+	case status.Attention:
+		amber, buzzer = Steady, OneBeep
+	case status.Failure:
+		red, buzzer = Fast, ThreeBeeps
+	}
+	if acked || quiet {
+		buzzer = Off
+	}
+	return
+}
+
+// State says what the panel shows, for the web page's mirror.
+func (p *Panel) State() status.Panel {
+	g, a, r, b, quiet := p.patterns(time.Now())
+	st := status.Panel{Green: g.String(), Amber: a.String(), Red: r.String(), Buzzer: "silent"}
+	switch {
+	case b != Off:
+		st.Buzzer = b.String()
+	case quiet && (a != Off || r != Off):
+		st.Buzzer = "quiet hours"
+	}
+	p.mu.Lock()
+	st.Condition = p.top.Name
+	p.mu.Unlock()
+	return st
+}
+
+// acknowledge silences the condition shown now and reports the press.
+func (p *Panel) press(kind EventKind) {
+	p.mu.Lock()
+	top := p.top
+	if kind == Ack && top.Name != "" {
+		p.acked[key(top)] = true
+	}
+	p.mu.Unlock()
+	p.poke()
+	select {
+	case p.events <- Event{Kind: kind, Condition: top.Name}:
+	default: // nobody listening: the press still silenced the panel
+	}
+}
