@@ -74,6 +74,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		Log:      log,
 		Version:  version(),
 	}
+	if p, buttons := startPanel(ctx, set, log); p != nil {
+		cfg.Panel, cfg.Button = p, buttons
+	}
 	if notifier != nil {
 		cfg.Notifier = notifier
 		go notifier.Run(ctx)

@@ -22,6 +22,17 @@ func (p *Panel) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	// Nothing is shown before the appliance says what to show.
+	p.mu.Lock()
+	started := p.any
+	p.mu.Unlock()
+	if !started {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.wake:
+		}
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {

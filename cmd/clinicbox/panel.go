@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/drivers/panel"
+)
+
+// startPanel drives the front panel on GPIO, or on the board's own LEDs
+// when no GPIO chip answers, and turns its button into the appliance's
+// button presses.
+func startPanel(ctx context.Context, set *appliance.Settings, log *slog.Logger) (*panel.Panel, <-chan appliance.Button) {
+	pins := panel.Pins{Green: set.Panel.Green, Amber: set.Panel.Amber, Red: set.Panel.Red, Buzzer: set.Panel.Buzzer, Button: set.Panel.Button}
+	cfg, err := panel.OpenGPIO(pins)
+	if err != nil {
+		log.Warn("front panel not on GPIO; using the board's LEDs", "err", err)
+		if cfg, err = panel.BoardLEDs("/sys"); err != nil {
+			log.Warn("no front panel at all: status is on the pages only", "err", err)
+			return nil, nil
+		}
+	}
+	loc, _ := set.Location()
+	q := set.QuietHours
+	cfg.Quiet = func(now time.Time) bool {
+		if q.Start == q.End {
+			return false
+		}
+		t := now.In(loc)
+		m := t.Hour()*60 + t.Minute()
+		start, end := q.Start.Hour*60+q.Start.Minute, q.End.Hour*60+q.End.Minute
+		if start < end {
+			return m >= start && m < end
+		}
+		return m >= start || m < end // across midnight
+	}
+	p := panel.New(cfg)
+	go p.Run(ctx)
+	buttons := make(chan appliance.Button, 4)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-p.Events():
+				b := appliance.Ack
+				if ev.Kind == panel.LongPress {
+					b = appliance.LongPress
+				}
+				select {
+				case buttons <- b:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return p, buttons
+}
+
+var _ appliance.Panel = (*panel.Panel)(nil)
