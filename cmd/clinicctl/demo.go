@@ -80,8 +80,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer logFile.Close()
-	box, err := appliance.New(appliance.Config{Settings: set, StateDir: filepath.Join(abs, "state"), Drives: sim,
-		Now: clk.Now, Tick: tick, Hostname: "clinicbox-demo", Log: slog.New(slog.NewTextHandler(logFile, nil))})
+	boxLog := slog.New(slog.NewTextHandler(logFile, nil))
+	boxKey, err := appliance.LoadKey(filepath.Join(abs, "state", "box.key"))
+	if err != nil {
+		return err
+	}
+	ship, stopVault, vaultURL, err := startDemoVault(filepath.Join(abs, "vault"), db.URL(), []string{boxKey.Recipient()}, clk.Now, boxLog)
+	if err != nil {
+		return err
+	}
+	defer stopVault()
+	box, err := appliance.New(appliance.Config{Settings: set, StateDir: filepath.Join(abs, "state"), Drives: sim, Offsite: ship,
+		Now: clk.Now, Tick: tick, Hostname: "clinicbox-demo", Log: boxLog})
 	if err != nil {
 		return err
 	}
@@ -98,6 +108,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer srv.Close()
 	say("the box's pages: http://%s (set a password on first visit)", ln.Addr())
 	say("the box's log: %s; its drives: %s", filepath.Join(abs, "box.log"), sim.Dir)
+	say("the offsite vault (on loopback: the demo has no tailnet): %s, storing only ciphertext in %s", vaultURL, filepath.Join(abs, "vault"))
 
 	runCtx, stopBox := context.WithCancel(ctx)
 	boxErr := make(chan error, 1)

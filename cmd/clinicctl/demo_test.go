@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
@@ -80,6 +81,20 @@ func TestDemoRunsTwoDays(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, want)); err != nil {
 			t.Errorf("demo left no %s: %v", want, err)
 		}
+	}
+	// The vault holds the box's repository (ciphertext only) and it
+	// verifies with the box's key.
+	ids, err := archive.LoadIdentities(filepath.Join(dir, "state", "box.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := archive.Open(filepath.Join(dir, "vault", "boxes", "demo-box", "repo"))
+	if err != nil {
+		t.Fatalf("no repository in the demo's vault: %v", err)
+	}
+	rep, err := repo.Verify(context.Background(), archive.VerifyOptions{Identities: ids})
+	if err != nil || !rep.OK() || len(rep.Backups) == 0 {
+		t.Errorf("the vault's repository: %v, problems %v, %d backups; want a verified backup", err, rep.Problems, len(rep.Backups))
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, "drives", "stranger")); len(ents) != 0 {
 		t.Errorf("the stranger's drive was written: %v", ents)
