@@ -1,0 +1,160 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/drivers/usb"
+	"github.com/clinicbox/clinicbox/drivers/usb/usbtest"
+	"github.com/clinicbox/clinicbox/rotation"
+)
+
+// Malformed settings are refused with an error that names the problem.
+func TestMalformedSettings(t *testing.T) {
+	huge := `{"database": {"url": "postgres://clinicbox@db:5432/postgres"}, "slot": "` + strings.Repeat("x", 8<<20) + `"}`
+	tests := []struct{ name, json, words string }{
+		// A truncated file is refused, though the message ("unexpected EOF;
+		// check the field names") does not say the file is cut short.
+		{"truncated", `{"database": `, "unexpected EOF"},
+		{"unknown field", `{"databse": {"url": "postgres://a@b/c"}}`, "field"},
+		{"no database", `{}`, "database.url"},
+		{"not a postgres URL", `{"database": {"url": "http://db"}}`, "database.url"},
+		{"bad recipient", `{"database": {"url": "postgres://a@db/postgres"}, "recipients": ["age1nope"]}`, "recipients"},
+		{"wrong type", `{"database": {"url": 5}}`, "settings"},
+		{"huge value", huge, "settings"},
+		{"binary garbage", "\x00\xff\xfe{", "not valid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTry(t, "malformed settings file")
+			_, err := appliance.LoadSettings(strings.NewReader(tt.json))
+			if err == nil || !strings.Contains(err.Error(), tt.words) {
+				t.Fatalf("got %v; want an error mentioning %q", err, tt.words)
+			}
+			tr.Outcome = "refused with an error naming the field or position and the fix"
+		})
+	}
+}
+
+// A custody log edited outside the box is caught at the first bad entry.
+func TestForgedCustodyEntries(t *testing.T) {
+	sealer := rotation.HMACSealer([]byte("box key"))
+	sample := func(t *testing.T) []rotation.Entry {
+		log, err := rotation.NewLog(nil, sealer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Date(2026, time.March, 2, 8, 5, 0, 0, time.UTC)
+		for i, ev := range []rotation.EventKind{rotation.Remove, rotation.Insert, rotation.Remove, rotation.Insert} {
+			log.Append(rotation.Entry{Time: start.Add(time.Duration(i) * time.Hour), Drive: "A", Generation: "Son",
+				Event: string(ev), Who: "Maria", Decision: rotation.Accepted})
+		}
+		return log.Entries()
+	}
+	forger, err := rotation.NewLog(nil, rotation.HMACSealer([]byte("another key")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		tamper func([]rotation.Entry) []rotation.Entry
+		index  int
+	}{
+		{"who edited", func(e []rotation.Entry) []rotation.Entry { e[2].Who = "Sam"; return e }, 2},
+		{"time moved", func(e []rotation.Entry) []rotation.Entry { e[1].Time = e[1].Time.Add(-time.Hour); return e }, 1},
+		{"entry removed", func(e []rotation.Entry) []rotation.Entry { return slices.Delete(e, 1, 2) }, 1},
+		{"entries swapped", func(e []rotation.Entry) []rotation.Entry { e[2], e[3] = e[3], e[2]; return e }, 2},
+		{"entry replayed", func(e []rotation.Entry) []rotation.Entry { return append(e, e[1]) }, 4},
+		{"entry forged with another key", func(e []rotation.Entry) []rotation.Entry {
+			forger.Append(rotation.Entry{Time: e[3].Time, Drive: "A", Generation: "Son", Event: string(rotation.Remove), Who: "Sam", Decision: rotation.Accepted})
+			f := forger.Entries()[len(forger.Entries())-1]
+			f.Seq, f.Prev = int64(len(e)+1), e[len(e)-1].Hash
+			return append(e, f)
+		}, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTry(t, "forged or edited custody-log entries")
+			err := rotation.Verify(tt.tamper(sample(t)), sealer)
+			var ce *rotation.ChainError
+			if !errors.As(err, &ce) || ce.Index != tt.index {
+				t.Fatalf("got %v; want a chain error at entry %d", err, tt.index)
+			}
+			tr.Outcome = "rotation.Verify names the first bad entry and why"
+		})
+	}
+}
+
+// A drive carrying another box's identity is refused and never written.
+func TestDriveFromAnotherBox(t *testing.T) {
+	tr := newTry(t, "drive carrying another box's identity")
+	p := &rotation.Policy{Verify: func(id rotation.DriveID, sig []byte) bool { return string(sig) == "ours:"+string(id) }}
+	_, d := p.Decide(rotation.State{}, rotation.Event{Kind: rotation.Insert,
+		Identity: rotation.Identity{ID: "X", Signature: []byte("theirs:X"), FSUUID: "fs-x"}}, time.Now())
+	if d.Kind != rotation.ForeignDrive || d.Write {
+		t.Fatalf("got %s write=%v; want a foreign drive, not written", d.Kind, d.Write)
+	}
+	tr.Outcome = "rotation says ForeignDrive, nothing written: " + d.Reasons[0]
+}
+
+// Malformed and huge uevents are skipped; the watcher keeps working and
+// reports the next real drive.
+func TestHostileUEvents(t *testing.T) {
+	tr := newTry(t, "malformed or huge uevents")
+	sys := usbtest.CopyTree(t, "../../drivers/usb/testdata/sys")
+	away := filepath.Join(sys, "class/away")
+	os.MkdirAll(away, 0o755)
+	for _, n := range []string{"sdb", "sdb1"} {
+		if err := os.Rename(filepath.Join(sys, "class/block", n), filepath.Join(away, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mountinfo := filepath.Join(t.TempDir(), "mountinfo")
+	os.WriteFile(mountinfo, []byte("22 1 0:21 / /proc rw,nosuid - proc proc rw\n"), 0o644)
+	src := usbtest.NewSource()
+	w, err := usb.NewWatcher(usb.Config{Sysfs: sys, MountInfo: mountinfo, Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, done := make(chan usb.Event, 64), make(chan error, 1)
+	go func() { done <- w.Run(ctx, out) }()
+	for _, n := range []string{"sdb", "sdb1"} {
+		os.Rename(filepath.Join(away, n), filepath.Join(sys, "class/block", n))
+	}
+	hostile := [][]byte{nil, []byte("garbage"), make([]byte, usb.MaxMessage+10), []byte("add@/x\x00ACTION=add\x00"),
+		[]byte("add@/devices/virtual/block/sdb\x00ACTION=add\x00DEVPATH=/devices/../../../etc\x00SUBSYSTEM=block\x00DEVNAME=../../etc/passwd\x00"),
+		[]byte("add@/a\x00" + strings.Repeat("K=V\x00", 20000)), []byte(strings.Repeat("\x00", 4096))}
+	go func() {
+		for _, m := range hostile {
+			src.Send(m)
+		}
+		for _, m := range usbtest.MustRecording(t, "../../drivers/usb/testdata/usb-stick-add.uevents") {
+			src.Send(m)
+		}
+	}()
+	for {
+		select {
+		case ev := <-out:
+			if ev.Action == "add" && ev.Name == "sdb" {
+				tr.Outcome = "skipped; the watcher kept running and reported the next real drive"
+				return
+			}
+			if ev.Action == "add" && ev.Name != "sdb1" {
+				t.Fatalf("got %s from hostile input; want it skipped", ev)
+			}
+		case err := <-done:
+			t.Fatalf("watcher ended: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no event for the real drive after hostile input")
+		}
+	}
+}
