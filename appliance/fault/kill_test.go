@@ -176,6 +176,7 @@ func TestSIGKILL(t *testing.T) {
 	t.Run("restore-after-last-kill", func(t *testing.T) {
 		b.restoreHolds(t, led, claimed)
 	})
+	t.Run("altered-while-offsite", b.alterEveryKind)
 }
 
 // killRound runs one round: which processes die and when.
