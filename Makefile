@@ -44,3 +44,8 @@ smoke: setup
 # pgbench data (about 7 minutes on 2 cores) and writes bench/RESULTS.md.
 bench:
 	$(GO) run ./cmd/clinicbench -out bench/RESULTS.md
+
+# The fault suite with 100 SIGKILL and power-cut rounds (the CI run does 5);
+# it rewrites RELIABILITY.md from what happened. Needs root for loop devices.
+torture:
+	CLINICBOX_TORTURE_ROUNDS=100 CLINICBOX_WRITE_RELIABILITY=1 $(GO) test -race -count=1 -timeout 180m -v ./appliance/fault/

@@ -149,7 +149,10 @@ func writeReliability(path string) error {
 	host, _ := os.Hostname()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	m := Machine{Host: host, Kernel: strings.TrimSpace(string(kernel)), Go: runtime.Version(), CPUs: runtime.NumCPU(),
-		Date: time.Now(), Command: "make torture", PostgreSQL: postgresVersion()}
+		Date: time.Now(), Command: "go test -race ./appliance/fault -update", PostgreSQL: postgresVersion()}
+	if n := os.Getenv("CLINICBOX_TORTURE_ROUNDS"); n != "" {
+		m.Command = "make torture: " + n + " rounds"
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
