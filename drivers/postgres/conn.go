@@ -28,6 +28,7 @@ const readBufferSize = 1 << 20
 // Conn is a physical replication connection.
 type Conn struct {
 	pg     *pgconn.PgConn
+	rbuf   *bufio.Reader // under pg's protocol reader
 	url    string
 	user   string
 	System System
@@ -54,11 +55,16 @@ func Connect(ctx context.Context, dbURL string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	c := &Conn{url: dbURL, user: cfg.User}
+	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		c.rbuf = bufio.NewReaderSize(r, readBufferSize)
+		return pgproto3.NewFrontend(c.rbuf, w)
+	}
 	pg, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, explainConnect(cfg, err)
 	}
-	c := &Conn{pg: pg, url: dbURL, user: cfg.User}
+	c.pg = pg
 	if err := c.identify(ctx); err != nil {
 		pg.Close(context.Background())
 		return nil, err

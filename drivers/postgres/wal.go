@@ -2,13 +2,10 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
-	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -98,6 +95,7 @@ type streamer struct {
 	flushed    LSN
 	lastStatus time.Time
 	lastFlush  time.Time
+	lastTick   time.Time
 }
 
 // startPosition decides where to start as pg_receivewal does: the stored
@@ -199,80 +197,4 @@ func (s *streamer) awaitCopyBoth(ctx context.Context) error {
 			return fmt.Errorf("postgres: START_REPLICATION: unexpected %T", m)
 		}
 	}
-}
-
-// walMsg is one message from the server, copied out of the protocol
-// reader's buffer so the reader can go on.
-type walMsg struct {
-	lsn     LSN
-	data    []byte
-	reply   bool // keepalive asks for an immediate status
-	copyEnd bool // the server ended the COPY: end of timeline
-	err     error
-	buf     *[]byte // data's pooled buffer, returned once written
-}
-
-// msgBufs recycles message buffers: the walsender sends up to 128 KB at a
-// time, and allocating (and zeroing) a new buffer per message costs more
-// than the copy.
-var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128<<10); return &b }}
-
-// readMessages reads the replication stream on its own goroutine, so that
-// receiving overlaps with compressing, encrypting and writing.
-func (s *streamer) readMessages(ctx context.Context, out chan<- walMsg) {
-	defer close(out)
-	for {
-		msg, err := s.c.pg.ReceiveMessage(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				out <- walMsg{err: fmt.Errorf("postgres: WAL stream: %w", err)}
-			}
-			return
-		}
-		var m walMsg
-		switch msg := msg.(type) {
-		case *pgproto3.CopyData:
-			m, err = parseCopyData(msg.Data)
-			if err != nil {
-				m = walMsg{err: err}
-			}
-		case *pgproto3.CopyDone:
-			m = walMsg{copyEnd: true}
-		case *pgproto3.ErrorResponse:
-			m = walMsg{err: explainQuery(s.c.user, "WAL stream", pgErr(msg))}
-		default:
-			continue
-		}
-		select {
-		case out <- m:
-		case <-ctx.Done():
-			return
-		}
-		if m.copyEnd || m.err != nil {
-			return
-		}
-	}
-}
-
-func parseCopyData(d []byte) (walMsg, error) {
-	if len(d) == 0 {
-		return walMsg{}, errors.New("postgres: WAL stream: empty message")
-	}
-	switch d[0] {
-	case pglogrepl.XLogDataByteID:
-		x, err := pglogrepl.ParseXLogData(d[1:])
-		if err != nil {
-			return walMsg{}, err
-		}
-		buf := msgBufs.Get().(*[]byte)
-		*buf = append((*buf)[:0], x.WALData...)
-		return walMsg{lsn: x.WALStart, data: *buf, buf: buf}, nil
-	case pglogrepl.PrimaryKeepaliveMessageByteID:
-		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(d[1:])
-		if err != nil {
-			return walMsg{}, err
-		}
-		return walMsg{reply: k.ReplyRequested}, nil
-	}
-	return walMsg{}, fmt.Errorf("postgres: WAL stream: unknown message type %q", d[0])
 }

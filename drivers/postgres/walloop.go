@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -11,90 +12,141 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// copyLoop writes arriving WAL into the sink, flushes it at most every
-// FlushInterval (at once when the stream goes idle) and reports progress.
+// copyLoop writes arriving WAL into the sink and reports progress. It runs
+// on one goroutine: every FlushInterval a tick flushes what arrived and
+// sends a standby status when one is due; timers are read deadlines on the
+// connection, and cancelling ctx sets one in the past. A caught-up stream
+// receives a small message for nearly every commit on the server, and
+// waking up for each costs a Go program far more than the bytes do, so the
+// socket wakes the loop only once rcvLowat bytes are waiting; the tick
+// picks up anything less (walsocket.go).
 func (s *streamer) copyLoop(ctx context.Context, tli uint32) (uint32, LSN, error) {
-	readCtx, stopReader := context.WithCancel(ctx)
-	msgs := make(chan walMsg, 16)
-	go s.readMessages(readCtx, msgs)
-	// halt stops the reader and waits for it to let go of the connection.
-	halt := func() {
-		stopReader()
-		for range msgs {
-		}
-	}
-	defer halt()
-	flushTimer := time.NewTimer(time.Hour)
-	flushTimer.Stop()
-	status := time.NewTicker(s.opt.StatusInterval)
-	defer status.Stop()
+	nc := s.c.pg.Conn()
+	unwatch := context.AfterFunc(ctx, func() { nc.SetReadDeadline(time.Unix(1, 0)) })
+	sock := newWALSocket(nc)
+	defer func() {
+		unwatch()
+		nc.SetReadDeadline(time.Time{})
+		sock.reset()
+	}()
+	timedOut := false
 	for {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return 0, 0, s.stop(context.WithoutCancel(ctx))
-			}
-			if m.err != nil {
-				s.flush(tli) // keep what arrived
-				return 0, 0, m.err
-			}
-			if m.copyEnd {
-				if err := s.flush(tli); err != nil {
-					return 0, 0, err
-				}
-				return s.endOfTimeline(ctx)
-			}
-			err := s.handle(tli, m)
-			if m.buf != nil {
-				msgBufs.Put(m.buf)
-			}
-			if err != nil {
-				return 0, 0, err
-			}
-			if s.received > s.flushed {
-				if wait := s.opt.FlushInterval - time.Since(s.lastFlush); len(msgs) == 0 && wait <= 0 {
-					if err := s.flushAndReport(tli); err != nil {
-						return 0, 0, err
-					}
-				} else {
-					flushTimer.Reset(max(wait, time.Millisecond))
-				}
-			}
-		case <-flushTimer.C:
-			if err := s.flushAndReport(tli); err != nil {
-				return 0, 0, err
-			}
-		case <-status.C:
-			if time.Since(s.lastStatus) >= s.opt.StatusInterval {
-				if err := s.sendStatus(false); err != nil {
-					return 0, 0, err
-				}
-			}
-		case <-ctx.Done():
-			halt()
+		if s.opt.StopAt > 0 && s.flushed >= s.opt.StopAt {
 			return 0, 0, s.stop(context.WithoutCancel(ctx))
 		}
-		if s.opt.StopAt > 0 && s.flushed >= s.opt.StopAt {
-			halt()
+		if now := time.Now(); now.After(s.nextTick()) && (timedOut || (!s.buffered() && sock.idle())) {
+			if err := s.tick(tli, now, sock); err != nil {
+				return 0, 0, err
+			}
+		}
+		timedOut = false
+		if s.opt.StopAt > 0 {
+			sock.expect(int(s.opt.StopAt) - int(s.received))
+		}
+		nc.SetReadDeadline(s.nextTick())
+		if ctx.Err() != nil {
 			return 0, 0, s.stop(context.WithoutCancel(ctx))
+		}
+		msg, err := s.c.pg.ReceiveMessage(context.Background())
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return 0, 0, s.stop(context.WithoutCancel(ctx))
+		case err != nil && pgconn.Timeout(err):
+			timedOut = true
+			continue
+		case err != nil:
+			s.flush(tli) // keep what arrived
+			return 0, 0, fmt.Errorf("postgres: WAL stream: %w", err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			if err := s.handle(m.Data); err != nil {
+				s.flush(tli)
+				return 0, 0, err
+			}
+		case *pgproto3.CopyDone:
+			if err := s.flush(tli); err != nil {
+				return 0, 0, err
+			}
+			unwatch()
+			nc.SetReadDeadline(time.Time{})
+			sock.reset() // the replies that follow are small
+			return s.endOfTimeline(ctx)
+		case *pgproto3.ErrorResponse:
+			s.flush(tli)
+			return 0, 0, explainQuery(s.c.user, "WAL stream", pgErr(m))
 		}
 	}
 }
 
-func (s *streamer) handle(tli uint32, m walMsg) error {
-	if m.data != nil {
-		if m.lsn != s.received {
-			return fmt.Errorf("postgres: WAL stream jumped from %s to %s", s.received, m.lsn)
-		}
-		if err := s.sink.Write(m.lsn, m.data); err != nil {
+// buffered reports whether received bytes wait in the connection's buffers.
+func (s *streamer) buffered() bool {
+	return s.c.pg.Frontend().ReadBufferLen() > 0 || (s.c.rbuf != nil && s.c.rbuf.Buffered() > 0)
+}
+
+// nextTick is when the next flush or standby status is due.
+func (s *streamer) nextTick() time.Time {
+	t := s.lastTick.Add(s.opt.FlushInterval)
+	if st := s.lastStatus.Add(s.opt.StatusInterval); st.Before(t) {
+		t = st
+	}
+	return t
+}
+
+// tick flushes what arrived and sends a standby status when one is due.
+// A stream behind the server (more WAL already waiting) flushes only every
+// backlogFlushes ticks: the slot keeps that WAL on the server until it is
+// reported flushed, so flushing less often while catching up loses nothing
+// and keeps the receiver going.
+func (s *streamer) tick(tli uint32, now time.Time, sock *walSocket) error {
+	s.lastTick = now
+	behind := s.buffered() || !sock.idle()
+	if s.received > s.flushed && (!behind || now.Sub(s.lastFlush) >= backlogFlushes*s.opt.FlushInterval) {
+		if err := s.flush(tli); err != nil {
 			return err
 		}
-		s.received = m.lsn + LSN(len(m.data))
 	}
-	if m.reply {
+	if now.Sub(s.lastStatus) >= s.opt.StatusInterval {
 		return s.sendStatus(false)
 	}
 	return nil
+}
+
+// backlogFlushes is how many ticks a stream catching up lets pass between
+// flushes.
+const backlogFlushes = 5
+
+// handle stores the WAL of one CopyData message straight from the
+// protocol reader's buffer and answers keepalives that ask for it.
+func (s *streamer) handle(d []byte) error {
+	if len(d) == 0 {
+		return errors.New("postgres: WAL stream: empty message")
+	}
+	switch d[0] {
+	case pglogrepl.XLogDataByteID:
+		x, err := pglogrepl.ParseXLogData(d[1:])
+		if err != nil {
+			return fmt.Errorf("postgres: WAL stream: %w", err)
+		}
+		if x.WALStart != s.received {
+			return fmt.Errorf("postgres: WAL stream jumped from %s to %s", s.received, x.WALStart)
+		}
+		if err := s.sink.Write(x.WALStart, x.WALData); err != nil {
+			return err
+		}
+		s.received = x.WALStart + LSN(len(x.WALData))
+		return nil
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(d[1:])
+		if err != nil {
+			return fmt.Errorf("postgres: WAL stream: %w", err)
+		}
+		if k.ReplyRequested {
+			return s.sendStatus(false)
+		}
+		return nil
+	}
+	return fmt.Errorf("postgres: WAL stream: unknown message type %q", d[0])
 }
 
 func (s *streamer) flush(tli uint32) error {
@@ -109,16 +161,6 @@ func (s *streamer) flush(tli uint32) error {
 	s.lastFlush = time.Now()
 	if s.opt.OnFlush != nil {
 		s.opt.OnFlush(tli, f)
-	}
-	return nil
-}
-
-func (s *streamer) flushAndReport(tli uint32) error {
-	if err := s.flush(tli); err != nil {
-		return err
-	}
-	if time.Since(s.lastStatus) >= s.opt.StatusInterval {
-		return s.sendStatus(false)
 	}
 	return nil
 }

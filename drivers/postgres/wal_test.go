@@ -1,0 +1,98 @@
+package postgres_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+)
+
+// memSink keeps streamed WAL in memory and records each flush.
+type memSink struct {
+	mu      sync.Mutex
+	start   postgres.LSN
+	data    []byte
+	flushes []postgres.LSN
+}
+
+func (m *memSink) Resume() (uint32, postgres.LSN, bool, error) { return 0, 0, false, nil }
+func (m *memSink) Begin(tli uint32, lsn postgres.LSN) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.start, m.data = lsn, nil
+	return nil
+}
+func (m *memSink) Write(lsn postgres.LSN, d []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.data = append(m.data, d...)
+	return nil
+}
+func (m *memSink) Flush() (postgres.LSN, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	end := m.start + postgres.LSN(len(m.data))
+	m.flushes = append(m.flushes, end)
+	return end, nil
+}
+func (m *memSink) History(uint32, []byte) error              { return nil }
+func (m *memSink) SwitchTimeline(uint32, postgres.LSN) error { return nil }
+func (m *memSink) flushed() postgres.LSN {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.flushes) == 0 {
+		return 0
+	}
+	return m.flushes[len(m.flushes)-1]
+}
+
+// A caught-up stream is woken by the socket only once a good amount of
+// WAL waits (SO_RCVLOWAT), so a single small commit must still be stored
+// and flushed within about a flush interval, and a large burst must arrive
+// whole: neither waits for the next standby status.
+func TestStreamFlushesSmallAndLargeWAL(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn, err := postgres.Connect(ctx, c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sink := &memSink{}
+	done := make(chan error, 1)
+	go func() {
+		done <- conn.StreamWAL(ctx, sink, postgres.StreamOptions{Slot: "flush_test",
+			FlushInterval: 100 * time.Millisecond, StatusInterval: time.Hour})
+	}()
+	for _, tc := range []struct {
+		name string
+		sql  string
+	}{
+		{"one small commit", "CREATE TABLE small (x int); INSERT INTO small VALUES (1)"},
+		{"a large burst", "CREATE TABLE big AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 100000) g"},
+		{"one more small commit", "INSERT INTO small VALUES (2)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.MustExec(t, tc.sql)
+			want, err := c.CurrentLSN(ctx, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			for sink.flushed() < want {
+				if time.Since(start) > 5*time.Second {
+					t.Fatalf("flushed %s after %s; want %s", sink.flushed(), time.Since(start), want)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("StreamWAL after cancel = %v; want nil", err)
+	}
+}
