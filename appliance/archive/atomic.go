@@ -7,44 +7,66 @@ import (
 	"path/filepath"
 )
 
-// writeAtomic writes a file so that it is either absent or complete: write a
-// temporary file, fsync it, rename it into place, fsync the directory.
-func writeAtomic(path string, fill func(w io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
+// atomicFile is a file being written under a temporary name in its final
+// directory: Commit makes it appear complete under its name (fsync, rename,
+// fsync the directory), Abort makes it disappear. A crash leaves only the
+// temporary name, which readers ignore and the WAL writer removes.
+type atomicFile struct {
+	*os.File
+	path string
+}
+
+func createAtomic(path string) (*atomicFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
 	if err != nil {
-		return fmt.Errorf("archive: %w", explainFS(err))
+		return nil, fmt.Errorf("archive: %w", explainFS(err))
 	}
-	tmp := f.Name()
 	// Stored files are ciphertext (or plain metadata): readable by all, so a
 	// restore_command running as the database user can read them. The
 	// secret is the identity, which never lives in the repository.
 	if err := f.Chmod(filePerm); err != nil {
 		f.Close()
-		os.Remove(tmp)
-		return err
+		os.Remove(f.Name())
+		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := fill(f); err != nil {
-		return err
+	return &atomicFile{File: f, path: path}, nil
+}
+
+// Commit makes the file durable under its final name.
+func (a *atomicFile) Commit() error {
+	if err := a.Sync(); err != nil {
+		a.Abort()
+		return fmt.Errorf("archive: sync %s: %w", a.path, explainFS(err))
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("archive: sync %s: %w", path, explainFS(err))
+	if err := a.Close(); err != nil {
+		os.Remove(a.Name())
+		return fmt.Errorf("archive: close %s: %w", a.path, explainFS(err))
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("archive: close %s: %w", path, explainFS(err))
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Rename(a.Name(), a.path); err != nil {
+		os.Remove(a.Name())
 		return fmt.Errorf("archive: %w", explainFS(err))
 	}
-	ok = true
-	return syncDir(dir)
+	return syncDir(filepath.Dir(a.path))
+}
+
+// Abort removes the temporary file.
+func (a *atomicFile) Abort() {
+	a.Close()
+	os.Remove(a.Name())
+}
+
+// writeAtomic writes a file so that it is either absent or complete: write a
+// temporary file, fsync it, rename it into place, fsync the directory.
+func writeAtomic(path string, fill func(w io.Writer) error) error {
+	f, err := createAtomic(path)
+	if err != nil {
+		return err
+	}
+	if err := fill(f); err != nil {
+		f.Abort()
+		return err
+	}
+	return f.Commit()
 }
 
 // writeFileAtomic writes bytes atomically.

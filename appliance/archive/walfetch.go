@@ -57,3 +57,12 @@ func (r *Repo) HasLaterSegment(name string) bool {
 	}
 	return false
 }
+
+// SegmentName is PostgreSQL's name of a WAL segment.
+func SegmentName(tli uint32, segNo, segSize uint64) string { return segName(tli, segNo, segSize) }
+
+// ParseSegmentName reads a WAL segment's name; ok is false for other names
+// (history files, partial segments).
+func ParseSegmentName(name string, segSize uint64) (tli uint32, segNo uint64, ok bool) {
+	return parseSegName(name, segSize)
+}

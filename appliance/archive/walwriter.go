@@ -1,12 +1,10 @@
 package archive
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -16,23 +14,26 @@ import (
 // written whole (compressed, encrypted, atomically). The segment still being
 // received is made durable on Flush by appending an encrypted record to a
 // .partial.age file, so a crash loses at most what was never reported as
-// flushed, and a reader can serve the partial segment.
+// flushed, and a reader can serve the partial segment. Compressing,
+// encrypting and writing happen on a worker goroutine (walworker.go) while
+// the caller goes on receiving; Flush waits for it.
 //
 // Record format (hand-written because age seals whole files and a partial
 // segment grows): a 4-byte big-endian length, then an age file whose
-// plaintext is an 8-byte header (offset in the segment, raw length) and a
-// zstd frame of the bytes. A torn last record is ignored on reading.
+// plaintext is an 8-byte header (offset in the segment, raw length) and
+// zstd frames of the bytes. A torn last record is ignored on reading.
 type WALWriter struct {
 	r    *Repo
 	lock *os.File
+	work *walWorker
 
 	tli      uint32
 	segNo    uint64
-	buf      []byte // the current segment, filled up to fill
-	fill     int
-	durable  int      // bytes of buf already recorded in the partial file
-	partial  *os.File // nil until the first flush of this segment
-	complete LSN      // everything below is in complete segment files
+	fill     int     // bytes of the current segment received
+	chunk    *[]byte // received bytes not yet given to the worker; they end at fill
+	recorded int     // bytes of the current segment covered by records asked for
+	flushed  LSN     // what the last Flush returned
+	closed   bool
 }
 
 // ErrWALLocked means another process is writing WAL into the repository.
@@ -47,16 +48,33 @@ func (r *Repo) WAL() (*WALWriter, error) {
 	if l == nil {
 		return nil, ErrWALLocked
 	}
-	return &WALWriter{r: r, lock: l, buf: make([]byte, r.Info.SegmentSize)}, nil
+	return &WALWriter{r: r, lock: l, work: newWALWorker(r)}, nil
 }
 
 // Close releases the writer. Unflushed data is dropped: call Flush first.
 func (w *WALWriter) Close() error {
-	if w.partial != nil {
-		w.partial.Close()
-		w.partial = nil
+	if w.closed {
+		return nil
 	}
+	w.closed = true
+	w.release()
+	w.work.stop()
 	return w.lock.Close()
+}
+
+// release gives the chunk being filled back unused.
+func (w *WALWriter) release() {
+	if w.chunk != nil {
+		w.work.release(w.chunk)
+		w.chunk = nil
+	}
+}
+
+// reset waits for the worker to finish what it was given and drops the
+// segment being assembled; a new session starts clean.
+func (w *WALWriter) reset() {
+	w.release()
+	w.work.call(walJob{kind: resetJob})
 }
 
 func (w *WALWriter) segStart() LSN { return LSN(w.segNo * w.r.Info.SegmentSize) }
@@ -65,6 +83,7 @@ func (w *WALWriter) segStart() LSN { return LSN(w.segNo * w.r.Info.SegmentSize) 
 // highest segment wins; a partial one is streamed again from its start, a
 // complete one means the next segment.
 func (w *WALWriter) Resume() (uint32, LSN, bool, error) {
+	w.reset()
 	cat, err := w.r.scanWAL()
 	if err != nil {
 		return 0, 0, false, err
@@ -92,112 +111,87 @@ func (w *WALWriter) Begin(tli uint32, lsn LSN) error {
 	if uint64(lsn)%w.r.Info.SegmentSize != 0 {
 		return fmt.Errorf("archive: WAL session must start at a segment boundary, not %s", lsn)
 	}
-	w.closePartial()
-	w.tli, w.segNo, w.fill, w.durable, w.complete = tli, uint64(lsn)/w.r.Info.SegmentSize, 0, 0, lsn
+	w.reset()
+	w.tli, w.segNo, w.fill, w.recorded, w.flushed = tli, uint64(lsn)/w.r.Info.SegmentSize, 0, 0, lsn
 	if err := mkdirAll(w.r.walDir(tli)); err != nil {
 		return err
 	}
+	removeStaleTemps(w.r.walDir(tli))
 	return writeFileAtomic(w.r.segPath(tli, w.segNo, startSuffix), nil)
 }
 
+// removeStaleTemps removes complete segment files that a crashed writer
+// left under their temporary names. Only the holder of the WAL lock writes
+// them, so any found now are stale.
+func removeStaleTemps(dir string) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"+segSuffix+"-*"))
+	for _, t := range tmps {
+		os.Remove(t)
+	}
+}
+
 // Write appends WAL that starts at lsn, which must follow what came before.
+// It copies data and returns; the worker compresses and stores it.
 func (w *WALWriter) Write(lsn LSN, data []byte) error {
 	if want := w.segStart() + LSN(w.fill); lsn != want {
 		return fmt.Errorf("archive: WAL at %s does not follow %s", lsn, want)
 	}
-	for len(data) > 0 {
-		n := copy(w.buf[w.fill:], data)
-		w.fill += n
-		data = data[n:]
-		if w.fill == len(w.buf) {
-			if err := w.finishSegment(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// finishSegment writes the full segment and removes its partial records.
-func (w *WALWriter) finishSegment() error {
-	path := w.r.segPath(w.tli, w.segNo, segSuffix)
-	err := writeAtomic(path, func(f io.Writer) error {
-		s, err := newSealer(f, w.r.recips, true)
-		if err != nil {
-			return err
-		}
-		if _, err := s.Write(w.buf); err != nil {
-			return explainFS(err)
-		}
-		return explainFS(s.Close())
-	})
-	if err != nil {
+	if err := w.work.failure(); err != nil {
 		return err
 	}
-	// The partial file may be this session's or an earlier session's (one
-	// that stopped inside this segment and was restreamed from its start
-	// without a flush in between): either way the complete segment
-	// replaces it.
-	w.closePartial()
-	switch err := os.Remove(w.r.segPath(w.tli, w.segNo, partialSuffix)); {
-	case err == nil:
-		if err := syncDir(w.r.walDir(w.tli)); err != nil {
-			return err
+	segSize := int(w.r.Info.SegmentSize)
+	for len(data) > 0 {
+		if w.chunk == nil {
+			w.chunk = w.work.buffer()
 		}
-	case !errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("archive: remove partial WAL: %w", explainFS(err))
+		c := *w.chunk
+		n := min(len(data), cap(c)-len(c), segSize-w.fill)
+		*w.chunk = append(c, data[:n]...)
+		w.fill += n
+		data = data[n:]
+		switch {
+		case w.fill == segSize:
+			w.work.queue(w.cut(true))
+			w.segNo++
+			w.fill, w.recorded = 0, 0
+		case len(*w.chunk) == cap(*w.chunk):
+			w.work.queue(w.cut(false))
+		}
 	}
-	w.segNo++
-	w.fill, w.durable = 0, 0
-	w.complete = w.segStart()
 	return nil
 }
 
-func (w *WALWriter) closePartial() {
-	if w.partial != nil {
-		w.partial.Close()
-		w.partial = nil
-	}
+// cut makes the chunk being filled into a frame job.
+func (w *WALWriter) cut(last bool) walJob {
+	n := len(*w.chunk)
+	j := walJob{kind: frameJob, tli: w.tli, segNo: w.segNo, off: w.fill - n, n: n, data: w.chunk, last: last}
+	w.chunk = nil
+	return j
 }
 
 // Flush makes everything written durable and returns the position up to
 // which WAL is safely stored.
 func (w *WALWriter) Flush() (LSN, error) {
-	if w.fill == w.durable {
-		return w.flushed(), nil
+	end := w.segStart() + LSN(w.fill)
+	if end == w.flushed {
+		return end, w.work.failure()
 	}
-	if w.partial == nil {
-		// A session restreams a segment from its start, so older records
-		// of this segment are replaced.
-		f, err := os.OpenFile(w.r.segPath(w.tli, w.segNo, partialSuffix), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, filePerm)
-		if err != nil {
-			return 0, fmt.Errorf("archive: %w", explainFS(err))
-		}
-		if err := syncDir(w.r.walDir(w.tli)); err != nil {
-			f.Close()
+	if w.chunk != nil && len(*w.chunk) > 0 {
+		if err := w.work.call(w.cut(false)); err != nil {
 			return 0, err
 		}
-		w.partial = f
 	}
-	rec, err := sealRecord(w.buf[w.durable:w.fill], w.durable, w.r)
-	if err != nil {
+	j := walJob{kind: checkJob}
+	if w.fill > w.recorded {
+		j = walJob{kind: recordJob, tli: w.tli, segNo: w.segNo, off: w.fill}
+		w.recorded = w.fill
+	}
+	if err := w.work.call(j); err != nil {
 		return 0, err
 	}
-	if _, err := w.partial.Write(rec); err != nil {
-		return 0, fmt.Errorf("archive: write partial WAL: %w", explainFS(err))
-	}
-	if err := w.partial.Sync(); err != nil {
-		return 0, fmt.Errorf("archive: sync partial WAL: %w", explainFS(err))
-	}
-	w.durable = w.fill
-	return w.flushed(), nil
-}
-
-// flushed records and returns the durable end of WAL.
-func (w *WALWriter) flushed() LSN {
-	end := w.segStart() + LSN(w.fill)
+	w.flushed = end
 	w.r.writeWALState(WALState{Timeline: w.tli, Flushed: end, Time: time.Now().UTC()})
-	return end
+	return end, nil
 }
 
 // History stores a timeline history file.
@@ -215,23 +209,14 @@ func (w *WALWriter) History(tli uint32, content []byte) error {
 // SwitchTimeline ends the current timeline; its last segment stays partial.
 func (w *WALWriter) SwitchTimeline(next uint32, end LSN) error {
 	_, err := w.Flush()
-	w.closePartial()
+	w.reset()
 	return err
 }
 
+// sealRecord compresses and seals WAL bytes as one record of a partial file.
 func sealRecord(p []byte, offset int, r *Repo) ([]byte, error) {
 	enc := encoders.Get().(*zstd.Encoder)
-	plain := make([]byte, 8, 8+len(p)/2)
-	binary.BigEndian.PutUint32(plain[0:], uint32(offset))
-	binary.BigEndian.PutUint32(plain[4:], uint32(len(p)))
-	plain = enc.EncodeAll(p, plain)
+	frame := enc.EncodeAll(p, make([]byte, 0, len(p)/2))
 	encoders.Put(enc)
-	sealed, err := sealBytes(plain, r.recips, false)
-	if err != nil {
-		return nil, err
-	}
-	var out bytes.Buffer
-	binary.Write(&out, binary.BigEndian, uint32(len(sealed)))
-	out.Write(sealed)
-	return out.Bytes(), nil
+	return appendRecord(nil, frame, offset, len(p), r)
 }

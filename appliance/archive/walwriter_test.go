@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,13 +9,16 @@ import (
 	"filippo.io/age"
 )
 
-func testRepo(t *testing.T) (*Repo, []age.Identity) {
+func testRepo(t *testing.T) (*Repo, []age.Identity) { return sizedRepo(t, 1<<16) }
+
+// sizedRepo is a repository of WAL segments of the given size.
+func sizedRepo(t *testing.T, segSize uint64) (*Repo, []age.Identity) {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Create(filepath.Join(t.TempDir(), "repo"), Info{SystemID: "7000000000000000001", SegmentSize: 1 << 16, ServerVersion: 150000, Recipients: []string{id.Recipient().String()}})
+	r, err := Create(filepath.Join(t.TempDir(), "repo"), Info{SystemID: "7000000000000000001", SegmentSize: segSize, ServerVersion: 150000, Recipients: []string{id.Recipient().String()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +70,9 @@ func TestCompletedSegmentReplacesEarlierSessionsPartial(t *testing.T) {
 	if err := w.Write(at, seg); err != nil {
 		t.Fatal(err)
 	}
+	if end, err := w.Flush(); err != nil || end != at+LSN(len(seg)) {
+		t.Fatalf("flush = %s, %v; want %s", end, err, at+LSN(len(seg)))
+	}
 	if _, err := os.Stat(partial); !os.IsNotExist(err) {
 		t.Fatalf("stale partial file survived the complete segment (stat: %v)", err)
 	}
@@ -96,6 +103,9 @@ func TestDeleteSegments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	tls, err := r.Timelines()
 	if err != nil || len(tls) != 1 || len(tls[0].Segments) != 3 {
 		t.Fatalf("got %v, %v; want one timeline of 3 segments", tls, err)
@@ -109,5 +119,92 @@ func TestDeleteSegments(t *testing.T) {
 	}
 	if err := r.DeleteBackup("../x"); err == nil {
 		t.Errorf("DeleteBackup accepted a path")
+	}
+}
+
+// A failure to store WAL (here the timeline's directory vanishes) comes
+// back from Write or Flush, and a new session starts clean.
+func TestWALWriterFailsThenRecovers(t *testing.T) {
+	r, ids := testRepo(t)
+	seg := walBytes(int(r.Info.SegmentSize), 11)
+	w, err := r.WAL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	start := LSN(4 * r.Info.SegmentSize)
+	if err := w.Begin(1, start); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(r.walDir(1)); err != nil {
+		t.Fatal(err)
+	}
+	werr := w.Write(start, seg)
+	_, ferr := w.Flush()
+	if werr == nil && ferr == nil {
+		t.Fatal("got no error storing WAL into a removed directory; want one")
+	}
+	tli, at, _, err := w.Resume()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tli != 0 || at != 0 {
+		t.Fatalf("resume after the failure = %d %s; want nothing stored", tli, at)
+	}
+	if err := w.Begin(1, start); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(start, seg); err != nil {
+		t.Fatalf("write in a new session: %v", err)
+	}
+	if end, err := w.Flush(); err != nil || end != start+LSN(len(seg)) {
+		t.Fatalf("flush in a new session = %s, %v; want %s", end, err, start+LSN(len(seg)))
+	}
+	sd, err := r.ReadSegment(1, 4, ids)
+	if err != nil || sd.Partial || !bytes.Equal(sd.Data, seg) {
+		t.Fatalf("segment after recovery: %v (partial %v); want the complete segment", err, sd != nil && sd.Partial)
+	}
+}
+
+// A complete segment a crashed writer left under its temporary name is
+// removed when the next session begins; closing a writer removes its own.
+func TestWALWriterTemporaryFiles(t *testing.T) {
+	r, _ := testRepo(t)
+	if err := mkdirAll(r.walDir(1)); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(r.walDir(1), ".tmp-000000010000000000000002.zst.age-123")
+	other := filepath.Join(r.walDir(1), ".tmp-vault-upload")
+	for _, p := range []string{stale, other} {
+		if err := os.WriteFile(p, []byte("x"), filePerm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := r.WAL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := LSN(2 * r.Info.SegmentSize)
+	if err := w.Begin(1, start); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary segment survived Begin (stat: %v)", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("Begin removed a temporary file that is not a segment's: %v", err)
+	}
+	if err := w.Write(start, walBytes(1000, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(r.walDir(1), ".tmp-*.zst.age-*")); len(tmps) != 1 {
+		t.Errorf("got temporary segments %v while writing; want the one being assembled", tmps)
+	}
+	w.Close()
+	if tmps, _ := filepath.Glob(filepath.Join(r.walDir(1), ".tmp-*.zst.age-*")); len(tmps) != 0 {
+		t.Errorf("got temporary segments %v after Close; want none", tmps)
 	}
 }

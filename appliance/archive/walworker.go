@@ -1,0 +1,240 @@
+package archive
+
+import (
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// The WAL writer hands full chunks of received bytes to a worker goroutine,
+// so that receiving a backlog overlaps with compressing, encrypting and
+// writing (the box has two cores; the receiving side is mostly system
+// calls). Each chunk is compressed exactly once into a zstd frame, and that
+// frame serves twice: in the partial file's next record when the stream is
+// flushed, and in the complete segment file, which grows under a temporary
+// name as frames come and is renamed into place when the segment ends. zstd
+// frames concatenate, so a complete file is still age(zstd(segment)) to any
+// reader.
+//
+// A flush waits for the queue to drain and then does its part on the
+// caller's goroutine: a caught-up stream flushes a few times a second with
+// an empty queue, and handing such small work to another goroutine and back
+// costs more in wake-ups than the work itself.
+const (
+	chunkSize = 1 << 20 // bytes per frame, at most; a flush cuts a frame early
+	// chunkBufs bound the WAL waiting to be compressed, and twice as many
+	// compressed frames may wait to be written (a segment's fsync): with
+	// the frames of the segment being assembled this keeps the writer well
+	// inside the box's memory.
+	chunkBufs = 8
+)
+
+type jobKind int
+
+const (
+	frameJob  jobKind = iota // compress data; the segment ends with it if last
+	recordJob                // append the pending frames to the partial file and fsync it
+	checkJob                 // report the error of an earlier job, if any
+	resetJob                 // drop the segment being assembled and any error
+)
+
+type walJob struct {
+	kind  jobKind
+	tli   uint32
+	segNo uint64
+	off   int     // frameJob: where data starts in the segment; recordJob: where the record must end
+	n     int     // frameJob: bytes of WAL
+	data  *[]byte // frameJob: a chunk buffer, given back once compressed
+	last  bool
+	// A queued frame is compressed by one of the compressors, which then
+	// closes ready; frame is nil for a frame compressed inline.
+	frame *[]byte
+	ready chan struct{}
+}
+
+// walWorker compresses, seals and writes WAL, on its own goroutine for
+// queued frames and on the caller's for the rest.
+type walWorker struct {
+	r        *Repo
+	jobs     chan *walJob   // queued frames, in order, for the writer goroutine
+	compress chan *walJob   // the same frames, for the compressors
+	free     chan *[]byte   // chunk buffers not in use
+	frames   sync.Pool      // *[]byte buffers for compressed frames
+	made     atomic.Int32   // chunk buffers allocated so far (up to chunkBufs)
+	done     sync.WaitGroup // the worker's goroutines
+
+	failed atomic.Bool // err is set
+
+	qmu    sync.Mutex
+	idle   *sync.Cond // signalled when queued drops to zero
+	queued int        // frames sent to the worker and not yet done
+
+	// mu is held while a job runs; it guards the fields below.
+	mu  sync.Mutex
+	err error // the first failure since the last reset; later jobs are skipped
+	enc *zstd.Encoder
+	rec []byte // a record being sealed, reused
+
+	// The segment being assembled.
+	tli      uint32
+	segNo    uint64
+	active   bool
+	out      *atomicFile    // its complete file, from its first frame on
+	sealed   io.WriteCloser // age writer over out
+	pending  []byte         // frames not yet recorded in the partial file
+	pendFrom int            // the segment range pending covers
+	pendTo   int            //
+	partial  *os.File       // nil until the segment's first record
+}
+
+// compressors compress queued frames in parallel while one goroutine
+// writes them in order: draining a backlog is bound by compression.
+var compressors = min(2, runtime.GOMAXPROCS(0))
+
+func newWALWorker(r *Repo) *walWorker {
+	w := &walWorker{r: r, jobs: make(chan *walJob, 2*chunkBufs), compress: make(chan *walJob, chunkBufs),
+		free: make(chan *[]byte, chunkBufs), enc: newFrameEncoder()}
+	w.frames.New = func() any { b := make([]byte, 0, chunkSize/4); return &b }
+	w.idle = sync.NewCond(&w.qmu)
+	w.done.Add(1 + compressors)
+	go w.run()
+	for range compressors {
+		go w.compressor()
+	}
+	return w
+}
+
+// newFrameEncoder compresses one frame at a time, with a window no larger
+// than a frame: the encoder's history never has to slide.
+func newFrameEncoder() *zstd.Encoder {
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(chunkSize), zstd.WithLowerEncoderMem(true))
+	return enc
+}
+
+// compressor compresses queued frames and gives their chunk buffers back.
+func (w *walWorker) compressor() {
+	defer w.done.Done()
+	enc := newFrameEncoder()
+	for j := range w.compress {
+		if !w.failed.Load() {
+			j.frame = w.frames.Get().(*[]byte)
+			*j.frame = enc.EncodeAll(*j.data, (*j.frame)[:0])
+		}
+		w.release(j.data)
+		j.data = nil
+		close(j.ready)
+	}
+}
+
+// buffer returns an empty chunk buffer, waiting for the worker to give one
+// back when all are in use.
+func (w *walWorker) buffer() *[]byte {
+	select {
+	case b := <-w.free:
+		return b
+	default:
+	}
+	if w.made.Add(1) <= chunkBufs {
+		b := make([]byte, 0, chunkSize)
+		return &b
+	}
+	w.made.Add(-1)
+	return <-w.free
+}
+
+// release gives a chunk buffer back.
+func (w *walWorker) release(b *[]byte) {
+	*b = (*b)[:0]
+	w.free <- b
+}
+
+// failure reports whether a job failed since the last reset.
+func (w *walWorker) failure() error {
+	if !w.failed.Load() {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// queue gives a frame to the compressors and the writer goroutine.
+func (w *walWorker) queue(j walJob) {
+	w.qmu.Lock()
+	w.queued++
+	w.qmu.Unlock()
+	j.ready = make(chan struct{})
+	w.compress <- &j
+	w.jobs <- &j
+}
+
+// call runs j on the calling goroutine once every queued job is done.
+func (w *walWorker) call(j walJob) error {
+	w.qmu.Lock()
+	for w.queued > 0 {
+		w.idle.Wait()
+	}
+	w.qmu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.do(j)
+}
+
+// stop ends the worker's goroutines after a reset.
+func (w *walWorker) stop() {
+	w.call(walJob{kind: resetJob})
+	close(w.compress)
+	close(w.jobs)
+	w.done.Wait()
+}
+
+// run writes queued frames in order as they are compressed.
+func (w *walWorker) run() {
+	defer w.done.Done()
+	for j := range w.jobs {
+		<-j.ready
+		w.mu.Lock()
+		w.do(*j)
+		w.mu.Unlock()
+		w.qmu.Lock()
+		if w.queued--; w.queued == 0 {
+			w.idle.Broadcast()
+		}
+		w.qmu.Unlock()
+	}
+}
+
+// do runs one job; mu is held.
+func (w *walWorker) do(j walJob) error {
+	var err error
+	switch j.kind {
+	case frameJob:
+		if w.err == nil {
+			err = w.frame(j)
+		}
+		if j.data != nil {
+			w.release(j.data)
+		}
+		if j.frame != nil {
+			w.frames.Put(j.frame)
+		}
+	case recordJob:
+		if w.err == nil {
+			err = w.record(j)
+		}
+	case resetJob:
+		w.drop()
+		w.err = nil
+		w.failed.Store(false)
+	}
+	if err != nil && w.err == nil {
+		w.err = err
+		w.failed.Store(true)
+	}
+	return w.err
+}
