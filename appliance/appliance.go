@@ -90,6 +90,7 @@ type Appliance struct {
 	runCtx  context.Context // Run's context, for work started by actions
 	do      chan func()
 	poke    chan struct{}
+	flushed chan struct{} // WAL reached the drive: the lag changed
 	history status.History
 
 	mu      sync.Mutex
@@ -127,7 +128,7 @@ func New(cfg Config) (*Appliance, error) {
 		return nil, err
 	}
 	a := &Appliance{cfg: cfg, set: cfg.Settings, key: key, log: cfg.Log,
-		do: make(chan func(), 64), poke: make(chan struct{}, 1), changed: make(chan struct{}),
+		do: make(chan func(), 64), poke: make(chan struct{}, 1), flushed: make(chan struct{}, 1), changed: make(chan struct{}),
 		acked: map[string]time.Time{}}
 	if a.policy, err = cfg.Settings.Policy(key.VerifyDrive); err != nil {
 		return nil, err
@@ -191,6 +192,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 			a.button(ctx, b)
 		case f := <-a.do:
 			f()
+		case <-a.flushed:
 		case <-a.poke:
 			a.checkServer(ctx)
 			a.periodic(ctx)

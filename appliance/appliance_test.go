@@ -17,9 +17,12 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/restore"
 	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/drivers/panel"
+	"github.com/clinicbox/clinicbox/drivers/panel/paneltest"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/jackc/pglogrepl"
 )
 
 func TestMain(m *testing.M) {
@@ -128,6 +131,19 @@ func (r *rig) wait(what string, ok func(status.Status) bool) status.Status {
 	return st
 }
 
+// caughtUp waits until the drive holds all WAL the server has written.
+func (r *rig) caughtUp() {
+	r.t.Helper()
+	target, err := r.db.CurrentLSN(context.Background(), false)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.wait("WAL on the drive up to "+target.String(), func(st status.Status) bool {
+		var l pglogrepl.LSN
+		return st.WAL.Local.FlushedLSN != "" && l.Scan(st.WAL.Local.FlushedLSN) == nil && l >= target
+	})
+}
+
 func (r *rig) at(day time.Time, hour, minute int) {
 	r.clock.Set(time.Date(day.Year(), day.Month(), day.Day(), hour, minute, 0, 0, r.loc))
 	r.a.Poke()
@@ -169,7 +185,10 @@ func (r *rig) plugAndBackUp(name, gen string) {
 // swap ejects the drive in the box with the button and takes it out.
 func (r *rig) swapOut(name string) {
 	r.t.Helper()
-	r.wait("swap due", func(st status.Status) bool { return len(st.Conditions) > 0 && st.Conditions[0].Name == "swap due" })
+	st := r.wait("swap due", func(st status.Status) bool { return len(st.Conditions) > 0 && st.Conditions[0].Name == "swap due" })
+	if st.Panel.Amber != "steady" || st.Panel.Green != "off" || st.Panel.Buzzer != "one short beep" {
+		r.t.Errorf("panel at swap due: %+v; want amber steady and one short beep", st.Panel)
+	}
 	r.button <- Ack
 	r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
 	if err := r.sim.Unplug(name); err != nil {
@@ -218,7 +237,13 @@ func (r *rig) workload(visits int) {
 // the end and the latest one restores with every committed visit.
 func TestWeekOfCorrectSwaps(t *testing.T) {
 	monday := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")))
+	// The real panel with recording pins: the status mirrors what it shows.
+	green, amber := paneltest.NewPin(), paneltest.NewPin()
+	p := panel.New(panel.Config{Green: green, Amber: amber, Red: paneltest.NewPin(), Buzzer: paneltest.NewPin()})
+	pctx, stopPanel := context.WithCancel(context.Background())
+	defer stopPanel()
+	go p.Run(pctx)
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Panel = p })
 	r.at(monday, 7, 0)
 	for _, name := range []string{"blue", "green"} {
 		r.enroll(name)
@@ -252,12 +277,13 @@ func TestWeekOfCorrectSwaps(t *testing.T) {
 			t.Fatalf("day %d: expected generation %s is not one of ours %v", d, inBox, r.gen)
 		}
 		r.plugAndBackUp(inName, inBox)
-		if st := r.a.Status(); st.Severity >= status.Attention {
-			t.Fatalf("day %d after the swap: %s (%v)", d, st.Headline, st.Conditions)
+		if st := r.a.Status(); st.Severity >= status.Attention || st.Panel.Green != "steady" {
+			t.Fatalf("day %d after the swap: %s (%v), panel %+v", d, st.Headline, st.Conditions, st.Panel)
 		}
 	}
 	r.workload(10)
 	want := countVisits(t, r.db)
+	r.caughtUp()
 	r.stop()
 
 	entries, err := r.a.Custody()

@@ -167,7 +167,14 @@ func (a *Appliance) startStream(ctx context.Context, b *inBox) {
 	b.stream = a.spawn(ctx, func(ctx context.Context) {
 		err := backup.Stream(ctx, backup.StreamOptions{
 			DB: a.dbURL, Repo: a.repoPath(b), Slot: a.set.Slot, Recipients: a.Recipients(), Log: a.log,
-			OnFlush: func(tli uint32, l postgres.LSN) { b.flushed.Store(l); b.lastFlush.Store(time.Now().UnixNano()) },
+			OnFlush: func(tli uint32, l postgres.LSN) {
+				b.flushed.Store(l)
+				b.lastFlush.Store(time.Now().UnixNano())
+				select {
+				case a.flushed <- struct{}{}:
+				default:
+				}
+			},
 		})
 		if err != nil && ctx.Err() == nil {
 			a.post(ctx, func() {
