@@ -132,7 +132,11 @@ func writeRecoveryConf(opt Options) error {
 	lines := []string{
 		"",
 		"# Added by clinicctl restore at " + time.Now().UTC().Format(time.RFC3339) + " (target: " + opt.Target.String() + ")",
-		fmt.Sprintf(`restore_command = '"%s" wal-fetch --repo "%s" --identity "%s" %%f "%%p"'`, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile),
+		// A segment the prefetcher decrypted ahead is taken with a rename;
+		// anything else goes through wal-fetch (prefetch.go).
+		fmt.Sprintf(`restore_command = 'mv -f %s/%%f "%%p" 2>/dev/null || "%s" wal-fetch --repo "%s" --identity "%s" --prefetch %s %%f "%%p"'`,
+			PrefetchDir, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, PrefetchDir),
+		"recovery_end_command = 'rm -rf " + PrefetchDir + "'",
 		"recovery_target_timeline = 'latest'",
 		// A backup taken from a standby carries its upstream connection.
 		"primary_conninfo = ''", "primary_slot_name = ''",

@@ -125,49 +125,6 @@ func restoreOptions(repoDir, idFile, pgdata, owner string, ts []string) (restore
 	return opt, nil
 }
 
-// walFetchExit tells PostgreSQL how a fetch ended: 1 is "not in the
-// archive" (recovery ends there); above 125 makes recovery abort, which is
-// what a damaged or missing-in-the-middle segment must do.
-type walFetchExit struct {
-	code int
-	err  error
-}
-
-func (e walFetchExit) Error() string { return e.err.Error() }
-
-func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("wal-fetch", stderr)
-	repoDir := fs.String("repo", "", "repository directory")
-	idFile := fs.String("identity", "", "age identity file")
-	if err := parse(fs, args, "repo", "identity"); err != nil {
-		return err
-	}
-	if fs.NArg() != 2 {
-		fmt.Fprintln(stderr, "usage: clinicctl wal-fetch --repo DIR --identity FILE WALFILE DESTINATION")
-		return usageError{}
-	}
-	name, dest := fs.Arg(0), fs.Arg(1)
-	ids, err := archive.LoadIdentities(*idFile)
-	if err != nil {
-		return walFetchExit{126, err}
-	}
-	repo, err := archive.Open(*repoDir)
-	if err != nil {
-		return walFetchExit{126, err}
-	}
-	err = repo.FetchWAL(name, dest, ids)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, archive.ErrNoSegment) && !repo.HasLaterSegment(name):
-		return walFetchExit{1, err} // the end of the archive
-	case errors.Is(err, archive.ErrNoSegment):
-		return walFetchExit{126, fmt.Errorf("%s is missing but later WAL exists: refusing to end recovery early: %w", name, err)}
-	}
-	return walFetchExit{126, fmt.Errorf("%s is damaged; refusing to end recovery early: %w", name, err)}
-}
-
 func init() {
 	commands["restore"] = command{runRestore, "restore (--repo DIR | --vault HOST) --identity FILE --pgdata DIR [--to-time T | --to-lsn X/Y | --to-name N | --latest]"}
-	commands["wal-fetch"] = command{runWALFetch, "wal-fetch --repo DIR --identity FILE WALFILE DEST   (restore_command)"}
 }

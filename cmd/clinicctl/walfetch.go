@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/restore"
+)
+
+// walFetchExit tells PostgreSQL how a fetch ended: 1 is "not in the
+// archive" (recovery ends there); above 125 makes recovery abort, which is
+// what a damaged or missing-in-the-middle segment must do.
+type walFetchExit struct {
+	code int
+	err  error
+}
+
+func (e walFetchExit) Error() string { return e.err.Error() }
+
+func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("wal-fetch", stderr)
+	repoDir := fs.String("repo", "", "repository directory")
+	idFile := fs.String("identity", "", "age identity file")
+	cache := fs.String("prefetch", "", "prefetch cache directory: start a prefetcher that decrypts the next segments into it")
+	if err := parse(fs, args, "repo", "identity"); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		fmt.Fprintln(stderr, "usage: clinicctl wal-fetch --repo DIR --identity FILE [--prefetch DIR] WALFILE DESTINATION")
+		return usageError{}
+	}
+	name, dest := fs.Arg(0), fs.Arg(1)
+	ids, err := archive.LoadIdentities(*idFile)
+	if err != nil {
+		return walFetchExit{126, err}
+	}
+	repo, err := archive.Open(*repoDir)
+	if err != nil {
+		return walFetchExit{126, err}
+	}
+	if _, _, ok := archive.ParseSegmentName(name, repo.Info.SegmentSize); ok && *cache != "" {
+		// The prefetcher works on the next segments while this one is served.
+		if start, err := restore.WantSegment(*cache, name); err != nil {
+			fmt.Fprintln(stderr, "clinicctl wal-fetch: no prefetching:", err)
+		} else if start {
+			startPrefetcher(*repoDir, *idFile, *cache, stderr)
+		}
+	}
+	err = repo.FetchWAL(name, dest, ids)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, archive.ErrNoSegment) && !repo.HasLaterSegment(name):
+		return walFetchExit{1, err} // the end of the archive
+	case errors.Is(err, archive.ErrNoSegment):
+		return walFetchExit{126, fmt.Errorf("%s is missing but later WAL exists: refusing to end recovery early: %w", name, err)}
+	}
+	return walFetchExit{126, fmt.Errorf("%s is damaged; refusing to end recovery early: %w", name, err)}
+}
+
+// startPrefetcher starts 'clinicctl wal-prefetch' in its own session, so
+// that it outlives this wal-fetch; it ends by itself.
+func startPrefetcher(repoDir, idFile, cache string, stderr io.Writer) {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "clinicctl wal-fetch: no prefetching:", err)
+		return
+	}
+	cmd := exec.Command(exe, "wal-prefetch", "--repo", repoDir, "--identity", idFile, "--dir", cache)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(stderr, "clinicctl wal-fetch: no prefetching:", err)
+		return
+	}
+	cmd.Process.Release()
+}
+
+func runWALPrefetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("wal-prefetch", stderr)
+	repoDir := fs.String("repo", "", "repository directory")
+	idFile := fs.String("identity", "", "age identity file")
+	dir := fs.String("dir", "", "prefetch cache directory")
+	if err := parse(fs, args, "repo", "identity", "dir"); err != nil {
+		return err
+	}
+	ids, err := archive.LoadIdentities(*idFile)
+	if err != nil {
+		return err
+	}
+	repo, err := archive.Open(*repoDir)
+	if err != nil {
+		return err
+	}
+	p := &restore.Prefetch{Repo: repo, Identities: ids, Dir: *dir}
+	return p.Run(ctx)
+}
+
+func init() {
+	commands["wal-fetch"] = command{runWALFetch, "wal-fetch --repo DIR --identity FILE [--prefetch DIR] WALFILE DEST   (restore_command)"}
+	commands["wal-prefetch"] = command{runWALPrefetch, "wal-prefetch --repo DIR --identity FILE --dir DIR   (started by wal-fetch)"}
+}
