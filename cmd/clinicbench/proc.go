@@ -22,6 +22,9 @@ type measure struct {
 	User, Sys time.Duration
 	MaxRSSKiB int64 // peak resident set of the process and its waited-for children
 	Bytes     int64 // size of what it wrote, filled in by the caller
+	// Server is the CPU the database server spent meanwhile (walsender),
+	// where the caller measured it.
+	Server time.Duration
 }
 
 // CPU is user plus system time.

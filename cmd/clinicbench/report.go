@@ -168,6 +168,9 @@ func (s series) med(f func(measure) float64) float64 {
 func (s series) wall() float64 { return s.med(func(m measure) float64 { return m.Wall.Seconds() }) }
 func (s series) cpu() float64  { return s.med(func(m measure) float64 { return m.CPU().Seconds() }) }
 func (s series) mb() float64   { return s.med(func(m measure) float64 { return float64(m.Bytes) / 1e6 }) }
+func (s series) server() float64 {
+	return s.med(func(m measure) float64 { return m.Server.Seconds() })
+}
 func (s series) rss() float64 {
 	return s.med(func(m measure) float64 { return float64(m.MaxRSSKiB) / 1024 })
 }
