@@ -127,6 +127,17 @@ func TestHostileUEvents(t *testing.T) {
 	defer cancel()
 	out, done := make(chan usb.Event, 64), make(chan error, 1)
 	go func() { done <- w.Run(ctx, out) }()
+	// The start-up scan reports the six other devices of the recorded tree
+	// first; the drive is plugged in after it.
+	for range 6 {
+		select {
+		case <-out:
+		case err := <-done:
+			t.Fatalf("watcher ended: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no start-up scan")
+		}
+	}
 	for _, n := range []string{"sdb", "sdb1"} {
 		os.Rename(filepath.Join(away, n), filepath.Join(sys, "class/block", n))
 	}
