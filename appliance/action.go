@@ -85,6 +85,9 @@ func (a *Appliance) enroll(generation, who string) error {
 	if b.dec.Kind != rotation.UnknownDrive {
 		return fmt.Errorf("the drive in the box cannot be enrolled: %s", first(b.dec.Reasons))
 	}
+	if b.health.Verdict == "failing" {
+		return fmt.Errorf("this drive is failing its health check (%s); use a new drive", first(b.health.Reasons))
+	}
 	dir, err := b.dev.Mount(a.runCtx, true)
 	if err != nil {
 		return fmt.Errorf("the drive cannot be written: %v", err)

@@ -277,6 +277,9 @@ func (a *Appliance) evaluate(ctx context.Context) {
 }
 
 func (a *Appliance) fillDrives(st *status.Status, now time.Time) {
+	if b := a.box; b != nil && b.dec.Drive != "" && b.health.Verdict != "" {
+		a.book.setHealth(b.dec.Drive, b.health)
+	}
 	next, _ := a.rot.ExpectedNext()
 	st.Expected = next.Generation
 	for _, d := range a.rot.Drives {
@@ -296,9 +299,6 @@ func (a *Appliance) fillDrives(st *status.Status, now time.Time) {
 		}
 		st.InBox = &status.InBox{Drive: string(b.dec.Drive), Generation: b.dec.Generation, Decision: kind, Writable: b.writable, Activity: b.activity,
 			Progress: math.Float64frombits(b.progress.Load())}
-		if b.dec.Drive != "" && b.health.Verdict != "" {
-			a.book.setHealth(b.dec.Drive, b.health)
-		}
 	}
 	if d, ok := a.rot.Drive(a.rot.InBox); ok {
 		st.Swap.DueAt = a.policy.Calendar.SwapDueAt(d.InsertedAt)

@@ -30,6 +30,7 @@ type Drive interface {
 
 // DriveInfo identifies a drive's hardware and filesystem.
 type DriveInfo struct {
+	Disk     string // the whole disk's device node ("/dev/sda"), for health checks; empty when simulated
 	Serial   string // the drive's or its bridge's serial; may be empty
 	Bridge   string // USB vendor:product of the bridge; empty when not USB
 	FSUUID   string

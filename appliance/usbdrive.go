@@ -87,7 +87,7 @@ type usbDrive struct {
 func (d *usbDrive) Name() string { return d.id.Name }
 
 func (d *usbDrive) Info() DriveInfo {
-	info := DriveInfo{FSUUID: d.id.FS.UUID, Label: d.id.FS.Label, Capacity: d.id.Size}
+	info := DriveInfo{Disk: "/dev/" + d.id.Disk, FSUUID: d.id.FS.UUID, Label: d.id.FS.Label, Capacity: d.id.Size}
 	if d.id.USB != nil {
 		info.Serial, info.Bridge = d.id.USB.Serial, d.id.USB.Bridge
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance"
 	"github.com/clinicbox/clinicbox/appliance/web"
+	"github.com/clinicbox/clinicbox/drivers/smart"
 )
 
 // exitDisabled tells gokrazy's supervisor not to restart the service.
@@ -71,6 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		Settings: set,
 		StateDir: *stateDir,
 		Drives:   &appliance.USBDrives{RunDir: *runDir, Log: log},
+		Health:   appliance.SMARTHealth{Checker: &smart.Checker{}},
 		Log:      log,
 		Version:  version(),
 	}

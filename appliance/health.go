@@ -1,0 +1,29 @@
+package appliance
+
+import (
+	"context"
+
+	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/drivers/smart"
+)
+
+// SMARTHealth checks drives with drivers/smart.
+type SMARTHealth struct{ Checker *smart.Checker }
+
+var _ Health = SMARTHealth{}
+
+// Check reports a drive's health for the status document; a drive that
+// just came in is asked afresh even if it hung before.
+func (h SMARTHealth) Check(ctx context.Context, d Drive) status.Health {
+	info := d.Info()
+	if info.Disk == "" {
+		return status.Health{Verdict: string(smart.Unknown), Reasons: []string{"a simulated drive has no health data"}}
+	}
+	return h.checkDisk(ctx, info.Disk, info.Bridge)
+}
+
+func (h SMARTHealth) checkDisk(ctx context.Context, disk, bridge string) status.Health {
+	h.Checker.Forget(disk)
+	r := h.Checker.Check(ctx, disk, bridge)
+	return status.Health{Verdict: string(r.Verdict), Reasons: r.Reasons, Temperature: r.Temperature, Checked: r.Checked}
+}

@@ -1,0 +1,69 @@
+package appliance
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/drivers/smart"
+	"github.com/clinicbox/clinicbox/drivers/smart/smarttest"
+	"github.com/clinicbox/clinicbox/rotation"
+)
+
+// healthByName scripts each simulated drive's SMART report through the
+// real checker.
+type healthByName struct {
+	mu      sync.Mutex
+	reports map[string]smart.Report
+}
+
+func (h *healthByName) Check(ctx context.Context, d Drive) status.Health {
+	h.mu.Lock()
+	c := &smart.Checker{Read: smarttest.Reports(h.reports)}
+	h.mu.Unlock()
+	return SMARTHealth{Checker: c}.checkDisk(ctx, "sim/"+d.Name(), "")
+}
+
+// A drive whose SMART check says failing is taken out of the rotation
+// when it comes in: never written again, red on the panel, and a failing
+// drive cannot be enrolled.
+func TestFailingDriveIsRefused(t *testing.T) {
+	h := &healthByName{reports: map[string]smart.Report{"sim/blue": {Verdict: smart.OK}, "sim/green": smarttest.Failing()}}
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Health = h })
+	r.enroll("blue")
+	if err := r.a.Do(context.Background(), ActEject, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
+	r.sim.Unplug("blue")
+	r.wait("out", func(st status.Status) bool { return st.InBox == nil })
+
+	// A new drive that is already failing cannot be enrolled.
+	r.sim.Plug("green")
+	r.wait("green identified", func(st status.Status) bool { return st.InBox != nil && st.InBox.Decision == string(rotation.UnknownDrive) })
+	if err := r.a.Do(context.Background(), ActEnroll, "", "test"); err == nil || !strings.Contains(err.Error(), "failing") {
+		t.Errorf("enrolling a failing drive: got %v; want a refusal", err)
+	}
+	r.sim.Unplug("green")
+	r.wait("out", func(st status.Status) bool { return st.InBox == nil })
+
+	// Blue starts failing while offsite; it comes back.
+	h.mu.Lock()
+	h.reports["sim/blue"] = smarttest.Failing()
+	h.mu.Unlock()
+	r.sim.Plug("blue")
+	st := r.wait("blue refused as failing", func(st status.Status) bool {
+		return st.InBox != nil && st.InBox.Activity == "not written" && hasCondition(st, string(rotation.DriveFailing))
+	})
+	if st.InBox.Writable || st.Severity != status.Failure || st.Panel.Red != "fast" {
+		t.Errorf("failing drive: writable %v, severity %v, panel %+v; want not written, red", st.InBox.Writable, st.Severity, st.Panel)
+	}
+	for _, d := range st.Drives {
+		if d.Generation == "Son" && (d.Where != string(rotation.Failing) || d.Health.Verdict != "failing") {
+			t.Errorf("Son: %+v; want failing", d)
+		}
+	}
+}

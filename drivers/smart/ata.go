@@ -1,0 +1,118 @@
+package smart
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	smartgo "github.com/anatol/smart.go"
+)
+
+var ataNames = map[uint8]string{
+	1: "Raw_Read_Error_Rate", 5: "Reallocated_Sector_Ct", 9: "Power_On_Hours", 10: "Spin_Retry_Count",
+	12: "Power_Cycle_Count", 187: "Reported_Uncorrect", 188: "Command_Timeout", 190: "Airflow_Temperature_Cel",
+	194: "Temperature_Celsius", 196: "Reallocated_Event_Count", 197: "Current_Pending_Sector",
+	198: "Offline_Uncorrectable", 199: "UDMA_CRC_Error_Count",
+}
+
+// rawValue reads an attribute's 48-bit raw value, masked as smartctl does
+// for the attributes that pack more than a count into it.
+func rawValue(id uint8, b [6]byte) uint64 {
+	var v uint64
+	for i := 5; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	switch id {
+	case 5, 196, 197, 198:
+		v &= 0xFFFF
+	case 9:
+		v &= 0xFFFFFF
+	case 190, 194:
+		v &= 0xFF
+	}
+	return v
+}
+
+// DecodeATA reads the raw 512-byte SMART READ DATA and READ THRESHOLDS
+// pages (as a device or a recorded fixture gives them) into attributes.
+// The page layouts are smart.go's exported raw structures.
+func DecodeATA(data, thresholds []byte) ([]Attribute, error) {
+	var page smartgo.AtaSmartPageRaw
+	if err := binary.Read(bytes.NewReader(data), binary.LittleEndian, &page); err != nil {
+		return nil, fmt.Errorf("smart: SMART data page: %w", err)
+	}
+	var th smartgo.AtaSmartThresholdsPageRaw
+	if err := binary.Read(bytes.NewReader(thresholds), binary.LittleEndian, &th); err != nil {
+		return nil, fmt.Errorf("smart: thresholds page: %w", err)
+	}
+	limits := map[uint8]uint8{}
+	for _, e := range th.ThresholdEntries {
+		if e.Id != 0 {
+			limits[e.Id] = e.Threshold
+		}
+	}
+	var out []Attribute
+	for _, a := range page.Attrs {
+		if a.Id == 0 {
+			continue
+		}
+		out = append(out, Attribute{ID: a.Id, Name: ataNames[a.Id], Value: a.Current, Worst: a.Worst, Threshold: limits[a.Id],
+			Raw: rawValue(a.Id, a.VendorBytes), PreFail: a.Flags&1 != 0})
+	}
+	return out, nil
+}
+
+// judgeATA derives the verdict from attributes: a pre-fail attribute at or
+// below its threshold is failing; sectors reallocated, pending or
+// uncorrectable, or reported errors, are a warning; so is heat. Cable CRC
+// errors are noted: they point at the enclosure or cable, not the disk.
+func judgeATA(r *Report, attrs []Attribute) {
+	r.Protocol, r.Attributes, r.Verdict = "ata", attrs, OK
+	for _, a := range attrs {
+		if a.PreFail && a.Threshold > 0 && a.Value <= a.Threshold {
+			r.worse(Failing, fmt.Sprintf("%s has reached its failure threshold (%d ≤ %d): the drive is failing; replace it now.", nameOr(a), a.Value, a.Threshold))
+		}
+		switch a.ID {
+		case 5:
+			if a.Raw > 0 {
+				r.worse(Warning, fmt.Sprintf("%d sectors reallocated: the drive is wearing out; replace it soon.", a.Raw))
+			}
+		case 197:
+			if a.Raw > 0 {
+				r.worse(Warning, fmt.Sprintf("%d sectors waiting to be reallocated: the drive has trouble reading; replace it soon.", a.Raw))
+			}
+		case 198:
+			if a.Raw > 0 {
+				r.worse(Warning, fmt.Sprintf("%d sectors could not be read at all: replace the drive soon.", a.Raw))
+			}
+		case 187:
+			if a.Raw > 0 {
+				r.worse(Warning, fmt.Sprintf("%d errors the drive could not correct: replace it soon.", a.Raw))
+			}
+		case 188:
+			if a.Raw > 0 {
+				r.worse(Warning, fmt.Sprintf("%d commands timed out: check the cable and enclosure, then the drive.", a.Raw))
+			}
+		case 199:
+			if a.Raw > 0 {
+				r.Reasons = append(r.Reasons, fmt.Sprintf("%d transfer (CRC) errors: usually the cable or enclosure, not the disk.", a.Raw))
+			}
+		case 9:
+			r.PowerOnHours = int(a.Raw)
+		case 194, 190:
+			if r.Temperature == 0 || a.ID == 194 {
+				r.Temperature = int(a.Raw)
+			}
+		}
+	}
+	if r.Temperature > HotCelsius {
+		r.worse(Warning, fmt.Sprintf("The drive is at %d °C: keep it away from heat and give the box air.", r.Temperature))
+	}
+}
+
+func nameOr(a Attribute) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return fmt.Sprintf("attribute %d", a.ID)
+}
