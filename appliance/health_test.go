@@ -43,7 +43,9 @@ func TestFailingDriveIsRefused(t *testing.T) {
 
 	// A new drive that is already failing cannot be enrolled.
 	r.sim.Plug("green")
-	r.wait("green identified", func(st status.Status) bool { return st.InBox != nil && st.InBox.Decision == string(rotation.UnknownDrive) })
+	r.wait("green identified", func(st status.Status) bool {
+		return st.InBox != nil && st.InBox.Decision == string(rotation.UnknownDrive)
+	})
 	if err := r.a.Do(context.Background(), ActEnroll, "", "test"); err == nil || !strings.Contains(err.Error(), "failing") {
 		t.Errorf("enrolling a failing drive: got %v; want a refusal", err)
 	}
