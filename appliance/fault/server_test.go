@@ -135,6 +135,9 @@ func TestSlotDropped(t *testing.T) {
 		return strings.Contains(p.Output(), "starting afresh")
 	})
 	said := firstLine(p.Output(), "starting afresh")
+	before := b.flushed()
+	bulkWAL(t, c, 5000)
+	waitUntil(t, "the stream to store WAL after the gap", 2*time.Minute, func() bool { return b.flushed() > before })
 	p.Kill()
 	rep := verifyRepo(t, b.dir, b.k)
 	for _, pr := range rep.Problems {
