@@ -82,7 +82,7 @@ func newRig(t *testing.T, start time.Time, opts ...func(*Config)) *rig {
 	}
 	os.Chmod(top, 0o755)
 	t.Cleanup(func() { os.RemoveAll(top) })
-	sim, err := NewSimDrives(filepath.Join(top, "drives"), "blue", "green", "red")
+	sim, err := NewSimDrives(filepath.Join(top, "drives"), "blue", "green", "red", "orange")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,13 +32,16 @@ type inBox struct {
 	problem  string // why the drive is not written, or what failed on it
 	ejected  bool
 
-	job       *worker // backup, verification, eject
-	upload    *worker // a base backup going to the vault
-	stream    *worker // continuous WAL
-	streamErr string
-	flushed   atomic.Value // postgres.LSN
-	lastFlush atomic.Int64 // unix nanoseconds
-	progress  atomic.Uint64
+	job    *worker // backup, verification, eject
+	upload *worker // a base backup going to the vault
+	// healthAt is when the drive's health was last checked.
+	healthAt    time.Time
+	healthCheck *worker
+	stream      *worker // continuous WAL
+	streamErr   string
+	flushed     atomic.Value // postgres.LSN
+	lastFlush   atomic.Int64 // unix nanoseconds
+	progress    atomic.Uint64
 }
 
 type worker struct {
@@ -54,6 +57,7 @@ func (w *worker) stop() {
 }
 
 func (b *inBox) stopAll() {
+	b.healthCheck.stop()
 	b.job.stop()
 	b.upload.stop()
 	b.stream.stop()
@@ -102,7 +106,7 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 	if a.box != b {
 		return // it left meanwhile
 	}
-	b.health, b.id = h, id
+	b.health, b.id, b.healthAt = h, id, a.cfg.Now()
 	if err != nil {
 		b.activity = "not written"
 		b.problem = "The box cannot read this drive (" + err.Error() + "). A backup drive must be formatted ext4 and enrolled; ask IT."
@@ -357,8 +361,39 @@ func (a *Appliance) openConsent(who string, d time.Duration) {
 	a.event("support", fmt.Sprintf("Remote support may act on the box until %s (opened by %s).", a.consent.Format("15:04"), who))
 }
 
-// periodic runs the scheduled work: the nightly backup.
+// healthEvery is how often the drive in the box is checked again.
+const healthEvery = 6 * time.Hour
+
+// recheckHealth checks the drive in the box again; a drive that starts
+// failing is taken out of the rotation and no longer written.
+func (a *Appliance) recheckHealth(ctx context.Context) {
+	b := a.box
+	if b == nil || a.cfg.Health == nil || b.healthCheck != nil || b.ejected || b.dec.Drive == "" || a.cfg.Now().Sub(b.healthAt) < healthEvery {
+		return
+	}
+	b.healthAt = a.cfg.Now()
+	b.healthCheck = a.spawn(ctx, func(ctx context.Context) {
+		h := a.cfg.Health.Check(ctx, b.dev)
+		a.post(ctx, func() {
+			b.healthCheck = nil
+			if a.box != b {
+				return
+			}
+			was := b.health.Verdict
+			b.health = h
+			if h.Verdict == "failing" && was != "failing" {
+				a.decide(rotation.Event{Kind: rotation.Fail, Drive: b.dec.Drive, Detail: "SMART health check: failing: " + first(h.Reasons)})
+				b.job.stop()
+				b.stream.stop()
+				b.job, b.stream, b.writable, b.activity = nil, nil, false, "not written"
+			}
+		})
+	})
+}
+
+// periodic runs the scheduled work: health checks and the nightly backup.
 func (a *Appliance) periodic(ctx context.Context) {
+	a.recheckHealth(ctx)
 	b := a.box
 	if b == nil || !b.writable || b.ejected || b.job != nil || b.dec.Drive == "" || !a.cfg.ClockTrusted() {
 		return

@@ -31,7 +31,7 @@ func (h *healthByName) Check(ctx context.Context, d Drive) status.Health {
 // when it comes in: never written again, red on the panel, and a failing
 // drive cannot be enrolled.
 func TestFailingDriveIsRefused(t *testing.T) {
-	h := &healthByName{reports: map[string]smart.Report{"sim/blue": {Verdict: smart.OK}, "sim/green": smarttest.Failing()}}
+	h := &healthByName{reports: map[string]smart.Report{"sim/blue": {Verdict: smart.OK}, "sim/orange": {Verdict: smart.OK}, "sim/green": smarttest.Failing()}}
 	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Health = h })
 	r.enroll("blue")
 	if err := r.a.Do(context.Background(), ActEject, "", "test"); err != nil {
@@ -39,6 +39,20 @@ func TestFailingDriveIsRefused(t *testing.T) {
 	}
 	r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
 	r.sim.Unplug("blue")
+	r.wait("out", func(st status.Status) bool { return st.InBox == nil })
+
+	// Orange, in the box, starts failing: the periodic check takes it out
+	// of the rotation and stops writing to it.
+	r.enroll("orange")
+	h.mu.Lock()
+	h.reports["sim/orange"] = smarttest.Failing()
+	h.mu.Unlock()
+	r.at(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), 14, 0)
+	st := r.wait("orange failing", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "not written" })
+	if st.InBox.Writable || !hasCondition(st, string(rotation.DriveFailing)) {
+		t.Errorf("a drive that started failing in the box: %+v %v", st.InBox, st.Conditions)
+	}
+	r.sim.Unplug("orange")
 	r.wait("out", func(st status.Status) bool { return st.InBox == nil })
 
 	// A new drive that is already failing cannot be enrolled.
@@ -57,7 +71,7 @@ func TestFailingDriveIsRefused(t *testing.T) {
 	h.reports["sim/blue"] = smarttest.Failing()
 	h.mu.Unlock()
 	r.sim.Plug("blue")
-	st := r.wait("blue refused as failing", func(st status.Status) bool {
+	st = r.wait("blue refused as failing", func(st status.Status) bool {
 		return st.InBox != nil && st.InBox.Activity == "not written" && hasCondition(st, string(rotation.DriveFailing))
 	})
 	if st.InBox.Writable || st.Severity != status.Failure || st.Panel.Red != "fast" {
