@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -225,8 +226,16 @@ func listed(t *testing.T, dir string) int {
 	return len(done)
 }
 
-// shorten keeps the message of a log line short enough for a table cell.
+// tempPath matches the test's temporary paths, which differ on every run.
+var tempPath = regexp.MustCompile(`/tmp/\S+?(["\s)]|$)`)
+
+// shorten keeps the message of a log line short enough for a table cell,
+// without the log's time stamp or the test's temporary paths.
 func shorten(s string) string {
+	if i := strings.Index(s, "msg="); i >= 0 {
+		s = s[i+len("msg="):]
+	}
+	s = tempPath.ReplaceAllString(s, "FILE$1")
 	if i := strings.Index(s, "clinicctl: "); i >= 0 {
 		s = s[i+len("clinicctl: "):]
 	}

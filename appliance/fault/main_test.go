@@ -174,5 +174,5 @@ func postgresVersion() string {
 		return "unknown"
 	}
 	f := strings.Fields(string(out))
-	return f[len(f)-1]
+	return strings.Trim(f[len(f)-1], "()")
 }
