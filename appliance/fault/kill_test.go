@@ -197,7 +197,7 @@ func (b *box) killRound(t *testing.T, kind string, delay func(time.Duration) tim
 		b.stream = nil
 	case "backup", "backup+stream":
 		p := b.start("backup")
-		ds, dp := delay(3*time.Second), delay(2500*time.Millisecond)
+		ds, dp := delay(3*time.Second), delay(1800*time.Millisecond) // a backup here takes about 2 s
 		start := time.Now()
 		if kind == "backup+stream" && ds < dp {
 			kill(b.stream, "SIGKILL of clinicctl stream while a backup waits for its WAL", streamed, ds)
