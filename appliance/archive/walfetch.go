@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -26,13 +27,51 @@ func (r *Repo) FetchWAL(name, dest string, ids []age.Identity) error {
 		}
 		return os.WriteFile(dest, data, 0o600)
 	}
+	return r.fetchSegment(name, dest, ids, false)
+}
+
+// FetchComplete writes a complete segment to dest like FetchWAL, and fails
+// for one stored only partially (which may still grow).
+func (r *Repo) FetchComplete(name, dest string, ids []age.Identity) error {
+	return r.fetchSegment(name, dest, ids, true)
+}
+
+// fetchBufs recycles the buffers of a fetch (a prefetcher fetches one
+// segment after another): allocating and clearing 16 MB each time costs
+// more than decompressing into it.
+var fetchBufs = make(chan *fetchBuf, 2)
+
+type fetchBuf struct {
+	seg []byte
+	z   bytes.Buffer
+}
+
+func (r *Repo) fetchSegment(name, dest string, ids []age.Identity, complete bool) error {
 	tli, segNo, ok := parseSegName(name, r.Info.SegmentSize)
 	if !ok {
 		return fmt.Errorf("archive: %q: %w", name, ErrNoSegment)
 	}
-	sd, err := r.ReadSegment(tli, segNo, ids)
+	var buf *fetchBuf
+	select {
+	case buf = <-fetchBufs:
+	default:
+		buf = new(fetchBuf)
+	}
+	if uint64(len(buf.seg)) != r.Info.SegmentSize {
+		buf.seg = make([]byte, r.Info.SegmentSize)
+	}
+	defer func() {
+		select {
+		case fetchBufs <- buf:
+		default:
+		}
+	}()
+	sd, err := r.readSegment(tli, segNo, ids, buf.seg, &buf.z)
 	if err != nil {
 		return err
+	}
+	if complete && sd.Partial {
+		return fmt.Errorf("archive: %s is stored only partially", name)
 	}
 	// No fsync: PostgreSQL replays from this file and fetches it again if
 	// it crashes, so durability would only slow recovery down.

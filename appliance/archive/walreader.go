@@ -25,11 +25,17 @@ type SegmentData struct {
 // ReadSegment decrypts one segment: the complete file when there is one,
 // else the records of the partial file.
 func (r *Repo) ReadSegment(tli uint32, segNo uint64, ids []age.Identity) (*SegmentData, error) {
+	return r.readSegment(tli, segNo, ids, make([]byte, r.Info.SegmentSize), new(bytes.Buffer))
+}
+
+// readSegment is ReadSegment into data, a buffer of the segment size, with
+// z to hold the compressed bytes.
+func (r *Repo) readSegment(tli uint32, segNo uint64, ids []age.Identity, data []byte, z *bytes.Buffer) (*SegmentData, error) {
 	path := r.segPath(tli, segNo, segSuffix)
 	f, err := os.Open(path)
 	if err == nil {
 		defer f.Close()
-		return r.readComplete(f, path, ids)
+		return r.readComplete(f, path, ids, data, z)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -42,32 +48,40 @@ func (r *Repo) ReadSegment(tli uint32, segNo uint64, ids []age.Identity) (*Segme
 	if err != nil {
 		return nil, err
 	}
-	return r.readPartial(raw, ppath, ids)
+	clear(data)
+	return r.readPartial(raw, ppath, ids, data)
 }
 
-func (r *Repo) readComplete(f io.Reader, path string, ids []age.Identity) (*SegmentData, error) {
-	o, err := open(f, ids, true)
+// readComplete decrypts a complete segment and decompresses its frames
+// straight into data (a streaming decoder would copy every byte once more).
+func (r *Repo) readComplete(f io.Reader, path string, ids []age.Identity, data []byte, z *bytes.Buffer) (*SegmentData, error) {
+	o, err := open(f, ids, false)
 	if err != nil {
 		return nil, fmt.Errorf("archive: %s: %w", path, err)
 	}
-	defer o.Close()
-	sd := &SegmentData{Data: make([]byte, r.Info.SegmentSize)}
-	n, err := io.ReadFull(o, sd.Data)
-	if err != nil {
-		return nil, fmt.Errorf("archive: %s is damaged or truncated (read %d of %d bytes): %w", path, n, len(sd.Data), err)
+	z.Reset()
+	if _, err := z.ReadFrom(o); err != nil {
+		return nil, fmt.Errorf("archive: %s is damaged or truncated: %w", path, err)
 	}
-	if extra, _ := o.Read(make([]byte, 1)); extra > 0 {
+	dec := decoders.Get().(*zstd.Decoder)
+	defer decoders.Put(dec)
+	out, err := dec.DecodeAll(z.Bytes(), data[:0])
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("archive: %s is damaged or truncated: %w", path, err)
+	case len(out) != len(data):
+		return nil, fmt.Errorf("archive: %s holds %d bytes, not a segment of %d", path, len(out), len(data))
+	case &out[0] != &data[0]:
 		return nil, fmt.Errorf("archive: %s is longer than a segment", path)
 	}
-	sd.Valid = n
-	return sd, nil
+	return &SegmentData{Data: data, Valid: len(data)}, nil
 }
 
 // readPartial reassembles a partial segment from its records. A torn last
 // record (a crash during a flush that was never reported) is ignored; any
 // other damage is an error.
-func (r *Repo) readPartial(raw []byte, path string, ids []age.Identity) (*SegmentData, error) {
-	sd := &SegmentData{Data: make([]byte, r.Info.SegmentSize), Partial: true}
+func (r *Repo) readPartial(raw []byte, path string, ids []age.Identity, data []byte) (*SegmentData, error) {
+	sd := &SegmentData{Data: data, Partial: true}
 	dec := decoders.Get().(*zstd.Decoder)
 	defer decoders.Put(dec)
 	for off := 0; off < len(raw); {
