@@ -25,8 +25,8 @@ import (
 // (age authenticates every 64 KB) and decompressed (zstd checksums) whole,
 // under a temporary name renamed into place, so the cache holds only
 // segments exactly as stored; a damaged segment is never cached, and
-// wal-fetch then refuses it loudly. recovery_end_command removes the cache,
-// which ends the prefetcher.
+// wal-fetch then refuses it loudly. recovery_end_command renames the cache
+// away and removes it, which ends the prefetcher.
 
 // PrefetchDir is the prefetch cache, relative to the data directory (the
 // working directory of restore_command).
@@ -226,26 +226,20 @@ func (p *Prefetch) lastComplete(tli uint32) uint64 {
 // the cache is errCacheGone: the prefetcher stops, and recovery goes on
 // through wal-fetch.
 func (p *Prefetch) cache(tli uint32, segNo uint64) error {
-	sd, err := p.Repo.ReadSegment(tli, segNo, p.Identities)
-	if err != nil {
-		return err
-	}
-	if sd.Partial {
-		return fmt.Errorf("restore: segment %d is partial", segNo)
-	}
 	name := archive.SegmentName(tli, segNo, p.Repo.Info.SegmentSize)
 	f, err := os.CreateTemp(p.Dir, ".tmp-"+name+"-")
 	if err != nil {
 		return errCacheGone
 	}
-	_, err = f.Write(sd.Data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	f.Close()
+	if err := p.Repo.FetchComplete(name, f.Name(), p.Identities); err != nil {
+		os.Remove(f.Name())
+		if _, serr := os.Stat(p.Dir); serr != nil {
+			return errCacheGone
+		}
+		return err // damaged, partial, or the disk is full: wal-fetch decides
 	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(p.Dir, name))
-	}
-	if err != nil {
+	if err := os.Rename(f.Name(), filepath.Join(p.Dir, name)); err != nil {
 		os.Remove(f.Name())
 		return errCacheGone
 	}

@@ -136,7 +136,8 @@ func writeRecoveryConf(opt Options) error {
 		// anything else goes through wal-fetch (prefetch.go).
 		fmt.Sprintf(`restore_command = 'mv -f %s/%%f "%%p" 2>/dev/null || "%s" wal-fetch --repo "%s" --identity "%s" --prefetch %s %%f "%%p"'`,
 			PrefetchDir, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, PrefetchDir),
-		"recovery_end_command = 'rm -rf " + PrefetchDir + "'",
+		// Renamed first, so that a prefetcher still writing cannot refill it.
+		"recovery_end_command = 'mv -f " + PrefetchDir + " " + PrefetchDir + ".done 2>/dev/null; rm -rf " + PrefetchDir + ".done'",
 		"recovery_target_timeline = 'latest'",
 		// A backup taken from a standby carries its upstream connection.
 		"primary_conninfo = ''", "primary_slot_name = ''",
