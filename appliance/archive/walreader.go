@@ -31,10 +31,14 @@ func (r *Repo) ReadSegment(tli uint32, segNo uint64, ids []age.Identity) (*Segme
 // readSegment is ReadSegment into data, a buffer of the segment size, with
 // z to hold the compressed bytes.
 func (r *Repo) readSegment(tli uint32, segNo uint64, ids []age.Identity, data []byte, z *bytes.Buffer) (*SegmentData, error) {
+	z.Reset()
 	path := r.segPath(tli, segNo, segSuffix)
 	f, err := os.Open(path)
 	if err == nil {
 		defer f.Close()
+		if st, err := f.Stat(); err == nil {
+			z.Grow(int(st.Size())) // the plaintext is a little smaller: read it without regrowing
+		}
 		return r.readComplete(f, path, ids, data, z)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -59,7 +63,6 @@ func (r *Repo) readComplete(f io.Reader, path string, ids []age.Identity, data [
 	if err != nil {
 		return nil, fmt.Errorf("archive: %s: %w", path, err)
 	}
-	z.Reset()
 	if _, err := z.ReadFrom(o); err != nil {
 		return nil, fmt.Errorf("archive: %s is damaged or truncated: %w", path, err)
 	}
