@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +25,7 @@ func runHwcheck(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	sysfs := fs.String("sysfs", "/sys", "sysfs root")
 	record := fs.String("record", "", "directory to save SMART pages and drive identities in, as test fixtures")
 	wait := fs.Duration("wait", 15*time.Second, "how long to wait for the button")
+	uevents := fs.Duration("uevents", 0, "with --record, record kernel uevents this long: plug and unplug a drive meanwhile")
 	green := fs.Int("green", 17, "BCM GPIO of the green LED")
 	amber := fs.Int("amber", 27, "BCM GPIO of the amber LED")
 	red := fs.Int("red", 22, "BCM GPIO of the red LED")
@@ -36,6 +38,28 @@ func runHwcheck(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := os.MkdirAll(*record, 0o755); err != nil {
 			return err
 		}
+	}
+	if *record != "" && *uevents > 0 {
+		f, err := os.Create(filepath.Join(*record, "hotplug.uevents"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Recording uevents for %v: plug a drive in and take it out now.\n", *uevents)
+		src, err := usb.OpenKernel()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("hwcheck: uevents: %w", err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, *uevents)
+		n, err := recordUEvents(rctx, src, f, nil)
+		cancel()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "  %d uevents recorded in %s\n", n, f.Name())
 	}
 	fmt.Fprintln(stdout, "Drives:")
 	found := hwDrives(ctx, *sysfs, *record, stdout)
@@ -128,4 +152,33 @@ func hwDrives(ctx context.Context, sysfs, record string, stdout io.Writer) int {
 
 func init() {
 	commands["hwcheck"] = command{runHwcheck, "hwcheck [--record DIR] [--wait D] [--green N ...]   (drives, health, lights, buzzer, button)"}
+}
+
+// recordUEvents writes raw kernel uevents, in drivers/usb's fixture format
+// (each message followed by a newline), until ctx ends. seen, when set,
+// gets each message too. It closes src.
+func recordUEvents(ctx context.Context, src usb.Source, w io.Writer, seen func([]byte)) (int, error) {
+	defer src.Close()
+	stop := context.AfterFunc(ctx, func() { src.Close() })
+	defer stop()
+	n := 0
+	for {
+		msg, err := src.Next()
+		if errors.Is(err, usb.ErrOverflow) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return n, nil
+			}
+			return n, err
+		}
+		if _, err := w.Write(append(msg, '\n')); err != nil {
+			return n, err
+		}
+		n++
+		if seen != nil {
+			seen(msg)
+		}
+	}
 }

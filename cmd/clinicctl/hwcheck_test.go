@@ -7,6 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/clinicbox/clinicbox/drivers/testenv"
+	"github.com/clinicbox/clinicbox/drivers/usb"
+	"github.com/clinicbox/clinicbox/drivers/usb/usbtest"
 )
 
 // On a machine without USB drives, GPIO or board LEDs, hwcheck still runs
@@ -47,5 +52,68 @@ func TestHwcheckBoardLEDs(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(sys, "class/leds/ACT/brightness")); string(b) != "0" {
 		t.Errorf("ACT left at %q; want off after the check", b)
+	}
+}
+
+// Recording real uevents: a loop device attached while recording shows up
+// in the recording (attaching is a "change" of the loop device), in the
+// format the drivers/usb tests replay.
+func TestHwcheckRecordsUEvents(t *testing.T) {
+	testenv.NeedRoot(t)
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		testenv.Skip(t, "no /dev/loop-control")
+	}
+	img := usbtest.MakeImage(t, usbtest.Image{Type: "ext4", Label: "REC"})
+	src, err := usb.OpenKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seen := make(chan string, 1024)
+	done := make(chan error, 1)
+	go func() {
+		_, err := recordUEvents(ctx, src, &buf, func(msg []byte) {
+			select {
+			case seen <- string(msg):
+			default:
+			}
+		})
+		done <- err
+	}()
+	loop := usbtest.AttachLoop(t, img)
+	timeout := time.After(time.Minute) // a failure bound, not synchronization
+wait:
+	for {
+		select {
+		case m := <-seen:
+			if strings.Contains(m, "/block/"+loop.Name+"\x00") {
+				break wait
+			}
+		case <-timeout:
+			t.Fatalf("no uevent for %s within a minute; recorded:\n%q", loop.Name, buf.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "rec.uevents")
+	if err := os.WriteFile(path, []byte(buf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := usbtest.ReadRecording(path)
+	if err != nil || len(msgs) == 0 {
+		t.Fatalf("recording: %v, %d messages", err, len(msgs))
+	}
+	found := false
+	for _, m := range msgs {
+		if strings.Contains(string(m), "DEVPATH=/devices/virtual/block/"+loop.Name+"\x00") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("replayed recording lacks %s's event", loop.Name)
 	}
 }

@@ -108,3 +108,7 @@ func (s *netlinkSource) Next() ([]byte, error) {
 
 // Close closes the socket; a Next blocked in another goroutine returns.
 func (s *netlinkSource) Close() error { return s.f.Close() }
+
+// OpenKernel opens the kernel's uevent socket directly: for recording raw
+// events as test fixtures (clinicctl hwcheck --record).
+func OpenKernel() (Source, error) { return openNetlink(0) }
