@@ -93,6 +93,7 @@ type streamer struct {
 	slot       string
 	received   LSN
 	flushed    LSN
+	serverEnd  LSN // the server's WAL end, as its last message said
 	lastStatus time.Time
 	lastFlush  time.Time
 	lastTick   time.Time

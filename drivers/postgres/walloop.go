@@ -35,7 +35,7 @@ func (s *streamer) copyLoop(ctx context.Context, tli uint32) (uint32, LSN, error
 			return 0, 0, s.stop(context.WithoutCancel(ctx))
 		}
 		if now := time.Now(); now.After(s.nextTick()) && (timedOut || (!s.buffered() && sock.idle())) {
-			if err := s.tick(tli, now, sock); err != nil {
+			if err := s.tick(tli, now); err != nil {
 				return 0, 0, err
 			}
 		}
@@ -94,13 +94,15 @@ func (s *streamer) nextTick() time.Time {
 }
 
 // tick flushes what arrived and sends a standby status when one is due.
-// A stream behind the server (more WAL already waiting) flushes only every
-// backlogFlushes ticks: the slot keeps that WAL on the server until it is
-// reported flushed, so flushing less often while catching up loses nothing
-// and keeps the receiver going.
-func (s *streamer) tick(tli uint32, now time.Time, sock *walSocket) error {
+// A stream well behind the server (catching up on a backlog) flushes only
+// every backlogFlushes ticks: the slot keeps that WAL on the server until it
+// is reported flushed, so flushing less often while catching up loses
+// nothing and keeps the receiver going. A stream following a busy server
+// always has bytes waiting, so that is not taken as being behind: the server
+// says where its WAL ends in every message.
+func (s *streamer) tick(tli uint32, now time.Time) error {
 	s.lastTick = now
-	behind := s.buffered() || !sock.idle()
+	behind := s.serverEnd > s.received+backlogBytes
 	if s.received > s.flushed && (!behind || now.Sub(s.lastFlush) >= backlogFlushes*s.opt.FlushInterval) {
 		if err := s.flush(tli); err != nil {
 			return err
@@ -115,6 +117,11 @@ func (s *streamer) tick(tli uint32, now time.Time, sock *walSocket) error {
 // backlogFlushes is how many ticks a stream catching up lets pass between
 // flushes.
 const backlogFlushes = 5
+
+// backlogBytes is how far behind the server's WAL end a stream counts as
+// catching up: more than a busy clinic writes in a second, far less than a
+// night's backlog.
+const backlogBytes = 4 << 20
 
 // handle stores the WAL of one CopyData message straight from the
 // protocol reader's buffer and answers keepalives that ask for it.
@@ -135,12 +142,14 @@ func (s *streamer) handle(d []byte) error {
 			return err
 		}
 		s.received = x.WALStart + LSN(len(x.WALData))
+		s.serverEnd = max(s.serverEnd, x.ServerWALEnd)
 		return nil
 	case pglogrepl.PrimaryKeepaliveMessageByteID:
 		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(d[1:])
 		if err != nil {
 			return fmt.Errorf("postgres: WAL stream: %w", err)
 		}
+		s.serverEnd = max(s.serverEnd, k.ServerWALEnd)
 		if k.ReplyRequested {
 			return s.sendStatus(false)
 		}
