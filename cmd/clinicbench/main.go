@@ -32,7 +32,7 @@ type config struct {
 }
 
 // sectionNames are the measurements -only can pick, in the order they run.
-var sectionNames = []string{"base", "backlog", "live", "verify", "restore"}
+var sectionNames = []string{"base", "backlog", "live", "verify", "restore", "offsite"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -104,6 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	measures := map[string]func(context.Context) *section{
 		"base": b.baseBackup, "backlog": b.backlog, "live": b.live, "verify": b.verify, "restore": b.restore,
+		"offsite": b.offsite,
 	}
 	var sections []*section
 	for _, name := range sectionNames {
