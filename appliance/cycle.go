@@ -179,6 +179,11 @@ func (a *Appliance) startStream(ctx context.Context, b *inBox) {
 				default:
 				}
 			},
+			OnGap: func(stored, restart postgres.LSN, recreated bool) {
+				if recreated {
+					a.post(ctx, func() { a.slotRecreated(a.runCtx, b, stored, restart) })
+				}
+			},
 		})
 		if err != nil && ctx.Err() == nil {
 			a.post(ctx, func() {
@@ -187,6 +192,23 @@ func (a *Appliance) startStream(ctx context.Context, b *inBox) {
 			})
 		}
 	})
+}
+
+// slotRecreated answers a replication slot that someone dropped on the
+// server: the WAL the server recycled meanwhile is lost, so the drive's
+// newest base backup cannot be rolled forward past the gap. A new base
+// backup starts a new recoverable window at once.
+func (a *Appliance) slotRecreated(ctx context.Context, b *inBox, stored, restart postgres.LSN) {
+	msg := fmt.Sprintf("The replication slot was missing on the database server and was created again; WAL from %s to %s is lost.", stored, restart)
+	switch {
+	case a.box != b || !b.writable || b.ejected:
+		a.event("wal", msg)
+	case b.job != nil:
+		a.event("wal", msg+" The backup under way starts a new recoverable window.")
+	default:
+		a.event("wal", msg+" Taking a new base backup now.")
+		a.runBackup(ctx, b, "the replication slot was dropped on the server")
+	}
 }
 
 // runBackup takes and verifies a base backup on the drive in the box.

@@ -99,6 +99,12 @@ func LoadSettings(r io.Reader) (*Settings, error) {
 	var s Settings
 	if err := dec.Decode(&s); err != nil {
 		var se *json.SyntaxError
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("settings: the file is empty; write the settings into it (the README has an example)")
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("settings: the file ends in the middle (cut short when it was copied or saved?); fix it or restore it from the example in the README")
+		}
 		if errors.As(err, &se) {
 			return nil, fmt.Errorf("settings: not valid JSON at byte %d: %v; fix the file or restore it from the example in the README", se.Offset, err)
 		}

@@ -17,6 +17,7 @@ type StreamOptions struct {
 	Slot       string // the permanent physical slot of this destination
 	Recipients []string
 	OnFlush    func(tli uint32, flushed postgres.LSN)
+	OnGap      func(stored, restart postgres.LSN, recreated bool) // see postgres.StreamOptions
 	Log        *slog.Logger
 	// MaxBackoff caps the wait between reconnects. Zero means 30 s.
 	MaxBackoff time.Duration
@@ -28,7 +29,8 @@ type StreamOptions struct {
 // flushes and returns nil. A lost connection (server restart, network) is
 // retried with backoff; the slot keeps the WAL meanwhile, and streaming
 // resumes where the repository ends, so nothing is lost. Problems the
-// operator must fix (*postgres.Error) end it.
+// operator must fix (*postgres.Error) end it, and so does a drive that is
+// full, read-only or fails with I/O errors.
 func Stream(ctx context.Context, opt StreamOptions) error {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -52,7 +54,7 @@ func Stream(ctx context.Context, opt StreamOptions) error {
 		// ErrWALLocked is retried: a backup streaming its own WAL holds the
 		// lock only until it ends.
 		if (errors.As(err, &pe) && !pe.Retry) || errors.Is(err, archive.ErrOtherSystem) ||
-			errors.Is(err, archive.ErrDiskFull) || errors.Is(err, archive.ErrReadOnly) {
+			errors.Is(err, archive.ErrDiskFull) || errors.Is(err, archive.ErrReadOnly) || errors.Is(err, archive.ErrDriveIO) {
 			return err
 		}
 		opt.Log.Warn("WAL stream interrupted; reconnecting", "op", "wal", "slot", opt.Slot, "err", err, "retry_in", backoff)
@@ -82,5 +84,5 @@ func streamOnce(ctx context.Context, opt StreamOptions, wal **archive.WALWriter)
 			return err
 		}
 	}
-	return conn.StreamWAL(ctx, *wal, postgres.StreamOptions{Slot: opt.Slot, Log: opt.Log, OnFlush: opt.OnFlush, StopAt: opt.EndPos})
+	return conn.StreamWAL(ctx, *wal, postgres.StreamOptions{Slot: opt.Slot, Log: opt.Log, OnFlush: opt.OnFlush, OnGap: opt.OnGap, StopAt: opt.EndPos})
 }

@@ -20,9 +20,8 @@ import (
 func TestMalformedSettings(t *testing.T) {
 	huge := `{"database": {"url": "postgres://clinicbox@db:5432/postgres"}, "slot": "` + strings.Repeat("x", 8<<20) + `"}`
 	tests := []struct{ name, json, words string }{
-		// A truncated file is refused, though the message ("unexpected EOF;
-		// check the field names") does not say the file is cut short.
-		{"truncated", `{"database": `, "unexpected EOF"},
+		{"truncated", `{"database": `, "ends in the middle"},
+		{"empty", ``, "is empty"},
 		{"unknown field", `{"databse": {"url": "postgres://a@b/c"}}`, "field"},
 		{"no database", `{}`, "database.url"},
 		{"not a postgres URL", `{"database": {"url": "http://db"}}`, "database.url"},

@@ -132,9 +132,12 @@ func TestSlotDropped(t *testing.T) {
 		}
 	}()
 	waitUntil(t, "the stream to say what happened", 2*time.Minute, func() bool {
-		return strings.Contains(p.Output(), "starting afresh")
+		return strings.Contains(p.Output(), "created again")
 	})
-	said := firstLine(p.Output(), "starting afresh")
+	said := firstLine(p.Output(), "created again")
+	if !strings.Contains(said, "WARN") || !strings.Contains(said, "new base backup") {
+		t.Errorf("stream said %q; want a warning that a new base backup is needed", said)
+	}
 	before := b.flushed()
 	bulkWAL(t, c, 5000)
 	waitUntil(t, "the stream to store WAL after the gap", 2*time.Minute, func() bool { return b.flushed() > before })
@@ -152,6 +155,6 @@ func TestSlotDropped(t *testing.T) {
 	if gap == "" {
 		t.Fatalf("got notes %q; want the gap left by the dropped slot named", rep.Notes)
 	}
-	tr.Outcome = "stream recreated the slot and started afresh, logged at INFO only (" + shorten(said) + "); verify names the gap: " + gap
+	tr.Outcome = "stream recreated the slot and started afresh, warning that the WAL in between is lost and a new base backup is needed (" + shorten(said) + "); verify names the gap: " + gap + "; the appliance takes that backup at once (appliance TestDroppedSlotStartsNewBackup)"
 	tr.Lost = "the WAL the server recycled after the slot was dropped (point-in-time restore impossible across the gap; the next base backup starts a new window)"
 }

@@ -50,7 +50,13 @@ type StreamOptions struct {
 	StatusInterval time.Duration
 	// OnFlush, when set, is called after each flush with the durable position.
 	OnFlush func(tli uint32, flushed LSN)
-	Log     *slog.Logger
+	// OnGap, when set, is called when the stored WAL ends before the slot
+	// and streaming starts afresh at the slot: WAL from stored to restart
+	// is not in this repository, so point-in-time recovery across it needs
+	// a base backup taken after it. recreated says the slot was missing
+	// (dropped by someone) and was created again.
+	OnGap func(stored, restart LSN, recreated bool)
+	Log   *slog.Logger
 }
 
 // StreamWAL streams WAL into sink until ctx is cancelled, StopAt is reached
@@ -110,11 +116,13 @@ func (s *streamer) startPosition(ctx context.Context) (uint32, LSN, error) {
 		if err != nil {
 			return 0, 0, err
 		}
+		recreated := false
 		if !si.Exists {
 			if err := s.c.CreateSlot(ctx, s.opt.Slot, false); err != nil {
 				return 0, 0, err
 			}
 			s.log.Info("created replication slot", "op", "wal", "slot", s.opt.Slot)
+			recreated = true
 			if si, err = s.c.ReadSlot(ctx, s.opt.Slot); err != nil {
 				return 0, 0, err
 			}
@@ -127,9 +135,18 @@ func (s *streamer) startPosition(ctx context.Context) (uint32, LSN, error) {
 			// Drives take turns on one slot: while this repository was
 			// away, another one moved the slot on and the server may have
 			// recycled the WAL in between. That WAL is on the other drive;
-			// this one starts afresh where the slot is.
+			// this one starts afresh where the slot is. A slot that had to
+			// be created again means the WAL in between is nowhere.
 			if ok && si.RestartLSN != 0 && si.RestartLSN > lsn+LSN(s.c.System.SegmentSize) {
-				s.log.Info("stored WAL ends before the slot; starting afresh at the slot", "op", "wal", "slot", s.opt.Slot, "stored", lsn, "lsn", si.RestartLSN)
+				if recreated {
+					s.log.Warn("the replication slot was missing (dropped on the server?) and was created again; the WAL in between is lost, starting afresh at the slot: a new base backup is needed for point-in-time recovery past this point",
+						"op", "wal", "slot", s.opt.Slot, "stored", lsn, "lsn", si.RestartLSN)
+				} else {
+					s.log.Info("stored WAL ends before the slot; starting afresh at the slot", "op", "wal", "slot", s.opt.Slot, "stored", lsn, "lsn", si.RestartLSN)
+				}
+				if s.opt.OnGap != nil {
+					s.opt.OnGap(lsn, si.RestartLSN, recreated)
+				}
 				ok = false
 			}
 			if ok {
