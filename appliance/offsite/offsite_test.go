@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/user"
@@ -25,6 +26,7 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+	"github.com/jackc/pgx/v5"
 )
 
 // countingTransport counts the bytes of backup file chunks sent and can be
@@ -354,6 +356,54 @@ func TestOffsite(t *testing.T) {
 		}
 		if marks != "1,100" || got != want {
 			t.Errorf("restored marks %q and %d encounters; want \"1,100\" and %d", marks, got, want)
+		}
+	})
+
+	t.Run("a trusted standby replays WAL as it arrives and answers queries", func(t *testing.T) {
+		top := sharedDir(t)
+		sb, err := vault.NewStandby(vault.StandbyConfig{Repo: filepath.Join(vcfg.Dir, "boxes", ns, "repo"), IdentityFile: idFile,
+			Dir: filepath.Join(top, "standby"), FetchProgram: clinicctl, Poll: 200 * time.Millisecond}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- sb.Run(sctx) }()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("standby: %v", err)
+			}
+		}()
+		for round := 1; round <= 2; round++ {
+			c.MustExec(t, fmt.Sprintf("INSERT INTO marks VALUES (%d)", 100+round))
+			want := lsnNow(t)
+			waitDurable(t, want)
+			deadline := time.After(3 * time.Minute) // a failure bound, not synchronization
+			tick := time.NewTicker(100 * time.Millisecond)
+			for st := sb.Status(); st.Replayed < want; st = sb.Status() {
+				if st.State == "failed" {
+					t.Fatalf("standby failed: %s", st.Error)
+				}
+				select {
+				case <-deadline:
+					t.Fatalf("standby replayed to %s; want %s within 3 minutes (status %+v)", st.Replayed, want, st)
+				case <-tick.C:
+				}
+			}
+			tick.Stop()
+			st := sb.Status()
+			conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", filepath.Join(top, "standby"), st.Port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			var inRecovery bool
+			err = conn.QueryRow(ctx, "SELECT count(*), pg_is_in_recovery() FROM marks WHERE id = $1", 100+round).Scan(&n, &inRecovery)
+			conn.Close(ctx)
+			if err != nil || n != 1 || !inRecovery {
+				t.Fatalf("round %d: standby has %d rows of the new mark (in recovery %v, err %v); want 1, still a standby", round, n, inRecovery, err)
+			}
 		}
 	})
 }

@@ -56,7 +56,7 @@ func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
 }
 
 func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) error {
-	uid, gid, err := serverUser()
+	uid, gid, err := ServerUser()
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) 
 	if err := os.Chmod(scratch, 0o755); err != nil {
 		return err
 	}
-	idFile, err := privateIdentity(opt.IdentityFile, scratch, uid, gid)
+	idFile, err := PrivateIdentity(opt.IdentityFile, scratch, uid, gid)
 	if err != nil {
 		return err
 	}
@@ -98,10 +98,10 @@ func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) 
 	return nil
 }
 
-// privateIdentity copies the identity into the scratch directory for the
+// PrivateIdentity copies the identity into the scratch directory for the
 // server's user (restore_command runs as that user); it goes away with the
 // scratch directory.
-func privateIdentity(path, scratch string, uid, gid int) (string, error) {
+func PrivateIdentity(path, scratch string, uid, gid int) (string, error) {
 	if uid < 0 {
 		return filepath.Abs(path)
 	}

@@ -28,6 +28,10 @@ type Options struct {
 	// run as root for a server that runs as another user).
 	OwnerUID, OwnerGID int
 	Progress           func(done, total int64)
+	// Standby makes a hot standby instead of a restore: it never ends
+	// recovery, replays WAL as it reaches the repository and answers
+	// read-only queries meanwhile. The target must be the latest.
+	Standby bool
 }
 
 // Result says what was restored.
@@ -40,6 +44,9 @@ type Result struct {
 // Run restores a backup into opt.PGData and configures recovery to the
 // target. The result starts with a plain pg_ctl start.
 func Run(ctx context.Context, opt Options) (*Result, error) {
+	if opt.Standby && !opt.Target.Latest() {
+		return nil, fmt.Errorf("restore: a standby follows the latest WAL; it takes no target (%s)", opt.Target)
+	}
 	if opt.FetchProgram == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -129,6 +136,9 @@ func checkSpace(dir string, need int64) error {
 // writeRecoveryConf sets restore_command and the target, and asks for
 // recovery with recovery.signal.
 func writeRecoveryConf(opt Options) error {
+	if opt.Standby {
+		return writeStandbyConf(opt)
+	}
 	lines := []string{
 		"",
 		"# Added by clinicctl restore at " + time.Now().UTC().Format(time.RFC3339) + " (target: " + opt.Target.String() + ")",
@@ -155,15 +165,7 @@ func writeRecoveryConf(opt Options) error {
 	if !t.Latest() {
 		lines = append(lines, "recovery_target_action = 'promote'")
 	}
-	f, err := os.OpenFile(filepath.Join(opt.PGData, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := appendConf(opt.PGData, lines); err != nil {
 		return err
 	}
 	// A backup from a standby carries standby.signal: this is a restore,
@@ -172,6 +174,44 @@ func writeRecoveryConf(opt Options) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(opt.PGData, "recovery.signal"), nil, 0o600)
+}
+
+// writeStandbyConf sets up a hot standby fed from the repository alone.
+// restore_command turns every failure into "not there yet" (exit 1): the
+// standby then retries the same segment every wal_retrieve_retry_interval,
+// where a restore would rather stop than end early. A damaged segment
+// thus holds replay back, which the standby's status shows as lag, instead
+// of shutting the standby down.
+func writeStandbyConf(opt Options) error {
+	lines := []string{
+		"",
+		"# Added by clinicbox at " + time.Now().UTC().Format(time.RFC3339) + ": a hot standby replaying WAL as it reaches the repository",
+		fmt.Sprintf(`restore_command = '"%s" wal-fetch --repo "%s" --identity "%s" %%f "%%p" || exit 1'`,
+			opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile),
+		"recovery_target_timeline = 'latest'", "hot_standby = on",
+		// How soon a segment still being filled is asked for again.
+		"wal_retrieve_retry_interval = '1s'",
+		"primary_conninfo = ''", "primary_slot_name = ''",
+	}
+	if err := appendConf(opt.PGData, lines); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(opt.PGData, "recovery.signal")); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return os.WriteFile(filepath.Join(opt.PGData, "standby.signal"), nil, 0o600)
+}
+
+func appendConf(pgdata string, lines []string) error {
+	f, err := os.OpenFile(filepath.Join(pgdata, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func chownTree(opt Options, b *archive.Backup) error {

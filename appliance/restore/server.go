@@ -31,6 +31,11 @@ type Server struct {
 // replication) are overridden. It returns once the server accepts
 // connections; recovery may still be running (see WaitRecovered).
 func StartServer(ctx context.Context, pgdata, sockDir string, uid, gid int) (*Server, error) {
+	return StartServerOn(ctx, pgdata, sockDir, uid, gid, 0)
+}
+
+// StartServerOn is StartServer on the given loopback port (0: a free one).
+func StartServerOn(ctx context.Context, pgdata, sockDir string, uid, gid, port int) (*Server, error) {
 	bin, err := postgres.BinDir()
 	if err != nil {
 		return nil, err
@@ -39,8 +44,10 @@ func StartServer(ctx context.Context, pgdata, sockDir string, uid, gid int) (*Se
 	if uid >= 0 {
 		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	if s.Port, err = freePort(); err != nil {
-		return nil, err
+	if s.Port = port; port == 0 {
+		if s.Port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	conf := []string{"", "# Added by clinicctl drill: a private server on loopback",
 		"listen_addresses = '127.0.0.1'", fmt.Sprintf("port = %d", s.Port),
@@ -138,9 +145,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// serverUser returns the unprivileged user to run PostgreSQL as when we
+// ServerUser returns the unprivileged user to run PostgreSQL as when we
 // are root (initdb and postgres refuse root), or -1s.
-func serverUser() (int, int, error) {
+func ServerUser() (int, int, error) {
 	if os.Geteuid() != 0 {
 		return -1, -1, nil
 	}

@@ -59,6 +59,8 @@ type BoxStatus struct {
 	Backups      int         `json:"backups"`
 	LatestBackup string      `json:"latest_backup,omitempty"`
 	StoredBytes  int64       `json:"stored_bytes"`
+	// Standby is the trusted standby's replay, when the vault runs one.
+	Standby *StandbyStatus `json:"standby,omitempty"`
 }
 
 // Status is the vault's status document.

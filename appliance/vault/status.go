@@ -18,7 +18,12 @@ func (v *Vault) Status() (Status, error) {
 		if err != nil {
 			return st, err
 		}
-		st.Boxes = append(st.Boxes, b.status())
+		bs := b.status()
+		if sb := v.cfg.Standbys[ns]; sb != nil {
+			s := sb.Status()
+			bs.Standby = &s
+		}
+		st.Boxes = append(st.Boxes, bs)
 	}
 	return st, nil
 }

@@ -60,6 +60,9 @@ type Config struct {
 	AuditLog string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Standbys are the trusted standbys the vault runs, by namespace; their
+	// state shows in the status document.
+	Standbys map[string]*Standby
 }
 
 // Identifier says who is at the other end of a connection.

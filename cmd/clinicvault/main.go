@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -64,7 +65,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if _, err := node.Up(ctx); err != nil {
 		return err
 	}
-	v, err := vault.New(vault.Config{Dir: s.Dir, Rules: s.Rules, Retention: s.retention()}, node, log)
+	cfg := vault.Config{Dir: s.Dir, Rules: s.Rules, Retention: s.retention()}
+	if s.Standby != nil {
+		sb, err := newStandby(s, log)
+		if err != nil {
+			return err
+		}
+		cfg.Standbys = map[string]*vault.Standby{s.Standby.Namespace: sb}
+		go sb.Run(ctx)
+	}
+	v, err := vault.New(cfg, node, log)
 	if err != nil {
 		return err
 	}
@@ -86,6 +96,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("clinicvault: %w", err)
 	}
 	return nil
+}
+
+// newStandby sets up the trusted standby the settings ask for.
+func newStandby(s *Settings, log *slog.Logger) (*vault.Standby, error) {
+	sb := s.Standby
+	dir := sb.Dir
+	if dir == "" {
+		dir = filepath.Join(s.Dir, "standby", sb.Namespace)
+	}
+	prog := sb.Clinicctl
+	if prog == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		prog = filepath.Join(filepath.Dir(exe), "clinicctl")
+	}
+	if _, err := os.Stat(prog); err != nil {
+		return nil, fmt.Errorf("clinicvault: standby: %w; install clinicctl next to clinicvault or set standby.clinicctl", err)
+	}
+	return vault.NewStandby(vault.StandbyConfig{Repo: filepath.Join(s.Dir, "boxes", sb.Namespace, "repo"), IdentityFile: sb.IdentityFile,
+		Dir: dir, Port: sb.Port, FetchProgram: prog}, log)
 }
 
 // prune applies retention every hour and logs each removal with its reason.

@@ -34,6 +34,25 @@ type Settings struct {
 	// recovery and base backups kept 5 weeks.
 	RetentionDays int `json:"pitr_days"`
 	BackupWeeks   int `json:"backup_weeks"`
+	// Standby turns on the trusted-standby mode for one box.
+	Standby *StandbySettings `json:"standby"`
+}
+
+// StandbySettings: only for a vault the practice owns, given the
+// practice's recovery key. The vault then holds a readable copy of the
+// database; without this section it never holds a key.
+type StandbySettings struct {
+	// Namespace is the box's namespace, as the vault's status lists it.
+	Namespace string `json:"namespace"`
+	// IdentityFile is the practice's recovery key (an age identity file).
+	IdentityFile string `json:"identity_file"`
+	// Dir holds the standby's data directory; empty means Dir/standby/NS.
+	Dir string `json:"dir"`
+	// Port is the loopback port the standby listens on; 0 picks one.
+	Port int `json:"port"`
+	// Clinicctl is the path of clinicctl, which replay fetches WAL with;
+	// empty means clinicctl next to clinicvault.
+	Clinicctl string `json:"clinicctl"`
 }
 
 // ReadSettings reads settings, rejecting unknown fields, and fills defaults.
@@ -75,6 +94,17 @@ func (s *Settings) Validate() error {
 	}
 	if s.BackupWeeks < 0 || (s.BackupWeeks > 0 && s.BackupWeeks < 2) {
 		errs = append(errs, fmt.Errorf("backup_weeks: %d: keep base backups at least 2 weeks (0 means 5)", s.BackupWeeks))
+	}
+	if sb := s.Standby; sb != nil {
+		if sb.Namespace == "" || strings.ContainsAny(sb.Namespace, "/\\.") {
+			errs = append(errs, fmt.Errorf("standby.namespace: %q: set it to the box's namespace as the vault's status lists it", sb.Namespace))
+		}
+		if sb.IdentityFile == "" {
+			errs = append(errs, errors.New("standby.identity_file: missing; the standby needs the practice's recovery key to replay WAL"))
+		}
+		if sb.Port < 0 || sb.Port > 65535 {
+			errs = append(errs, fmt.Errorf("standby.port: %d is not a port", sb.Port))
+		}
 	}
 	return errors.Join(errs...)
 }

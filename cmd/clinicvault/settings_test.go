@@ -16,6 +16,9 @@ func TestReadSettings(t *testing.T) {
 		{"unknown field", `{"dir": "/srv/v", "colour": "red"}`, "unknown field"},
 		{"short retention", `{"dir": "/srv/v", "pitr_days": 3}`, "pitr_days: 3"},
 		{"bad tag", `{"dir": "/srv/v", "tags": ["vault"]}`, "tags start with tag:"},
+		{"standby", `{"dir": "/srv/v", "standby": {"namespace": "nBOX1", "identity_file": "/etc/clinicvault/recovery.key", "port": 5433}}`, ""},
+		{"standby without key", `{"dir": "/srv/v", "standby": {"namespace": "nBOX1"}}`, "standby.identity_file"},
+		{"standby escaping", `{"dir": "/srv/v", "standby": {"namespace": "../etc", "identity_file": "k"}}`, "standby.namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := ReadSettings(strings.NewReader(tc.json))
