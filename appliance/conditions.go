@@ -278,13 +278,16 @@ func (a *Appliance) evaluate(ctx context.Context) {
 
 func (a *Appliance) fillDrives(st *status.Status, now time.Time) {
 	if b := a.box; b != nil && b.dec.Drive != "" && b.health.Verdict != "" {
-		a.book.setHealth(b.dec.Drive, b.health)
+		if a.book.setHealth(b.dec.Drive, b.health) {
+			a.saveBook()
+		}
 	}
 	next, _ := a.rot.ExpectedNext()
 	st.Expected = next.Generation
 	for _, d := range a.rot.Drives {
 		sd := status.Drive{ID: string(d.ID), Generation: d.Generation, Where: string(d.Status), Expected: d.ID == next.ID && d.ID != "",
-			Serial: d.Serial, Capacity: d.Capacity, InsertedAt: d.InsertedAt, AwaySince: d.AwaySince, Health: a.book.health(d.ID)}
+			Serial: d.Serial, Capacity: d.Capacity, InsertedAt: d.InsertedAt, AwaySince: d.AwaySince, Health: a.book.health(d.ID),
+			HealthTrend: slices.Clone(a.book.HealthLog[d.ID])}
 		for _, r := range a.book.Backups {
 			if r.Drive == string(d.ID) && r.Verified == "ok" && r.End.After(sd.LastBackup) {
 				sd.LastBackup = r.End

@@ -25,5 +25,18 @@ func (h SMARTHealth) Check(ctx context.Context, d Drive) status.Health {
 func (h SMARTHealth) checkDisk(ctx context.Context, disk, bridge string) status.Health {
 	h.Checker.Forget(disk)
 	r := h.Checker.Check(ctx, disk, bridge)
-	return status.Health{Verdict: string(r.Verdict), Reasons: r.Reasons, Temperature: r.Temperature, Checked: r.Checked}
+	return status.Health{Verdict: string(r.Verdict), Reasons: r.Reasons, Temperature: r.Temperature,
+		BadSectors: badSectors(r), PowerOnHours: r.PowerOnHours, Checked: r.Checked}
+}
+
+// badSectors adds up the counters whose growth means a dying drive.
+func badSectors(r smart.Report) int64 {
+	n := int64(r.MediaErrors)
+	for _, a := range r.Attributes {
+		switch a.ID {
+		case 5, 197, 198: // reallocated, pending, offline uncorrectable
+			n += int64(a.Raw)
+		}
+	}
+	return n
 }

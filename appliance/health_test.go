@@ -52,6 +52,29 @@ func TestFailingDriveIsRefused(t *testing.T) {
 	if st.InBox.Writable || !hasCondition(st, string(rotation.DriveFailing)) {
 		t.Errorf("a drive that started failing in the box: %+v %v", st.InBox, st.Conditions)
 	}
+	// Its SMART trend holds both checks, and survives a restart.
+	trendOf := func(st status.Status) []status.HealthSample {
+		for _, d := range st.Drives {
+			if d.ID == st.InBox.Drive {
+				return d.HealthTrend
+			}
+		}
+		return nil
+	}
+	if tr := trendOf(st); len(tr) != 2 || tr[0].Verdict != "ok" || tr[1].Verdict != "failing" {
+		t.Errorf("orange's trend %+v; want an ok check then a failing one", tr)
+	}
+	r.stop()
+	a2, err := New(r.a.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.a = a2
+	r.start()
+	st = r.wait("orange back after the restart", func(st status.Status) bool { return st.InBox != nil && st.InBox.Drive != "" })
+	if tr := trendOf(st); len(tr) < 2 || tr[1].Verdict != "failing" {
+		t.Errorf("after a restart orange's trend is %+v; want the two checks kept", tr)
+	}
 	r.sim.Unplug("orange")
 	r.wait("out", func(st status.Status) bool { return st.InBox == nil })
 

@@ -24,6 +24,8 @@ type book struct {
 	Nightly map[rotation.DriveID]rotation.Date `json:"nightly,omitempty"`
 	// Health is each drive's last SMART check.
 	Health map[rotation.DriveID]status.Health `json:"health,omitempty"`
+	// HealthLog is each drive's SMART checks over time, oldest first.
+	HealthLog map[rotation.DriveID][]status.HealthSample `json:"health_log,omitempty"`
 	// Maint is the last maintenance run.
 	Maint status.Maintenance `json:"maintenance,omitzero"`
 	// Consent is when the remote-support window ends.
@@ -33,6 +35,9 @@ type book struct {
 const (
 	keepBackups = 60
 	keepEvents  = 100
+	// keepHealth is a drive's SMART trend: at one check every six hours
+	// while in the box, a drive's last few months of rotation.
+	keepHealth = 120
 )
 
 func (a *Appliance) path(name string) string { return filepath.Join(a.cfg.StateDir, name) }
@@ -182,9 +187,27 @@ func (b *book) health(id rotation.DriveID) status.Health {
 	return status.Health{Verdict: "unknown"}
 }
 
-func (b *book) setHealth(id rotation.DriveID, h status.Health) {
+// setHealth keeps the drive's latest check and adds it to its trend once;
+// it reports whether the trend grew.
+func (b *book) setHealth(id rotation.DriveID, h status.Health) bool {
 	if b.Health == nil {
 		b.Health = map[rotation.DriveID]status.Health{}
 	}
 	b.Health[id] = h
+	if h.Checked.IsZero() || h.Verdict == "unknown" {
+		return false
+	}
+	if b.HealthLog == nil {
+		b.HealthLog = map[rotation.DriveID][]status.HealthSample{}
+	}
+	log := b.HealthLog[id]
+	if n := len(log); n > 0 && !h.Checked.After(log[n-1].Time) {
+		return false
+	}
+	log = append(log, status.HealthSample{Time: h.Checked, Verdict: h.Verdict, Temperature: h.Temperature, BadSectors: h.BadSectors})
+	if n := len(log); n > keepHealth {
+		log = log[n-keepHealth:]
+	}
+	b.HealthLog[id] = log
+	return true
 }

@@ -144,15 +144,30 @@ type Drive struct {
 	AwaySince  time.Time `json:"away_since,omitzero"`
 	LastBackup time.Time `json:"last_backup,omitzero"`
 	Health     Health    `json:"health"`
+	// HealthTrend is the drive's SMART checks over time, oldest first.
+	HealthTrend []HealthSample `json:"health_trend,omitempty"`
+}
+
+// HealthSample is one SMART check, for trends.
+type HealthSample struct {
+	Time        time.Time `json:"time"`
+	Verdict     string    `json:"verdict"`
+	Temperature int       `json:"temperature,omitempty"`
+	BadSectors  int64     `json:"bad_sectors"`
 }
 
 // Health is a drive's last SMART check.
 type Health struct {
 	// Verdict is "ok", "warning", "failing" or "unknown".
-	Verdict     string    `json:"verdict"`
-	Reasons     []string  `json:"reasons,omitempty"`
-	Temperature int       `json:"temperature,omitempty"`
-	Checked     time.Time `json:"checked,omitzero"`
+	Verdict     string   `json:"verdict"`
+	Reasons     []string `json:"reasons,omitempty"`
+	Temperature int      `json:"temperature,omitempty"`
+	// BadSectors counts what the drive could not read or had to move:
+	// ATA reallocated, pending and offline-uncorrectable sectors, or NVMe
+	// media errors. A number that grows is a drive on its way out.
+	BadSectors   int64     `json:"bad_sectors,omitempty"`
+	PowerOnHours int       `json:"power_on_hours,omitempty"`
+	Checked      time.Time `json:"checked,omitzero"`
 }
 
 // InBox is the drive in the box.

@@ -130,3 +130,57 @@ func shortDuration(sec float64) string {
 }
 
 func trimZero(s string) string { return strings.TrimSuffix(s, ".0") }
+
+// Size of a drive's SMART trend, drawn in its row of the health table.
+const trendW, trendH = 220, 44
+
+// healthTrend draws a drive's SMART checks, oldest first: temperature as a
+// line, and bad sectors (reallocated, pending, uncorrectable, media
+// errors) as red dots sized by count, so a drive starting to fail stands
+// out at a glance. Checks that said "warning" or "failing" are marked.
+func healthTrend(samples []status.HealthSample) template.HTML {
+	if len(samples) == 0 {
+		return ""
+	}
+	from, to := samples[0].Time, samples[len(samples)-1].Time
+	span := to.Sub(from)
+	if span <= 0 {
+		span = time.Hour
+	}
+	lo, hi := samples[0].Temperature, samples[0].Temperature
+	for _, s := range samples {
+		lo, hi = min(lo, s.Temperature), max(hi, s.Temperature)
+	}
+	lo, hi = min(lo, 20), max(hi, 60)
+	x := func(t time.Time) float64 { return 4 + float64(t.Sub(from))/float64(span)*(trendW-8) }
+	y := func(c int) float64 { return trendH - 4 - float64(c-lo)/float64(hi-lo)*(trendH-8) }
+	last := samples[len(samples)-1]
+	title := fmt.Sprintf("%d SMART checks since %s; last %d °C, %d bad sectors", len(samples), from.Format("Jan 2"), last.Temperature, last.BadSectors)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="trend" viewBox="0 0 %d %d" role="img" aria-label="%s"><title>%s</title>`, trendW, trendH,
+		template.HTMLEscapeString(title), template.HTMLEscapeString(title))
+	fmt.Fprintf(&b, `<line class="grid" x1="0" x2="%d" y1="%.1f" y2="%.1f"/>`, trendW, y(55), y(55)) // hot
+	pts := make([]string, 0, len(samples))
+	for _, s := range samples {
+		if s.Temperature != 0 {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(s.Time), y(s.Temperature)))
+		}
+	}
+	if len(pts) == 1 {
+		pts = append(pts, pts[0])
+	}
+	if len(pts) > 0 {
+		fmt.Fprintf(&b, `<polyline class="temperature" points="%s"/>`, strings.Join(pts, " "))
+	}
+	for _, s := range samples {
+		if s.BadSectors > 0 {
+			r := min(2+math.Log2(float64(s.BadSectors)), 8)
+			fmt.Fprintf(&b, `<circle class="bad" cx="%.1f" cy="%d" r="%.1f"/>`, x(s.Time), trendH/2, r)
+		}
+		if s.Verdict == "warning" || s.Verdict == "failing" {
+			fmt.Fprintf(&b, `<line class="verdict-%s" x1="%.1f" x2="%.1f" y1="0" y2="%d"/>`, s.Verdict, x(s.Time), x(s.Time), trendH)
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}

@@ -25,6 +25,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"seconds": func(s float64) string { return shortDuration(s) },
 	"pct":     func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	"join":    strings.Join,
+	"trend":   healthTrend,
 	"dict":    dict,
 }).ParseFS(assets, "assets/*.html"))
 

@@ -131,3 +131,34 @@ func TestMonthCalendar(t *testing.T) {
 		t.Errorf("got today %v due %v; want today the 21st and due the 28th", day(21).Today, day(28).Due)
 	}
 }
+
+// A drive's SMART trend: temperature as a line, a dot for each check that
+// found bad sectors, a mark where the verdict turned; nothing for a drive
+// never checked.
+func TestHealthTrend(t *testing.T) {
+	if got := healthTrend(nil); got != "" {
+		t.Errorf("no checks drew %q; want nothing", got)
+	}
+	start := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	var samples []status.HealthSample
+	for i := range 10 {
+		s := status.HealthSample{Time: start.Add(time.Duration(i) * 6 * time.Hour), Verdict: "ok", Temperature: 35 + i}
+		if i >= 7 {
+			s.BadSectors, s.Verdict = int64(8*(i-6)), "warning"
+		}
+		samples = append(samples, s)
+	}
+	svg := string(healthTrend(samples))
+	if n := strings.Count(svg, `<circle class="bad"`); n != 3 {
+		t.Errorf("%d bad-sector dots; want 3 (the last three checks)", n)
+	}
+	if n := strings.Count(svg, `class="verdict-warning"`); n != 3 {
+		t.Errorf("%d warning marks; want 3", n)
+	}
+	if pts := strings.Count(svg[strings.Index(svg, `class="temperature"`):], ","); pts < 10 {
+		t.Errorf("temperature line has %d points; want 10", pts)
+	}
+	if !strings.Contains(svg, "10 SMART checks since Mar 2; last 44 °C, 24 bad sectors") {
+		t.Errorf("title missing or wrong in %s", svg)
+	}
+}
