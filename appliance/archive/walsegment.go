@@ -26,14 +26,14 @@ func (w *walWorker) frame(j walJob) error {
 			return err
 		}
 	}
-	start := len(w.pending)
-	if j.frame != nil {
-		w.pending = append(w.pending, *j.frame...)
-	} else {
-		w.pending = w.enc.EncodeAll(*j.data, w.pending)
+	fb := j.frame
+	if fb == nil {
+		fb = w.frames.Get().(*[]byte)
+		*fb = w.enc.EncodeAll(*j.data, (*fb)[:0])
 	}
+	w.pending = append(w.pending, fb)
 	w.pendTo += j.n
-	if _, err := w.sealed.Write(w.pending[start:]); err != nil {
+	if _, err := w.sealed.Write(*fb); err != nil {
 		return fmt.Errorf("archive: write WAL: %w", explainFS(err))
 	}
 	if j.last {
@@ -81,8 +81,17 @@ func (w *walWorker) complete() error {
 		return fmt.Errorf("archive: remove partial WAL: %w", explainFS(err))
 	}
 	w.active = false
-	w.pending = w.pending[:0]
+	w.clearPending()
 	return nil
+}
+
+// clearPending gives the pending frames' buffers back.
+func (w *walWorker) clearPending() {
+	for i, fb := range w.pending {
+		w.frames.Put(fb)
+		w.pending[i] = nil
+	}
+	w.pending = w.pending[:0]
 }
 
 // record makes the pending frames durable as one record of the partial
@@ -114,7 +123,7 @@ func (w *walWorker) record(j walJob) error {
 	if err := w.partial.Sync(); err != nil {
 		return fmt.Errorf("archive: sync partial WAL: %w", explainFS(err))
 	}
-	w.pending = w.pending[:0]
+	w.clearPending()
 	w.pendFrom = w.pendTo
 	return nil
 }
@@ -128,7 +137,7 @@ func (w *walWorker) drop() {
 	}
 	w.closePartial()
 	w.active = false
-	w.pending = w.pending[:0]
+	w.clearPending()
 }
 
 func (w *walWorker) closePartial() {
@@ -141,10 +150,14 @@ func (w *walWorker) closePartial() {
 // appendRecord appends one partial-file record to dst: a 4-byte
 // big-endian length, then an age file whose plaintext is the 8-byte header
 // (offset in the segment, raw length) and the zstd frames of those bytes.
-func appendRecord(dst, frames []byte, offset, rawLen int, r *Repo) ([]byte, error) {
+func appendRecord(dst []byte, frames []*[]byte, offset, rawLen int, r *Repo) ([]byte, error) {
+	size := 0
+	for _, f := range frames {
+		size += len(*f)
+	}
 	b := bytes.NewBuffer(dst)
 	start := b.Len()
-	b.Grow(4 + 8 + len(frames) + 512) // age adds a header and 16 bytes per 64 KB
+	b.Grow(4 + 8 + size + size/65536*16 + 512) // age adds a header and 16 bytes per 64 KB
 	b.Write(make([]byte, 4))
 	s, err := age.Encrypt(b, r.recips...)
 	if err != nil {
@@ -154,7 +167,9 @@ func appendRecord(dst, frames []byte, offset, rawLen int, r *Repo) ([]byte, erro
 	binary.BigEndian.PutUint32(hdr[0:], uint32(offset))
 	binary.BigEndian.PutUint32(hdr[4:], uint32(rawLen))
 	s.Write(hdr[:])
-	s.Write(frames)
+	for _, f := range frames {
+		s.Write(*f)
+	}
 	if err := s.Close(); err != nil {
 		return dst, fmt.Errorf("archive: encrypt: %w", err)
 	}

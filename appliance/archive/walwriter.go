@@ -218,5 +218,5 @@ func sealRecord(p []byte, offset int, r *Repo) ([]byte, error) {
 	enc := encoders.Get().(*zstd.Encoder)
 	frame := enc.EncodeAll(p, make([]byte, 0, len(p)/2))
 	encoders.Put(enc)
-	return appendRecord(nil, frame, offset, len(p), r)
+	return appendRecord(nil, []*[]byte{&frame}, offset, len(p), r)
 }
