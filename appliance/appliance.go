@@ -13,10 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/maint"
 	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/appliance/web"
 	"github.com/clinicbox/clinicbox/rotation"
 )
 
@@ -31,8 +33,9 @@ type Button int
 
 // Button presses.
 const (
-	Ack       Button = iota + 1 // short press: acknowledge; on swap due, eject
-	LongPress                   // three seconds: open a remote-support window
+	Ack           Button = iota + 1 // short press: acknowledge; on swap due, eject
+	LongPress                       // three seconds: open a remote-support window
+	ResetPassword                   // ten seconds: clear the page's password (someone is at the box)
 )
 
 // Notifier sends alerts from the status document.
@@ -87,7 +90,8 @@ type Appliance struct {
 	acked        map[string]time.Time // condition name+since -> acknowledged
 	consent      time.Time
 
-	runCtx  context.Context // Run's context, for work started by actions
+	runCtx  context.Context            // Run's context, for work started by actions
+	web     atomic.Pointer[web.Server] // the pages NewWeb made, whose password the button resets
 	do      chan func()
 	poke    chan struct{}
 	flushed chan struct{} // WAL reached the drive: the lag changed

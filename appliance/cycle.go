@@ -355,6 +355,16 @@ func (a *Appliance) button(ctx context.Context, p Button) {
 	switch p {
 	case LongPress:
 		a.openConsent("front desk (button)", a.cfg.SupportWindow)
+	case ResetPassword:
+		pages := a.web.Load()
+		if pages == nil {
+			return
+		}
+		if err := pages.ResetPassword("front desk (button held 10 s)"); err != nil {
+			a.event("password", "Holding the button did not clear the page's password: "+err.Error())
+			return
+		}
+		a.event("password", "The page's password was cleared at the box (button held 10 s). Set a new one on the box's page now.")
 	case Ack:
 		st := a.Status()
 		if len(st.Conditions) > 0 && st.Conditions[0].Name == "swap due" {

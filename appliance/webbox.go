@@ -134,5 +134,10 @@ func (a *Appliance) NewWeb(sim *SimDrives, whois func(ctx context.Context, remot
 	if sim != nil {
 		cfg.Sim = SimPanel{Drives: sim}
 	}
-	return web.New(cfg)
+	srv, err := web.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.web.Store(srv) // the button resets its password
+	return srv, nil
 }

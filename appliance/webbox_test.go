@@ -6,6 +6,11 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +67,71 @@ func TestWebBoxActsAndBundles(t *testing.T) {
 		if !names[want] {
 			t.Errorf("bundle lacks %s (has %v)", want, names)
 		}
+	}
+}
+
+// Holding the button ten seconds clears the page's password: browsers that
+// were logged in are logged out, the next visit sets a new password, and
+// the audit log and the events say it happened at the box.
+func TestButtonResetsPagePassword(t *testing.T) {
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC))
+	pages, err := r.a.NewWeb(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(pages.LAN())
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(path string, form url.Values) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", srv.URL)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	get := func(path string) *http.Response {
+		t.Helper()
+		resp, err := c.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post("/setup", url.Values{"password": {"first-password-1"}, "confirm": {"first-password-1"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setting the first password: %s", resp.Status)
+	}
+	if resp := get("/api/status"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("logged in, /api/status: %s", resp.Status)
+	}
+
+	r.button <- ResetPassword
+	r.wait("the reset recorded", func(st status.Status) bool {
+		return len(st.Events) > 0 && strings.Contains(st.Events[0].Message, "password was cleared at the box")
+	})
+	if resp := get("/api/status"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after the reset the old session got %s; want 401", resp.Status)
+	}
+	if resp := get("/login"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/setup" {
+		t.Errorf("after the reset /login answered %s to %q; want a redirect to /setup", resp.Status, resp.Header.Get("Location"))
+	}
+	if resp := post("/setup", url.Values{"password": {"second-password-2"}, "confirm": {"second-password-2"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setting the new password: %s", resp.Status)
+	}
+	if resp := get("/api/status"); resp.StatusCode != http.StatusOK {
+		t.Errorf("with the new password, /api/status: %s", resp.Status)
+	}
+	al, err := os.ReadFile(r.a.path("audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(al), `"action":"reset password"`) || !strings.Contains(string(al), "button held 10 s") {
+		t.Errorf("the audit log does not record the reset at the box:\n%s", al)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/clinicbox/clinicbox/appliance/audit"
 )
 
 // argonParams are Argon2id's cost: OWASP's recommended minimum (19 MiB,
@@ -106,4 +108,35 @@ func (p *passwordFile) check(pw string) (bool, error) {
 	}
 	got := argon2.IDKey([]byte(pw), salt, time, memory, threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// reset removes the password, so that the next visit sets a new one.
+func (p *passwordFile) reset() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := os.Remove(p.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("web: reset password: %w", err)
+	}
+	d, err := os.Open(filepath.Dir(p.path))
+	if err != nil {
+		return fmt.Errorf("web: reset password: %w", err)
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ResetPassword clears the LAN password and logs every browser out; the
+// next visit to the page sets a new password, as on the first day. It is
+// for someone at the box (the button held down), and is audited as who.
+func (s *Server) ResetPassword(who string) error {
+	err := s.password.reset()
+	s.sessions.clear()
+	rec := audit.Record{Time: s.now(), Caller: who, Role: RoleStaff, Action: "reset password", Allowed: err == nil, Why: "held the box's button"}
+	if err != nil {
+		rec.Why = err.Error()
+	}
+	if _, aerr := s.cfg.Audit.Append(rec); aerr != nil {
+		s.log.Error("audit", "op", "reset password", "err", aerr)
+	}
+	return err
 }

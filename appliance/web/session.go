@@ -84,6 +84,13 @@ func (s *sessions) end(w http.ResponseWriter, id string) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 }
 
+// clear ends every session.
+func (s *sessions) clear() {
+	s.mu.Lock()
+	clear(s.seen)
+	s.mu.Unlock()
+}
+
 // lockedOut reports whether host must wait before trying a password.
 func (s *sessions) lockedOut(host string) bool {
 	s.mu.Lock()

@@ -46,8 +46,11 @@ func startPanel(ctx context.Context, set *appliance.Settings, log *slog.Logger) 
 				return
 			case ev := <-p.Events():
 				b := appliance.Ack
-				if ev.Kind == panel.LongPress {
+				switch ev.Kind {
+				case panel.LongPress:
 					b = appliance.LongPress
+				case panel.ResetPress:
+					b = appliance.ResetPassword
 				}
 				select {
 				case buttons <- b:

@@ -21,7 +21,8 @@ const debounce = 30 * time.Millisecond
 
 // watchButton turns edges into presses: a press counts once the button has
 // been down for the debounce time; on release it is short or long. A long
-// press is reported as soon as it is long, without waiting for release.
+// press is reported as soon as it is long, without waiting for release,
+// and a press held on to ResetPress is reported again as that.
 func (p *Panel) watchButton(ctx context.Context) {
 	in := p.cfg.Button
 	for ctx.Err() == nil {
@@ -33,16 +34,23 @@ func (p *Panel) watchButton(ctx context.Context) {
 			continue // a bounce
 		}
 		down := time.Now()
-		long := false
+		long, reset := false, false
 		for ctx.Err() == nil {
-			left := p.cfg.LongPress - time.Since(down)
-			if !long && left <= 0 {
+			held := time.Since(down)
+			if !long && held >= p.cfg.LongPress {
 				long = true
 				p.press(LongPress)
 			}
-			wait := time.Second
-			if !long {
-				wait = left
+			if !reset && held >= p.cfg.ResetPress {
+				reset = true
+				p.press(ResetPress)
+			}
+			wait := time.Minute
+			switch {
+			case !long:
+				wait = p.cfg.LongPress - held
+			case !reset:
+				wait = p.cfg.ResetPress - held
 			}
 			if in.WaitForEdge(wait) && !in.Pressed() {
 				// Up: it must stay up for the debounce time.

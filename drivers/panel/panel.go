@@ -30,6 +30,9 @@ type Config struct {
 	// LongPress is how long a press must last to count as long; zero
 	// means 3 s.
 	LongPress time.Duration
+	// ResetPress is how long the button must be held to reset the box's
+	// page password (someone at the box, in person); zero means 10 s.
+	ResetPress time.Duration
 }
 
 // EventKind is what the button did.
@@ -37,8 +40,9 @@ type EventKind int
 
 // Button events.
 const (
-	Ack       EventKind = iota + 1 // a short press
-	LongPress                      // held for Config.LongPress
+	Ack        EventKind = iota + 1 // a short press
+	LongPress                       // held for Config.LongPress
+	ResetPress                      // still held at Config.ResetPress (after a LongPress)
 )
 
 // Event is a button press, with the condition shown when it happened.
@@ -65,6 +69,9 @@ type Panel struct {
 func New(cfg Config) *Panel {
 	if cfg.LongPress <= 0 {
 		cfg.LongPress = 3 * time.Second
+	}
+	if cfg.ResetPress <= cfg.LongPress {
+		cfg.ResetPress = max(10*time.Second, 2*cfg.LongPress)
 	}
 	return &Panel{cfg: cfg, events: make(chan Event, 8), wake: make(chan struct{}, 1), acked: map[string]bool{}}
 }

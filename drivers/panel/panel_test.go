@@ -173,6 +173,26 @@ func TestButtonDebounceAndLongPress(t *testing.T) {
 		if got := drain(r.p.Events()); len(got) != 0 {
 			t.Errorf("releasing a long press gave %v; want nothing more", got)
 		}
+		// Held on for ten seconds: a long press, then the password reset,
+		// each once.
+		r.button.Press()
+		time.Sleep(9900 * time.Millisecond)
+		synctest.Wait()
+		if got := drain(r.p.Events()); len(got) != 1 || got[0].Kind != LongPress {
+			t.Errorf("held 9.9 s: %v; want only the long press so far", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+		synctest.Wait()
+		if got := drain(r.p.Events()); len(got) != 1 || got[0].Kind != ResetPress {
+			t.Errorf("held 10.1 s: %v; want the reset press", got)
+		}
+		time.Sleep(20 * time.Second)
+		r.button.Release()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := drain(r.p.Events()); len(got) != 0 {
+			t.Errorf("held 30 s and released: %v; want nothing more", got)
+		}
 	})
 }
 
