@@ -162,9 +162,10 @@ func (v *Vault) handle(need Role, h handler) http.HandlerFunc {
 		}
 		act, err := h(w, r, c)
 		if err != nil {
+			// On record before the peer hears the answer.
 			p := asProblem(err)
-			writeJSON(w, p.status(), p)
 			v.audit.write(v.entry(r, c, act, p.status(), p.Error))
+			writeJSON(w, p.status(), p)
 			return
 		}
 		if !act.quiet {
@@ -198,8 +199,8 @@ func allowed(role, need Role) bool {
 func (v *Vault) refuse(w http.ResponseWriter, r *http.Request, c *caller, why string) {
 	v.log.Warn("refused", "op", "vault", "peer", c.peer.Node, "tags", c.peer.Tags, "path", r.URL.Path, "why", why)
 	p := &Problem{Code: "forbidden", Error: "vault: " + why}
-	writeJSON(w, http.StatusForbidden, p)
 	v.audit.write(v.entry(r, c, action{name: "refused", target: r.Method + " " + r.URL.Path}, http.StatusForbidden, why))
+	writeJSON(w, http.StatusForbidden, p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
