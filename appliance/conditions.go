@@ -15,13 +15,17 @@ import (
 
 // serverCheck is the last look at the clinic's server.
 type serverCheck struct {
-	at        time.Time
-	err       error
-	sys       postgres.System
-	slot      postgres.SlotHealth
-	limit     int64
-	running   bool
-	checkedAt time.Time
+	at   time.Time
+	err  error
+	sys  postgres.System
+	slot postgres.SlotHealth
+	// offsite is the offsite shipper's slot (named offsiteSlot); it keeps
+	// WAL on the server while the vault is out of reach.
+	offsite     postgres.SlotHealth
+	offsiteSlot string
+	limit       int64
+	running     bool
+	checkedAt   time.Time
 }
 
 // checkServer looks at the server and its slot in the background, at most
@@ -41,6 +45,10 @@ func (a *Appliance) checkServer(ctx context.Context) {
 			c.limit = conn.System.MaxSlotKeepMB << 20
 			conn.Close()
 			c.slot, err = postgres.ReadSlotHealth(ctx, a.dbURL, a.set.Slot)
+		}
+		if o := a.cfg.Offsite; err == nil && o != nil {
+			c.offsiteSlot = o.Status().Slot
+			c.offsite, err = postgres.ReadSlotHealth(ctx, a.dbURL, c.offsiteSlot)
 		}
 		c.err = err
 		a.post(ctx, func() { c.checkedAt = a.cfg.Now(); a.srv = c })
@@ -113,20 +121,8 @@ func (a *Appliance) conditions(now time.Time) []status.Condition {
 	}
 	if a.srv.err != nil {
 		add("database unreachable", status.Failure, "", "The box cannot reach the practice's database server: "+a.srv.err.Error(), a.srv.checkedAt)
-	} else if s := a.srv.slot; s.Exists {
-		warn := a.set.SlotWarnBytes
-		if warn == 0 {
-			warn = 8 << 30
-			if a.srv.limit > 0 {
-				warn = a.srv.limit / 2
-			}
-		}
-		switch {
-		case s.AtRisk():
-			add("slot retention", status.Failure, "", fmt.Sprintf("The server is about to drop the WAL it keeps for the box (%s); put a drive in now, or a new full backup will be needed.", s.WALStatus), a.srv.checkedAt)
-		case s.RetainedBytes > warn:
-			add("slot retention", status.Attention, "", fmt.Sprintf("The server keeps %s of WAL for the box because no drive has taken it; put the expected drive in.", bytesText(s.RetainedBytes)), a.srv.checkedAt)
-		}
+	} else {
+		out = append(out, a.slotConditions()...)
 	}
 	if h, ok := a.cfg.Notifier.(interface{ Health() error }); ok {
 		if err := h.Health(); err != nil {
@@ -137,6 +133,40 @@ func (a *Appliance) conditions(now time.Time) []status.Condition {
 	for i := range out {
 		if since, ok := a.acked[out[i].Name+"|"+out[i].Drive]; ok && since.Equal(out[i].Since) {
 			out[i].Acknowledged = true
+		}
+	}
+	return out
+}
+
+// slotConditions warns when the server keeps more WAL for the drive's or
+// the vault's slot than the warning level, and when it is about to give up
+// on either.
+func (a *Appliance) slotConditions() []status.Condition {
+	warn := a.set.SlotWarnBytes
+	if warn == 0 {
+		warn = 8 << 30
+		if a.srv.limit > 0 {
+			warn = a.srv.limit / 2
+		}
+	}
+	var out []status.Condition
+	add := func(sev status.Severity, msg string) {
+		out = append(out, status.Condition{Name: "slot retention", Severity: sev, Message: msg, Since: a.srv.checkedAt})
+	}
+	if s := a.srv.slot; s.Exists {
+		switch {
+		case s.AtRisk():
+			add(status.Failure, fmt.Sprintf("The server is about to drop the WAL it keeps for the box (%s); put a drive in now, or a new full backup will be needed.", s.WALStatus))
+		case s.RetainedBytes > warn:
+			add(status.Attention, fmt.Sprintf("The server keeps %s of WAL for the box because no drive has taken it; put the expected drive in.", bytesText(s.RetainedBytes)))
+		}
+	}
+	if s := a.srv.offsite; s.Exists {
+		switch {
+		case s.AtRisk():
+			add(status.Failure, fmt.Sprintf("The server is about to drop the WAL it keeps for the offsite vault (%s); ask IT to restore the internet link now, or the vault will have a gap until its next base backup.", s.WALStatus))
+		case s.RetainedBytes > warn:
+			add(status.Attention, fmt.Sprintf("The server keeps %s of WAL for the offsite vault because the vault has not taken it; ask IT to check the internet link.", bytesText(s.RetainedBytes)))
 		}
 	}
 	return out
@@ -249,6 +279,9 @@ func (a *Appliance) evaluate(ctx context.Context) {
 	}
 	if s := a.srv.slot; s.Exists || a.srv.checkedAt.IsZero() == false {
 		st.Slots = []status.Slot{{Name: a.set.Slot, Exists: s.Exists, Active: s.Active, WALStatus: s.WALStatus, RetainedBytes: s.RetainedBytes, LimitBytes: a.srv.limit}}
+	}
+	if s := a.srv.offsite; s.Exists {
+		st.Slots = append(st.Slots, status.Slot{Name: a.srv.offsiteSlot, Exists: true, Active: s.Active, WALStatus: s.WALStatus, RetainedBytes: s.RetainedBytes, LimitBytes: a.srv.limit})
 	}
 	st.WAL.ServerLSN = a.srv.sys.XLogPos.String()
 	if b := a.box; b != nil && b.stream != nil {
