@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -560,7 +561,10 @@ func TestSlotRetentionWarnsWithNoDrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.start()
-	r.enroll("blue") // creates the slot
+	r.enroll("blue")
+	// "streaming" is said as the stream starts; WAL on the drive means it
+	// has found or created the slot.
+	r.caughtUp()
 	if err := r.a.Do(ctx, ActEject, "", "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -579,6 +583,32 @@ func TestSlotRetentionWarnsWithNoDrive(t *testing.T) {
 	defer n.mu.Unlock()
 	if n.seen["slot retention"] != status.Attention || n.seen[string(rotation.NoDrive)] != status.Attention {
 		t.Errorf("alerts saw %v; want slot retention and no drive, both attention", n.seen)
+	}
+}
+
+// A USB drive's eject ends with the kernel deleting the disk, so the box
+// can hear that it left before the eject itself reports: that is still a
+// safe eject, in the events and in the custody log.
+func TestEjectThatRemovesTheDrive(t *testing.T) {
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC))
+	r.sim.EjectRemoves = true
+	r.enroll("blue")
+	if err := r.a.Do(context.Background(), ActEject, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	st := r.wait("the drive gone", func(st status.Status) bool { return st.InBox == nil })
+	var said []string
+	for _, e := range st.Events {
+		said = append(said, e.Message)
+		if strings.Contains(e.Message, "without pressing the button") {
+			t.Errorf("event %q for a drive that was ejected", e.Message)
+		}
+	}
+	if !slices.ContainsFunc(said, func(m string) bool { return strings.Contains(m, "is safe to remove") }) {
+		t.Errorf("events %q; want one saying the drive is safe to remove", said)
+	}
+	if len(st.Swap.Recent) == 0 || st.Swap.Recent[0].Event != "remove" || st.Swap.Recent[0].Decision != "ejected" {
+		t.Errorf("custody log, newest first: %+v; want a remove recorded as ejected", st.Swap.Recent)
 	}
 }
 

@@ -31,6 +31,10 @@ type inBox struct {
 	activity string
 	problem  string // why the drive is not written, or what failed on it
 	ejected  bool
+	// goneEjecting is set when the kernel removed the drive while an eject
+	// was running: the eject's own last step removes it, so whether that
+	// was safe is for the eject's result to say.
+	goneEjecting bool
 
 	job    *worker // backup, verification, eject
 	upload *worker // a base backup going to the vault
@@ -314,10 +318,13 @@ func (a *Appliance) eject(ctx context.Context, who string) error {
 				b.activity = "idle"
 				b.problem = fmt.Sprintf("The drive could not be ejected safely (%v); do not pull it yet, and press the button again.", err)
 				a.event("eject", b.problem)
-				return
+			} else {
+				b.ejected, b.activity, b.writable = true, "safe to remove", false
+				a.event("eject", nameOf(b)+" is safe to remove.")
 			}
-			b.ejected, b.activity, b.writable = true, "safe to remove", false
-			a.event("eject", nameOf(b)+" is safe to remove.")
+			if b.goneEjecting {
+				a.left(ctx, b.dev)
+			}
 		})
 	})
 	return nil
@@ -334,6 +341,13 @@ func nameOf(b *inBox) string {
 func (a *Appliance) left(ctx context.Context, dev Drive) {
 	b := a.box
 	if b == nil || b.dev.Name() != dev.Name() {
+		return
+	}
+	if b.activity == "ejecting" && b.job != nil {
+		// Ejecting a USB drive ends with the kernel deleting its disk, so
+		// the removal can arrive before the eject reports; the eject's
+		// result then finishes this.
+		b.goneEjecting = true
 		return
 	}
 	a.box = nil

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 )
 
 // SimDrives are drives simulated by directories, for the demo and for tests
@@ -17,6 +18,10 @@ import (
 // the appliance never writes before it decides to.
 type SimDrives struct {
 	Dir string // each subdirectory is a drive
+
+	// EjectRemoves makes an eject take the drive out of the box before
+	// it reports, as the kernel deletes a USB disk at the end of one.
+	EjectRemoves bool
 
 	mu      sync.Mutex
 	out     chan<- DriveEvent
@@ -98,7 +103,7 @@ func (s *SimDrives) Plug(name string) error {
 		s.mu.Unlock()
 		return fmt.Errorf("drive %s is already plugged in", name)
 	}
-	d := &simDrive{name: name, dir: filepath.Join(s.Dir, name)}
+	d := &simDrive{name: name, dir: filepath.Join(s.Dir, name), sim: s}
 	s.plugged[name] = d
 	s.mu.Unlock()
 	return s.send(DriveEvent{Arrived: true, Drive: d})
@@ -114,6 +119,18 @@ func (s *SimDrives) Unplug(name string) error {
 		return fmt.Errorf("drive %s is not plugged in", name)
 	}
 	return s.send(DriveEvent{Drive: d})
+}
+
+// taken waits until the box has taken every event sent, so that it hears
+// of a removal before anything the caller does next: the order a
+// kernel's remove and the end of an eject can arrive in.
+func (s *SimDrives) taken(ctx context.Context) {
+	s.mu.Lock()
+	out := s.out
+	s.mu.Unlock()
+	for out != nil && len(out) > 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (s *SimDrives) send(ev DriveEvent) error {
@@ -135,6 +152,7 @@ func (s *SimDrives) send(ev DriveEvent) error {
 
 type simDrive struct {
 	name, dir string
+	sim       *SimDrives
 	mu        sync.Mutex
 	ejected   bool
 }
@@ -158,7 +176,13 @@ func (d *simDrive) Unmount(ctx context.Context) error { return nil }
 
 func (d *simDrive) Eject(ctx context.Context) (bool, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.ejected = true
+	d.mu.Unlock()
+	if d.sim.EjectRemoves {
+		if err := d.sim.Unplug(d.name); err != nil {
+			return false, err
+		}
+		d.sim.taken(ctx)
+	}
 	return true, nil
 }
