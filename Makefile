@@ -36,7 +36,8 @@ image:
 image-amd64:
 	$(GO) run ./cmd/clinicimage build amd64
 
-# Builds the amd64 image, boots it under qemu and checks that clinicbox runs.
+# Builds the amd64 image, boots it under qemu, backs up a hot-plugged USB
+# drive into it and verifies and restores that drive on the host.
 smoke: setup
 	$(GO) run ./cmd/clinicimage smoke
 

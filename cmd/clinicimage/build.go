@@ -45,7 +45,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		image = filepath.Join(root, t.Output)
 	}
 	start := time.Now()
-	if err := buildImage(ctx, root, t, pw, image, stdout, stderr); err != nil {
+	if err := buildImage(ctx, root, t, pw, image, "", stdout, stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "clinicimage: wrote %s in %s\n", image, time.Since(start).Round(time.Second))
@@ -54,9 +54,10 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // buildImage writes t's image to the file image: config.json with the
 // target's overrides and password, built by monogok from the module's
-// go.mod, /perm formatted. Nothing is written outside root's _work and the
-// image's directory.
-func buildImage(ctx context.Context, root string, t *Target, password, image string, stdout, stderr io.Writer) error {
+// go.mod, /perm formatted and, unless permSeed is empty, holding a copy of
+// that directory. Nothing is written outside root's _work and the image's
+// directory.
+func buildImage(ctx context.Context, root string, t *Target, password, image, permSeed string, stdout, stderr io.Writer) error {
 	configJSON, err := os.ReadFile(filepath.Join(root, "config.json"))
 	if err != nil {
 		return err
@@ -99,7 +100,7 @@ func buildImage(ctx context.Context, root string, t *Target, password, image str
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("monogok %s: %w", t.Name, err)
 	}
-	if _, err := formatPerm(ctx, partial, stdout, stderr); err != nil {
+	if _, err := formatPerm(ctx, partial, permSeed, stdout, stderr); err != nil {
 		return err
 	}
 	return os.Rename(partial, image)

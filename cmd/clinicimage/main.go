@@ -4,6 +4,7 @@
 //
 //	clinicimage build [-o FILE] TARGET   write the image of a gokr-packer.yml target
 //	clinicimage smoke [-keep]            build, boot and check the smoke target
+//	clinicimage relay HOST:PORT          (run by qemu) join stdin and stdout to HOST:PORT
 package main
 
 import (
@@ -19,6 +20,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "relay" {
+		os.Exit(relayMain(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

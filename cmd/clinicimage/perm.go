@@ -51,7 +51,10 @@ func gptPartition(r io.ReaderAt, n int) (extent, error) {
 
 // formatPerm makes an ext4 file system in the image's /perm partition,
 // which the image builder leaves unformatted, and returns where it lies.
-func formatPerm(ctx context.Context, image string, stdout, stderr io.Writer) (extent, error) {
+// When seed is not empty, the file system starts with a copy of the
+// directory seed's contents (mkfs.ext4 -d), as if someone had put them on
+// /perm before the first boot.
+func formatPerm(ctx context.Context, image, seed string, stdout, stderr io.Writer) (extent, error) {
 	f, err := os.Open(image)
 	if err != nil {
 		return extent{}, err
@@ -61,9 +64,12 @@ func formatPerm(ctx context.Context, image string, stdout, stderr io.Writer) (ex
 	if err != nil {
 		return extent{}, fmt.Errorf("%s: %w", image, err)
 	}
-	cmd := exec.CommandContext(ctx, "mkfs.ext4", "-q", "-F", "-L", "perm",
-		"-E", "offset="+strconv.FormatInt(perm.Offset, 10),
-		image, strconv.FormatInt(perm.Size/1024, 10)+"k")
+	args := []string{"-q", "-F", "-L", "perm", "-E", "offset=" + strconv.FormatInt(perm.Offset, 10)}
+	if seed != "" {
+		args = append(args, "-d", seed)
+	}
+	args = append(args, image, strconv.FormatInt(perm.Size/1024, 10)+"k")
+	cmd := exec.CommandContext(ctx, "mkfs.ext4", args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {
 		return extent{}, fmt.Errorf("format /perm of %s: %w", image, err)

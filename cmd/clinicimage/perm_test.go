@@ -86,7 +86,7 @@ func TestFormatPerm(t *testing.T) {
 	if err := os.Truncate(path, size); err != nil {
 		t.Fatal(err)
 	}
-	perm, err := formatPerm(context.Background(), path, io.Discard, os.Stderr)
+	perm, err := formatPerm(context.Background(), path, "", io.Discard, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,9 +35,10 @@ type Smoke struct {
 	Qemu, OVMF string
 	// MemoryMiB and CPUs size the virtual machine.
 	MemoryMiB, CPUs int
-	// BootTimeout bounds the wait for the web interface; StepTimeout bounds
-	// every later step.
-	BootTimeout, StepTimeout time.Duration
+	// BootTimeout bounds the wait for the web interface; BackupTimeout
+	// the wait for a base backup and its verification; StepTimeout every
+	// other step.
+	BootTimeout, BackupTimeout, StepTimeout time.Duration
 }
 
 // Settings is what gokr-packer.yml holds.
@@ -161,6 +162,8 @@ func (m *Smoke) set(field, value string) (err error) {
 		m.CPUs, err = strconv.Atoi(value)
 	case "boot_timeout":
 		m.BootTimeout, err = time.ParseDuration(value)
+	case "backup_timeout":
+		m.BackupTimeout, err = time.ParseDuration(value)
 	case "step_timeout":
 		m.StepTimeout, err = time.ParseDuration(value)
 	default:
@@ -182,8 +185,8 @@ func (s *Settings) validate() error {
 	if s.Targets[m.Target] == nil {
 		return fmt.Errorf("smoke.target %q: no such target", m.Target)
 	}
-	if m.Qemu == "" || m.OVMF == "" || m.MemoryMiB <= 0 || m.CPUs <= 0 || m.BootTimeout <= 0 || m.StepTimeout <= 0 {
-		return fmt.Errorf("smoke: set qemu, ovmf, memory_mib, cpus, boot_timeout and step_timeout")
+	if m.Qemu == "" || m.OVMF == "" || m.MemoryMiB <= 0 || m.CPUs <= 0 || m.BootTimeout <= 0 || m.BackupTimeout <= 0 || m.StepTimeout <= 0 {
+		return fmt.Errorf("smoke: set qemu, ovmf, memory_mib, cpus, boot_timeout, backup_timeout and step_timeout")
 	}
 	return nil
 }

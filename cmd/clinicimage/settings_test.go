@@ -27,6 +27,7 @@ smoke.ovmf: /usr/share/ovmf/OVMF.fd
 smoke.memory_mib: 1024
 smoke.cpus: 1
 smoke.boot_timeout: 4m
+smoke.backup_timeout: 5m
 smoke.step_timeout: 1m
 `
 
@@ -48,8 +49,8 @@ func TestParseSettings(t *testing.T) {
 	if s.Targets["pi"].Overrides != nil {
 		t.Errorf("got pi overrides %v; want none", s.Targets["pi"].Overrides)
 	}
-	if s.Smoke.BootTimeout != 4*time.Minute || s.Smoke.CPUs != 1 || s.Smoke.Target != "vm" {
-		t.Errorf("got smoke %+v; want boot_timeout 4m, cpus 1, target vm", s.Smoke)
+	if s.Smoke.BootTimeout != 4*time.Minute || s.Smoke.BackupTimeout != 5*time.Minute || s.Smoke.CPUs != 1 || s.Smoke.Target != "vm" {
+		t.Errorf("got smoke %+v; want boot_timeout 4m, backup_timeout 5m, cpus 1, target vm", s.Smoke)
 	}
 }
 

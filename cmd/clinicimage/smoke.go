@@ -3,52 +3,80 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/status"
 )
 
 // smoke is one smoke run: the booted machine and what its steps share.
 type smoke struct {
 	set Smoke
 	// dir is the run's scratch directory: serial log, monitor socket, disks.
-	dir string
-	vm  *VM
-	ui  *webUI
-	out io.Writer
+	dir  string
+	vm   *VM
+	ui   *webUI
+	box  *boxAPI
+	db   *hostDB
+	host *hostSide
+	out  io.Writer
+	// drive is what the drive steps pass on to each other.
+	drive driveRun
 }
 
 // step is one check of the smoke test, run in order against the booted
 // machine. A step waits for what it checks (the guest is slow under
 // emulation) until its context ends.
 type step struct {
-	name string
-	// boot marks a step that waits for the machine to boot; it gets
-	// smoke.boot_timeout instead of smoke.step_timeout.
-	boot bool
-	run  func(ctx context.Context, s *smoke) error
+	name  string
+	limit stepLimit
+	run   func(ctx context.Context, s *smoke) error
 }
 
-// smokeSteps is what make smoke checks. New checks (a PostgreSQL on the
-// host, an enrolled drive, clinicctl verify on the unplugged disk) are
-// further steps here, built on VM.PlugUSB, VM.UnplugUSB, webUI and
-// waitSerial.
+// stepLimit says which of gokr-packer.yml's timeouts bounds a step.
+type stepLimit int
+
+const (
+	stepTimeout   stepLimit = iota // smoke.step_timeout
+	bootTimeout                    // smoke.boot_timeout: the wait for the machine to boot
+	backupTimeout                  // smoke.backup_timeout: a base backup and its verification in the guest
+)
+
+func (l stepLimit) of(m Smoke) time.Duration {
+	switch l {
+	case bootTimeout:
+		return m.BootTimeout
+	case backupTimeout:
+		return m.BackupTimeout
+	}
+	return m.StepTimeout
+}
+
+// smokeSteps is what make smoke checks.
 var smokeSteps = []step{
-	{"gokrazy web interface answers, /perm mounted", true, waitWebUI},
-	{"clinicbox is supervised and running", false, clinicboxRunning},
-	{"clinicbox logged that it is starting", false, clinicboxStarting},
-	{"a USB disk plugged through the monitor reaches the guest kernel", false, usbDiskArrives},
+	{"gokrazy web interface answers, /perm mounted", bootTimeout, waitWebUI},
+	{"clinicbox is supervised and running", stepTimeout, clinicboxRunning},
+	{"clinicbox read its settings and runs", stepTimeout, clinicboxStarting},
+	{"box password set; clock trusted; database reachable", stepTimeout, boxSignIn},
+	{"a new USB drive reaches the guest; offered for enrollment", stepTimeout, plugNewDrive},
+	{"enrolled as Son; base backup taken and verified", backupTimeout, enrollAndBackUp},
+	{"visits after the backup stream onto the drive", stepTimeout, visitsReachDrive},
+	{"acknowledge, eject: safe to remove; unplugged", stepTimeout, ejectAndUnplug},
+	{"host: drive's repository passes clinicctl verify", stepTimeout, verifyOnHost},
+	{"host: clinicctl restore; PostgreSQL starts with every visit", stepTimeout, restoreOnHost},
+	{"an unknown drive is not written and the status says so", stepTimeout, unknownDriveUntouched},
 }
 
-// runSmoke is "clinicimage smoke": build the smoke target's image with a
-// throwaway web interface password, boot it under qemu, run smokeSteps,
-// stop qemu.
+// runSmoke is "clinicimage smoke": start a clinic database on the host,
+// build the smoke target's image with a throwaway web interface password
+// and the box's settings on /perm, boot it under qemu, run smokeSteps,
+// stop qemu and the database.
 func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fset := flag.NewFlagSet("smoke", flag.ContinueOnError)
 	fset.SetOutput(stderr)
@@ -61,11 +89,8 @@ func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return err
 	}
 	m := set.Smoke
-	if _, err := exec.LookPath(m.Qemu); err != nil {
-		return fmt.Errorf("smoke: %w (install qemu-system-x86, see .ci/setup)", err)
-	}
-	if _, err := os.Stat(m.OVMF); err != nil {
-		return fmt.Errorf("smoke: UEFI firmware: %w (install ovmf)", err)
+	if err := smokePrereqs(m); err != nil {
+		return fmt.Errorf("smoke: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(root, "_work"), 0o755); err != nil {
 		return err
@@ -74,6 +99,7 @@ func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err != nil {
 		return err
 	}
+	s := &smoke{set: m, dir: dir, out: stdout}
 	defer func() {
 		if *keep || err != nil {
 			fmt.Fprintf(stdout, "smoke: kept %s\n", dir)
@@ -81,30 +107,12 @@ func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 		os.RemoveAll(dir)
 	}()
-	s := &smoke{set: m, dir: dir, out: stdout}
-	password := rand.Text()
-	if *keep {
-		os.WriteFile(filepath.Join(dir, "http-password.txt"), []byte(password+"\n"), 0o600)
-	}
 	total := time.Now()
-	image := filepath.Join(dir, "clinicbox.img")
-	start := time.Now()
-	if err := buildImage(ctx, root, set.Targets[m.Target], password, image, io.Discard, stderr); err != nil {
+	stop, err := s.setUp(ctx, root, set.Targets[m.Target], *keep, stderr)
+	defer stop(&err)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "smoke: built the %s image in %s\n", m.Target, since(start))
-	if s.vm, err = startVM(ctx, vmConfig{Qemu: m.Qemu, OVMF: m.OVMF, Image: image,
-		MemoryMiB: m.MemoryMiB, CPUs: m.CPUs, Dir: dir}); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "smoke: qemu pid %d, web interface on %s\n", s.vm.Pid(), s.vm.HTTPAddr)
-	defer func() {
-		if stopErr := s.vm.Stop(); stopErr != nil && err == nil {
-			err = fmt.Errorf("smoke: qemu: %w", stopErr)
-		}
-		fmt.Fprintf(stdout, "smoke: stopped qemu pid %d\n", s.vm.Pid())
-	}()
-	s.ui = &webUI{Base: "http://" + s.vm.HTTPAddr, Password: password}
 	if err := s.runSteps(ctx); err != nil {
 		s.report(ctx, stderr)
 		return err
@@ -116,45 +124,61 @@ func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 func (s *smoke) runSteps(ctx context.Context) error {
 	boot := time.Now()
 	for _, st := range smokeSteps {
-		timeout := s.set.StepTimeout
-		if st.boot {
-			timeout = s.set.BootTimeout
-		}
 		start := time.Now()
-		sctx, cancel := context.WithTimeout(ctx, timeout)
+		sctx, cancel := context.WithTimeout(ctx, st.limit.of(s.set))
 		err := st.run(sctx, s)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("smoke: %s: %w", st.name, err)
 		}
-		fmt.Fprintf(s.out, "smoke: ok   %-65s %6s (%s since boot)\n", st.name, since(start), since(boot))
+		fmt.Fprintf(s.out, "smoke: ok   %-62s %6s (%s since boot)\n", st.name, since(start), since(boot))
 	}
 	return nil
 }
 
 // report prints what helps to see why a step failed: the end of the
-// serial console and clinicbox's recent stderr.
+// serial console, clinicbox's recent output and the last status document
+// the box gave.
 func (s *smoke) report(ctx context.Context, w io.Writer) {
 	fmt.Fprintf(w, "smoke: serial console, last lines:\n%s\n", tail(s.vm.SerialLog, 25))
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	lines, err := s.ui.RecentLog(ctx, clinicboxPath, "stderr")
-	if len(lines) > 25 {
-		lines = lines[len(lines)-25:]
+	for _, stream := range []string{"stdout", "stderr"} {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		lines, err := s.ui.RecentLog(ctx, clinicboxPath, stream)
+		cancel()
+		if len(lines) > 25 {
+			lines = lines[len(lines)-25:]
+		}
+		fmt.Fprintf(w, "smoke: %s %s (%v):\n%s\n", clinicboxPath, stream, err, strings.Join(lines, "\n"))
 	}
-	fmt.Fprintf(w, "smoke: %s stderr (%v):\n%s\n", clinicboxPath, err, strings.Join(lines, "\n"))
+	if st := s.box.LastStatus(); st != nil {
+		var b bytes.Buffer
+		json.Indent(&b, st, "", "  ")
+		fmt.Fprintf(w, "smoke: the last status document:\n%s\n", b.String())
+	}
 }
 
-// poll calls f every interval until it returns nil, qemu exits or ctx
-// ends, and then returns f's last error.
+// pollStatus reads the box's status document every second until check
+// accepts it; see poll.
+func (s *smoke) pollStatus(ctx context.Context, check func(*status.Status) error) error {
+	return s.poll(ctx, time.Second, func() error {
+		st, err := s.box.Status(ctx)
+		if err != nil {
+			return err
+		}
+		return check(st)
+	})
+}
+
+// poll calls f every interval until it returns nil or a failNow error,
+// qemu exits or ctx ends, and then returns f's last error.
 func (s *smoke) poll(ctx context.Context, interval time.Duration, f func() error) error {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	var last error
 	for {
 		err := f()
-		if err == nil {
-			return nil
+		if err == nil || isFailNow(err) {
+			return err
 		}
 		if ctx.Err() == nil || last == nil {
 			last = err // not the error of a call cut short by the deadline

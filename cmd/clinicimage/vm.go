@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,15 +25,38 @@ type vmConfig struct {
 	Paused bool
 	// Dir holds the serial log and the monitor socket.
 	Dir string
+	// Forwards let the guest reach services on the host; none means the
+	// guest reaches nothing outside.
+	Forwards []guestForward
 }
+
+// guestForward lets the guest reach one service on the host although its
+// network is restricted: qemu answers for Guest (an address and port in
+// the user network, 10.0.2.0/24) and runs Command for every connection the
+// guest opens to it, with the connection as the command's standard input
+// and output. A command per connection, rather than qemu's "tcp:" form,
+// because that form joins every guest connection into one host stream.
+type guestForward struct {
+	Guest   string
+	Command []string
+}
+
+// Ports the guest serves that the host reaches through forwards.
+const (
+	guestWebUIPort = 80   // gokrazy's web interface
+	guestPagesPort = 8080 // the box's own pages and API (cmd/clinicbox -listen)
+)
 
 // VM is a qemu virtual machine booted from a gokrazy image with software
 // emulation: user networking restricted to the host, the guest's web
-// interface (port 80) forwarded to HTTPAddr on the host's loopback, an xHCI
-// controller "xhci" for USB disks, and a QMP monitor.
+// interface (port 80) forwarded to HTTPAddr and the box's pages (port
+// 8080) to PagesAddr on the host's loopback, an xHCI controller "xhci" for
+// USB disks, and a QMP monitor.
 type VM struct {
 	// HTTPAddr is host:port of the guest's web interface.
 	HTTPAddr string
+	// PagesAddr is host:port of the box's pages and API.
+	PagesAddr string
 	// SerialLog is the file the guest's serial console is written to.
 	SerialLog string
 
@@ -42,22 +68,27 @@ type VM struct {
 
 // startVM starts qemu and connects to its monitor. Stop must be called.
 func startVM(ctx context.Context, c vmConfig) (*VM, error) {
-	port, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
 	vm := &VM{
-		HTTPAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		HTTPAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		PagesAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
 		SerialLog: filepath.Join(c.Dir, "serial.log"),
 		exited:    make(chan struct{}),
 	}
 	qmp := filepath.Join(c.Dir, "qmp.sock")
+	netdev, err := netdevArg(map[int]int{ports[0]: guestWebUIPort, ports[1]: guestPagesPort}, c.Forwards)
+	if err != nil {
+		return nil, err
+	}
 	args := []string{
 		"-name", "clinicbox", "-accel", "tcg", "-no-reboot",
 		"-m", strconv.Itoa(c.MemoryMiB), "-smp", strconv.Itoa(c.CPUs),
 		"-bios", c.OVMF, "-display", "none", "-vga", "none",
 		"-drive", "file=" + c.Image + ",format=raw,if=virtio",
-		"-netdev", fmt.Sprintf("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:80", port),
+		"-netdev", netdev,
 		"-device", "virtio-net-pci,netdev=net0",
 		"-device", "virtio-rng-pci",
 		"-device", "qemu-xhci,id=xhci",
@@ -130,17 +161,48 @@ func (vm *VM) PlugUSB(ctx context.Context, id, image string) error {
 	if !strings.Contains(out, "OK") {
 		return fmt.Errorf("vm: drive_add %s: %s", id, strings.TrimSpace(out))
 	}
+	// The id doubles as the drive's USB serial number, so that two
+	// drives differ as two real ones do.
 	_, err = vm.mon.Execute(ctx, "device_add", map[string]string{
-		"driver": "usb-storage", "bus": "xhci.0", "drive": id, "id": id,
+		"driver": "usb-storage", "bus": "xhci.0", "drive": id, "id": id, "serial": id,
 	})
 	return err
 }
 
 // UnplugUSB pulls the USB disk with the given id out of the machine, as a
-// person pulls a cable.
+// person pulls a cable, and waits until qemu has closed its image file:
+// after that the file holds everything the guest wrote.
 func (vm *VM) UnplugUSB(ctx context.Context, id string) error {
-	_, err := vm.mon.Execute(ctx, "device_del", map[string]string{"id": id})
-	return err
+	if _, err := vm.mon.Execute(ctx, "device_del", map[string]string{"id": id}); err != nil {
+		return err
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		open, err := vm.driveOpen(ctx, id)
+		if err != nil || !open {
+			return err
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("vm: %s still open after device_del: %w", id, ctx.Err())
+		}
+	}
+}
+
+// driveOpen reports whether qemu still has the drive with the given id
+// (query-block lists it until the unplugged device lets it go).
+func (vm *VM) driveOpen(ctx context.Context, id string) (bool, error) {
+	ret, err := vm.mon.Execute(ctx, "query-block", nil)
+	if err != nil {
+		return false, err
+	}
+	var blocks []struct{ Device string }
+	if err := json.Unmarshal(ret, &blocks); err != nil {
+		return false, fmt.Errorf("qmp: query-block: %w", err)
+	}
+	return slices.ContainsFunc(blocks, func(b struct{ Device string }) bool { return b.Device == id }), nil
 }
 
 // Stop ends qemu by its process ID: SIGTERM, then SIGKILL after ten
@@ -164,12 +226,49 @@ func (vm *VM) Stop() error {
 	return nil
 }
 
-// freePort returns a TCP port on the loopback that nothing listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts returns n distinct TCP ports on the loopback that nothing
+// listens on now.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close() // held until all are chosen, so none repeats
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
+}
+
+// netdevArg is the -netdev value: user networking restricted to the
+// host, hostfwd from each host loopback port to its guest port, and a
+// guestfwd for each forward. Forwards are allowed under restrict=on.
+func netdevArg(hostfwd map[int]int, fwds []guestForward) (string, error) {
+	parts := []string{"user", "id=net0", "restrict=on"}
+	hosts := slices.Sorted(maps.Keys(hostfwd))
+	for _, h := range hosts {
+		parts = append(parts, fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:%d", h, hostfwd[h]))
+	}
+	for _, f := range fwds {
+		host, port, err := net.SplitHostPort(f.Guest)
+		if err != nil || net.ParseIP(host).To4() == nil || len(f.Command) == 0 {
+			return "", fmt.Errorf("vm: forward %q to %q: want an IPv4 guest address with a port and a command", f.Guest, f.Command)
+		}
+		quoted := make([]string, len(f.Command))
+		for i, a := range f.Command {
+			quoted[i] = shellQuote(a)
+		}
+		parts = append(parts, "guestfwd=tcp:"+host+":"+port+"-cmd:"+strings.Join(quoted, " "))
+	}
+	for i, p := range parts {
+		parts[i] = strings.ReplaceAll(p, ",", ",,") // qemu's escape for a comma in a value
+	}
+	return strings.Join(parts, ","), nil
+}
+
+// shellQuote quotes a for the shell-like split qemu's user network applies
+// to a guestfwd command (GLib's g_shell_parse_argv).
+func shellQuote(a string) string {
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 }

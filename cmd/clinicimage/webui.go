@@ -97,14 +97,16 @@ func (w *webUI) Service(ctx context.Context, path string) (*serviceStatus, error
 }
 
 // WaitLog reads the service's stream ("stdout" or "stderr"), recent lines
-// first, until a line contains want, and returns that line. The log stays
-// open until then, so ctx must carry a deadline.
-func (w *webUI) WaitLog(ctx context.Context, path, stream, want string) (string, error) {
+// first, until a line contains one of wants, and returns that line. The
+// log stays open until then, so ctx must carry a deadline.
+func (w *webUI) WaitLog(ctx context.Context, path, stream string, wants ...string) (string, error) {
 	var found string
 	err := w.readLog(ctx, path, stream, func(line string) bool {
-		if strings.Contains(line, want) {
-			found = line
-			return false
+		for _, want := range wants {
+			if strings.Contains(line, want) {
+				found = line
+				return false
+			}
 		}
 		return true
 	})
@@ -112,9 +114,9 @@ func (w *webUI) WaitLog(ctx context.Context, path, stream, want string) (string,
 		return found, nil
 	}
 	if ctx.Err() != nil {
-		return "", fmt.Errorf("webui: %s %s: no line with %q: %w", path, stream, want, ctx.Err())
+		return "", fmt.Errorf("webui: %s %s: no line with %q: %w", path, stream, wants, ctx.Err())
 	}
-	return "", fmt.Errorf("webui: %s %s: log ended without %q: %v", path, stream, want, err)
+	return "", fmt.Errorf("webui: %s %s: log ended without %q: %v", path, stream, wants, err)
 }
 
 // RecentLog returns the lines of the service's stream that arrive before

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+)
+
+// The clinic's database server for the smoke: a throwaway PostgreSQL
+// (pgtest) on the host's loopback with the clinic schema, reached by the
+// guest through a forward. Its replication role is the one the box's
+// settings name.
+const (
+	// guestDBAddr is where the guest finds the database (guestForward).
+	guestDBAddr = "10.0.2.100:5432"
+	// clinicPatients is how many patients the clinic starts with.
+	clinicPatients = 200
+)
+
+// hostDB is the running server and its postmaster's process ID.
+type hostDB struct {
+	*pgtest.Cluster
+	pid int
+}
+
+// startHostDB starts the server and creates the clinic's tables.
+func startHostDB(ctx context.Context) (*hostDB, error) {
+	c, err := pgtest.Start(ctx, pgtest.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	db := &hostDB{Cluster: c}
+	if db.pid, err = postmasterPID(c.DataDir); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	if err := c.ClinicInit(ctx, clinicPatients); err != nil {
+		db.Stop()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Stop stops the server by its process ID and removes its files.
+func (db *hostDB) Stop() error {
+	err := stopPostmaster(db.pid)
+	db.Cluster.Stop() // removes the files; the server is gone already
+	return err
+}
+
+// postmasterPID reads the server's process ID from the first line of
+// postmaster.pid in its data directory.
+func postmasterPID(dataDir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("database: %w", err)
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(line)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("database: %s: no process ID on its first line", filepath.Join(dataDir, "postmaster.pid"))
+	}
+	return pid, nil
+}
+
+// stopPostmaster asks the server with process ID pid for a fast shutdown
+// (SIGINT) and waits until the process is gone, killing it after 30
+// seconds. The postmaster is not this program's child (pg_ctl started
+// it), so its exit is seen in /proc, where an unreaped process shows as
+// a zombie.
+func stopPostmaster(pid int) error {
+	if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return nil
+		}
+		return fmt.Errorf("database: stop pid %d: %w", pid, err)
+	}
+	if waitGone(pid, 30*time.Second) {
+		return nil
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	if !waitGone(pid, 10*time.Second) {
+		return fmt.Errorf("database: pid %d still runs after SIGKILL", pid)
+	}
+	return fmt.Errorf("database: pid %d did not stop within 30 s of SIGINT; killed", pid)
+}
+
+// waitGone reports whether process pid exits within d.
+func waitGone(pid int, d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if !running(pid) {
+			return true
+		}
+	}
+	return !running(pid)
+}
+
+// running reports whether process pid exists and has not exited.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: the state follows the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
