@@ -1,14 +1,18 @@
 package vault
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -25,26 +29,79 @@ func Mirror(ctx context.Context, hc *http.Client, baseURL, ns, dir string) (int,
 		q = "?box=" + url.QueryEscape(ns)
 	}
 	base := strings.TrimSuffix(baseURL, "/")
-	var list []FileEntry
-	if err := getJSON(ctx, hc, base+"/v1/files"+q, &list); err != nil {
-		return 0, 0, err
-	}
 	var files int
 	var bytes int64
-	for _, f := range list {
-		local := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if !strings.Contains(f.Path, "..") && keep(local, f) {
-			continue
-		}
-		n, err := fetchFile(ctx, hc, base+"/v1/files/"+f.Path+q, local)
-		if err != nil {
+	// A box may ship while this runs: a partial segment listed a moment
+	// ago may be complete now and gone. Listing again finds the segment.
+	for attempt := 1; ; attempt++ {
+		var list []FileEntry
+		if err := getJSON(ctx, hc, base+"/v1/files"+q, &list); err != nil {
 			return files, bytes, err
 		}
-		files++
-		bytes += n
+		// The files that change in place come first: what wal/state.json
+		// says was stored must be in the partial segment fetched after it,
+		// never the other way round.
+		slices.SortStableFunc(list, func(a, b FileEntry) int {
+			return cmp.Compare(rank(a.Path), rank(b.Path))
+		})
+		listed := map[string]bool{}
+		vanished := false
+		for _, f := range list {
+			local := filepath.Join(dir, filepath.FromSlash(f.Path))
+			listed[local] = true
+			if !strings.Contains(f.Path, "..") && keep(local, f) {
+				continue
+			}
+			n, err := fetchFile(ctx, hc, base+"/v1/files/"+f.Path+q, local)
+			if errors.Is(err, errGone) && strings.HasSuffix(f.Path, ".partial.age") && attempt < 5 {
+				vanished = true
+				continue
+			}
+			if err != nil {
+				return files, bytes, err
+			}
+			files++
+			bytes += n
+		}
+		if err := dropStalePartials(dir, listed); err != nil {
+			return files, bytes, err
+		}
+		if !vanished {
+			return files, bytes, nil
+		}
 	}
-	return files, bytes, nil
 }
+
+// rank orders the files a mirror fetches: metadata that is rewritten in
+// place, then partial segments, then what never changes.
+func rank(path string) int {
+	switch {
+	case strings.HasSuffix(path, "state.json") || strings.HasSuffix(path, "verify.json"):
+		return 0
+	case strings.HasSuffix(path, ".partial.age"):
+		return 1
+	}
+	return 2
+}
+
+// dropStalePartials removes mirrored partial segments the vault no longer
+// lists (completed since an earlier mirror), so that the mirror holds what
+// the vault holds.
+func dropStalePartials(dir string, listed map[string]bool) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".partial.age") || listed[p] {
+			return err
+		}
+		return os.Remove(p)
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("vault: mirror: %w", err)
+	}
+	return nil
+}
+
+// errGone is a file the vault listed but no longer has.
+var errGone = errors.New("no longer on the vault")
 
 // keep reports whether a mirrored file is already complete.
 func keep(local string, f FileEntry) bool {
@@ -75,6 +132,10 @@ func get(ctx context.Context, hc *http.Client, u string) (*http.Response, error)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
+	}
+	if resp.StatusCode == http.StatusNotFound && strings.Contains(u, "/v1/files/") {
+		resp.Body.Close()
+		return nil, fmt.Errorf("vault: %s: %w", u, errGone)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
