@@ -223,3 +223,36 @@ func TestKernelMountReadOnlyThenRemount(t *testing.T) {
 		t.Fatalf("write after remounting read-only: got %v; want EROFS", err)
 	}
 }
+
+// A service killed while its drive is mounted writable leaves the mount
+// behind; the restarted service mounts the drive again at the same place.
+// The kernel refuses a read-only mount of a device mounted writable, so
+// the mount left over must be taken down first, its data kept.
+func TestKernelMountAfterKilledRun(t *testing.T) {
+	needLoop(t)
+	img := usbtest.MakeImage(t, usbtest.Image{Type: "ext4", Label: "CLINIC-KILL"})
+	l := usbtest.AttachLoop(t, img)
+	id, err := usb.Identify(l.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(t.TempDir(), "run")
+	old, err := usb.Mount(run, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(old.Dir, unix.MNT_DETACH) })
+	writeSynced(t, filepath.Join(old.Dir, "x"), "before the kill")
+	// The killed run never unmounts; the next one mounts again.
+	m, err := usb.MountReadOnly(run, id)
+	if err != nil {
+		t.Fatalf("mount after a killed run: %v", err)
+	}
+	t.Cleanup(func() { m.Unmount(context.Background()) })
+	if b, err := os.ReadFile(filepath.Join(m.Dir, "x")); err != nil || string(b) != "before the kill" {
+		t.Errorf("file written before the kill: got %q, %v; want %q", b, err, "before the kill")
+	}
+	if err := m.Remount(true); err != nil {
+		t.Fatalf("remount writable: %v", err)
+	}
+}

@@ -67,10 +67,35 @@ func mount(runDir string, id Identity, extra uintptr) (*Mounted, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("usb: mount %s: %w", id.DevNode, err)
 	}
+	if err := dropStaleMounts(dir); err != nil {
+		return nil, fmt.Errorf("usb: mount %s: %w", id.DevNode, err)
+	}
 	if err := unix.Mount(id.DevNode, dir, fstype, MountFlags|extra, ""); err != nil {
 		return nil, fmt.Errorf("usb: mount %s on %s: %w", id.DevNode, dir, err)
 	}
 	return &Mounted{Dir: dir, Device: id.DevNode, FSType: fstype}, nil
+}
+
+// dropStaleMounts unmounts whatever is still mounted at dir, a mount point
+// under the run directory: a service that was killed (SIGKILL, a crash)
+// leaves its drive mounted, and the kernel refuses to mount the same
+// device again read-only while it is mounted writable (EBUSY), so without
+// this the restarted service could not use the drive until a reboot. The
+// unmount is the careful one (syncfs, retry while busy, never lazy).
+func dropStaleMounts(dir string) error {
+	for range 8 { // mounts can be stacked; a few is plenty
+		t, err := readMountInfo("/proc/self/mountinfo")
+		if err != nil {
+			return err
+		}
+		if !t.at(dir) {
+			return nil
+		}
+		if err := unmountOnly(context.Background(), dir, defaultAttempts, defaultWait); err != nil {
+			return fmt.Errorf("left mounted by an earlier run: %w", err)
+		}
+	}
+	return fmt.Errorf("%s still mounted after unmounting it 8 times", dir)
 }
 
 // mountType maps a filesystem type found on a device to the one to mount:
@@ -98,6 +123,18 @@ const (
 )
 
 func unmount(ctx context.Context, dir string, attempts int, wait time.Duration) error {
+	if err := unmountOnly(ctx, dir, attempts, wait); err != nil {
+		return err
+	}
+	if err := os.Remove(dir); err != nil {
+		return fmt.Errorf("usb: unmount %s: remove mount point: %w", dir, err)
+	}
+	return nil
+}
+
+// unmountOnly flushes and unmounts dir, retrying while it is busy, and
+// leaves the mount point.
+func unmountOnly(ctx context.Context, dir string, attempts int, wait time.Duration) error {
 	if err := syncDir(dir); err != nil {
 		return err
 	}
@@ -116,9 +153,6 @@ func unmount(ctx context.Context, dir string, attempts int, wait time.Duration) 
 			return fmt.Errorf("usb: unmount %s: still busy: %w", dir, ctx.Err())
 		case <-t.C:
 		}
-	}
-	if err := os.Remove(dir); err != nil {
-		return fmt.Errorf("usb: unmount %s: remove mount point: %w", dir, err)
 	}
 	return nil
 }
@@ -149,6 +183,16 @@ type mountTable []mountEntry
 func (t mountTable) has(major, minor uint32) bool {
 	for _, m := range t {
 		if m.major == major && m.minor == minor {
+			return true
+		}
+	}
+	return false
+}
+
+// at reports whether anything is mounted at dir.
+func (t mountTable) at(dir string) bool {
+	for _, m := range t {
+		if m.dir == dir {
 			return true
 		}
 	}
