@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	stateDir := fs.String("state", "/perm/clinicbox", "directory for the box key, rotation state and custody log")
 	runDir := fs.String("run", "/tmp/clinicbox", "directory for drive mount points (tmpfs)")
 	listen := fs.String("listen", ":8080", "address of the box's pages on the practice's network")
+	loopDrives := fs.String("loop-drives", "", "for tests and demos only: also take loop devices whose image file is in this directory for drives (default: USB drives only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0, nil
@@ -63,6 +64,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		log.Info("disabled in the settings; not starting", "settings", *settingsPath)
 		return exitDisabled, nil
 	}
+	if *loopDrives != "" {
+		log.Warn("loop devices attached from this directory are taken for drives (tests and demos only)", "dir", *loopDrives)
+	}
 	host, _ := os.Hostname()
 	notifier, err := appliance.NewNotifier(set, *stateDir, host, log)
 	if err != nil {
@@ -71,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	cfg := appliance.Config{
 		Settings: set,
 		StateDir: *stateDir,
-		Drives:   &appliance.USBDrives{RunDir: *runDir, Log: log},
+		Drives:   &appliance.USBDrives{RunDir: *runDir, Log: log, Accept: acceptDrives("/sys", *loopDrives)},
 		Health:   appliance.SMARTHealth{Checker: &smart.Checker{}},
 		Log:      log,
 		Version:  version(),
