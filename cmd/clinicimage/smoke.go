@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/appliance/web/webclient"
 )
 
 // smoke is one smoke run: the booted machine and what its steps share.
@@ -22,7 +23,7 @@ type smoke struct {
 	dir  string
 	vm   *VM
 	ui   *webUI
-	box  *boxAPI
+	box  *webclient.Client
 	db   *hostDB
 	host *hostSide
 	out  io.Writer

@@ -1,4 +1,6 @@
-package main
+// Package webclient is a client of the box's own pages on the practice's
+// network, for scripts and tests that sign in and act as staff would.
+package webclient
 
 import (
 	"context"
@@ -15,12 +17,12 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/status"
 )
 
-// boxAPI is a client of the box's own pages on the practice's network
+// Client is a client of the box's own pages on the practice's network
 // (cmd/clinicbox -listen), used the way appliance/web/API.md shows a
 // script using them: the box password set at the first visit or given at
 // /login, the session cookie, the CSRF token from /api/session on every
 // action.
-type boxAPI struct {
+type Client struct {
 	// Base is the pages' URL, e.g. http://127.0.0.1:8080.
 	Base     string
 	Password string
@@ -33,9 +35,10 @@ type boxAPI struct {
 	last []byte
 }
 
-func newBoxAPI(base, password string) *boxAPI {
+// New returns a client of the pages at base that signs in with password.
+func New(base, password string) *Client {
 	jar, _ := cookiejar.New(nil) // never fails without options
-	return &boxAPI{Base: strings.TrimSuffix(base, "/"), Password: password, client: &http.Client{
+	return &Client{Base: strings.TrimSuffix(base, "/"), Password: password, client: &http.Client{
 		Jar: jar,
 		// The forms answer 303 on success and draw the form again on
 		// failure; the redirect's target is not needed.
@@ -45,7 +48,7 @@ func newBoxAPI(base, password string) *boxAPI {
 
 // SignIn sets the box password if none is set yet, else logs in with it,
 // and fetches the session's CSRF token.
-func (b *boxAPI) SignIn(ctx context.Context) error {
+func (b *Client) SignIn(ctx context.Context) error {
 	form := url.Values{"password": {b.Password}, "confirm": {b.Password}}
 	code, body, err := b.do(ctx, "POST", "/setup", form, "")
 	if err != nil {
@@ -58,7 +61,7 @@ func (b *boxAPI) SignIn(ctx context.Context) error {
 		}
 	}
 	if code != http.StatusSeeOther {
-		return fmt.Errorf("box: sign in: %d %s", code, formMessage(body))
+		return fmt.Errorf("webclient: sign in: %d %s", code, formMessage(body))
 	}
 	code, body, err = b.do(ctx, "GET", "/api/session", nil, "")
 	if err != nil {
@@ -66,7 +69,7 @@ func (b *boxAPI) SignIn(ctx context.Context) error {
 	}
 	var sess struct{ Role, CSRF string }
 	if err := json.Unmarshal(body, &sess); err != nil || code != http.StatusOK || sess.CSRF == "" {
-		return fmt.Errorf("box: session after sign in: %d %q (%v)", code, body, err)
+		return fmt.Errorf("webclient: session after sign in: %d %q (%v)", code, body, err)
 	}
 	b.mu.Lock()
 	b.csrf = sess.CSRF
@@ -75,17 +78,17 @@ func (b *boxAPI) SignIn(ctx context.Context) error {
 }
 
 // Status returns the status document.
-func (b *boxAPI) Status(ctx context.Context) (*status.Status, error) {
+func (b *Client) Status(ctx context.Context) (*status.Status, error) {
 	code, body, err := b.do(ctx, "GET", "/api/status", nil, "")
 	if err != nil {
 		return nil, err
 	}
 	if code != http.StatusOK {
-		return nil, fmt.Errorf("box: status: %d %s", code, apiError(body))
+		return nil, fmt.Errorf("webclient: status: %d %s", code, apiError(body))
 	}
 	var st status.Status
 	if err := json.Unmarshal(body, &st); err != nil {
-		return nil, fmt.Errorf("box: status: %w", err)
+		return nil, fmt.Errorf("webclient: status: %w", err)
 	}
 	b.mu.Lock()
 	b.last = body
@@ -94,7 +97,7 @@ func (b *boxAPI) Status(ctx context.Context) (*status.Status, error) {
 }
 
 // LastStatus is the last status document Status read, or nil.
-func (b *boxAPI) LastStatus() []byte {
+func (b *Client) LastStatus() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.last
@@ -103,7 +106,7 @@ func (b *boxAPI) LastStatus() []byte {
 // Act performs one of the actions of API.md ("enroll", "eject", ...) with
 // an optional argument. The box's refusal comes back as an error in its
 // own words.
-func (b *boxAPI) Act(ctx context.Context, name, arg string) error {
+func (b *Client) Act(ctx context.Context, name, arg string) error {
 	b.mu.Lock()
 	csrf := b.csrf
 	b.mu.Unlock()
@@ -116,14 +119,14 @@ func (b *boxAPI) Act(ctx context.Context, name, arg string) error {
 		return err
 	}
 	if code != http.StatusOK {
-		return fmt.Errorf("box: %s: %d %s", name, code, apiError(body))
+		return fmt.Errorf("webclient: %s: %d %s", name, code, apiError(body))
 	}
 	return nil
 }
 
 // do sends a request with an optional form and CSRF token and returns the
 // status code and body.
-func (b *boxAPI) do(ctx context.Context, method, path string, form url.Values, csrf string) (int, []byte, error) {
+func (b *Client) do(ctx context.Context, method, path string, form url.Values, csrf string) (int, []byte, error) {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
@@ -140,12 +143,12 @@ func (b *boxAPI) do(ctx context.Context, method, path string, form url.Values, c
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("box: %s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("webclient: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return 0, nil, fmt.Errorf("box: %s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("webclient: %s %s: %w", method, path, err)
 	}
 	return resp.StatusCode, out, nil
 }
