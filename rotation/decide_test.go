@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,9 @@ func TestGenerationNames(t *testing.T) {
 func TestTooFewDrives(t *testing.T) {
 	p := &Policy{Verify: testVerify}
 	now := time.Date(2025, time.June, 2, 7, 0, 0, 0, time.UTC)
+	if _, d := p.Evaluate(State{}, now); !slices.ContainsFunc(d.Reasons, func(r string) bool { return strings.HasPrefix(r, "No drive is in the rotation yet") }) {
+		t.Errorf("no drives: reasons %q; want one saying no drive is in the rotation yet", d.Reasons)
+	}
 	s, _ := p.Decide(State{}, Event{Kind: Insert, Identity: Identity{FSUUID: "fs-A"}}, now)
 	s, d := p.Decide(s, Event{Kind: Enroll, Identity: identity("A")}, now)
 	if d.Kind != Enrolled || !d.Write || d.Generation != "Son" {

@@ -20,8 +20,11 @@ func (p *Policy) Evaluate(s State, now time.Time) (State, Decision) {
 	conds = append(conds, p.boxConditions(&next, now)...)
 	conds = append(conds, p.overdue(&next, now)...)
 	if n := len(next.Active()); n < 2 {
-		conds = append(conds, Condition{Kind: TooFewDrives, Reason: fmt.Sprintf(
-			"Only %d drive is in the rotation: enroll at least one more, so that one copy of the backups is always away from the office.", n)})
+		reason := "Only 1 drive is in the rotation: enroll at least one more, so that one copy of the backups is always away from the office."
+		if n == 0 {
+			reason = "No drive is in the rotation yet: plug in a new drive and choose Enroll on the box's page; enroll at least two, so that one copy of the backups is always away from the office."
+		}
+		conds = append(conds, Condition{Kind: TooFewDrives, Reason: reason})
 	}
 	next.relabel()
 	slices.SortStableFunc(conds, func(a, b Condition) int {
