@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 TESTFLAGS ?= -race -count=1 -timeout 60m
 
-.PHONY: all build test setup demo bench torture image image-amd64 smoke vet
+.PHONY: all build test setup demo bench torture image image-amd64 update smoke vet
 
 all: build
 
@@ -30,8 +30,15 @@ test: setup
 
 # The gokrazy images that gokr-packer.yml describes, built from config.json
 # with the update password from $CLINICBOX_UPDATE_PASSWORD or .update-password.
+# PERM=DIR puts DIR's contents onto the image's /perm (clinicbox/settings.json
+# and the secret files it names), so the box starts configured.
 image:
-	$(GO) run ./cmd/clinicimage build pi
+	$(GO) run ./cmd/clinicimage build $(if $(PERM),-perm $(PERM)) pi
+
+# Builds the Pi image again and installs it on the running box over the
+# network (BOX=HOST[:PORT], default config.json's Hostname); /perm is kept.
+update:
+	$(GO) run ./cmd/clinicimage update $(if $(BOX),-addr $(BOX)) pi
 
 image-amd64:
 	$(GO) run ./cmd/clinicimage build amd64

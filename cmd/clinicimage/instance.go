@@ -112,24 +112,36 @@ const passwordEnv = "CLINICBOX_UPDATE_PASSWORD"
 // the environment does not.
 const passwordFile = ".update-password"
 
-// updatePassword returns the password of the box's web interface and
-// network updates: from the environment, else from root's .update-password,
-// else a new random one written there. It says where it came from.
-func updatePassword(root string, getenv func(string) string) (pw, source string, err error) {
+// existingPassword is the update password from $CLINICBOX_UPDATE_PASSWORD
+// or the untracked .update-password; an error wrapping fs.ErrNotExist when
+// neither is there.
+func existingPassword(root string, getenv func(string) string) (pw, source string, err error) {
 	if pw := getenv(passwordEnv); pw != "" {
 		return pw, "$" + passwordEnv, nil
 	}
 	path := filepath.Join(root, passwordFile)
 	b, err := os.ReadFile(path)
-	if err == nil {
-		if pw := strings.TrimSpace(string(b)); pw != "" {
-			return pw, path, nil
-		}
-		return "", "", fmt.Errorf("%s is empty", path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", fmt.Errorf("no update password: set $%s or put the one the box's image was built with in %s: %w", passwordEnv, path, err)
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	if err != nil {
 		return "", "", err
 	}
+	if pw := strings.TrimSpace(string(b)); pw != "" {
+		return pw, path, nil
+	}
+	return "", "", fmt.Errorf("%s is empty", path)
+}
+
+// updatePassword returns the password of the box's web interface and
+// network updates: from the environment, else from root's .update-password,
+// else a new random one written there. It says where it came from.
+func updatePassword(root string, getenv func(string) string) (pw, source string, err error) {
+	pw, source, err = existingPassword(root, getenv)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return pw, source, err
+	}
+	path := filepath.Join(root, passwordFile)
 	pw = rand.Text()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

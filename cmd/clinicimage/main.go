@@ -2,8 +2,11 @@
 // gokr-packer.yml, and boots the virtual-machine image under qemu to check
 // that the appliance comes up (make smoke).
 //
-//	clinicimage build [-o FILE] TARGET   write the image of a gokr-packer.yml target
+//	clinicimage build [-o FILE] [-perm DIR] TARGET
+//	                                     write the image of a gokr-packer.yml target
 //	clinicimage smoke [-keep]            build, boot and check the smoke target
+//	clinicimage update [-addr HOST[:PORT]] TARGET
+//	                                     build a target and install it on a running box over the network
 //	clinicimage relay HOST:PORT          (run by qemu) join stdin and stdout to HOST:PORT
 package main
 
@@ -41,9 +44,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runBuild(ctx, args[1:], stdout, stderr)
 		case "smoke":
 			return runSmoke(ctx, args[1:], stdout, stderr)
+		case "update":
+			return runUpdate(ctx, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintln(stderr, "usage: clinicimage build [-o FILE] TARGET | clinicimage smoke [-keep]")
+	fmt.Fprintln(stderr, "usage: clinicimage build [-o FILE] [-perm DIR] TARGET | clinicimage smoke [-keep] | clinicimage update [-addr HOST[:PORT]] TARGET")
 	return flag.ErrHelp
 }
 

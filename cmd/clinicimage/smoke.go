@@ -27,6 +27,10 @@ type smoke struct {
 	db   *hostDB
 	host *hostSide
 	out  io.Writer
+	// root, target and stderr are what an update builds from.
+	root   string
+	target *Target
+	stderr io.Writer
 	// drive is what the drive steps pass on to each other.
 	drive driveRun
 }
@@ -72,6 +76,7 @@ var smokeSteps = []step{
 	{"host: drive's repository passes clinicctl verify", stepTimeout, verifyOnHost},
 	{"host: clinicctl restore; PostgreSQL starts with every visit", stepTimeout, restoreOnHost},
 	{"an unknown drive is not written and the status says so", stepTimeout, unknownDriveUntouched},
+	{"updated over the network: new build boots, /perm and the rotation kept", bootTimeout, updateOverNetwork},
 }
 
 // runSmoke is "clinicimage smoke": start a clinic database on the host,

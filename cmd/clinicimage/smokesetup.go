@@ -124,6 +124,7 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 	})
 	fmt.Fprintf(s.out, "smoke: qemu pid %d, web interface on %s, the box's pages on %s\n", s.vm.Pid(), s.vm.HTTPAddr, s.vm.PagesAddr)
 	s.ui = &webUI{Base: "http://" + s.vm.HTTPAddr, Password: password}
+	s.root, s.target, s.stderr = root, t, stderr
 	s.box = webclient.New("http://"+s.vm.PagesAddr, rand.Text())
 	return stop, nil
 }

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/status"
 )
 
 // clinicboxPath is the service's binary on the box, as gokrazy names it.
@@ -76,4 +79,55 @@ func serialSize(path string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// updateOverNetwork sends a new build of the image to the running box the
+// way the README tells the IT person to (clinicimage update, with the
+// update password the image was built with), waits for the box to reboot
+// into it, and checks that clinicbox runs again with its settings, key
+// and rotation from /perm.
+func updateOverNetwork(ctx context.Context, s *smoke) error {
+	before, err := s.ui.Overview(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := updateBox(ctx, s.root, s.target, s.ui.Password, s.vm.HTTPAddr, io.Discard, s.stderr); err != nil {
+		return err
+	}
+	sent := since(start)
+	err = s.poll(ctx, time.Second, func() error {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		o, err := s.ui.Overview(rctx)
+		if err != nil {
+			return err
+		}
+		if o.BuildTimestamp == before.BuildTimestamp {
+			return fmt.Errorf("still build %s", o.BuildTimestamp)
+		}
+		if o.PermTotal == 0 {
+			return failNowf("after the update /perm (%s) is not mounted", o.PermDev)
+		}
+		fmt.Fprintf(s.out, "smoke: build %s sent in %s; now running build %s\n", before.BuildTimestamp, sent, o.BuildTimestamp)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := clinicboxRunning(ctx, s); err != nil {
+		return err
+	}
+	// Sessions live in memory; the page's password is on /perm.
+	if err := s.poll(ctx, time.Second, func() error { return s.box.SignIn(ctx) }); err != nil {
+		return err
+	}
+	return s.pollStatus(ctx, func(st *status.Status) error {
+		where, err := boxEmpty(st, s.drive.id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(s.out, "smoke: after the update the box still knows %s (%s)\n", s.drive.id, where)
+		return nil
+	})
 }

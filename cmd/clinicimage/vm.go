@@ -84,7 +84,7 @@ func startVM(ctx context.Context, c vmConfig) (*VM, error) {
 		return nil, err
 	}
 	args := []string{
-		"-name", "clinicbox", "-accel", "tcg", "-no-reboot",
+		"-name", "clinicbox", "-accel", "tcg",
 		"-m", strconv.Itoa(c.MemoryMiB), "-smp", strconv.Itoa(c.CPUs),
 		"-bios", c.OVMF, "-display", "none", "-vga", "none",
 		"-drive", "file=" + c.Image + ",format=raw,if=virtio",

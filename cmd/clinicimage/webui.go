@@ -38,7 +38,9 @@ type overview struct {
 	PermDev  string
 	// PermTotal is the size of /perm in bytes; 0 means it is not mounted.
 	PermTotal int64
-	Services  []serviceStatus
+	// BuildTimestamp says which build runs; an update changes it.
+	BuildTimestamp string
+	Services       []serviceStatus
 }
 
 func (w *webUI) get(ctx context.Context, path string, query url.Values) (*http.Response, error) {
