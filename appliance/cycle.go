@@ -220,6 +220,10 @@ func (a *Appliance) runBackup(ctx context.Context, b *inBox, why string) {
 	b.activity, b.problem = "backing up", ""
 	b.progress.Store(0)
 	drive, gen := string(b.dec.Drive), b.dec.Generation
+	// The drive's stream stores the backup's WAL, even when it is still
+	// starting (see backup.Options.Streamed); only a stream that stopped
+	// with an error leaves the backup to stream its own.
+	streamed := b.stream != nil && b.streamErr == ""
 	a.event("backup", fmt.Sprintf("Base backup onto %s started (%s).", gen, why))
 	b.job = a.spawn(ctx, func(ctx context.Context) {
 		rec := status.Backup{Drive: drive, Generation: gen, Start: a.cfg.Now()}
@@ -227,7 +231,7 @@ func (a *Appliance) runBackup(ctx context.Context, b *inBox, why string) {
 			a.log.Warn("retention", "drive", drive, "err", err)
 		}
 		bk, err := backup.Take(ctx, backup.Options{DB: a.dbURL, Repo: a.repoPath(b), Recipients: a.Recipients(), Log: a.log, Now: a.cfg.Now,
-			Label: "clinicbox " + gen,
+			Label: "clinicbox " + gen, Streamed: streamed,
 			Progress: func(done, total int64) {
 				if total > 0 {
 					b.progress.Store(math.Float64bits(min(1, float64(done)/float64(total))))

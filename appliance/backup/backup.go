@@ -22,7 +22,15 @@ type Options struct {
 	Label       string
 	// WALWait bounds how long to wait for another process streaming into
 	// the repository to store the WAL the backup needs. Zero means 10 minutes.
-	WALWait  time.Duration
+	WALWait time.Duration
+	// Streamed says that the caller streams WAL into the repository
+	// through its permanent slot (the appliance does, for the drive in the
+	// box), even if that stream has not taken the repository's WAL lock
+	// yet. Take then never streams WAL itself but waits for that stream:
+	// its own stream would start at the backup's start, and the permanent
+	// one would resume after it, skipping the WAL between the repository's
+	// end and the backup's start that the slot still kept.
+	Streamed bool
 	Progress func(done, total int64)
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -30,9 +38,10 @@ type Options struct {
 
 // Take runs a base backup and makes sure the repository holds the WAL from
 // its start to its end, so the backup restores on its own. When no other
-// process streams WAL into the repository, Take streams it itself through a
-// temporary slot, in parallel with the backup (like pg_basebackup -X
-// stream); otherwise it waits for that process to store it.
+// process streams WAL into the repository (and Options.Streamed is not
+// set), Take streams it itself through a temporary slot, in parallel with
+// the backup (like pg_basebackup -X stream); otherwise it waits for that
+// process to store it.
 func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 	opt.defaults()
 	conn, err := postgres.Connect(ctx, opt.DB)
@@ -44,9 +53,12 @@ func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 	if err != nil {
 		return nil, err
 	}
-	wal, err := repo.WAL()
-	if err != nil && !errors.Is(err, archive.ErrWALLocked) {
-		return nil, err
+	var wal *archive.WALWriter
+	if !opt.Streamed {
+		wal, err = repo.WAL()
+		if err != nil && !errors.Is(err, archive.ErrWALLocked) {
+			return nil, err
+		}
 	}
 	var ws *walStream
 	if wal != nil {
