@@ -157,8 +157,8 @@ func (v *Vault) putBackupFile(w http.ResponseWriter, r *http.Request, c *caller)
 		return act, err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	m, err := b.readMeta(id)
+	b.mu.Unlock()
 	if err != nil {
 		return act, err
 	}
@@ -170,6 +170,15 @@ func (v *Vault) putBackupFile(w http.ResponseWriter, r *http.Request, c *caller)
 	if size < 0 {
 		limit = maxExtra
 	}
+	// The chunk is read before the box's lock is taken: a box killed or
+	// cut off mid-request leaves this read waiting, and holding the lock
+	// meanwhile would stop every later request of that box (its WAL too).
+	chunk, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return act, problem("malformed", "backup %s: %s: %v", id, name, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	path := filepath.Join(b.stagingDir(id), name)
 	var have int64
 	if fi, err := os.Stat(path); err == nil {
@@ -179,10 +188,6 @@ func (v *Vault) putBackupFile(w http.ResponseWriter, r *http.Request, c *caller)
 	if err != nil || off != have {
 		return act, &problemError{Problem{Code: "gap", Size: have,
 			Error: fmt.Sprintf("vault: backup %s: %s holds %d bytes; continue at that offset, not %q", id, name, have, r.URL.Query().Get("offset"))}}
-	}
-	chunk, err := io.ReadAll(io.LimitReader(r.Body, limit-have+1))
-	if err != nil {
-		return act, problem("malformed", "backup %s: %s: %v", id, name, err)
 	}
 	if have+int64(len(chunk)) > limit {
 		return act, problem("mismatch", "backup %s: %s would grow past its size of %d bytes", id, name, limit)

@@ -218,17 +218,25 @@ func TestRestartCutsUnacknowledgedRecord(t *testing.T) {
 	}
 }
 
+// startBackup begins the upload of backup 20261122T101500Z, one file
+// holding data, as box:1; it returns the backup's metadata.
+func (f *fixture) startBackup(data []byte) []byte {
+	f.t.Helper()
+	sum := sha256.Sum256(data)
+	meta, _ := json.Marshal(archive.Backup{ID: "20261122T101500Z", SystemID: f.info.SystemID,
+		Files: []archive.StoredFile{{Name: "base.tar.zst.age", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}}})
+	if code := f.do("box:1", "PUT", "/v1/backups/20261122T101500Z/meta", meta, nil); code != 200 {
+		f.t.Fatalf("meta: got %d", code)
+	}
+	return meta
+}
+
 func TestBackupUpload(t *testing.T) {
 	f := newFixture(t)
 	f.createRepo("box:1")
 	data := walBytes(5000, 4)
-	sum := sha256.Sum256(data)
-	meta, _ := json.Marshal(archive.Backup{ID: "20261122T101500Z", SystemID: f.info.SystemID,
-		Files: []archive.StoredFile{{Name: "base.tar.zst.age", Size: 5000, SHA256: hex.EncodeToString(sum[:])}}})
+	meta := f.startBackup(data)
 	const base = "/v1/backups/20261122T101500Z"
-	if code := f.do("box:1", "PUT", base+"/meta", meta, nil); code != 200 {
-		t.Fatalf("meta: got %d", code)
-	}
 	steps := []struct {
 		name   string
 		file   string

@@ -95,15 +95,20 @@ func (v *Vault) putRecord(w http.ResponseWriter, r *http.Request, c *caller) (ac
 	n, e4 := strconv.ParseUint(q.Get("length"), 10, 32)
 	act.target = fmt.Sprintf("timeline %d segment %X [%d, %d)", tli, seg, off, off+n)
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	size := b.repo.Info.SegmentSize
+	b.mu.Unlock()
 	if e1 != nil || e2 != nil || e3 != nil || e4 != nil || n == 0 || off+n > size {
 		return act, problem("malformed", "record needs tli, seg, offset and length within one segment; got %s", r.URL.RawQuery)
 	}
+	// Read before the box's lock is taken: a box killed or cut off
+	// mid-request leaves this read waiting, and holding the lock meanwhile
+	// would stop every later request of that box.
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(maxRecord(n))+1))
 	if err != nil {
 		return act, problem("malformed", "reading record: %v", err)
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if err := checkRecord(body, n); err != nil {
 		return act, err
 	}
