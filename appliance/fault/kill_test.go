@@ -167,16 +167,26 @@ func TestSIGKILL(t *testing.T) {
 			b.checkAfterKill(t)
 		})
 	}
-	claimed := max(b.flushed(), slotFlushed(t, c, slot))
+	b.restoreAfterLastKill(t, led, stopClinic, "restore to latest after the last SIGKILL")
+	t.Run("altered-while-offsite", b.alterEveryKind)
+}
+
+// restoreAfterLastKill stops the workloads and checks, in a subtest, that
+// a restore to latest holds every commit reported flushed before the last
+// kill; it returns that position: the larger of the repository's recorded
+// flush and the drive slot's restart_lsn.
+func (b *box) restoreAfterLastKill(t *testing.T, led *ledger, stopClinic func(), fault string) postgres.LSN {
+	t.Helper()
+	claimed := max(b.flushed(), slotFlushed(t, b.c, slot))
 	stopClinic()
 	led.stop()
 	if led.err != nil {
 		t.Fatal(led.err)
 	}
 	t.Run("restore-after-last-kill", func(t *testing.T) {
-		b.restoreHolds(t, led, claimed)
+		b.restoreHolds(t, led, claimed, fault)
 	})
-	t.Run("altered-while-offsite", b.alterEveryKind)
+	return claimed
 }
 
 // killRound runs one round: which processes die and when.
@@ -218,8 +228,8 @@ func (b *box) killRound(t *testing.T, kind string, delay func(time.Duration) tim
 
 // restoreHolds drill-restores to latest and checks that every ledger
 // commit at or before the claimed position is there.
-func (b *box) restoreHolds(t *testing.T, led *ledger, claimed postgres.LSN) {
-	tr := newTry(t, "restore to latest after the last SIGKILL")
+func (b *box) restoreHolds(t *testing.T, led *ledger, claimed postgres.LSN, fault string) {
+	tr := newTry(t, fault)
 	want := led.committedBy(claimed)
 	if want == 0 {
 		t.Fatalf("no ledger commit at or before %s; the workload did not run", claimed)

@@ -33,7 +33,13 @@ func (s syncBuffer) Write(b []byte) (int, error) {
 
 // Start runs bin with args.
 func Start(bin string, args ...string) (*Process, error) {
-	p := &Process{Name: args[0], cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	return StartCmd(args[0], exec.Command(bin, args...))
+}
+
+// StartCmd runs cmd, prepared by the caller (environment, directory),
+// under name; its output is collected as Start's is.
+func StartCmd(name string, cmd *exec.Cmd) (*Process, error) {
+	p := &Process{Name: name, cmd: cmd, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = syncBuffer{p}, syncBuffer{p}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("fault: start %s: %w", p.Name, err)

@@ -1,0 +1,235 @@
+package fault
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/appliance/web/webclient"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/drivers/usb/usbtest"
+	"github.com/jackc/pglogrepl"
+	"golang.org/x/sys/unix"
+)
+
+var (
+	clinicboxOnce sync.Once
+	clinicboxBin  string // the appliance service, built with -race by the first test that needs it
+	clinicboxErr  error
+)
+
+func buildClinicbox(t *testing.T) string {
+	t.Helper()
+	clinicboxOnce.Do(func() {
+		clinicboxBin = filepath.Join(filepath.Dir(clinicctl), "clinicbox")
+		out, err := exec.Command("go", "build", "-race", "-o", clinicboxBin, "github.com/clinicbox/clinicbox/cmd/clinicbox").CombinedOutput()
+		if err != nil {
+			clinicboxErr = fmt.Errorf("build clinicbox: %v\n%s", err, out)
+		}
+	})
+	if clinicboxErr != nil {
+		t.Fatal(clinicboxErr)
+	}
+	return clinicboxBin
+}
+
+// boxService is cmd/clinicbox run as a child the way gokrazy runs it on the
+// box, against a real ext4 drive on a loop device (-loop-drives) whose
+// kernel uevents it watches itself, driven through its LAN pages.
+type boxService struct {
+	t        *testing.T // the test or round the helpers fail
+	top      *testing.T // the whole test: children are killed when it ends
+	bin      string
+	args     []string
+	base     string // the LAN pages' URL
+	password string
+	run      string        // -run: the drive is mounted at run/loopN
+	loop     *usbtest.Loop // the drive
+	started  time.Time     // when the running child was started
+	setPath  string        // the settings file
+
+	proc    *Process // the running child; nil before the first start
+	deleted int      // backups retention deleted in the runs killed so far
+	api     *webclient.Client
+}
+
+// newBoxService plugs in an ext4 drive of size bytes (attached, not
+// mounted: the service mounts it). Nothing runs until settings are written
+// and start is called.
+func newBoxService(t *testing.T, size int64) *boxService {
+	t.Helper()
+	top := sharedDir(t) // the server's user reads the repository at restores
+	images := filepath.Join(top, "images")
+	if err := os.Mkdir(images, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img := usbtest.MakeImage(t, usbtest.Image{Type: "ext4", Label: "CLINICBOX", Size: size})
+	if err := os.Rename(img, filepath.Join(images, "son.img")); err != nil {
+		t.Fatal(err)
+	}
+	s := &boxService{t: t, top: t, bin: buildClinicbox(t), password: "fault-suite-" + fmt.Sprint(time.Now().UnixNano()), run: filepath.Join(top, "run")}
+	if err := os.Mkdir(s.run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.setPath = filepath.Join(top, "settings.json")
+	s.loop = usbtest.AttachLoop(t, filepath.Join(images, "son.img"))
+	// Runs before the detach: a killed service leaves its mount behind.
+	t.Cleanup(func() {
+		dir := filepath.Join(s.run, s.loop.Name)
+		if err := unix.Unmount(dir, 0); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			unix.Unmount(dir, unix.MNT_DETACH)
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s.base = "http://" + addr
+	s.args = []string{"-settings", s.setPath, "-state", filepath.Join(top, "state"), "-run", s.run, "-listen", addr, "-loop-drives", images}
+	return s
+}
+
+// writeSettings writes the settings file the service reads at start.
+func (s *boxService) writeSettings(settings string) {
+	s.t.Helper()
+	if err := os.WriteFile(s.setPath, []byte(settings), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// repo is the repository on the drive, where the service mounts it.
+func (s *boxService) repo() string { return filepath.Join(s.run, s.loop.Name, "clinicbox") }
+
+// start runs the service and signs in to its pages.
+func (s *boxService) start() {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Env = append(os.Environ(), "TS_NO_LOGS_NO_SUPPORT=true")
+	p, err := StartCmd("clinicbox", cmd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.top.Cleanup(func() { p.Kill() })
+	s.proc, s.started = p, time.Now()
+	s.api = webclient.New(s.base, s.password)
+	s.poll("the box's pages to sign in", 2*time.Minute, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return s.api.SignIn(ctx) == nil
+	})
+}
+
+// poll waits for cond, failing at once if the service ends.
+func (s *boxService) poll(what string, limit time.Duration, cond func() bool) {
+	s.t.Helper()
+	waitUntil(s.t, what, limit, func() bool {
+		select {
+		case <-s.proc.Done():
+			s.t.Fatalf("clinicbox ended while waiting for %s: %v\n%s", what, s.proc.Err(), lastLines(s.proc.Output(), 40))
+		default:
+		}
+		return cond()
+	})
+}
+
+// status reads the status document; nil while the pages do not answer.
+func (s *boxService) status() *status.Status {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := s.api.Status(ctx)
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// wait polls the status until ok holds and returns that status.
+func (s *boxService) wait(what string, limit time.Duration, ok func(*status.Status) bool) *status.Status {
+	s.t.Helper()
+	var st *status.Status
+	deadline := time.Now().Add(limit)
+	s.poll(what, limit+time.Minute, func() bool {
+		st = s.status()
+		if st != nil && ok(st) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.MarshalIndent(st, "", "  ")
+			s.t.Fatalf("timed out after %s waiting for %s\nstatus: %s\nlog: %s", limit, what, b, lastLines(s.proc.Output(), 40))
+		}
+		return false
+	})
+	return st
+}
+
+// act performs an action on the pages.
+func (s *boxService) act(name, arg string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.api.Act(ctx, name, arg); err != nil {
+		s.t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// streaming reports whether the drive in the box takes WAL, stored past
+// after.
+func streaming(st *status.Status, after postgres.LSN) bool {
+	if st.InBox == nil || st.InBox.Activity != "streaming" {
+		return false
+	}
+	l, err := pglogrepl.ParseLSN(st.WAL.Local.FlushedLSN)
+	return err == nil && l > after
+}
+
+// uploading reports whether this run of the service started an upload of
+// a base backup to the vault that has not ended, by its events (newest
+// first).
+func (s *boxService) uploading(st *status.Status) bool {
+	for _, e := range st.Events {
+		if !e.Time.After(s.started) {
+			return false
+		}
+		m := e.Message
+		switch {
+		case strings.HasPrefix(m, "Uploading base backup"):
+			return true
+		case strings.Contains(m, "is in the vault."), strings.Contains(m, "to the vault failed"):
+			return false
+		}
+	}
+	return false
+}
+
+// inVault reports whether the vault holds a base backup of the box.
+func inVault(st *status.Status) bool {
+	return len(st.Offsite) > 0 && !st.Offsite[0].LastBaseBackup.IsZero()
+}
+
+// keyLines are the lines of the running child's log about WAL, backups
+// and retention, without the tailnet's chatter.
+func (s *boxService) keyLines() string {
+	var keep []string
+	for _, l := range strings.Split(s.proc.Output(), "\n") {
+		if !strings.Contains(l, "op=tailnet") && !strings.Contains(l, "level=DEBUG") {
+			keep = append(keep, l)
+		}
+	}
+	return lastLines(strings.Join(keep, "\n"), 80)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
