@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/appliance/web/webclient"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
@@ -232,4 +233,29 @@ func (s *boxService) keyLines() string {
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// repoListing lists a repository's backups and WAL, for failure reports.
+func repoListing(dir string) string {
+	r, err := archive.Open(dir)
+	if err != nil {
+		return err.Error()
+	}
+	var out strings.Builder
+	done, _, err := r.Backups()
+	for _, b := range done {
+		fmt.Fprintf(&out, "backup %s start %s end %s good %v\n", b.ID, b.StartLSN, b.EndLSN, b.Good())
+	}
+	tls, _ := r.Timelines()
+	for _, tl := range tls {
+		fmt.Fprintf(&out, "timeline %d starts %v:", tl.TLI, tl.Starts)
+		for _, s := range tl.Segments {
+			fmt.Fprintf(&out, " %X", s.SegNo)
+			if s.Partial {
+				out.WriteString(".partial")
+			}
+		}
+		out.WriteString("\n")
+	}
+	return out.String()
 }

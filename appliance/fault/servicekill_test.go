@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
-	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
@@ -286,29 +285,4 @@ func verifiedOK(st *status.Status) int {
 		}
 	}
 	return n
-}
-
-// repoListing lists a repository's backups and WAL, for failure reports.
-func repoListing(dir string) string {
-	r, err := archive.Open(dir)
-	if err != nil {
-		return err.Error()
-	}
-	var out strings.Builder
-	done, _, err := r.Backups()
-	for _, b := range done {
-		fmt.Fprintf(&out, "backup %s start %s end %s good %v\n", b.ID, b.StartLSN, b.EndLSN, b.Good())
-	}
-	tls, _ := r.Timelines()
-	for _, tl := range tls {
-		fmt.Fprintf(&out, "timeline %d starts %v:", tl.TLI, tl.Starts)
-		for _, s := range tl.Segments {
-			fmt.Fprintf(&out, " %X", s.SegNo)
-			if s.Partial {
-				out.WriteString(".partial")
-			}
-		}
-		out.WriteString("\n")
-	}
-	return out.String()
 }
