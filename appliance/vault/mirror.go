@@ -53,7 +53,7 @@ func Mirror(ctx context.Context, hc *http.Client, baseURL, ns, dir string) (int,
 				continue
 			}
 			n, err := fetchFile(ctx, hc, base+"/v1/files/"+f.Path+q, local)
-			if errors.Is(err, errGone) && strings.HasSuffix(f.Path, ".partial.age") && attempt < 5 {
+			if errors.Is(err, errGone) && rank(f.Path) == growing && attempt < 5 {
 				vanished = true
 				continue
 			}
@@ -72,16 +72,25 @@ func Mirror(ctx context.Context, hc *http.Client, baseURL, ns, dir string) (int,
 	}
 }
 
-// rank orders the files a mirror fetches: metadata that is rewritten in
-// place, then partial segments, then what never changes.
+// partialSegment ends the name of a segment still being written.
+const partialSegment = ".partial.age"
+
+// What a repository file does over time, in the order a mirror fetches
+// them.
+const (
+	rewritten = iota // metadata rewritten in place: wal/state.json, verify.json
+	growing          // a partial segment
+	settled          // written once, never changed
+)
+
 func rank(path string) int {
 	switch {
 	case strings.HasSuffix(path, "state.json") || strings.HasSuffix(path, "verify.json"):
-		return 0
-	case strings.HasSuffix(path, ".partial.age"):
-		return 1
+		return rewritten
+	case strings.HasSuffix(path, partialSegment):
+		return growing
 	}
-	return 2
+	return settled
 }
 
 // dropStalePartials removes mirrored partial segments the vault no longer
@@ -89,7 +98,7 @@ func rank(path string) int {
 // the vault holds.
 func dropStalePartials(dir string, listed map[string]bool) error {
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".partial.age") || listed[p] {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, partialSegment) || listed[p] {
 			return err
 		}
 		return os.Remove(p)
@@ -105,7 +114,7 @@ var errGone = errors.New("no longer on the vault")
 
 // keep reports whether a mirrored file is already complete.
 func keep(local string, f FileEntry) bool {
-	if strings.HasSuffix(f.Path, ".partial.age") || strings.HasSuffix(f.Path, "state.json") || strings.HasSuffix(f.Path, "verify.json") {
+	if rank(f.Path) != settled {
 		return false
 	}
 	fi, err := os.Stat(local)

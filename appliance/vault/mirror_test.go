@@ -56,7 +56,7 @@ func (v *shippingVault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestMirrorWhileTheBoxShips(t *testing.T) {
 	v := &shippingVault{files: map[string]string{
-		"info.json": `{"segment_size":16777216}`,
+		"info.json":                                `{"segment_size":16777216}`,
 		"wal/000000010000000000000002.age":         "whole segment 2",
 		"wal/000000010000000000000003.partial.age": "segment 3 so far",
 		"wal/state.json":                           `{"flushed":"0/3000100"}`,
