@@ -47,9 +47,12 @@ func Mirror(ctx context.Context, hc *http.Client, baseURL, ns, dir string) (int,
 		listed := map[string]bool{}
 		vanished := false
 		for _, f := range list {
+			if !filepath.IsLocal(filepath.FromSlash(f.Path)) {
+				return files, bytes, fmt.Errorf("vault: the vault listed %q, outside the repository: refusing to mirror it", f.Path)
+			}
 			local := filepath.Join(dir, filepath.FromSlash(f.Path))
 			listed[local] = true
-			if !strings.Contains(f.Path, "..") && keep(local, f) {
+			if keep(local, f) {
 				continue
 			}
 			n, err := fetchFile(ctx, hc, base+"/v1/files/"+f.Path+q, local)

@@ -102,3 +102,20 @@ func TestMirrorWhileTheBoxShips(t *testing.T) {
 		}
 	}
 }
+
+// A vault that lists a path leading out of the repository gets nothing
+// written there.
+func TestMirrorRefusesPathsOutside(t *testing.T) {
+	v := &shippingVault{files: map[string]string{"../escaped": "x", "info.json": "{}"}}
+	srv := httptest.NewServer(v)
+	defer srv.Close()
+	top := t.TempDir()
+	dir := filepath.Join(top, "cache")
+	_, _, err := Mirror(context.Background(), srv.Client(), srv.URL, "", dir)
+	if err == nil || !strings.Contains(err.Error(), "outside the repository") {
+		t.Errorf("Mirror: %v; want a refusal naming the path", err)
+	}
+	if _, err := os.Stat(filepath.Join(top, "escaped")); err == nil {
+		t.Error("a file was written outside the mirror's directory")
+	}
+}
