@@ -29,6 +29,6 @@ func acceptDrives(sysfs, loopDir string) func(usb.Identity) bool {
 			return false
 		}
 		rel, err := filepath.Rel(loopDir, strings.TrimSpace(string(b)))
-		return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
+		return err == nil && rel != "." && filepath.IsLocal(rel)
 	}
 }
