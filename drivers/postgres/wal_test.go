@@ -96,3 +96,40 @@ func TestStreamFlushesSmallAndLargeWAL(t *testing.T) {
 		t.Errorf("StreamWAL after cancel = %v; want nil", err)
 	}
 }
+
+// A stream given a position to stop at ends as soon as WAL up to it has
+// arrived and is flushed, without waiting for a flush tick (an hour here):
+// clinicctl stream --endpos drains a backlog and exits.
+func TestStreamStopsAtPosition(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c.MustExec(t, "CREATE TABLE t AS SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 50000) g")
+	stop, err := c.CurrentLSN(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.MustExec(t, "INSERT INTO t SELECT g, 'after the stop' FROM generate_series(1, 1000) g")
+	conn, err := postgres.Connect(ctx, c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sink := &memSink{}
+	var flushTLI []uint32
+	err = conn.StreamWAL(ctx, sink, postgres.StreamOptions{Slot: "stop_test", StopAt: stop,
+		FlushInterval: time.Hour, StatusInterval: time.Hour,
+		OnFlush: func(tli uint32, _ postgres.LSN) { flushTLI = append(flushTLI, tli) }})
+	if err != nil {
+		t.Fatalf("StreamWAL = %v; want nil", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("StreamWAL returned only when its context ended, not at %s", stop)
+	}
+	if got := sink.flushed(); got < stop {
+		t.Errorf("flushed up to %s; want at least %s", got, stop)
+	}
+	if len(flushTLI) == 0 || flushTLI[len(flushTLI)-1] != 1 {
+		t.Errorf("flushes reported on timelines %v; want the last on timeline 1", flushTLI)
+	}
+}

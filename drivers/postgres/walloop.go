@@ -31,7 +31,13 @@ func (s *streamer) copyLoop(ctx context.Context, tli uint32) (uint32, LSN, error
 	}()
 	timedOut := false
 	for {
-		if s.opt.StopAt > 0 && s.flushed >= s.opt.StopAt {
+		// Once WAL up to StopAt has arrived it is flushed at once, not at
+		// the next tick: waiting would add up to a FlushInterval to every
+		// drain that ends at a given position.
+		if s.opt.StopAt > 0 && s.received >= s.opt.StopAt {
+			if err := s.flush(tli); err != nil {
+				return 0, 0, err
+			}
 			return 0, 0, s.stop(context.WithoutCancel(ctx))
 		}
 		if now := time.Now(); now.After(s.nextTick()) && (timedOut || (!s.buffered() && sock.idle())) {
