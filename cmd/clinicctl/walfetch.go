@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
@@ -98,9 +97,6 @@ func runWALPrefetch(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	// Each segment passes through a 16 MB buffer: collect garbage sooner
-	// than usual, so the helper stays well inside the box's memory.
-	debug.SetGCPercent(50)
 	p := &restore.Prefetch{Repo: repo, Identities: ids, Dir: *dir}
 	return p.Run(ctx)
 }
