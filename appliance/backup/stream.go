@@ -17,6 +17,7 @@ type StreamOptions struct {
 	Slot       string // the permanent physical slot of this destination
 	Recipients []string
 	OnFlush    func(tli uint32, flushed postgres.LSN)
+	Progress   func(flushed, serverEnd postgres.LSN)              // see postgres.StreamOptions
 	OnGap      func(stored, restart postgres.LSN, recreated bool) // see postgres.StreamOptions
 	Log        *slog.Logger
 	// MaxBackoff caps the wait between reconnects. Zero means 30 s.
@@ -84,5 +85,6 @@ func streamOnce(ctx context.Context, opt StreamOptions, wal **archive.WALWriter)
 			return err
 		}
 	}
-	return conn.StreamWAL(ctx, *wal, postgres.StreamOptions{Slot: opt.Slot, Log: opt.Log, OnFlush: opt.OnFlush, OnGap: opt.OnGap, StopAt: opt.EndPos})
+	return conn.StreamWAL(ctx, *wal, postgres.StreamOptions{Slot: opt.Slot, Log: opt.Log, OnFlush: opt.OnFlush, Progress: opt.Progress,
+		OnGap: opt.OnGap, StopAt: opt.EndPos})
 }

@@ -58,5 +58,56 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	return backup.Stream(ctx, backup.StreamOptions{DB: *db, Repo: *repo, Slot: *slot, Recipients: recips, Log: log, EndPos: end})
+	opt := backup.StreamOptions{DB: *db, Repo: *repo, Slot: *slot, Recipients: recips, Log: log, EndPos: end}
+	if prog, done := progress(stderr, "catching up"); prog != nil {
+		c := &catchUp{end: end}
+		defer done()
+		opt.Progress = func(flushed, serverEnd postgres.LSN) {
+			if d, total, draw := c.at(flushed, serverEnd); draw {
+				prog(d, total)
+			}
+			if c.finished {
+				done()
+			}
+		}
+	}
+	return backup.Stream(ctx, opt)
+}
+
+// catchUp follows a stream that starts behind: toward --endpos, or toward
+// the server's WAL end until it is reached. A stream that starts caught up
+// gets no bar, and a bar ends once the stream has caught up: from then on
+// the log says what happens.
+type catchUp struct {
+	end      postgres.LSN // --endpos; zero follows the server
+	from     postgres.LSN // the first flush: the bar's zero
+	started  bool
+	finished bool
+}
+
+// catchUpMin is the least WAL behind that is worth a bar: one segment.
+const catchUpMin = 16 << 20
+
+// at says what the bar shows after a flush at flushed while the server's
+// WAL ends at serverEnd: bytes done and in all since the first flush, and
+// whether to draw it at all.
+func (c *catchUp) at(flushed, serverEnd postgres.LSN) (done, total int64, draw bool) {
+	if c.finished {
+		return 0, 0, false
+	}
+	target := c.end
+	if target == 0 {
+		target = serverEnd
+	}
+	if !c.started {
+		c.started, c.from = true, flushed
+		if target < flushed+catchUpMin {
+			c.finished = true
+			return 0, 0, false
+		}
+	}
+	if flushed >= target {
+		c.finished = true
+	}
+	return int64(min(flushed, target) - c.from), int64(max(target, c.from) - c.from), true
 }

@@ -50,6 +50,10 @@ type StreamOptions struct {
 	StatusInterval time.Duration
 	// OnFlush, when set, is called after each flush with the durable position.
 	OnFlush func(tli uint32, flushed LSN)
+	// Progress, when set, is also called after each flush, with the
+	// server's WAL end as its last message said: how far behind the
+	// stream is.
+	Progress func(flushed, serverEnd LSN)
 	// OnGap, when set, is called when the stored WAL ends before the slot
 	// and streaming starts afresh at the slot: WAL from stored to restart
 	// is not in this repository, so point-in-time recovery across it needs

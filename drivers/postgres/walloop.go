@@ -177,6 +177,9 @@ func (s *streamer) flush(tli uint32) error {
 	if s.opt.OnFlush != nil {
 		s.opt.OnFlush(tli, f)
 	}
+	if s.opt.Progress != nil {
+		s.opt.Progress(f, max(s.serverEnd, f))
+	}
 	return nil
 }
 
