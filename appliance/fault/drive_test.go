@@ -103,16 +103,19 @@ func (d *drive) fill(free int64) string {
 		d.t.Fatal(err)
 	}
 	defer f.Close()
+	// Whole MBs first, then ever smaller pieces down to a block, so that
+	// what is left is free's size and not free plus up to a MB.
 	var size int64
-	for {
-		err := unix.Fallocate(int(f.Fd()), 0, size, 1<<20)
+	for step := int64(1 << 20); step >= 4096; {
+		err := unix.Fallocate(int(f.Fd()), 0, size, step)
 		if err == unix.ENOSPC {
-			break
+			step /= 2
+			continue
 		}
 		if err != nil {
 			d.t.Fatalf("fallocate: %v", err)
 		}
-		size += 1 << 20
+		size += step
 	}
 	if err := f.Truncate(max(0, size-free)); err != nil {
 		d.t.Fatal(err)
