@@ -12,13 +12,12 @@ import (
 
 // The WAL writer hands full chunks of received bytes to a worker goroutine,
 // so that receiving a backlog overlaps with compressing, encrypting and
-// writing (the box has two cores; the receiving side is mostly system
-// calls). Each chunk is compressed exactly once into a zstd frame, and that
-// frame serves twice: in the partial file's next record when the stream is
-// flushed, and in the complete segment file, which grows under a temporary
-// name as frames come and is renamed into place when the segment ends. zstd
-// frames concatenate, so a complete file is still age(zstd(segment)) to any
-// reader.
+// writing (the receiving side is mostly system calls). Each chunk is
+// compressed exactly once into a zstd frame, and that frame serves twice: in
+// the partial file's next record when the stream is flushed, and in the
+// complete segment file, which grows under a temporary name as frames come
+// and is renamed into place when the segment ends. zstd frames concatenate,
+// so a complete file is still age(zstd(segment)) to any reader.
 //
 // A flush waits for the queue to drain and then does its part on the
 // caller's goroutine: a caught-up stream flushes a few times a second with
@@ -96,8 +95,9 @@ type walWorker struct {
 }
 
 // compressors compress queued frames in parallel while one goroutine
-// writes them in order: draining a backlog is bound by compression.
-var compressors = min(2, runtime.GOMAXPROCS(0))
+// writes them in order: draining a backlog is bound by compression, so
+// every core of a Pi (four) compresses. Each costs an encoder of about a MB.
+var compressors = min(4, runtime.GOMAXPROCS(0))
 
 func newWALWorker(r *Repo) *walWorker {
 	w := &walWorker{r: r, jobs: make(chan *walJob, 2*chunkBufs), compress: make(chan *walJob, chunkBufs),
