@@ -63,14 +63,11 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		c := &catchUp{end: end}
 		defer done()
 		opt.Progress = func(flushed, serverEnd postgres.LSN) {
-			if c.finished {
-				return // the bar is gone for good
-			}
 			if d, total, draw := c.at(flushed, serverEnd); draw {
 				prog(d, total)
 			}
 			if c.finished {
-				done()
+				done() // clears the bar once; at never draws it again
 			}
 		}
 	}

@@ -29,6 +29,7 @@ func progress(w io.Writer, what string) (func(done, total int64), func()) {
 	return update, func() {
 		if bar != nil {
 			bar.Finish()
+			bar = nil // a second call does nothing
 		}
 	}
 }
