@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/rotation"
 )
 
@@ -20,13 +21,28 @@ import (
 // is to guard.
 type Key struct {
 	Identity *age.X25519Identity
-	sign     ed25519.PrivateKey
-	custody  []byte
+	// Signer is the box's signing key (box.sign beside box.key): random,
+	// never derived from the recovery key, never on a drive or on paper. It
+	// signs backups, WAL, drill reports, drive identities and log heads.
+	Signer  *signer.Key
+	sign    ed25519.PrivateKey
+	custody []byte
 }
 
-// LoadKey reads the box key from path, creating it (mode 0600) on first
-// run.
+// LoadKey reads the box key from path, and the signing key from box.sign in
+// the same directory, creating either (mode 0600) on first run.
 func LoadKey(path string) (*Key, error) {
+	k, err := loadAgeKey(path)
+	if err != nil {
+		return nil, err
+	}
+	if k.Signer, err = signer.LoadOrCreate(filepath.Join(filepath.Dir(path), "box.sign")); err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	return k, nil
+}
+
+func loadAgeKey(path string) (*Key, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		id, err := age.GenerateX25519Identity()
