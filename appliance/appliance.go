@@ -87,7 +87,7 @@ type Appliance struct {
 	srv          serverCheck
 	maint        *maint.Maintainer
 	maintRunning bool
-	acked        map[string]time.Time // condition name+since -> acknowledged
+	onsets       *onsets // when each condition shown began; acknowledgements
 	consent      time.Time
 
 	runCtx  context.Context            // Run's context, for work started by actions
@@ -133,7 +133,7 @@ func New(cfg Config) (*Appliance, error) {
 	}
 	a := &Appliance{cfg: cfg, set: cfg.Settings, key: key, log: cfg.Log,
 		do: make(chan func(), 64), poke: make(chan struct{}, 1), flushed: make(chan struct{}, 1), changed: make(chan struct{}),
-		acked: map[string]time.Time{}}
+		onsets: newOnsets()}
 	if a.policy, err = cfg.Settings.Policy(key.VerifyDrive); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -55,6 +56,12 @@ func (a *Appliance) checkServer(ctx context.Context) {
 	})
 }
 
+// Names of the drive's failure conditions.
+const (
+	condBackupFailed  = "backup failed"
+	condStreamStopped = "wal stream stopped"
+)
+
 var rotationSeverity = map[rotation.Kind]status.Severity{
 	rotation.DriveFailing: status.Failure,
 	rotation.NoDrive:      status.Attention,
@@ -91,7 +98,7 @@ func (a *Appliance) conditions(now time.Time) []status.Condition {
 		}
 	}
 	if b != nil {
-		since := a.started
+		var since time.Time // the onset is when the box first shows it
 		switch b.activity {
 		case "identifying":
 			add("identifying drive", status.Busy, "", "A drive was plugged in; the box is checking which one it is.", since)
@@ -110,29 +117,23 @@ func (a *Appliance) conditions(now time.Time) []status.Condition {
 			add("safe to remove", status.Attention, string(b.dec.Drive), fmt.Sprintf("%s is safe to remove. Take it out, take it offsite, and put in %s.", nameOf(b), next), since)
 		}
 		if b.problem != "" {
-			add("backup failed", status.Failure, string(b.dec.Drive), b.problem, since)
+			add(condBackupFailed, status.Failure, string(b.dec.Drive), b.problem, since)
 		}
 		if b.streamErr != "" {
-			add("wal stream stopped", status.Failure, string(b.dec.Drive), "Continuous backup onto the drive stopped: "+b.streamErr, since)
+			add(condStreamStopped, status.Failure, string(b.dec.Drive), "Continuous backup onto the drive stopped: "+b.streamErr, since)
 		}
 		if b.health.Verdict == "warning" {
 			add("drive health", status.Attention, string(b.dec.Drive), nameOf(b)+" shows signs of wear: "+first(b.health.Reasons)+" Plan to replace it.", since)
 		}
 	}
 	if a.srv.err != nil {
-		add("database unreachable", status.Failure, "", "The box cannot reach the practice's database server: "+a.srv.err.Error(), a.srv.checkedAt)
+		add("database unreachable", status.Failure, "", "The box cannot reach the practice's database server: "+a.srv.err.Error(), time.Time{})
 	} else {
 		out = append(out, a.slotConditions()...)
 	}
 	if h, ok := a.cfg.Notifier.(interface{ Health() error }); ok {
 		if err := h.Health(); err != nil {
-			add("alerts failing", status.Attention, "", "Alert e-mails or webhooks are not getting through: "+err.Error()+" Ask IT to check the alert settings.", a.started)
-		}
-	}
-	slices.SortStableFunc(out, func(x, y status.Condition) int { return int(y.Severity) - int(x.Severity) })
-	for i := range out {
-		if since, ok := a.acked[out[i].Name+"|"+out[i].Drive]; ok && since.Equal(out[i].Since) {
-			out[i].Acknowledged = true
+			add("alerts failing", status.Attention, "", "Alert e-mails or webhooks are not getting through: "+err.Error()+" Ask IT to check the alert settings.", time.Time{})
 		}
 	}
 	return out
@@ -151,7 +152,7 @@ func (a *Appliance) slotConditions() []status.Condition {
 	}
 	var out []status.Condition
 	add := func(sev status.Severity, msg string) {
-		out = append(out, status.Condition{Name: "slot retention", Severity: sev, Message: msg, Since: a.srv.checkedAt})
+		out = append(out, status.Condition{Name: "slot retention", Severity: sev, Message: msg})
 	}
 	if s := a.srv.slot; s.Exists {
 		switch {
@@ -239,11 +240,17 @@ func mirror(conds []status.Condition) status.Panel {
 func (a *Appliance) evaluate(ctx context.Context) {
 	now := a.cfg.Now()
 	var st status.Status
-	conds := a.conditions(now)
-	if oc := a.offsiteStatus(&st, now); len(oc) > 0 {
-		conds = append(conds, oc...)
-		slices.SortStableFunc(conds, func(x, y status.Condition) int { return int(y.Severity) - int(x.Severity) })
-	}
+	conds := append(a.conditions(now), a.offsiteStatus(&st, now)...)
+	a.onsets.stamp(conds, now)
+	// Most severe first; within a severity, what nobody acknowledged yet
+	// comes first, so the panel sounds for it and the button's next press
+	// acknowledges it.
+	slices.SortStableFunc(conds, func(x, y status.Condition) int {
+		if x.Severity != y.Severity {
+			return int(y.Severity) - int(x.Severity)
+		}
+		return cmp.Compare(b2i(x.Acknowledged), b2i(y.Acknowledged))
+	})
 	st.Time, st.Conditions, st.Severity = now, conds, status.Worst(conds)
 	host, _ := os.Hostname()
 	if a.cfg.Hostname != "" {
@@ -344,4 +351,11 @@ func (a *Appliance) fillDrives(st *status.Status, now time.Time) {
 		e := a.custody.Entries()[i]
 		st.Swap.Recent = append(st.Swap.Recent, status.Movement{Time: e.Time, Drive: string(e.Drive), Generation: e.Generation, Event: e.Event, Decision: string(e.Decision), Who: e.Who})
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

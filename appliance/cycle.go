@@ -113,8 +113,7 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 	b.health, b.id, b.healthAt = h, id, a.cfg.Now()
 	if err != nil {
 		b.activity = "not written"
-		b.problem = "The box cannot read this drive (" + err.Error() + "). A backup drive must be formatted ext4 and enrolled; ask IT."
-		a.event("insert", b.problem)
+		a.driveProblem(b, "insert", "The box cannot read this drive ("+err.Error()+"). A backup drive must be formatted ext4 and enrolled; ask IT.")
 		return
 	}
 	b.dir, b.mounted = dir, true
@@ -157,8 +156,8 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 func (a *Appliance) startWriting(ctx context.Context, b *inBox, why string) {
 	dir, err := b.dev.Mount(ctx, true)
 	if err != nil {
-		b.activity, b.problem = "not written", "The drive cannot be written: "+err.Error()
-		a.event("backup", b.problem)
+		b.activity = "not written"
+		a.driveProblem(b, "backup", "The drive cannot be written: "+err.Error())
 		return
 	}
 	b.dir, b.writable = dir, true
@@ -192,6 +191,7 @@ func (a *Appliance) startStream(ctx context.Context, b *inBox) {
 		if err != nil && ctx.Err() == nil {
 			a.post(ctx, func() {
 				b.streamErr = err.Error()
+				a.onsets.renew(condStreamStopped, string(b.dec.Drive))
 				a.event("wal", "WAL streaming onto the drive stopped: "+err.Error())
 			})
 		}
@@ -272,11 +272,9 @@ func (a *Appliance) backupDone(b *inBox, rec status.Backup, err error) {
 	if err != nil {
 		rec.Verified = "failed"
 		rec.Problems = append(rec.Problems, err.Error())
-		b.problem = "The backup onto " + rec.Generation + " failed: " + err.Error()
-		a.event("backup", b.problem)
+		a.driveProblem(b, "backup", "The backup onto "+rec.Generation+" failed: "+err.Error())
 	} else if rec.Verified != "ok" {
-		b.problem = fmt.Sprintf("The backup onto %s did not verify: %v", rec.Generation, rec.Problems)
-		a.event("verify", b.problem)
+		a.driveProblem(b, "verify", fmt.Sprintf("The backup onto %s did not verify: %v", rec.Generation, rec.Problems))
 	} else {
 		a.event("verify", fmt.Sprintf("Base backup %s onto %s verified.", rec.ID, rec.Generation))
 		if a.box == b {
@@ -320,8 +318,7 @@ func (a *Appliance) eject(ctx context.Context, who string) error {
 			b.mounted = err == nil && !safe && b.mounted
 			if err != nil || !safe {
 				b.activity = "idle"
-				b.problem = fmt.Sprintf("The drive could not be ejected safely (%v); do not pull it yet, and press the button again.", err)
-				a.event("eject", b.problem)
+				a.driveProblem(b, "eject", fmt.Sprintf("The drive could not be ejected safely (%v); do not pull it yet, and press the button again.", err))
 			} else {
 				b.ejected, b.activity, b.writable = true, "safe to remove", false
 				a.event("eject", nameOf(b)+" is safe to remove.")
@@ -395,11 +392,20 @@ func (a *Appliance) button(ctx context.Context, p Button) {
 	}
 }
 
+// driveProblem records what failed on the drive in the box: shown as a
+// failure, logged as an event of kind, and a new occurrence even if the
+// last problem on the drive was acknowledged and never cleared.
+func (a *Appliance) driveProblem(b *inBox, kind, msg string) {
+	b.problem = msg
+	a.onsets.renew(condBackupFailed, string(b.dec.Drive))
+	a.event(kind, msg)
+}
+
 func (a *Appliance) acknowledge() {
 	st := a.Status()
 	for _, c := range st.Conditions {
 		if c.Severity >= status.Attention && !c.Acknowledged {
-			a.acked[c.Name+"|"+c.Drive] = c.Since
+			a.onsets.ack(c)
 			a.event("acknowledge", "Acknowledged: "+c.Message)
 			return
 		}

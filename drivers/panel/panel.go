@@ -9,6 +9,8 @@
 package panel
 
 import (
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -98,6 +100,11 @@ func (p *Panel) Set(conds []status.Condition) {
 	if top.Acknowledged {
 		p.acked[key(top)] = true
 	}
+	// Forget acknowledgements of conditions no longer shown: one that
+	// comes back is a new occurrence (a new Since) and must sound again.
+	maps.DeleteFunc(p.acked, func(k string, _ bool) bool {
+		return !slices.ContainsFunc(conds, func(c status.Condition) bool { return key(c) == k })
+	})
 	p.mu.Unlock()
 	if changed {
 		p.poke()

@@ -115,6 +115,33 @@ func TestAcknowledgeCurrentOnly(t *testing.T) {
 	})
 }
 
+// A condition acknowledged, cleared, and shown again sounds again: the
+// panel forgets acknowledgements of what it no longer shows.
+func TestAcknowledgedThenClearedSoundsAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		failed := cond("backup failed", status.Failure)
+		r.p.Set([]status.Condition{failed})
+		synctest.Wait()
+		r.button.Press()
+		time.Sleep(100 * time.Millisecond)
+		r.button.Release()
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		<-r.p.Events()
+		r.p.Set(nil)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		before := countOn(r.buzzer)
+		r.p.Set([]status.Condition{failed})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := countOn(r.buzzer); n != before+3 {
+			t.Errorf("the failure back after it cleared: %d beeps; want %d", n-before, 3)
+		}
+	})
+}
+
 func countOn(p *paneltest.Pin) int {
 	n := 0
 	for _, c := range p.Changes() {
