@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/restore"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/panel"
 	"github.com/clinicbox/clinicbox/drivers/panel/paneltest"
@@ -302,7 +304,7 @@ func TestWeekOfCorrectSwaps(t *testing.T) {
 	}
 	ids := []age.Identity{r.a.key.Identity}
 	for _, name := range []string{"blue", "green", "red"} {
-		repo, err := archive.Open(filepath.Join(r.sim.Dir, name, repoDir))
+		repo, err := archive.OpenFirstUse(filepath.Join(r.sim.Dir, name, repoDir))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -349,6 +351,9 @@ func countVisits(t *testing.T, c *pgtest.Cluster) int64 {
 
 // restoreLatest runs a restore drill of a drive's repository to its latest
 // moment and wants exactly the visits the server had committed.
+// drillSigner signs the reports of drills the tests run as a PC would.
+var drillSigner = signer.FromSeed(bytes.Repeat([]byte{5}, 32))
+
 func restoreLatest(t *testing.T, repoDir string, id *age.X25519Identity, visits int64) {
 	t.Helper()
 	tmp, err := os.MkdirTemp("", "clinicbox-appliance-test-")
@@ -365,7 +370,7 @@ func restoreLatest(t *testing.T, repoDir string, id *age.X25519Identity, visits 
 	if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	repo, err := archive.Open(repoDir)
+	repo, err := archive.OpenFirstUse(repoDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +381,7 @@ func restoreLatest(t *testing.T, repoDir string, id *age.X25519Identity, visits 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rep, err := restore.Drill(ctx, restore.DrillOptions{Repo: repo, Identities: []age.Identity{id}, IdentityFile: keyFile, Checks: checks, FetchProgram: clinicctl})
+	rep, err := restore.Drill(ctx, restore.DrillOptions{Repo: repo, Identities: []age.Identity{id}, IdentityFile: keyFile, Signer: drillSigner, Checks: checks, FetchProgram: clinicctl})
 	if err != nil || !rep.OK {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		t.Fatalf("restore drill of %s: %v\n%s", repoDir, err, b)
@@ -485,7 +490,7 @@ func TestRestartMidBackup(t *testing.T) {
 	r.stop() // as SIGTERM would
 
 	repoPath := filepath.Join(r.sim.Dir, "blue", repoDir)
-	repo, err := archive.Open(repoPath)
+	repo, err := archive.OpenFirstUse(repoPath)
 	if err != nil {
 		t.Fatal(err)
 	}

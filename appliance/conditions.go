@@ -256,7 +256,8 @@ func (a *Appliance) evaluate(ctx context.Context) {
 	if a.cfg.Hostname != "" {
 		host = a.cfg.Hostname
 	}
-	st.Box = status.Box{Hostname: host, Version: a.cfg.Version, Started: a.started, ClockTrusted: a.cfg.ClockTrusted(), Setup: "ok"}
+	st.Box = status.Box{Hostname: host, Version: a.cfg.Version, Started: a.started, ClockTrusted: a.cfg.ClockTrusted(), Setup: "ok",
+		SigningKey: a.key.Signer.Public().String()}
 	st.Headline = "All good. Backups are current; nothing to do."
 	for _, c := range conds {
 		if c.Severity > status.Good {

@@ -173,7 +173,7 @@ func (a *Appliance) startStream(ctx context.Context, b *inBox) {
 	b.streamErr = ""
 	b.stream = a.spawn(ctx, func(ctx context.Context) {
 		err := backup.Stream(ctx, backup.StreamOptions{
-			DB: a.dbURL, Repo: a.repoPath(b), Slot: a.set.Slot, Recipients: a.Recipients(), Log: a.log,
+			DB: a.dbURL, Repo: a.repoPath(b), Slot: a.set.Slot, Recipients: a.Recipients(), Signer: a.key.Signer, Log: a.log,
 			OnFlush: func(tli uint32, l postgres.LSN) {
 				b.flushed.Store(l)
 				b.lastFlush.Store(time.Now().UnixNano())
@@ -230,7 +230,7 @@ func (a *Appliance) runBackup(ctx context.Context, b *inBox, why string) {
 		if err := a.makeRoom(ctx, b); err != nil {
 			a.log.Warn("retention", "drive", drive, "err", err)
 		}
-		bk, err := backup.Take(ctx, backup.Options{DB: a.dbURL, Repo: a.repoPath(b), Recipients: a.Recipients(), Log: a.log, Now: a.cfg.Now,
+		bk, err := backup.Take(ctx, backup.Options{DB: a.dbURL, Repo: a.repoPath(b), Recipients: a.Recipients(), Signer: a.key.Signer, Log: a.log, Now: a.cfg.Now,
 			Label: "clinicbox " + gen, Streamed: streamed,
 			Progress: func(done, total int64) {
 				if total > 0 {
@@ -246,7 +246,7 @@ func (a *Appliance) runBackup(ctx context.Context, b *inBox, why string) {
 			rec.Bytes += f.Size
 		}
 		a.post(ctx, func() { b.activity = "verifying" })
-		repo, err := archive.Open(a.repoPath(b))
+		repo, err := a.openRepo(b)
 		if err == nil {
 			var rep *archive.Report
 			rep, err = repo.Verify(ctx, archive.VerifyOptions{Identities: []age.Identity{a.key.Identity}, Backup: bk.ID, Record: true, Now: a.cfg.Now})

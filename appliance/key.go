@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -121,4 +122,15 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// openRepo opens the repository on the drive in the box, checking what it
+// reads against this box's own signing key.
+func (a *Appliance) openRepo(b *inBox) (*archive.Repo, error) {
+	repo, err := archive.Open(a.repoPath(b))
+	if err != nil {
+		return nil, err
+	}
+	repo.Trust(a.key.Signer.Public())
+	return repo, nil
 }

@@ -14,7 +14,7 @@ import (
 // backup fits on the drive: failed backups first, then WAL no kept backup
 // needs, then the oldest backups; never the newest restorable one.
 func (a *Appliance) makeRoom(ctx context.Context, b *inBox) error {
-	repo, err := archive.Open(a.repoPath(b))
+	repo, err := a.openRepo(b)
 	if err != nil {
 		return nil // a new drive: nothing to delete
 	}

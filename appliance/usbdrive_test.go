@@ -64,7 +64,7 @@ func TestLoopDriveLife(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Unmount(context.Background())
-	repo, err := archive.Open(filepath.Join(m.Dir, repoDir))
+	repo, err := archive.OpenFirstUse(filepath.Join(m.Dir, repoDir))
 	if err != nil {
 		t.Fatal(err)
 	}

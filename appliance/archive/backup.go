@@ -93,6 +93,7 @@ type BackupWriter struct {
 	dir      string
 	compress Compression
 	files    []StoredFile
+	contents []Content // what each file held, for the signature
 }
 
 // NewBackup starts writing a backup. Directories left by interrupted runs
@@ -146,8 +147,9 @@ func (w *BackupWriter) newFile(stored, archive, location string, compress bool) 
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", explainFS(err))
 	}
-	fw := &fileWriter{w: w, f: f, sum: sha256.New(), meta: StoredFile{Name: stored, Archive: archive, Location: location}}
-	fw.s, err = newSealer(io.MultiWriter(f, fw.sum, &fw.meta), w.r.recips, compress)
+	fw := &fileWriter{w: w, f: f, sum: sha256.New(), meta: StoredFile{Name: stored, Archive: archive, Location: location},
+		content: newContentHasher(stored, archive, location)}
+	fw.s, err = newTappedSealer(io.MultiWriter(f, fw.sum, &fw.meta), w.r.recips, compress, fw.content)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -159,11 +161,12 @@ func (w *BackupWriter) newFile(stored, archive, location string, compress bool) 
 func (m *StoredFile) Write(p []byte) (int, error) { m.Size += int64(len(p)); return len(p), nil }
 
 type fileWriter struct {
-	w    *BackupWriter
-	f    *os.File
-	s    *sealer
-	sum  hash.Hash
-	meta StoredFile
+	w       *BackupWriter
+	f       *os.File
+	s       *sealer
+	sum     hash.Hash
+	meta    StoredFile
+	content *contentHasher
 }
 
 func (fw *fileWriter) Write(p []byte) (int, error) {
@@ -186,6 +189,7 @@ func (fw *fileWriter) Close() error {
 	}
 	fw.meta.SHA256 = hex.EncodeToString(fw.sum.Sum(nil))
 	fw.w.files = append(fw.w.files, fw.meta)
+	fw.w.contents = append(fw.w.contents, fw.content.done())
 	return nil
 }
 
@@ -198,10 +202,19 @@ func (w *BackupWriter) Commit(b Backup) (*Backup, error) {
 	if !w.has(manifestName) {
 		return nil, fmt.Errorf("archive: backup %s has no manifest; not committing it", w.id)
 	}
+	if w.r.sign == nil {
+		return nil, fmt.Errorf("archive: backup %s: the repository was opened without the box signing key", w.id)
+	}
 	data, _ := json.MarshalIndent(b, "", "  ")
 	data = append(data, '\n')
 	// The plain metadata is readable without the key (listing, the vault);
-	// its sealed twin lets the verifier detect any edit of it.
+	// the box's signature over it and the content lets every reader detect
+	// any edit or forgery.
+	if err := w.r.signBackup(w.dir, &b, w.contents); err != nil {
+		return nil, err
+	}
+	// The sealed copy of backup.json is format 1's check; vaults check its
+	// presence before they hold the signature check.
 	sealed, err := sealBytes(data, w.r.recips, false)
 	if err != nil {
 		return nil, err

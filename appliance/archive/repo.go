@@ -14,14 +14,16 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/jackc/pglogrepl"
 )
 
 // LSN is a position in the write-ahead log.
 type LSN = pglogrepl.LSN
 
-// FormatVersion is the repository format this code writes and reads.
-const FormatVersion = 1
+// FormatVersion is the repository format this code writes. It reads
+// format 1 too (unsigned, reported as such).
+const FormatVersion = 2
 
 const infoFile = "clinicbox-repo.json"
 
@@ -35,6 +37,14 @@ type Info struct {
 	Created       time.Time `json:"created"`
 	// Recipients are the public keys every file is encrypted to.
 	Recipients []string `json:"recipients"`
+	// Signer is the public key of the box that signs the repository's
+	// files (format 2). Informational: readers trust the key the operator
+	// gives them, not this one.
+	Signer string `json:"signer,omitempty"`
+	// SignedFrom is where signing began in a repository that was format 1
+	// before: files before it may be unsigned. Zero for a repository
+	// created as format 2.
+	SignedFrom LSN `json:"signed_from,omitzero"`
 }
 
 // Repo is an open repository in a directory.
@@ -42,6 +52,8 @@ type Repo struct {
 	Dir    string
 	Info   Info
 	recips []age.Recipient
+	sign   *signer.Key       // signs what is written; nil: read only
+	trust  *signer.PublicKey // checks what is read; nil: no anchor
 }
 
 // ErrOtherSystem means the repository holds backups of another database.
@@ -63,8 +75,8 @@ func Open(dir string) (*Repo, error) {
 	if err := json.Unmarshal(b, &r.Info); err != nil {
 		return nil, fmt.Errorf("archive: %s is damaged: %w", infoFile, err)
 	}
-	if r.Info.Format != FormatVersion {
-		return nil, fmt.Errorf("archive: %s has format %d; this clinicbox reads format %d", dir, r.Info.Format, FormatVersion)
+	if r.Info.Format < 1 || r.Info.Format > FormatVersion {
+		return nil, fmt.Errorf("archive: %s has format %d; this clinicbox reads formats 1 to %d: update clinicctl", dir, r.Info.Format, FormatVersion)
 	}
 	if r.recips, err = ParseRecipients(r.Info.Recipients); err != nil {
 		return nil, err
@@ -75,8 +87,25 @@ func Open(dir string) (*Repo, error) {
 // Create opens the repository in dir for the given system, creating it when
 // the directory is empty or missing. It refuses a directory that holds
 // anything else, and a repository of another database system. Concurrent
-// calls (a stream and a backup starting together) are serialized.
-func Create(dir string, info Info) (*Repo, error) {
+// calls (a stream and a backup starting together) are serialized. What is
+// written through the repository is signed with k (a format 1 repository
+// becomes format 2 here).
+func Create(dir string, info Info, k *signer.Key) (*Repo, error) {
+	if k == nil {
+		return nil, ErrNoSigner
+	}
+	r, err := create(dir, info, k)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.signWith(k); err != nil {
+		return nil, err
+	}
+	r.Trust(k.Public())
+	return r, nil
+}
+
+func create(dir string, info Info, k *signer.Key) (*Repo, error) {
 	if r, err := Open(dir); err == nil || !errors.Is(err, ErrNotRepo) {
 		return checkSame(r, err, dir, info)
 	}
@@ -105,7 +134,9 @@ func Create(dir string, info Info) (*Repo, error) {
 			return nil, fmt.Errorf("archive: %s is not empty and holds no repository (found %s); choose an empty directory", dir, strings.Join(names[:min(3, len(names))], ", "))
 		}
 	}
-	info.Format = FormatVersion
+	if k != nil {
+		info.Format, info.Signer, info.SignedFrom = FormatVersion, k.Public().String(), 0
+	}
 	if info.Created.IsZero() {
 		info.Created = time.Now().UTC()
 	}

@@ -73,14 +73,23 @@ type sealer struct {
 }
 
 func newSealer(dest io.Writer, recips []age.Recipient, compress bool) (*sealer, error) {
+	return newTappedSealer(dest, recips, compress, nil)
+}
+
+// newTappedSealer is newSealer that also gives tap the content as it goes
+// to age (after compression), for the backup's signature.
+func newTappedSealer(dest io.Writer, recips []age.Recipient, compress bool, tap io.Writer) (*sealer, error) {
 	enc, err := age.Encrypt(dest, recips...)
 	if err != nil {
 		return nil, fmt.Errorf("archive: encrypt: %w", err)
 	}
 	s := &sealer{enc: enc, dest: enc}
+	if tap != nil {
+		s.dest = io.MultiWriter(enc, tap)
+	}
 	if compress {
 		s.zw = encoders.Get().(*zstd.Encoder)
-		s.zw.Reset(enc)
+		s.zw.Reset(s.dest)
 		s.dest = s.zw
 	}
 	return s, nil
@@ -108,6 +117,12 @@ type opener struct {
 }
 
 func open(r io.Reader, ids []age.Identity, compressed bool) (*opener, error) {
+	return openChecked(r, ids, compressed, nil)
+}
+
+// openChecked is open that checks the content against c, chunk by chunk,
+// before it is decompressed or handed on; c nil checks nothing.
+func openChecked(r io.Reader, ids []age.Identity, compressed bool, c *Content) (*opener, error) {
 	if len(ids) == 0 {
 		return nil, errors.New("archive: no identity to decrypt with; pass --identity FILE")
 	}
@@ -119,10 +134,14 @@ func open(r io.Reader, ids []age.Identity, compressed bool) (*opener, error) {
 		}
 		return nil, fmt.Errorf("archive: decrypt: %w", err)
 	}
-	o := &opener{Reader: dr}
+	var src io.Reader = dr
+	if c != nil {
+		src = newCheckedReader(dr, c)
+	}
+	o := &opener{Reader: src}
 	if compressed {
 		o.zr = decoders.Get().(*zstd.Decoder)
-		if err := o.zr.Reset(dr); err != nil {
+		if err := o.zr.Reset(src); err != nil {
 			return nil, err
 		}
 		o.Reader = o.zr

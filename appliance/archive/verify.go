@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -46,6 +47,15 @@ func (r *Report) add(obj, format string, args ...any) {
 	r.mu.Lock()
 	r.Problems = append(r.Problems, Problem{obj, fmt.Sprintf(format, args...)})
 	r.mu.Unlock()
+}
+
+// note adds a note once, however many objects it applies to.
+func (r *Report) note(text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Contains(r.Notes, text) {
+		r.Notes = append(r.Notes, text)
+	}
 }
 
 func (r *Report) count(stored, raw int64) {

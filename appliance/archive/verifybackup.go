@@ -24,16 +24,24 @@ type backupState struct {
 	manifest map[string]ManifestFile
 	mu       sync.Mutex
 	seen     map[string]bool
-	skip     bool // the manifest could not be read: nothing to compare
+	skip     bool       // the manifest could not be read: nothing to compare
+	signed   *Statement // what the box signed; nil for a backup from before format 2
 }
 
 // queueBackup reads a backup's manifest and queues one job per archive.
 func (r *Repo) queueBackup(b *Backup, br *BackupReport, rep *Report, ids []age.Identity, jobs chan<- func()) *backupState {
 	st := &backupState{b: b, seen: map[string]bool{}}
-	if err := r.checkMetadata(b, ids); err != nil {
+	signed, note, err := r.checkMetadata(b, ids)
+	if err != nil {
 		rep.add(b.ID+"/"+backupFile, "%v", err)
+		st.skip = true
+		return st
 	}
-	m, err := r.readManifest(b, ids, rep)
+	if note != "" {
+		rep.note("UNSIGNED: " + note)
+	}
+	st.signed = signed
+	m, err := r.readManifest(b, signed, ids, rep)
 	if err != nil {
 		rep.add(b.ID+"/"+manifestName+".zst.age", "%v", err)
 		st.skip = true
@@ -54,12 +62,12 @@ func (r *Repo) queueBackup(b *Backup, br *BackupReport, rep *Report, ids []age.I
 	return st
 }
 
-func (r *Repo) readManifest(b *Backup, ids []age.Identity, rep *Report) (*Manifest, error) {
+func (r *Repo) readManifest(b *Backup, signed *Statement, ids []age.Identity, rep *Report) (*Manifest, error) {
 	for _, f := range b.Files {
 		if f.Archive != manifestName {
 			continue
 		}
-		text, err := r.readStored(b, f, ids, rep)
+		text, err := r.readStored(b, signed, f, ids, rep)
 		if err != nil {
 			return nil, err
 		}
@@ -69,18 +77,25 @@ func (r *Repo) readManifest(b *Backup, ids []age.Identity, rep *Report) (*Manife
 }
 
 // readStored reads a small stored file whole, checking its size and hash.
-func (r *Repo) readStored(b *Backup, f StoredFile, ids []age.Identity, rep *Report) ([]byte, error) {
+func (r *Repo) readStored(b *Backup, signed *Statement, f StoredFile, ids []age.Identity, rep *Report) ([]byte, error) {
 	var out []byte
-	err := r.streamStored(b, f, ids, rep, func(rd io.Reader) (err error) {
+	err := r.streamStored(b, signed, f, ids, rep, func(rd io.Reader) (err error) {
 		out, err = io.ReadAll(rd)
 		return err
 	})
 	return out, err
 }
 
-// streamStored opens a stored file, hands its plaintext to use, and then
+// streamStored opens a stored file, hands its plaintext to use (checked
+// chunk by chunk against signed, when the backup is signed), and then
 // checks the stored size and SHA-256 from backup.json.
-func (r *Repo) streamStored(b *Backup, f StoredFile, ids []age.Identity, rep *Report, use func(io.Reader) error) error {
+func (r *Repo) streamStored(b *Backup, signed *Statement, f StoredFile, ids []age.Identity, rep *Report, use func(io.Reader) error) error {
+	var c *Content
+	if signed != nil {
+		if c = signed.content(f); c == nil {
+			return fmt.Errorf("%w: the box did not sign this file", ErrForged)
+		}
+	}
 	fh, err := os.Open(r.backupPath(b, f))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -91,7 +106,7 @@ func (r *Repo) streamStored(b *Backup, f StoredFile, ids []age.Identity, rep *Re
 	defer fh.Close()
 	sum := sha256.New()
 	cr := &countingReader{r: io.TeeReader(fh, sum)}
-	o, err := open(cr, ids, isCompressed(f))
+	o, err := openChecked(cr, ids, isCompressed(f), c)
 	if err != nil {
 		return err
 	}
@@ -131,7 +146,7 @@ func (r *Repo) checkArchive(st *backupState, f StoredFile, rep *Report, ids []ag
 		oid, _, _ := strings.Cut(f.Archive, ".")
 		prefix = "pg_tblspc/" + oid + "/"
 	}
-	err := r.streamStored(st.b, f, ids, rep, func(rd io.Reader) error {
+	err := r.streamStored(st.b, st.signed, f, ids, rep, func(rd io.Reader) error {
 		return eachEntry(rd, func(h *tar.Header, body io.Reader, bad string) error {
 			switch {
 			case bad != "":
@@ -206,28 +221,47 @@ func unsafeEntry(h *tar.Header) string {
 	return ""
 }
 
-// checkMetadata compares backup.json with its sealed copy.
-func (r *Repo) checkMetadata(b *Backup, ids []age.Identity) error {
-	dir := filepath.Join(r.Dir, "backups", b.ID)
-	plain, err := os.ReadFile(filepath.Join(dir, backupFile))
+// checkMetadata checks backup.json: against the box's signature (format
+// 2), or against its sealed copy (a backup written before format 2, where
+// that is acceptable, with the note to show).
+func (r *Repo) checkMetadata(b *Backup, ids []age.Identity) (*Statement, string, error) {
+	signed, note, err := r.BackupStatement(b)
 	if err != nil {
-		return err
+		return nil, note, err
 	}
-	sealed, err := os.ReadFile(filepath.Join(dir, backupFile+".age"))
+	dir := filepath.Join(r.Dir, "backups", b.ID)
+	plain, err := readBounded(filepath.Join(dir, backupFile), maxSigFile)
 	if err != nil {
-		return fmt.Errorf("the sealed copy of backup.json is missing: %w", err)
+		return nil, note, err
+	}
+	// The sealed copy also catches edits of what the signature leaves out
+	// (the label, the encrypted files' sizes and hashes); a signed backup
+	// need not have one.
+	sealed, err := readBounded(filepath.Join(dir, backupFile+".age"), maxSigFile)
+	if signed != nil && errors.Is(err, os.ErrNotExist) {
+		return signed, "", nil
+	}
+	if err != nil {
+		return nil, note, fmt.Errorf("the sealed copy of backup.json is missing: %w", err)
 	}
 	want, err := openBytes(sealed, ids, false)
 	if err != nil {
-		return fmt.Errorf("the sealed copy of backup.json is damaged: %w", err)
+		return nil, note, fmt.Errorf("the sealed copy of backup.json is damaged: %w", err)
 	}
 	if !bytes.Equal(plain, want) {
-		return errors.New("backup.json was altered (it differs from its sealed copy)")
+		return nil, note, errors.New("backup.json was altered (it differs from its sealed copy)")
 	}
-	return nil
+	if signed != nil {
+		return signed, "", nil
+	}
+	return nil, "backup " + b.ID + ": " + note, nil
 }
 
 // Manifest reads and checks a backup's manifest.
 func (r *Repo) Manifest(b *Backup, ids []age.Identity) (*Manifest, error) {
-	return r.readManifest(b, ids, &Report{})
+	signed, _, err := r.BackupStatement(b)
+	if err != nil {
+		return nil, err
+	}
+	return r.readManifest(b, signed, ids, &Report{})
 }

@@ -150,6 +150,9 @@ func (r *Repo) checkSegment(j segJob, rep *Report, ids []age.Identity) {
 		return
 	}
 	rep.count(0, int64(sd.Valid))
+	if sd.Unsigned != "" {
+		rep.note("UNSIGNED: " + sd.Unsigned)
+	}
 	if sd.Partial && sd.Valid < j.needEnd {
 		rep.add(j.name, "partial segment holds %d bytes; a backup needs %d", sd.Valid, j.needEnd)
 	}

@@ -3,7 +3,6 @@ package archive
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -112,53 +111,4 @@ func countFrames(t *testing.T, r *Repo, segNo uint64, ids []age.Identity) int {
 		t.Fatal(err)
 	}
 	return bytes.Count(plain.Bytes(), []byte{0x28, 0xb5, 0x2f, 0xfd})
-}
-
-// Files in the format written before frames were reused (a complete
-// segment compressed in one stream, partial records of one frame each)
-// still read back.
-func TestWALOlderLayoutReads(t *testing.T) {
-	r, ids := testRepo(t)
-	seg := int(r.Info.SegmentSize)
-	data := walBytes(seg, 9)
-	if err := mkdirAll(r.walDir(1)); err != nil {
-		t.Fatal(err)
-	}
-	err := writeAtomic(r.segPath(1, 2, segSuffix), func(f io.Writer) error {
-		s, err := newSealer(f, r.recips, true)
-		if err != nil {
-			return err
-		}
-		if _, err := s.Write(data); err != nil {
-			return err
-		}
-		return s.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var partial []byte
-	for _, cut := range [][2]int{{0, 1000}, {1000, 5000}, {5000, 9000}} {
-		rec, err := sealRecord(data[cut[0]:cut[1]], cut[0], r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		partial = append(partial, rec...)
-	}
-	if err := os.WriteFile(r.segPath(1, 3, partialSuffix), partial, filePerm); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		segNo   uint64
-		valid   int
-		partial bool
-	}{{2, seg, false}, {3, 9000, true}} {
-		sd, err := r.ReadSegment(1, tc.segNo, ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sd.Partial != tc.partial || sd.Valid != tc.valid || !bytes.Equal(sd.Data[:sd.Valid], data[:tc.valid]) {
-			t.Errorf("segment %d: partial %v valid %d; want partial %v valid %d, same bytes", tc.segNo, sd.Partial, sd.Valid, tc.partial, tc.valid)
-		}
-	}
 }

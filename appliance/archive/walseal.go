@@ -1,29 +1,41 @@
 package archive
 
-import "path/filepath"
+import (
+	"errors"
+	"path/filepath"
+
+	"github.com/clinicbox/clinicbox/appliance/signer"
+)
 
 // WALSealer seals streamed WAL exactly as WALWriter stores it, for a writer
-// whose repository lives elsewhere: the box seals, the offsite vault stores
-// the sealed records without the key, and the result is the same
-// repository format.
+// whose repository lives elsewhere: the box seals and signs, the offsite
+// vault stores the sealed records without the key, and the result is the
+// same repository format.
 type WALSealer struct{ r *Repo }
 
-// NewWALSealer seals to info's recipients.
-func NewWALSealer(info Info) (*WALSealer, error) {
+// NewWALSealer seals to info's recipients and signs with k; info.Signer
+// must name k's public key.
+func NewWALSealer(info Info, k *signer.Key) (*WALSealer, error) {
 	recips, err := ParseRecipients(info.Recipients)
 	if err != nil {
 		return nil, err
 	}
-	return &WALSealer{r: &Repo{Info: info, recips: recips}}, nil
+	if k == nil || info.Signer != k.Public().String() {
+		return nil, errors.New("archive: the WAL sealer needs the box signing key the repository names")
+	}
+	return &WALSealer{r: &Repo{Info: info, recips: recips, sign: k}}, nil
 }
 
 // Record returns one record of a segment's .partial.age file: the WAL
-// bytes p found at offset in their segment, length-prefixed and sealed.
-func (s *WALSealer) Record(offset int, p []byte) ([]byte, error) { return sealRecord(p, offset, s.r) }
+// bytes p found at offset in segment segNo of timeline tli, length-prefixed,
+// signed and sealed.
+func (s *WALSealer) Record(tli uint32, segNo uint64, offset int, p []byte) ([]byte, error) {
+	return sealRecord(p, tli, segNo, offset, s.r)
+}
 
 // History seals a timeline history file.
-func (s *WALSealer) History(content []byte) ([]byte, error) {
-	return sealBytes(content, s.r.recips, false)
+func (s *WALSealer) History(tli uint32, content []byte) ([]byte, error) {
+	return sealHistory(content, tli, s.r)
 }
 
 // Kinds of stored WAL files, for writers outside this package.

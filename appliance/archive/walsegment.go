@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"filippo.io/age"
@@ -16,6 +17,7 @@ func (w *walWorker) frame(j walJob) error {
 	if !w.active || w.tli != j.tli || w.segNo != j.segNo {
 		w.drop()
 		w.tli, w.segNo, w.active = j.tli, j.segNo, true
+		w.segSum.reset()
 		w.pendFrom, w.pendTo = j.off, j.off
 	}
 	if j.off != w.pendTo {
@@ -26,13 +28,15 @@ func (w *walWorker) frame(j walJob) error {
 			return err
 		}
 	}
-	fb := j.frame
+	fb, sum := j.frame, j.sum
 	if fb == nil {
 		fb = w.frames.Get().(*[]byte)
-		*fb = w.enc.EncodeAll(*j.data, (*fb)[:0])
+		*fb, sum = encodeFrame((*fb)[:0], w.enc, *j.data)
 	}
 	w.pending = append(w.pending, fb)
 	w.pendTo += j.n
+	w.pendSum.add(j.n, sum)
+	w.segSum.add(j.n, sum)
 	if _, err := w.sealed.Write(*fb); err != nil {
 		return fmt.Errorf("archive: write WAL: %w", explainFS(err))
 	}
@@ -48,6 +52,9 @@ func (w *walWorker) openComplete() error {
 		return err
 	}
 	s, err := age.Encrypt(f, w.r.recips...)
+	if err == nil {
+		_, err = io.WriteString(s, magicWAL)
+	}
 	if err != nil {
 		f.Abort()
 		return fmt.Errorf("archive: encrypt: %w", err)
@@ -60,7 +67,11 @@ func (w *walWorker) openComplete() error {
 // file, which may be this session's or an earlier session's (one that
 // stopped inside this segment and was restreamed from its start).
 func (w *walWorker) complete() error {
-	err := w.sealed.Close()
+	st := walStatement{kind: sealKindSegment, tli: w.tli, segNo: w.segNo, length: w.segSum.length, frames: w.segSum.frames, digest: w.segSum.digest()}
+	_, err := w.sealed.Write(w.r.seal(nil, st))
+	if err == nil {
+		err = w.sealed.Close()
+	}
 	if err == nil {
 		err = w.out.Commit()
 	} else {
@@ -92,6 +103,7 @@ func (w *walWorker) clearPending() {
 		w.pending[i] = nil
 	}
 	w.pending = w.pending[:0]
+	w.pendSum.reset()
 }
 
 // record makes the pending frames durable as one record of the partial
@@ -112,7 +124,7 @@ func (w *walWorker) record(j walJob) error {
 		}
 		w.partial = f
 	}
-	rec, err := appendRecord(w.rec[:0], w.pending, w.pendFrom, w.pendTo-w.pendFrom, w.r)
+	rec, err := appendRecord(w.rec[:0], w.pending, w.tli, w.segNo, w.pendFrom, &w.pendSum, w.r)
 	if err != nil {
 		return err
 	}
@@ -148,9 +160,11 @@ func (w *walWorker) closePartial() {
 }
 
 // appendRecord appends one partial-file record to dst: a 4-byte
-// big-endian length, then an age file whose plaintext is the 8-byte header
-// (offset in the segment, raw length) and the zstd frames of those bytes.
-func appendRecord(dst []byte, frames []*[]byte, offset, rawLen int, r *Repo) ([]byte, error) {
+// big-endian length, then an age file whose plaintext is "CBR2", the
+// 8-byte header (offset in the segment, raw length), the frames of those
+// bytes and the box's seal over them (frame.go).
+func appendRecord(dst []byte, frames []*[]byte, tli uint32, segNo uint64, offset int, d *digester, r *Repo) ([]byte, error) {
+	rawLen := int(d.length)
 	size := 0
 	for _, f := range frames {
 		size += len(*f)
@@ -163,13 +177,15 @@ func appendRecord(dst []byte, frames []*[]byte, offset, rawLen int, r *Repo) ([]
 	if err != nil {
 		return dst, fmt.Errorf("archive: encrypt: %w", err)
 	}
-	var hdr [8]byte
-	binary.BigEndian.PutUint32(hdr[0:], uint32(offset))
-	binary.BigEndian.PutUint32(hdr[4:], uint32(rawLen))
+	var hdr [12]byte
+	copy(hdr[:], magicRecord)
+	binary.BigEndian.PutUint32(hdr[4:], uint32(offset))
+	binary.BigEndian.PutUint32(hdr[8:], uint32(rawLen))
 	s.Write(hdr[:])
 	for _, f := range frames {
 		s.Write(*f)
 	}
+	s.Write(r.seal(nil, walStatement{kind: sealKindRecord, tli: tli, segNo: segNo, offset: uint32(offset), length: d.length, frames: d.frames, digest: d.digest()}))
 	if err := s.Close(); err != nil {
 		return dst, fmt.Errorf("archive: encrypt: %w", err)
 	}

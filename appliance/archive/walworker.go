@@ -56,6 +56,7 @@ type walJob struct {
 	// A queued frame is compressed by one of the compressors, which then
 	// closes ready; frame is nil for a frame compressed inline.
 	frame *[]byte
+	sum   [32]byte // SHA-256 of the frame's WAL bytes
 	ready chan struct{}
 }
 
@@ -91,6 +92,8 @@ type walWorker struct {
 	pending  []*[]byte      // frames not yet recorded in the partial file, from frames; kept, not copied
 	pendFrom int            // the segment range pending covers
 	pendTo   int            //
+	pendSum  digester       // the digest of the pending frames, for the record's signature
+	segSum   digester       // the digest of the segment's frames, for the complete file's
 	partial  *os.File       // nil until the segment's first record
 }
 
@@ -133,7 +136,7 @@ func (w *walWorker) compressor() {
 	for j := range w.compress {
 		if !w.failed.Load() {
 			j.frame = w.frames.Get().(*[]byte)
-			*j.frame = enc.EncodeAll(*j.data, (*j.frame)[:0])
+			*j.frame, j.sum = encodeFrame((*j.frame)[:0], enc, *j.data)
 		}
 		w.release(j.data)
 		j.data = nil

@@ -1,6 +1,8 @@
 package archive
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -41,6 +43,9 @@ var ErrWALLocked = errors.New("archive: another process is streaming WAL into th
 
 // WAL opens the repository's WAL for writing. Only one writer at a time.
 func (r *Repo) WAL() (*WALWriter, error) {
+	if r.sign == nil {
+		return nil, errors.New("archive: the repository was opened without the box signing key; WAL cannot be written to it")
+	}
 	l, err := r.lock(".lock-wal")
 	if err != nil {
 		return nil, err
@@ -199,7 +204,7 @@ func (w *WALWriter) History(tli uint32, content []byte) error {
 	if err := mkdirAll(w.r.walDir(tli)); err != nil {
 		return err
 	}
-	sealed, err := sealBytes(content, w.r.recips, false)
+	sealed, err := sealHistory(content, tli, w.r)
 	if err != nil {
 		return err
 	}
@@ -214,9 +219,33 @@ func (w *WALWriter) SwitchTimeline(next uint32, end LSN) error {
 }
 
 // sealRecord compresses and seals WAL bytes as one record of a partial file.
-func sealRecord(p []byte, offset int, r *Repo) ([]byte, error) {
+func sealRecord(p []byte, tli uint32, segNo uint64, offset int, r *Repo) ([]byte, error) {
 	enc := encoders.Get().(*zstd.Encoder)
-	frame := enc.EncodeAll(p, make([]byte, 0, len(p)/2))
+	frame, sum := encodeFrame(make([]byte, 0, len(p)/2+frameHdr), enc, p)
 	encoders.Put(enc)
-	return appendRecord(nil, []*[]byte{&frame}, offset, len(p), r)
+	var d digester
+	d.add(len(p), sum)
+	return appendRecord(nil, []*[]byte{&frame}, tli, segNo, offset, &d, r)
+}
+
+// sealHistory seals a timeline history file: "CBW2", one raw frame and the
+// box's seal.
+func sealHistory(content []byte, tli uint32, r *Repo) ([]byte, error) {
+	var d digester
+	d.add(len(content), sha256.Sum256(content))
+	p := appendFrame([]byte(magicWAL), CodecRaw, len(content), content)
+	p = r.seal(p, walStatement{kind: sealKindHistory, tli: tli, length: d.length, frames: d.frames, digest: d.digest()})
+	return sealBytes(p, r.recips, false)
+}
+
+// encodeFrame appends data to dst as one zstd frame, header included, and
+// returns it with the SHA-256 of data.
+func encodeFrame(dst []byte, enc *zstd.Encoder, data []byte) ([]byte, [32]byte) {
+	start := len(dst)
+	dst = append(dst, make([]byte, frameHdr)...)
+	dst = enc.EncodeAll(data, dst)
+	dst[start] = byte(CodecZstd)
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(data)))
+	binary.BigEndian.PutUint32(dst[start+5:], uint32(len(dst)-start-frameHdr))
+	return dst, sha256.Sum256(data)
 }

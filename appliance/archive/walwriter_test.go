@@ -7,9 +7,16 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 )
 
 func testRepo(t *testing.T) (*Repo, []age.Identity) { return sizedRepo(t, 1<<16) }
+
+// boxKey signs the test repositories; forger is anyone else's key.
+var (
+	boxKey = signer.FromSeed(bytes.Repeat([]byte{1}, 32))
+	forger = signer.FromSeed(bytes.Repeat([]byte{2}, 32))
+)
 
 // sizedRepo is a repository of WAL segments of the given size.
 func sizedRepo(t *testing.T, segSize uint64) (*Repo, []age.Identity) {
@@ -18,7 +25,7 @@ func sizedRepo(t *testing.T, segSize uint64) (*Repo, []age.Identity) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Create(filepath.Join(t.TempDir(), "repo"), Info{SystemID: "7000000000000000001", SegmentSize: segSize, ServerVersion: 150000, Recipients: []string{id.Recipient().String()}})
+	r, err := Create(filepath.Join(t.TempDir(), "repo"), Info{SystemID: "7000000000000000001", SegmentSize: segSize, ServerVersion: 150000, Recipients: []string{id.Recipient().String()}}, boxKey)
 	if err != nil {
 		t.Fatal(err)
 	}

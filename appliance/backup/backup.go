@@ -10,14 +10,16 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 )
 
 // Options describe a base backup.
 type Options struct {
-	DB          string   // PostgreSQL URL for a role with REPLICATION
-	Repo        string   // repository directory
-	Recipients  []string // age public keys every file is encrypted to
+	DB          string      // PostgreSQL URL for a role with REPLICATION
+	Repo        string      // repository directory
+	Recipients  []string    // age public keys every file is encrypted to
+	Signer      *signer.Key // the box's signing key: the backup is signed with it
 	Compression archive.Compression
 	Label       string
 	// WALWait bounds how long to wait for another process streaming into
@@ -49,7 +51,7 @@ func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	repo, err := OpenRepo(opt.Repo, conn.System, opt.Recipients)
+	repo, err := OpenRepo(opt.Repo, conn.System, opt.Recipients, opt.Signer)
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +122,9 @@ func (o *Options) defaults() {
 	}
 }
 
-// OpenRepo opens or creates the repository for a database system.
-func OpenRepo(dir string, sys postgres.System, recipients []string) (*archive.Repo, error) {
+// OpenRepo opens or creates the repository for a database system, signing
+// what is written to it with k.
+func OpenRepo(dir string, sys postgres.System, recipients []string, k *signer.Key) (*archive.Repo, error) {
 	return archive.Create(dir, archive.Info{SystemID: sys.ID, SegmentSize: sys.SegmentSize,
-		ServerVersion: sys.ServerVersion, Recipients: recipients})
+		ServerVersion: sys.ServerVersion, Recipients: recipients}, k)
 }

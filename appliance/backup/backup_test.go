@@ -34,7 +34,7 @@ func TestBackupUnderLoadVerifies(t *testing.T) {
 	for _, comp := range []archive.Compression{archive.ServerZstd, archive.ClientZstd, archive.NoCompress} {
 		t.Run(string(comp), func(t *testing.T) {
 			var lastDone int64
-			b, err := Take(ctx, Options{DB: c.URL(), Repo: repoDir, Recipients: []string{recip}, Compression: comp,
+			b, err := Take(ctx, Options{DB: c.URL(), Repo: repoDir, Recipients: []string{recip}, Signer: testSigner, Compression: comp,
 				Progress: func(done, total int64) { lastDone = done }})
 			if err != nil {
 				t.Fatal(err)
@@ -42,7 +42,7 @@ func TestBackupUnderLoadVerifies(t *testing.T) {
 			if lastDone == 0 {
 				t.Errorf("progress never reported bytes")
 			}
-			repo, err := archive.Open(repoDir)
+			repo, err := archive.OpenFirstUse(repoDir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ func TestErrorsWriteNothing(t *testing.T) {
 	recip, _ := testKey(t)
 	ctx := context.Background()
 	otherRepo := filepath.Join(t.TempDir(), "repo-a")
-	if _, err := Take(ctx, Options{DB: a.URL(), Repo: otherRepo, Recipients: []string{recip}}); err != nil {
+	if _, err := Take(ctx, Options{DB: a.URL(), Repo: otherRepo, Recipients: []string{recip}, Signer: testSigner}); err != nil {
 		t.Fatal(err)
 	}
 	before := listFiles(t, otherRepo)
@@ -113,7 +113,7 @@ func TestErrorsWriteNothing(t *testing.T) {
 			if repo == "" {
 				repo = filepath.Join(t.TempDir(), "repo")
 			}
-			_, err := Take(ctx, Options{DB: tc.db, Repo: repo, Recipients: []string{recip}})
+			_, err := Take(ctx, Options{DB: tc.db, Repo: repo, Recipients: []string{recip}, Signer: testSigner})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got error %v; want one mentioning %q", err, tc.want)
 			}
@@ -131,7 +131,7 @@ func TestErrorsWriteNothing(t *testing.T) {
 		t.Errorf("repository of another system changed:\nbefore %v\nafter  %v", before, after)
 	}
 	var pe *postgres.Error
-	_, err := Take(ctx, Options{DB: b.URLFor(pgtest.PlainUser, pgtest.ReplPassword), Repo: t.TempDir(), Recipients: []string{recip}})
+	_, err := Take(ctx, Options{DB: b.URLFor(pgtest.PlainUser, pgtest.ReplPassword), Repo: t.TempDir(), Recipients: []string{recip}, Signer: testSigner})
 	if !errors.As(err, &pe) || pe.Fix == "" {
 		t.Errorf("got %T %v; want a *postgres.Error with a fix", err, err)
 	}

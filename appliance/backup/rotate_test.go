@@ -23,7 +23,7 @@ func TestDrivesTakeTurnsOnOneSlot(t *testing.T) {
 	recip, ids := testKey(t)
 	top := t.TempDir()
 	a, b := filepath.Join(top, "a"), filepath.Join(top, "b")
-	opt := StreamOptions{DB: c.URL(), Slot: "clinicbox_drive", Recipients: []string{recip}}
+	opt := StreamOptions{DB: c.URL(), Slot: "clinicbox_drive", Recipients: []string{recip}, Signer: testSigner}
 
 	for i, dir := range []string{a, b, a} {
 		opt.Repo = dir
@@ -31,7 +31,7 @@ func TestDrivesTakeTurnsOnOneSlot(t *testing.T) {
 		// The streamer holds the repository's WAL before the backup
 		// starts, so the backup waits for it instead of streaming its own.
 		s.waitFor(t, 1, currentLSN(t, c, false))
-		if _, err := Take(ctx, Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}}); err != nil {
+		if _, err := Take(ctx, Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}, Signer: testSigner}); err != nil {
 			t.Fatalf("turn %d: backup: %v", i, err)
 		}
 		if err := c.Pgbench(ctx, "-t", "4000"); err != nil {

@@ -19,14 +19,14 @@ func TestSlotHealthAndSlotInUse(t *testing.T) {
 	ctx := context.Background()
 	recip, _ := testKey(t)
 	dir := filepath.Join(t.TempDir(), "repo")
-	s := startStream(t, StreamOptions{DB: c.URL(), Repo: dir, Slot: "clinicbox_a", Recipients: []string{recip}})
+	s := startStream(t, StreamOptions{DB: c.URL(), Repo: dir, Slot: "clinicbox_a", Recipients: []string{recip}, Signer: testSigner})
 	c.MustExec(t, "CREATE TABLE x AS SELECT 1")
 	s.waitFor(t, 1, currentLSN(t, c, false))
 	h, err := postgres.ReadSlotHealth(ctx, c.URL(), "clinicbox_a")
 	if err != nil || !h.Exists || !h.Active {
 		t.Fatalf("health of the streaming slot = %+v, %v; want existing and active", h, err)
 	}
-	err = Stream(ctx, StreamOptions{DB: c.URL(), Repo: filepath.Join(t.TempDir(), "other"), Slot: "clinicbox_a", Recipients: []string{recip}})
+	err = Stream(ctx, StreamOptions{DB: c.URL(), Repo: filepath.Join(t.TempDir(), "other"), Slot: "clinicbox_a", Recipients: []string{recip}, Signer: testSigner})
 	if !errors.Is(err, postgres.ErrSlotInUse) {
 		t.Errorf("second stream on the slot: got %v; want ErrSlotInUse", err)
 	}
@@ -63,14 +63,14 @@ func TestBackupWithTablespace(t *testing.T) {
 		"CREATE TABLE scans TABLESPACE clinic_ts AS SELECT g AS id, md5(g::text) AS img FROM generate_series(1, 20000) g")
 	recip, ids := testKey(t)
 	dir := filepath.Join(t.TempDir(), "repo")
-	b, err := Take(ctx, Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}})
+	b, err := Take(ctx, Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}, Signer: testSigner})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(b.Tablespaces) != 1 || b.Tablespaces[0].Location != loc {
 		t.Fatalf("tablespaces %+v; want one at %s", b.Tablespaces, loc)
 	}
-	repo, err := archive.Open(dir)
+	repo, err := archive.OpenFirstUse(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

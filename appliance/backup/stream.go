@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 )
 
@@ -16,6 +17,7 @@ type StreamOptions struct {
 	Repo       string
 	Slot       string // the permanent physical slot of this destination
 	Recipients []string
+	Signer     *signer.Key // the box's signing key: everything stored is signed with it
 	OnFlush    func(tli uint32, flushed postgres.LSN)
 	Progress   func(flushed, serverEnd postgres.LSN)              // see postgres.StreamOptions
 	OnGap      func(stored, restart postgres.LSN, recreated bool) // see postgres.StreamOptions
@@ -54,7 +56,7 @@ func Stream(ctx context.Context, opt StreamOptions) error {
 		var pe *postgres.Error
 		// ErrWALLocked is retried: a backup streaming its own WAL holds the
 		// lock only until it ends.
-		if (errors.As(err, &pe) && !pe.Retry) || errors.Is(err, archive.ErrOtherSystem) ||
+		if (errors.As(err, &pe) && !pe.Retry) || errors.Is(err, archive.ErrOtherSystem) || errors.Is(err, archive.ErrNoSigner) ||
 			errors.Is(err, archive.ErrDiskFull) || errors.Is(err, archive.ErrReadOnly) || errors.Is(err, archive.ErrDriveIO) {
 			return err
 		}
@@ -77,7 +79,7 @@ func streamOnce(ctx context.Context, opt StreamOptions, wal **archive.WALWriter)
 	}
 	defer conn.Close()
 	if *wal == nil {
-		repo, err := OpenRepo(opt.Repo, conn.System, opt.Recipients)
+		repo, err := OpenRepo(opt.Repo, conn.System, opt.Recipients, opt.Signer)
 		if err != nil {
 			return err
 		}

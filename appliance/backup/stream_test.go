@@ -24,8 +24,8 @@ func streamedRepo(t *testing.T) (string, []age.Identity) {
 	}
 	recip, ids := testKey(t)
 	dir := filepath.Join(t.TempDir(), "repo")
-	s := startStream(t, StreamOptions{DB: c.URL(), Repo: dir, Slot: "clinicbox_drive", Recipients: []string{recip}})
-	if _, err := Take(ctx, Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}}); err != nil {
+	s := startStream(t, StreamOptions{DB: c.URL(), Repo: dir, Slot: "clinicbox_drive", Recipients: []string{recip}, Signer: testSigner})
+	if _, err := Take(ctx, Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}, Signer: testSigner}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Pgbench(ctx, "-t", "3000"); err != nil {
@@ -41,7 +41,7 @@ func streamedRepo(t *testing.T) (string, []age.Identity) {
 
 func assertVerifies(t *testing.T, dir string, ids []age.Identity) *archive.Report {
 	t.Helper()
-	repo, err := archive.Open(dir)
+	repo, err := archive.OpenFirstUse(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func assertVerifies(t *testing.T, dir string, ids []age.Identity) *archive.Repor
 // assertNamed verifies a damaged repository and wants a problem naming obj.
 func assertNamed(t *testing.T, dir string, ids []age.Identity, obj string) {
 	t.Helper()
-	repo, err := archive.Open(dir)
+	repo, err := archive.OpenFirstUse(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestStreamFollowsPromotion(t *testing.T) {
 	t.Cleanup(standby.Stop)
 	recip, ids := testKey(t)
 	dir := filepath.Join(t.TempDir(), "repo")
-	s := startStream(t, StreamOptions{DB: standby.URL(), Repo: dir, Slot: "clinicbox_drive", Recipients: []string{recip}})
+	s := startStream(t, StreamOptions{DB: standby.URL(), Repo: dir, Slot: "clinicbox_drive", Recipients: []string{recip}, Signer: testSigner})
 	primary.MustExec(t, "CREATE TABLE before_promotion AS SELECT generate_series(1, 50000) AS x")
 	lsn := currentLSN(t, primary, true)
 	s.waitFor(t, 1, lsn-1)
@@ -189,7 +189,7 @@ func TestStreamFollowsPromotion(t *testing.T) {
 	standby.MustExec(t, "CREATE TABLE after_promotion AS SELECT generate_series(1, 50000) AS x")
 	s.waitFor(t, 2, currentLSN(t, standby, false))
 	s.stop(t)
-	repo, err := archive.Open(dir)
+	repo, err := archive.OpenFirstUse(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

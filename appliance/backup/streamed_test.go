@@ -24,11 +24,11 @@ func TestStreamedBackupWaitsForTheStream(t *testing.T) {
 	ctx := context.Background()
 	recip, ids := testKey(t)
 	dir := filepath.Join(t.TempDir(), "repo")
-	opt := StreamOptions{DB: c.URL(), Repo: dir, Slot: "clinicbox_drive", Recipients: []string{recip}}
+	opt := StreamOptions{DB: c.URL(), Repo: dir, Slot: "clinicbox_drive", Recipients: []string{recip}, Signer: testSigner}
 	s := startStream(t, opt)
 	s.waitFor(t, 1, currentLSN(t, c, false))
 	// The older backup whose recoverable window must reach the present.
-	if _, err := Take(ctx, Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}}); err != nil {
+	if _, err := Take(ctx, Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}, Signer: testSigner}); err != nil {
 		t.Fatal(err)
 	}
 	s.waitFor(t, 1, currentLSN(t, c, true))
@@ -44,10 +44,10 @@ func TestStreamedBackupWaitsForTheStream(t *testing.T) {
 	// writing before the stream is back.
 	done := make(chan error, 1)
 	go func() {
-		_, err := Take(ctx, Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}, Streamed: true, WALWait: 2 * time.Minute})
+		_, err := Take(ctx, Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}, Signer: testSigner, Streamed: true, WALWait: 2 * time.Minute})
 		done <- err
 	}()
-	repo, err := archive.Open(dir)
+	repo, err := archive.OpenFirstUse(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func fileKind(rel string) string {
 		return "timeline history"
 	case strings.HasPrefix(rel, "wal/") && strings.HasSuffix(base, ".age"):
 		return "WAL segment"
-	case base == "backup.json", base == "backup.json.age":
+	case base == "backup.json", base == "backup.json.age", base == "backup.sig":
 		return "backup metadata (" + base + ")"
 	case strings.HasPrefix(base, "backup_manifest"):
 		return "backup manifest"
@@ -41,7 +41,7 @@ func named(rel string) string {
 	switch {
 	case strings.HasPrefix(rel, "wal/"):
 		return base[:24]
-	case strings.HasPrefix(base, "backup.json"):
+	case strings.HasPrefix(base, "backup.json"), base == "backup.sig":
 		return filepath.Base(filepath.Dir(rel))
 	}
 	return base
@@ -84,7 +84,7 @@ func (b *box) alterEveryKind(t *testing.T) {
 				}
 				rel := first[k]
 				damageFile(t, filepath.Join(dir, rel), damage)
-				repo, err := archive.Open(dir)
+				repo, err := archive.OpenFirstUse(dir)
 				if err != nil {
 					tr.Outcome = "refused to open the repository; verify names what is wrong"
 					return

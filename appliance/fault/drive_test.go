@@ -127,7 +127,7 @@ func (d *drive) fill(free int64) string {
 // segments themselves (not the advisory state file).
 func storedEnd(t *testing.T, dir string, k key) postgres.LSN {
 	t.Helper()
-	repo, err := archive.Open(dir)
+	repo, err := archive.OpenFirstUse(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -215,7 +215,7 @@ func TestDriveTurnsReadOnly(t *testing.T) {
 // listed is how many backups a repository lists.
 func listed(t *testing.T, dir string) int {
 	t.Helper()
-	r, err := archive.Open(dir)
+	r, err := archive.OpenFirstUse(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

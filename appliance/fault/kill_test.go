@@ -50,7 +50,7 @@ func (b *box) start(cmd string) *Process {
 
 // flushed is where the repository's stored WAL ends, as its state says.
 func (b *box) flushed() postgres.LSN {
-	r, err := archive.Open(b.dir)
+	r, err := archive.OpenFirstUse(b.dir)
 	if err != nil {
 		return 0
 	}
@@ -115,7 +115,7 @@ func (b *box) checkAfterKill(t *testing.T) {
 			t.Errorf("backup %s is listed but does not verify: %v", br.ID, br.Problems)
 		}
 	}
-	repo, err := archive.Open(b.dir)
+	repo, err := archive.OpenFirstUse(b.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +169,7 @@ func TestSIGKILL(t *testing.T) {
 	}
 	b.restoreAfterLastKill(t, led, stopClinic, "restore to latest after the last SIGKILL")
 	t.Run("altered-while-offsite", b.alterEveryKind)
+	t.Run("forged-backup", b.forgeBackups)
 }
 
 // restoreAfterLastKill stops the workloads and checks, in a subtest, that
@@ -234,7 +235,7 @@ func (b *box) restoreHolds(t *testing.T, led *ledger, claimed postgres.LSN, faul
 	if want == 0 {
 		t.Fatalf("no ledger commit at or before %s; the workload did not run", claimed)
 	}
-	repo, err := archive.Open(b.dir)
+	repo, err := archive.OpenFirstUse(b.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func (b *box) restoreHolds(t *testing.T, led *ledger, claimed postgres.LSN, faul
 	checks := &restore.Checks{Steps: []restore.CheckStep{{Database: "postgres", SQL: countSQL}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := restore.Drill(ctx, restore.DrillOptions{Repo: repo, Identities: b.k.ids, IdentityFile: b.k.file,
+	rep, err := restore.Drill(ctx, restore.DrillOptions{Repo: repo, Identities: b.k.ids, IdentityFile: b.k.file, Signer: testSigner,
 		FetchProgram: clinicctl, Checks: checks})
 	if err != nil {
 		t.Fatalf("drill: %v", err)

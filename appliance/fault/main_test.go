@@ -119,7 +119,7 @@ func newKey(t *testing.T) key {
 // verifyRepo verifies the whole repository without recording results.
 func verifyRepo(t *testing.T, dir string, k key) *archive.Report {
 	t.Helper()
-	repo, err := archive.Open(dir)
+	repo, err := archive.OpenFirstUse(dir)
 	if err != nil {
 		t.Fatalf("open repository: %v", err)
 	}

@@ -56,7 +56,7 @@ func TestOffsiteDownForADay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ship, err = offsite.New(offsite.Config{Name: "vault", DB: c.URL(), Recipients: []string{key.Recipient()}, VaultURL: "http://vault:8443",
+		ship, err = offsite.New(offsite.Config{Name: "vault", DB: c.URL(), Recipients: []string{key.Recipient()}, Signer: testSigner, VaultURL: "http://vault:8443",
 			Client: &http.Client{Transport: net}, FlushInterval: 100 * time.Millisecond, PollInterval: 200 * time.Millisecond, Now: cfg.Now}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -130,7 +130,7 @@ func vaultGap(t *testing.T, vaultDir string, ids []age.Identity) string {
 	if len(names) != 1 {
 		t.Fatalf("the vault holds %d repositories; want 1", len(names))
 	}
-	repo, err := archive.Open(names[0])
+	repo, err := archive.OpenFirstUse(names[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func (b *box) catchUp(t *testing.T, c *pgtest.Cluster, tli uint32) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the stream to store WAL up to "+target.String(), 2*time.Minute, func() bool {
-		r, err := archive.Open(b.dir)
+		r, err := archive.OpenFirstUse(b.dir)
 		if err != nil {
 			return false
 		}
@@ -93,7 +93,7 @@ func TestDatabasePromoted(t *testing.T) {
 	bulkWAL(t, standby, 20000)
 	b.catchUp(t, standby, 2)
 	b.checkAfterKill(t)
-	repo, err := archive.Open(b.dir)
+	repo, err := archive.OpenFirstUse(b.dir)
 	if err != nil {
 		t.Fatal(err)
 	}

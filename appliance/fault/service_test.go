@@ -237,7 +237,7 @@ func lastLines(s string, n int) string {
 
 // repoListing lists a repository's backups and WAL, for failure reports.
 func repoListing(dir string) string {
-	r, err := archive.Open(dir)
+	r, err := archive.OpenFirstUse(dir)
 	if err != nil {
 		return err.Error()
 	}

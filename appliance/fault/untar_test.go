@@ -22,7 +22,7 @@ func TestHostileTarEntries(t *testing.T) {
 	outside := filepath.Join(top, "outside") // where an escape would land
 	os.Mkdir(outside, 0o755)
 	repo, err := archive.Create(filepath.Join(top, "repo"), archive.Info{SystemID: "7300000000000000001",
-		SegmentSize: 16 << 20, ServerVersion: 150000, Recipients: []string{k.recipient}})
+		SegmentSize: 16 << 20, ServerVersion: 150000, Recipients: []string{k.recipient}}, testSigner)
 	if err != nil {
 		t.Fatal(err)
 	}

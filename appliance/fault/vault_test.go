@@ -33,7 +33,8 @@ func newTailVault(t *testing.T) *tailVault {
 	node := tn.Node(t, "vault", "tag:vault")
 	k := newKey(t)
 	tv := &tailVault{tn: tn, dir: t.TempDir(), url: "http://vault:8443", k: k,
-		info: archive.Info{SystemID: "7300000000000000001", SegmentSize: 1 << 20, ServerVersion: 150000, Recipients: []string{k.recipient}}}
+		info: archive.Info{Format: archive.FormatVersion, SystemID: "7300000000000000001", SegmentSize: 1 << 20, ServerVersion: 150000,
+			Recipients: []string{k.recipient}, Signer: testSigner.Public().String()}}
 	serveVault(t, node, tv.dir)
 	return tv
 }
@@ -80,13 +81,13 @@ func TestVaultHostileUploads(t *testing.T) {
 	if code, p := call(t, box, "PUT", tv.url+"/v1/repo", info); code != 200 {
 		t.Fatalf("create repository: %d %+v", code, p)
 	}
-	sealer, err := archive.NewWALSealer(tv.info)
+	sealer, err := archive.NewWALSealer(tv.info, testSigner)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wal := bytes.Repeat([]byte("clinic WAL "), 200)[:2000]
 	rec := func(off int, data []byte) []byte {
-		r, err := sealer.Record(off, data)
+		r, err := sealer.Record(1, 0, off, data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +200,7 @@ func (tv *tailVault) holdsExactly(t *testing.T, box *tailnet.Node, want []byte) 
 	if len(names) != 1 {
 		t.Fatalf("the vault holds %d repositories; want the box's only", len(names))
 	}
-	repo, err := archive.Open(names[0])
+	repo, err := archive.OpenFirstUse(names[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,7 +176,7 @@ func TestOffsiteBenchmark(t *testing.T) {
 	ship := func(name string, bytesPerSec int, pr *probes) (*offsite.Shipper, *atomic.Int64, func()) {
 		node := tn.Node(t, "box-"+name, "tag:clinicbox")
 		wire := new(atomic.Int64)
-		sh, err := offsite.New(offsite.Config{Name: name, DB: c.URL(), Recipients: recips, VaultURL: "http://vault:8443",
+		sh, err := offsite.New(offsite.Config{Name: name, DB: c.URL(), Recipients: recips, Signer: testSigner, VaultURL: "http://vault:8443",
 			Client: clientOver(node, wire, bytesPerSec), OnDurable: pr.durable}, nil)
 		if err != nil {
 			t.Fatal(err)

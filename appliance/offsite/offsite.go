@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 )
 
@@ -32,6 +33,8 @@ type Config struct {
 	// Recipients are the age public keys WAL is sealed to: the same as the
 	// drives', so the vault holds the same repository format.
 	Recipients []string
+	// Signer is the box's signing key: every WAL record sent is signed.
+	Signer *signer.Key
 	// VaultURL is the vault's address on the tailnet ("http://vault:8443").
 	VaultURL string
 	// Client carries requests over the tailnet (tailnet.Node.HTTPClient).
@@ -117,6 +120,9 @@ func New(cfg Config, log *slog.Logger) (*Shipper, error) {
 	}
 	if _, err := url.Parse(cfg.VaultURL); err != nil {
 		return nil, fmt.Errorf("offsite: vault URL %q: %w", cfg.VaultURL, err)
+	}
+	if cfg.Signer == nil {
+		return nil, archive.ErrNoSigner
 	}
 	if _, err := archive.ParseRecipients(cfg.Recipients); err != nil {
 		return nil, err

@@ -136,7 +136,7 @@ func TestOffsite(t *testing.T) {
 
 	// The drive's repository holds the base backup the box uploads.
 	drive := filepath.Join(sharedDir(t), "drive")
-	bk, err := backup.Take(ctx, backup.Options{DB: c.URL(), Repo: drive, Recipients: recips})
+	bk, err := backup.Take(ctx, backup.Options{DB: c.URL(), Repo: drive, Recipients: recips, Signer: testSigner})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestOffsite(t *testing.T) {
 	ct := &countingTransport{next: boxNode.HTTPClient().Transport}
 	flushes := backup.NewFlushes()
 	sh, err := offsite.New(offsite.Config{
-		Name: "vault1", DB: c.URL(), Recipients: recips, VaultURL: "http://vault:8443",
+		Name: "vault1", DB: c.URL(), Recipients: recips, Signer: testSigner, VaultURL: "http://vault:8443",
 		Client: &http.Client{Transport: ct}, FlushInterval: 100 * time.Millisecond,
 		PollInterval: 200 * time.Millisecond, OnDurable: flushes.Record,
 		Bandwidth: offsite.OfficeHours(0, 24, capBits, capBits),
@@ -311,7 +311,7 @@ func TestOffsite(t *testing.T) {
 		if _, _, err := vault.Mirror(mctx, restorer.HTTPClient(), "http://vault:8443", ns, cache); err != nil {
 			t.Fatal(err)
 		}
-		repo, err := archive.Open(cache)
+		repo, err := archive.OpenFirstUse(cache)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -361,7 +361,7 @@ func TestOffsite(t *testing.T) {
 
 	t.Run("a trusted standby replays WAL as it arrives and answers queries", func(t *testing.T) {
 		top := sharedDir(t)
-		sb, err := vault.NewStandby(vault.StandbyConfig{Repo: filepath.Join(vcfg.Dir, "boxes", ns, "repo"), IdentityFile: idFile,
+		sb, err := vault.NewStandby(vault.StandbyConfig{Repo: filepath.Join(vcfg.Dir, "boxes", ns, "repo"), IdentityFile: idFile, BoxKey: testSigner.Public().String(),
 			Dir: filepath.Join(top, "standby"), FetchProgram: clinicctl, Poll: 200 * time.Millisecond}, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -49,12 +49,12 @@ func (s *Shipper) session(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	info := archive.Info{SystemID: conn.System.ID, SegmentSize: conn.System.SegmentSize,
-		ServerVersion: conn.System.ServerVersion, Recipients: s.cfg.Recipients}
+	info := archive.Info{Format: archive.FormatVersion, SystemID: conn.System.ID, SegmentSize: conn.System.SegmentSize,
+		ServerVersion: conn.System.ServerVersion, Recipients: s.cfg.Recipients, Signer: s.cfg.Signer.Public().String()}
 	if err := s.call(ctx, "PUT", "/v1/repo", nil, mustJSON(info), nil); err != nil {
 		return err
 	}
-	sealer, err := archive.NewWALSealer(info)
+	sealer, err := archive.NewWALSealer(info, s.cfg.Signer)
 	if err != nil {
 		return err
 	}

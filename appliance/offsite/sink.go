@@ -86,7 +86,7 @@ func (k *sink) Write(lsn archive.LSN, data []byte) error {
 // Flush sends what is new in the segment as one sealed record.
 func (k *sink) Flush() (archive.LSN, error) {
 	if k.fill > k.sent {
-		rec, err := k.sealer.Record(k.sent, k.buf[k.sent:k.fill])
+		rec, err := k.sealer.Record(k.tli, k.seg, k.sent, k.buf[k.sent:k.fill])
 		if err != nil {
 			return 0, err
 		}
@@ -114,7 +114,7 @@ func (k *sink) Flush() (archive.LSN, error) {
 }
 
 func (k *sink) History(tli uint32, content []byte) error {
-	sealed, err := k.sealer.History(content)
+	sealed, err := k.sealer.History(tli, content)
 	if err != nil {
 		return err
 	}

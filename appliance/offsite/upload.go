@@ -72,7 +72,7 @@ func (s *Shipper) uploadFiles(ctx context.Context, b *archive.Backup, dir string
 	for _, f := range b.Files {
 		names = append(names, f.Name)
 	}
-	for _, extra := range []string{"backup.json.age", "verify.json"} {
+	for _, extra := range []string{"backup.json.age", "backup.sig", "verify.json"} {
 		if _, err := os.Stat(filepath.Join(dir, extra)); err == nil {
 			names = append(names, extra)
 		}

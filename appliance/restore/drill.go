@@ -9,6 +9,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 )
 
 // DrillOptions describe a restore drill.
@@ -16,6 +17,9 @@ type DrillOptions struct {
 	Repo         *archive.Repo
 	Identities   []age.Identity
 	IdentityFile string
+	// Signer signs the report: the box's key when the box drills, the
+	// machine's own when clinicctl does.
+	Signer       *signer.Key
 	Target       Target
 	Checks       *Checks
 	FetchProgram string
@@ -44,7 +48,7 @@ func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
 		rep.Failure = "a check failed"
 	}
 	rep.Finished = opt.Now().UTC()
-	if err := rep.Sign(opt.Identities); err != nil {
+	if err := rep.Sign(opt.Signer); err != nil {
 		return rep, err
 	}
 	if opt.Save {

@@ -73,11 +73,11 @@ func newFixture(t *testing.T, c *pgtest.Cluster) *fixture {
 	f.cancel = cancel
 	go func() {
 		f.err = backup.Stream(ctx, backup.StreamOptions{DB: c.URL(), Repo: f.dir, Slot: "clinicbox_drive",
-			Recipients: []string{id.Recipient().String()}, OnFlush: f.Record})
+			Recipients: []string{id.Recipient().String()}, Signer: testSigner, OnFlush: f.Record})
 		close(f.ended)
 	}()
 	t.Cleanup(func() { f.stop(t) })
-	if _, err := backup.Take(context.Background(), backup.Options{DB: c.URL(), Repo: f.dir, Recipients: []string{id.Recipient().String()}}); err != nil {
+	if _, err := backup.Take(context.Background(), backup.Options{DB: c.URL(), Repo: f.dir, Recipients: []string{id.Recipient().String()}, Signer: testSigner}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -112,7 +112,7 @@ func (f *fixture) stop(t *testing.T) {
 
 func (f *fixture) repo(t *testing.T) *archive.Repo {
 	t.Helper()
-	r, err := archive.Open(f.dir)
+	r, err := archive.OpenFirstUse(f.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func (f *fixture) restoreAndStart(t *testing.T, repoDir string, target Target) (
 	if uid >= 0 {
 		os.Chown(top, uid, gid)
 	}
-	repo, err := archive.Open(repoDir)
+	repo, err := archive.OpenFirstUse(repoDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func segmentRepo(t *testing.T, count int) (*archive.Repo, []age.Identity, [][]by
 		t.Fatal(err)
 	}
 	r, err := archive.Create(filepath.Join(t.TempDir(), "repo"), archive.Info{SystemID: "7000000000000000003", SegmentSize: 1 << 16,
-		ServerVersion: 150000, Recipients: []string{id.Recipient().String()}})
+		ServerVersion: 150000, Recipients: []string{id.Recipient().String()}}, testSigner)
 	if err != nil {
 		t.Fatal(err)
 	}

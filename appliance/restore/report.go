@@ -2,22 +2,22 @@ package restore
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"time"
 
-	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 )
 
 // Report is a restore drill's evidence: what was restored, how long it took
 // to get a usable database (RTO), how much recent data the restore lacked
-// (RPO), and each check. It is signed with a key derived from the box's
-// identity, so an edit is detectable.
+// (RPO), and each check. It is signed with the signing key of whoever ran
+// the drill, and checked against the key the operator trusts, so an edit or
+// a forged report is detectable.
 type Report struct {
 	Started      time.Time     `json:"started"`
 	Finished     time.Time     `json:"finished"`
@@ -33,19 +33,8 @@ type Report struct {
 	LastReplayed time.Time     `json:"last_replayed_commit"`
 	RPO          float64       `json:"rpo_seconds"`
 	Checks       []CheckResult `json:"checks"`
-	Signer       string        `json:"signer,omitempty"`    // ed25519 public key, base64
+	Signer       string        `json:"signer,omitempty"`    // the signing key, clinicbox-sign1-... (for the eye: checks use the trusted key)
 	Signature    string        `json:"signature,omitempty"` // over the report without these two fields
-}
-
-// signingKey derives the report signing key from the box's age identity.
-func signingKey(ids []age.Identity) (ed25519.PrivateKey, error) {
-	for _, id := range ids {
-		if x, ok := id.(*age.X25519Identity); ok {
-			seed := sha256.Sum256([]byte("clinicbox drill report signing v1\n" + x.String()))
-			return ed25519.NewKeyFromSeed(seed[:]), nil
-		}
-	}
-	return nil, errors.New("restore: no X25519 identity to sign the report with")
 }
 
 func (rep *Report) payload() []byte {
@@ -55,26 +44,32 @@ func (rep *Report) payload() []byte {
 	return b
 }
 
-// Sign signs the report.
-func (rep *Report) Sign(ids []age.Identity) error {
-	k, err := signingKey(ids)
-	if err != nil {
-		return err
+// reportPurpose binds a drill report's signature to drill reports.
+const reportPurpose = "drill-report"
+
+// Sign signs the report with the signing key of whoever ran the drill (the
+// box's own when the box drills).
+func (rep *Report) Sign(k *signer.Key) error {
+	if k == nil {
+		return errors.New("restore: no signing key to sign the drill report with")
 	}
-	rep.Signer = base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey))
-	rep.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(k, rep.payload()))
+	rep.Signer = k.Public().String()
+	rep.Signature = base64.StdEncoding.EncodeToString(k.Sign(reportPurpose, rep.payload()))
 	return nil
 }
 
-// VerifySignature reports whether the report is unchanged since signing by
-// the named signer.
-func (rep *Report) VerifySignature(signer string) bool {
-	pub, err1 := base64.StdEncoding.DecodeString(signer)
-	sig, err2 := base64.StdEncoding.DecodeString(rep.Signature)
-	if err1 != nil || err2 != nil || len(pub) != ed25519.PublicKeySize || rep.Signer != signer {
-		return false
+// VerifySignature checks that the report is unchanged since trusted (the
+// box's public signing key, from the operator) signed it: never against
+// the key the report names.
+func (rep *Report) VerifySignature(trusted signer.PublicKey) error {
+	sig, err := base64.StdEncoding.DecodeString(rep.Signature)
+	if err != nil {
+		return fmt.Errorf("restore: the drill report's signature is damaged: %w", err)
 	}
-	return ed25519.Verify(ed25519.PublicKey(pub), rep.payload(), sig)
+	if err := trusted.Verify(reportPurpose, rep.payload(), sig); err != nil {
+		return fmt.Errorf("restore: the drill report was not signed by %s (it names %s): %w", trusted, rep.Signer, err)
+	}
+	return nil
 }
 
 // Files renders the report as JSON and as a printable HTML page.

@@ -144,8 +144,8 @@ func writeRecoveryConf(opt Options) error {
 		"# Added by clinicctl restore at " + time.Now().UTC().Format(time.RFC3339) + " (target: " + opt.Target.String() + ")",
 		// A segment the prefetcher decrypted ahead is taken with a rename;
 		// anything else goes through wal-fetch (prefetch.go).
-		fmt.Sprintf(`restore_command = 'mv -f %s/%%f "%%p" 2>/dev/null || "%s" wal-fetch --repo "%s" --identity "%s" --prefetch %s %%f "%%p"'`,
-			PrefetchDir, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, PrefetchDir),
+		fmt.Sprintf(`restore_command = 'mv -f %s/%%f "%%p" 2>/dev/null || "%s" wal-fetch --repo "%s" --identity "%s"%s --prefetch %s %%f "%%p"'`,
+			PrefetchDir, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, boxKeyArg(opt.Repo), PrefetchDir),
 		// Renamed first, so that a prefetcher still writing cannot refill it.
 		"recovery_end_command = 'mv -f " + PrefetchDir + " " + PrefetchDir + ".done 2>/dev/null; rm -rf " + PrefetchDir + ".done'",
 		"recovery_target_timeline = 'latest'",
@@ -186,8 +186,8 @@ func writeStandbyConf(opt Options) error {
 	lines := []string{
 		"",
 		"# Added by clinicbox at " + time.Now().UTC().Format(time.RFC3339) + ": a hot standby replaying WAL as it reaches the repository",
-		fmt.Sprintf(`restore_command = '"%s" wal-fetch --repo "%s" --identity "%s" %%f "%%p" || exit 1'`,
-			opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile),
+		fmt.Sprintf(`restore_command = '"%s" wal-fetch --repo "%s" --identity "%s"%s %%f "%%p" || exit 1'`,
+			opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, boxKeyArg(opt.Repo)),
 		"recovery_target_timeline = 'latest'", "hot_standby = on",
 		// How soon a segment still being filled is asked for again.
 		"wal_retrieve_retry_interval = '1s'",
@@ -235,4 +235,13 @@ func chownTree(opt Options, b *archive.Backup) error {
 		}
 	}
 	return nil
+}
+
+// boxKeyArg passes wal-fetch the key the restore checks the repository
+// against, so every segment recovery replays is checked against it too.
+func boxKeyArg(r *archive.Repo) string {
+	if k := r.TrustedKey(); k != "" {
+		return ` --box-key "` + k + `"`
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -206,7 +208,7 @@ func TestDrill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Drill(context.Background(), DrillOptions{Repo: f.repo(t), Identities: f.ids, IdentityFile: f.idFile,
+	rep, err := Drill(context.Background(), DrillOptions{Repo: f.repo(t), Identities: f.ids, IdentityFile: f.idFile, Signer: testSigner,
 		Checks: checks, FetchProgram: clinicctl, Save: true})
 	if err != nil {
 		t.Fatal(err)
@@ -228,19 +230,26 @@ func TestDrill(t *testing.T) {
 	if len(saved) != 2 {
 		t.Errorf("saved reports %v; want a JSON and an HTML file", saved)
 	}
-	if !rep.VerifySignature(rep.Signer) {
-		t.Errorf("report signature does not verify")
+	if err := rep.VerifySignature(testSigner.Public()); err != nil {
+		t.Errorf("report signature: %v", err)
 	}
 	forged := *rep
 	forged.RTO = 1
-	if forged.VerifySignature(rep.Signer) {
+	if forged.VerifySignature(testSigner.Public()) == nil {
 		t.Errorf("an edited report still verifies")
 	}
-	bad, err := archive.Open(repos["flipped"])
+	// A report re-signed by another key that names itself is still refused:
+	// the check uses the trusted key, never the one the report carries.
+	other := signer.FromSeed(bytes.Repeat([]byte{9}, 32))
+	forged.Sign(other)
+	if err := forged.VerifySignature(testSigner.Public()); err == nil || forged.VerifySignature(signer.PublicKey{}) == nil {
+		t.Errorf("a report signed by another key verifies against the box's key")
+	}
+	bad, err := archive.OpenFirstUse(repos["flipped"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err = Drill(context.Background(), DrillOptions{Repo: bad, Identities: f.ids, IdentityFile: f.idFile, FetchProgram: clinicctl})
+	rep, err = Drill(context.Background(), DrillOptions{Repo: bad, Identities: f.ids, IdentityFile: f.idFile, Signer: testSigner, FetchProgram: clinicctl})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,6 +115,10 @@ type Box struct {
 	ClockTrusted bool `json:"clock_trusted"`
 	// Setup is "ok", or what is missing from the settings in plain words.
 	Setup string `json:"setup"`
+	// SigningKey is the box's public signing key (clinicbox-sign1-...):
+	// what every restore checks the backups against. Keep it with the
+	// recovery key.
+	SigningKey string `json:"signing_key,omitempty"`
 }
 
 // Panel mirrors the front panel: each light is "off", "steady", "slow",

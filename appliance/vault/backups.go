@@ -27,7 +27,7 @@ import (
 var backupID = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$`)
 
 // extraFiles may accompany a backup without being listed in backup.json.
-var extraFiles = map[string]bool{"backup.json.age": true, "verify.json": true}
+var extraFiles = map[string]bool{"backup.json.age": true, "backup.sig": true, "verify.json": true}
 
 const maxExtra = 1 << 20
 

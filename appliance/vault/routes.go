@@ -54,7 +54,7 @@ func (v *Vault) putRepo(w http.ResponseWriter, r *http.Request, c *caller) (acti
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	repo, err := archive.Create(b.repoDir(), info)
+	repo, err := archive.CreateStore(b.repoDir(), info)
 	if err != nil {
 		if errors.Is(err, archive.ErrOtherSystem) {
 			return act, problem("exists", "%v", err)

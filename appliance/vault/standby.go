@@ -14,6 +14,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/restore"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 )
 
 // StandbyConfig sets up the trusted-standby mode: for a vault the practice
@@ -26,6 +27,9 @@ type StandbyConfig struct {
 	Repo string
 	// IdentityFile is the practice's recovery key (an age identity).
 	IdentityFile string
+	// BoxKey is the box's public signing key (clinicbox-sign1-...): the
+	// standby replays only what the box signed.
+	BoxKey string
 	// Dir holds the standby's data directory, sockets and log.
 	Dir string
 	// Port is the loopback port the standby listens on; 0 picks a free one.
@@ -158,6 +162,9 @@ func (s *Standby) restore(ctx context.Context, tick *time.Ticker, pgdata string,
 	for {
 		repo, err := archive.Open(s.cfg.Repo)
 		if err == nil {
+			if err := s.trust(repo); err != nil {
+				return err
+			}
 			if done, _, err := repo.Backups(); err == nil && len(done) > 0 {
 				return s.restoreFrom(ctx, repo, pgdata, uid, gid)
 			}
@@ -238,5 +245,21 @@ func (s *Standby) check(ctx context.Context, srv *restore.Server) error {
 			st.LastCommit = at.UTC()
 		}
 	})
+	return nil
+}
+
+// trust sets the key the standby checks a signed repository against.
+func (s *Standby) trust(repo *archive.Repo) error {
+	if !repo.Signed() {
+		return nil
+	}
+	if s.cfg.BoxKey == "" {
+		return errors.New("vault: standby: the box signs its backups; set standby.box_key to the box's signing key (clinicbox-sign1-..., on the box's page) so the standby replays only what the box wrote")
+	}
+	p, err := signer.ParsePublic(s.cfg.BoxKey)
+	if err != nil {
+		return fmt.Errorf("vault: standby: box_key: %w", err)
+	}
+	repo.Trust(p)
 	return nil
 }

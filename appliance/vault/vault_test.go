@@ -54,10 +54,11 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	id, _ := age.GenerateX25519Identity()
 	f := &fixture{t: t, dir: t.TempDir(), ids: []age.Identity{id},
-		info: archive.Info{SystemID: "7300000000000000001", SegmentSize: segSize, ServerVersion: 150000, Recipients: []string{id.Recipient().String()}}}
+		info: archive.Info{Format: archive.FormatVersion, SystemID: "7300000000000000001", SegmentSize: segSize, ServerVersion: 150000,
+			Recipients: []string{id.Recipient().String()}, Signer: testSigner.Public().String()}}
 	f.open()
 	var err error
-	if f.sealer, err = archive.NewWALSealer(f.info); err != nil {
+	if f.sealer, err = archive.NewWALSealer(f.info, testSigner); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -91,7 +92,7 @@ func (f *fixture) do(peer, method, target string, body []byte, out any) int {
 
 func (f *fixture) record(peer string, seg uint64, off int, data []byte) (int, Problem) {
 	f.t.Helper()
-	rec, err := f.sealer.Record(off, data)
+	rec, err := f.sealer.Record(1, seg, off, data)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestWALArrivals(t *testing.T) {
 	if code, p := f.record("box:1", 0, 0, walBytes(1000, 1)); code != 200 {
 		t.Fatalf("first record: got %d %+v", code, p)
 	}
-	sealed, _ := f.sealer.Record(1000, walBytes(10, 2))
+	sealed, _ := f.sealer.Record(1, 0, 1000, walBytes(10, 2))
 	for _, tc := range []struct {
 		name  string
 		query string
@@ -162,7 +163,7 @@ func TestWALArrivals(t *testing.T) {
 }
 
 func mustRecord(t *testing.T, f *fixture, off int, data []byte) []byte {
-	rec, err := f.sealer.Record(off, data)
+	rec, err := f.sealer.Record(1, 0, off, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestRestartCutsUnacknowledgedRecord(t *testing.T) {
 	if pos.Durable != segSize {
 		t.Errorf("got durable %s; want the whole segment", pos.Durable)
 	}
-	repo, err := archive.Open(repoDir)
+	repo, err := archive.OpenFirstUse(repoDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestBackupUpload(t *testing.T) {
 	if code := f.do("box:1", "POST", base+"/commit", nil, &bp); code != 200 || !bp.Complete {
 		t.Fatalf("commit: got %d %+v", code, bp)
 	}
-	repo, _ := archive.Open(filepath.Join(f.dir, "boxes", "nBOX1", "repo"))
+	repo, _ := archive.OpenFirstUse(filepath.Join(f.dir, "boxes", "nBOX1", "repo"))
 	if done, _, _ := repo.Backups(); len(done) != 1 {
 		t.Errorf("the repository lists %d backups; want 1", len(done))
 	}

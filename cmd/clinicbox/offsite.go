@@ -43,6 +43,7 @@ func startOffsite(ctx context.Context, set *appliance.Settings, stateDir string,
 		return nil, err
 	}
 	sc := o.ShipperConfig(dbURL, append([]string{boxKey.Recipient()}, set.Recipients...))
+	sc.Signer = boxKey.Signer
 	sc.Client = node.HTTPClient()
 	sc.Now = cfg.Now
 	ship, err := offsite.New(sc, log)

@@ -19,9 +19,14 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	repo := fs.String("repo", "", "repository directory (created if empty)")
 	compress := fs.String("compress", string(archive.ServerZstd), "server-zstd, zstd (on this machine) or none")
 	label := fs.String("label", "clinicctl", "backup label")
+	signKey := signKeyFlag(fs)
 	var recips listFlag
 	fs.Var(&recips, "recipient", "age public key to encrypt to (repeat for the paper recovery key)")
 	if err := parse(fs, args, "db", "repo", "recipient"); err != nil {
+		return err
+	}
+	k, err := loadSignKey(*signKey, stderr)
+	if err != nil {
 		return err
 	}
 	c := archive.Compression(*compress)
@@ -29,7 +34,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("backup: --compress %q: use server-zstd, zstd or none", *compress)
 	}
 	prog, done := progress(stderr, "base backup")
-	b, err := backup.Take(ctx, backup.Options{DB: *db, Repo: *repo, Recipients: recips, Compression: c,
+	b, err := backup.Take(ctx, backup.Options{DB: *db, Repo: *repo, Recipients: recips, Signer: k, Compression: c,
 		Label: *label, Progress: prog, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	done()
 	if err != nil {
@@ -45,9 +50,14 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	repo := fs.String("repo", "", "repository directory (created if empty)")
 	slot := fs.String("slot", "", "physical replication slot (created if missing)")
 	endpos := fs.String("endpos", "", "stop once WAL up to this LSN (X/Y) is stored, like pg_receivewal --endpos")
+	signKey := signKeyFlag(fs)
 	var recips listFlag
 	fs.Var(&recips, "recipient", "age public key to encrypt to (repeat for the paper recovery key)")
 	if err := parse(fs, args, "db", "repo", "slot", "recipient"); err != nil {
+		return err
+	}
+	k, err := loadSignKey(*signKey, stderr)
+	if err != nil {
 		return err
 	}
 	var end postgres.LSN
@@ -58,7 +68,7 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	opt := backup.StreamOptions{DB: *db, Repo: *repo, Slot: *slot, Recipients: recips, Log: log, EndPos: end}
+	opt := backup.StreamOptions{DB: *db, Repo: *repo, Slot: *slot, Recipients: recips, Signer: k, Log: log, EndPos: end}
 	if prog, done := progress(stderr, "catching up"); prog != nil {
 		c := &catchUp{end: end}
 		defer done()

@@ -85,7 +85,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	ship, stopVault, vaultURL, err := startDemoVault(filepath.Join(abs, "vault"), db.URL(), []string{boxKey.Recipient()}, clk.Now, boxLog)
+	ship, stopVault, vaultURL, err := startDemoVault(filepath.Join(abs, "vault"), db.URL(), []string{boxKey.Recipient()}, boxKey.Signer, clk.Now, boxLog)
 	if err != nil {
 		return err
 	}

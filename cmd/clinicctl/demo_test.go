@@ -88,7 +88,7 @@ func TestDemoRunsTwoDays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, err := archive.Open(filepath.Join(dir, "vault", "boxes", "demo-box", "repo"))
+	repo, err := archive.OpenFirstUse(filepath.Join(dir, "vault", "boxes", "demo-box", "repo"))
 	if err != nil {
 		t.Fatalf("no repository in the demo's vault: %v", err)
 	}

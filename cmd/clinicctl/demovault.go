@@ -10,6 +10,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance"
 	"github.com/clinicbox/clinicbox/appliance/offsite"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/appliance/vault"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 )
@@ -30,7 +31,7 @@ func (loopbackBox) WhoIs(ctx context.Context, addr string) (tailnet.Peer, error)
 
 // startDemoVault serves a vault on loopback and returns a shipper for the
 // box that sends it WAL as it arrives and base backups when due.
-func startDemoVault(dir, dbURL string, recipients []string, now func() time.Time, log *slog.Logger) (*offsite.Shipper, func(), string, error) {
+func startDemoVault(dir, dbURL string, recipients []string, sign *signer.Key, now func() time.Time, log *slog.Logger) (*offsite.Shipper, func(), string, error) {
 	v, err := vault.New(vault.Config{Dir: dir}, loopbackBox{}, log)
 	if err != nil {
 		return nil, nil, "", err
@@ -43,7 +44,7 @@ func startDemoVault(dir, dbURL string, recipients []string, now func() time.Time
 	srv := &http.Server{Handler: v, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	url := "http://" + ln.Addr().String()
-	ship, err := offsite.New(offsite.Config{Name: "demo", DB: dbURL, Recipients: recipients, VaultURL: url, Now: now}, log)
+	ship, err := offsite.New(offsite.Config{Name: "demo", DB: dbURL, Recipients: recipients, Signer: sign, VaultURL: url, Now: now}, log)
 	if err != nil {
 		srv.Close()
 		v.Close()

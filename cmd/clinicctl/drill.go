@@ -17,6 +17,7 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	toTime := fs.String("to-time", "", "recovery target time (RFC 3339); default: latest")
 	checkFile := fs.String("check-sql", "", "check file: 'count TABLE' lines and SQL statements (a false result fails)")
 	reportDir := fs.String("report", "", "also write the report (JSON and HTML) into this directory")
+	boxKey := boxKeyFlag(fs)
 	if err := parse(fs, args, "repo", "identity"); err != nil {
 		return err
 	}
@@ -24,11 +25,15 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	opt, err := restoreOptions(*repoDir, *idFile, os.TempDir(), "", nil)
+	opt, err := restoreOptions(*repoDir, *idFile, *boxKey, os.TempDir(), "", nil, stderr)
 	if err != nil {
 		return err
 	}
-	d := restore.DrillOptions{Repo: opt.Repo, Identities: opt.Identities, IdentityFile: opt.IdentityFile, Target: t, Save: true}
+	k, err := loadSignKey("", stderr)
+	if err != nil {
+		return err
+	}
+	d := restore.DrillOptions{Repo: opt.Repo, Identities: opt.Identities, IdentityFile: opt.IdentityFile, Signer: k, Target: t, Save: true}
 	if *checkFile != "" {
 		f, err := os.Open(*checkFile)
 		if err != nil {

@@ -9,13 +9,25 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 )
 
 func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keygen", stderr)
 	out := fs.String("out", "", "file to write the identity (secret key) to; it must not exist")
+	signOut := fs.String("sign-out", "", "also write a signing key (for 'backup' and 'stream' on this machine) to this file; it must not exist")
 	if err := parse(fs, args, "out"); err != nil {
 		return err
+	}
+	if *signOut != "" {
+		if _, err := os.Stat(*signOut); err == nil {
+			return fmt.Errorf("keygen: %s already exists; refusing to overwrite a signing key", *signOut)
+		}
+		k, err := signer.LoadOrCreate(*signOut)
+		if err != nil {
+			return fmt.Errorf("keygen: %w", err)
+		}
+		fmt.Fprintln(stderr, "signing key:", k.Public(), "(keep it with the recovery key; restores check backups against it)")
 	}
 	id, err := age.GenerateX25519Identity()
 	if err != nil {

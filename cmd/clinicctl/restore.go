@@ -29,6 +29,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var ts listFlag
 	fs.Var(&ts, "tablespace", "OLD=NEW: restore the tablespace at OLD into NEW (repeatable)")
 	vf := addVaultFlags(fs)
+	boxKey := boxKeyFlag(fs)
 	if err := parse(fs, args, "identity", "pgdata"); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	opt, err := restoreOptions(*repoDir, *idFile, *pgdata, *owner, ts)
+	opt, err := restoreOptions(*repoDir, *idFile, *boxKey, *pgdata, *owner, ts, stderr)
 	if err != nil {
 		return err
 	}
@@ -56,6 +57,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	done()
 	if err != nil {
 		return err
+	}
+	if _, note, _ := opt.Repo.BackupStatement(res.Backup); note != "" {
+		fmt.Fprintln(stderr, "UNSIGNED:", note)
 	}
 	fmt.Fprintf(stdout, "restored backup %s (%.1f GB) into %s, recovering to %s\nstart it with: pg_ctl -D %s start\n",
 		res.Backup.ID, float64(res.Needed)/1e9, opt.PGData, t, opt.PGData)
@@ -88,13 +92,13 @@ func parseTarget(toTime, toLSN, toName string, latest bool) (restore.Target, err
 	return t, nil
 }
 
-func restoreOptions(repoDir, idFile, pgdata, owner string, ts []string) (restore.Options, error) {
+func restoreOptions(repoDir, idFile, boxKey, pgdata, owner string, ts []string, stderr io.Writer) (restore.Options, error) {
 	opt := restore.Options{OwnerUID: -1, OwnerGID: -1, Tablespaces: map[string]string{}}
 	ids, err := archive.LoadIdentities(idFile)
 	if err != nil {
 		return opt, err
 	}
-	repo, err := archive.Open(repoDir)
+	repo, err := openTrusted(repoDir, boxKey, stderr)
 	if err != nil {
 		return opt, err
 	}

@@ -61,7 +61,7 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "repo")
 	args := []string{"stream", "--db", c.URL(), "--repo", dir, "--slot", "clinicbox_test", "--recipient", id.Recipient().String()}
 	repoState := func() archive.WALState {
-		r, err := archive.Open(dir)
+		r, err := archive.OpenFirstUse(dir)
 		if err != nil {
 			return archive.WALState{}
 		}
@@ -129,7 +129,7 @@ func verifyCmd(t *testing.T, dir string, id *age.X25519Identity) {
 // compareWithServer checks every complete stored segment against pg_wal.
 func compareWithServer(t *testing.T, c *pgtest.Cluster, dir string, id *age.X25519Identity) {
 	t.Helper()
-	repo, err := archive.Open(dir)
+	repo, err := archive.OpenFirstUse(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

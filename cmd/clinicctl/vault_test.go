@@ -14,6 +14,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/backup"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/appliance/vault"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
@@ -49,7 +50,7 @@ func TestRestoreFromVault(t *testing.T) {
 	vdir := filepath.Join(top, "vault")
 	// The vault's namespace holds what the box uploaded: a repository.
 	repoDir := filepath.Join(vdir, "boxes", "nBOX", "repo")
-	if _, err := backup.Take(context.Background(), backup.Options{DB: c.URL(), Repo: repoDir, Recipients: []string{id.Recipient().String()}}); err != nil {
+	if _, err := backup.Take(context.Background(), backup.Options{DB: c.URL(), Repo: repoDir, Recipients: []string{id.Recipient().String()}, Signer: signer.FromSeed(bytes.Repeat([]byte{3}, 32))}); err != nil {
 		t.Fatal(err)
 	}
 	v, err := vault.New(vault.Config{Dir: vdir}, restorer{}, nil)
@@ -93,7 +94,7 @@ func TestRestoreFromVault(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(pgdata, "PG_VERSION")); err != nil {
 		t.Errorf("restored data directory: %v", err)
 	}
-	cache, err := archive.Open(pgdata + ".vault")
+	cache, err := archive.OpenFirstUse(pgdata + ".vault")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	repoDir := fs.String("repo", "", "repository directory")
 	idFile := fs.String("identity", "", "age identity file (from clinicctl keygen)")
 	id := fs.String("backup", "", "verify only this backup and the WAL it needs")
+	boxKey := boxKeyFlag(fs)
 	if err := parse(fs, args, "repo", "identity"); err != nil {
 		return err
 	}
@@ -20,7 +21,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	repo, err := archive.Open(*repoDir)
+	repo, err := openTrusted(*repoDir, *boxKey, stderr)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/restore"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 )
 
 // walFetchExit tells PostgreSQL how a fetch ended: 1 is "not in the
@@ -28,6 +29,7 @@ func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	repoDir := fs.String("repo", "", "repository directory")
 	idFile := fs.String("identity", "", "age identity file")
 	cache := fs.String("prefetch", "", "prefetch cache directory: start a prefetcher that decrypts the next segments into it")
+	boxKey := boxKeyFlag(fs)
 	if err := parse(fs, args, "repo", "identity"); err != nil {
 		return err
 	}
@@ -40,7 +42,7 @@ func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return walFetchExit{126, err}
 	}
-	repo, err := archive.Open(*repoDir)
+	repo, err := openForFetch(*repoDir, *boxKey)
 	if err != nil {
 		return walFetchExit{126, err}
 	}
@@ -49,7 +51,7 @@ func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if start, err := restore.WantSegment(*cache, name); err != nil {
 			fmt.Fprintln(stderr, "clinicctl wal-fetch: no prefetching:", err)
 		} else if start {
-			startPrefetcher(*repoDir, *idFile, *cache, stderr)
+			startPrefetcher(*repoDir, *idFile, *boxKey, *cache, stderr)
 		}
 	}
 	err = repo.FetchWAL(name, dest, ids)
@@ -66,13 +68,13 @@ func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // startPrefetcher starts 'clinicctl wal-prefetch' in its own session, so
 // that it outlives this wal-fetch; it ends by itself.
-func startPrefetcher(repoDir, idFile, cache string, stderr io.Writer) {
+func startPrefetcher(repoDir, idFile, boxKey, cache string, stderr io.Writer) {
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(stderr, "clinicctl wal-fetch: no prefetching:", err)
 		return
 	}
-	cmd := exec.Command(exe, "wal-prefetch", "--repo", repoDir, "--identity", idFile, "--dir", cache)
+	cmd := exec.Command(exe, "wal-prefetch", "--repo", repoDir, "--identity", idFile, "--box-key", boxKey, "--dir", cache)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(stderr, "clinicctl wal-fetch: no prefetching:", err)
@@ -86,6 +88,7 @@ func runWALPrefetch(ctx context.Context, args []string, stdout, stderr io.Writer
 	repoDir := fs.String("repo", "", "repository directory")
 	idFile := fs.String("identity", "", "age identity file")
 	dir := fs.String("dir", "", "prefetch cache directory")
+	boxKey := boxKeyFlag(fs)
 	if err := parse(fs, args, "repo", "identity", "dir"); err != nil {
 		return err
 	}
@@ -93,7 +96,7 @@ func runWALPrefetch(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	repo, err := archive.Open(*repoDir)
+	repo, err := openForFetch(*repoDir, *boxKey)
 	if err != nil {
 		return err
 	}
@@ -104,4 +107,23 @@ func runWALPrefetch(ctx context.Context, args []string, stdout, stderr io.Writer
 func init() {
 	commands["wal-fetch"] = command{runWALFetch, "wal-fetch --repo DIR --identity FILE [--prefetch DIR] WALFILE DEST   (restore_command)"}
 	commands["wal-prefetch"] = command{runWALPrefetch, "wal-prefetch --repo DIR --identity FILE --dir DIR   (started by wal-fetch)"}
+}
+
+// openForFetch opens the repository for PostgreSQL's restore_command: a
+// signed repository needs --box-key (the restore that started recovery
+// passes the key it checked against); nothing is recorded at first use.
+func openForFetch(dir, boxKey string) (*archive.Repo, error) {
+	repo, err := archive.Open(dir)
+	if err != nil || !repo.Signed() {
+		return repo, err
+	}
+	if boxKey == "" {
+		return nil, fmt.Errorf("wal-fetch: %s is signed; pass --box-key with the box's signing key", dir)
+	}
+	p, err := signer.ParsePublic(boxKey)
+	if err != nil {
+		return nil, err
+	}
+	repo.Trust(p)
+	return repo, nil
 }

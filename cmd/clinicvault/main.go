@@ -116,7 +116,7 @@ func newStandby(s *Settings, log *slog.Logger) (*vault.Standby, error) {
 	if _, err := os.Stat(prog); err != nil {
 		return nil, fmt.Errorf("clinicvault: standby: %w; install clinicctl next to clinicvault or set standby.clinicctl", err)
 	}
-	return vault.NewStandby(vault.StandbyConfig{Repo: filepath.Join(s.Dir, "boxes", sb.Namespace, "repo"), IdentityFile: sb.IdentityFile,
+	return vault.NewStandby(vault.StandbyConfig{Repo: filepath.Join(s.Dir, "boxes", sb.Namespace, "repo"), IdentityFile: sb.IdentityFile, BoxKey: sb.BoxKey,
 		Dir: dir, Port: sb.Port, FetchProgram: prog}, log)
 }
 

@@ -46,6 +46,8 @@ type StandbySettings struct {
 	Namespace string `json:"namespace"`
 	// IdentityFile is the practice's recovery key (an age identity file).
 	IdentityFile string `json:"identity_file"`
+	// BoxKey is the box's public signing key (clinicbox-sign1-...).
+	BoxKey string `json:"box_key,omitempty"`
 	// Dir holds the standby's data directory; empty means Dir/standby/NS.
 	Dir string `json:"dir"`
 	// Port is the loopback port the standby listens on; 0 picks one.

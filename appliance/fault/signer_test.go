@@ -1,0 +1,10 @@
+package fault
+
+import (
+	"bytes"
+
+	"github.com/clinicbox/clinicbox/appliance/signer"
+)
+
+// testSigner signs the test repositories.
+var testSigner = signer.FromSeed(bytes.Repeat([]byte{7}, 32))
