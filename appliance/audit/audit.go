@@ -125,7 +125,7 @@ func Open(path string, sealer rotation.Sealer) (*Log, error) {
 	if l.f, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600); err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
-	if l.size, err = endLine(l.f); err != nil {
+	if l.size, err = EndLine(l.f); err != nil {
 		l.f.Close()
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
@@ -135,9 +135,9 @@ func Open(path string, sealer rotation.Sealer) (*Log, error) {
 	return l, nil
 }
 
-// endLine ends a torn last line with a newline, so that the next record
+// EndLine ends a torn last line with a newline, so that the next record
 // starts a line of its own, and returns the file's size.
-func endLine(f *os.File) (int64, error) {
+func EndLine(f *os.File) (int64, error) {
 	st, err := f.Stat()
 	if err != nil || st.Size() == 0 {
 		return 0, err
