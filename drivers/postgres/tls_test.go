@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,5 +106,18 @@ func TestServerWithoutTLS(t *testing.T) {
 				t.Errorf("got %v; want an error saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A URL without a host reaches the server through pgconn's default, here
+// the Unix socket PGHOST names: plain, and with the local login (trust).
+func TestUnixSocketFromEnvironment(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{})
+	t.Setenv("PGHOST", c.SockDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tls, err := connectBoth(ctx, fmt.Sprintf("postgres://%s@/postgres?port=%d", pgtest.ReplUser, c.Port))
+	if err != nil || tls {
+		t.Fatalf("got TLS %v, %v; want a plain connection", tls, err)
 	}
 }

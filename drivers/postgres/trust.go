@@ -103,8 +103,7 @@ func prepareURL(dbURL string, set func(url.Values)) (string, Transport, error) {
 	return u.String(), t, nil
 }
 
-// decide works out encryption and verification from the mode, the CA file
-// and the fingerprint.
+// decide reads the fingerprint and works out encryption and verification.
 func (t *Transport) decide(pin string) error {
 	if pin != "" {
 		p, err := parsePin(pin)
@@ -113,8 +112,20 @@ func (t *Transport) decide(pin string) error {
 		}
 		t.Pin = p
 	}
+	return t.settle()
+}
+
+// settle decides encryption and verification for t.Host.
+func (t *Transport) settle() error {
 	t.Loopback = isLoopback(t.Host)
 	t.Verified = t.Pin != nil || t.RootCert != ""
+	t.Encrypted = false
+	if strings.HasPrefix(t.Host, "/") {
+		// A Unix socket never carries TLS (the server refuses it there),
+		// nor leaves the machine.
+		t.Verified = false
+		return nil
+	}
 	switch t.Mode {
 	case "disable":
 		if t.Verified {
@@ -166,6 +177,14 @@ func isLoopback(host string) bool {
 func (t Transport) apply(cfg *pgconn.Config) error {
 	if len(cfg.Fallbacks) > 0 {
 		return &Error{Problem: "the database URL names several servers", Fix: "name the one server the box backs up"}
+	}
+	if t.Host == "" {
+		// The URL names no host; pgconn's default (PGHOST, a Unix
+		// socket directory or localhost) decides.
+		t.Host = cfg.Host
+		if err := t.settle(); err != nil {
+			return err
+		}
 	}
 	cfg.MaxProtocolMessageBodyLen = maxMessageBody
 	cfg.TLSConfig = nil
