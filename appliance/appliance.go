@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/audit"
 	"github.com/clinicbox/clinicbox/appliance/maint"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/appliance/web"
@@ -92,6 +93,7 @@ type Appliance struct {
 
 	runCtx  context.Context            // Run's context, for work started by actions
 	web     atomic.Pointer[web.Server] // the pages NewWeb made, whose password the button resets
+	audit   atomic.Pointer[audit.Log]  // the audit log NewWeb opened, whose head goes on drives and to the vault
 	do      chan func()
 	poke    chan struct{}
 	flushed chan struct{} // WAL reached the drive: the lag changed

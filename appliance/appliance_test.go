@@ -615,6 +615,32 @@ func TestEjectThatRemovesTheDrive(t *testing.T) {
 	if len(st.Swap.Recent) == 0 || st.Swap.Recent[0].Event != "remove" || st.Swap.Recent[0].Decision != "ejected" {
 		t.Errorf("custody log, newest first: %+v; want a remove recorded as ejected", st.Swap.Recent)
 	}
+	checkHeadOnDrive(t, r, "blue")
+}
+
+// checkHeadOnDrive checks the logs' heads an eject left on a drive: signed
+// by the box, and the custody log up to then (the remove follows it).
+func checkHeadOnDrive(t *testing.T, r *rig, name string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(r.sim.Dir, name, rotation.HeadFile))
+	if err != nil {
+		t.Fatalf("head file on the drive: %v", err)
+	}
+	var hs rotation.Heads
+	if err := json.Unmarshal(b, &hs); err != nil || len(hs.Heads) == 0 || hs.Heads[0].Log != "custody" {
+		t.Fatalf("head file %s: got %v; want the custody log's head first", b, err)
+	}
+	entries, err := r.a.Custody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := r.a.key.Signer.Public()
+	if ps := rotation.Check(entries, rotation.Keys{Public: pub}, hs.Heads); len(ps) != 0 {
+		t.Errorf("custody log against the drive's head: got %v; want no problems", ps)
+	}
+	if ps := rotation.Check(entries[:len(entries)-2], rotation.Keys{Public: pub}, hs.Heads); len(ps) != 1 || ps[0].Kind != rotation.Truncated {
+		t.Errorf("custody log cut by two entries against the drive's head: got %v; want it reported truncated", ps)
+	}
 }
 
 // Someone drops the box's slot while the box is off and the server recycles

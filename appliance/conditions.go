@@ -131,6 +131,7 @@ func (a *Appliance) conditions(now time.Time) []status.Condition {
 	} else {
 		out = append(out, a.slotConditions()...)
 	}
+	out = append(out, a.notEncrypted()...)
 	if h, ok := a.cfg.Notifier.(interface{ Health() error }); ok {
 		if err := h.Health(); err != nil {
 			add("alerts failing", status.Attention, "", "Alert e-mails or webhooks are not getting through: "+err.Error()+" Ask IT to check the alert settings.", time.Time{})

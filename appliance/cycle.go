@@ -308,12 +308,17 @@ func (a *Appliance) eject(ctx context.Context, who string) error {
 	a.event("eject", fmt.Sprintf("Ejecting %s (requested by %s).", nameOf(b), who))
 	stream, job, upload := b.stream, b.job, b.upload
 	b.stream, b.job, b.upload = nil, nil, nil
+	anchor := a.anchorOn(b)
 	b.job = a.spawn(ctx, func(ctx context.Context) {
 		job.stop()
 		upload.stop()
 		stream.stop() // flushes everything received
+		anchorErr := anchor()
 		safe, err := b.dev.Eject(ctx)
 		a.post(ctx, func() {
+			if anchorErr != nil {
+				a.event("eject", "The logs' heads were not written to the drive: "+anchorErr.Error())
+			}
 			b.job = nil
 			b.mounted = err == nil && !safe && b.mounted
 			if err != nil || !safe {

@@ -83,8 +83,21 @@ func (k *Key) VerifyDrive(id rotation.DriveID, sig []byte) bool {
 	return ed25519.Verify(k.sign.Public().(ed25519.PublicKey), []byte(id), sig)
 }
 
-// CustodySealer seals the custody log.
-func (k *Key) CustodySealer() rotation.Sealer { return rotation.HMACSealer(k.custody) }
+// CustodySealer checks the custody and audit logs' signatures, and the
+// seals of entries written before they were signed.
+func (k *Key) CustodySealer() rotation.Sealer { return k.LogKeys() }
+
+// LogKeys signs the custody and audit logs with the signing key; entries
+// written before that were sealed with an HMAC key derived from the box
+// key, which whoever holds /perm could recompute, so those are checked
+// against it only on the box.
+func (k *Key) LogKeys() rotation.Keys {
+	keys := rotation.Keys{Legacy: rotation.HMACSealer(k.custody)}
+	if k.Signer != nil {
+		keys.Signer, keys.Public = k.Signer, k.Signer.Public()
+	}
+	return keys
+}
 
 // writeFileAtomic writes a file durably: temp file, fsync, rename, fsync
 // of the directory.

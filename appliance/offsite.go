@@ -77,6 +77,10 @@ func (a *Appliance) offsiteStatus(st *status.Status, now time.Time) []status.Con
 	o := a.cfg.Offsite.Status()
 	st.Offsite = []status.Offsite{{Name: o.Destination, Connected: o.Connected, BacklogBytes: o.BacklogBytes, LastBaseBackup: o.LastBaseBackupTime,
 		Lag: status.Lag{Streaming: o.Connected, FlushedLSN: o.Durable.String(), Bytes: o.BacklogBytes, Seconds: o.LagSeconds, LastFlush: o.LastDurable, LastError: o.LastError}}}
+	if o.VaultFull {
+		return []status.Condition{{Name: "offsite vault full", Severity: status.Attention, Since: o.LastErrorTime,
+			Message: "The offsite vault is full for this practice: ask the vault's operator to raise the quota. Backups continue on the drives."}}
+	}
 	last := o.LastDurable
 	if last.IsZero() {
 		last = a.started

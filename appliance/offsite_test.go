@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,10 +16,15 @@ type fakeVault struct {
 	mu      sync.Mutex
 	uploads []string
 	since   time.Time
+	full    bool // the vault refuses WAL: the practice's quota is used up
 }
 
 func (f *fakeVault) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 func (f *fakeVault) Status() offsite.Status {
+	if f.full {
+		return offsite.Status{Destination: "home", LastDurable: f.since, VaultFull: true, LastErrorTime: f.since,
+			LastError: "offsite: vault answered 507 (quota): vault: the vault is full for this practice: ask the vault's operator to raise the quota"}
+	}
 	return offsite.Status{Destination: "home", LastDurable: f.since, LastError: "dial tcp: no route to host"}
 }
 func (f *fakeVault) Due(time.Time) (bool, string) { return true, "none in the vault yet" }
@@ -56,5 +62,16 @@ func TestOffsiteUploadAndDown(t *testing.T) {
 	st = r.wait("offsite down", func(st status.Status) bool { return hasCondition(st, "offsite down") })
 	if len(st.Offsite) != 1 || st.Offsite[0].Connected {
 		t.Errorf("offsite status %+v", st.Offsite)
+	}
+}
+
+// A full vault is not an unreachable one: staff are told at once whom to
+// ask, not to check the internet link.
+func TestOffsiteVaultFull(t *testing.T) {
+	now := time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
+	a := &Appliance{cfg: Config{Offsite: &fakeVault{since: now, full: true}}, started: now}
+	conds := a.offsiteStatus(&status.Status{}, now.Add(time.Minute))
+	if len(conds) != 1 || conds[0].Name != "offsite vault full" || !strings.Contains(conds[0].Message, "ask the vault's operator to raise the quota") {
+		t.Errorf("got %+v; want one condition, offsite vault full, naming the vault's operator", conds)
 	}
 }

@@ -138,6 +138,9 @@ func (s *Settings) Validate() error {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
 		return fmt.Errorf("settings: database.url: %q is not a postgres:// URL with a host; write it as postgres://USER@HOST:5432/postgres", Redact(s.Database.URL))
 	}
+	if err := checkDatabaseTransport(s.Database.URL); err != nil {
+		return err
+	}
 	if _, err := archive.ParseRecipients(s.Recipients); len(s.Recipients) > 0 && err != nil {
 		return fmt.Errorf("settings: recipients: %v; each entry must be an age public key (age1...), such as the practice's paper recovery key", err)
 	}

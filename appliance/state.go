@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/audit"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -43,42 +44,81 @@ const (
 func (a *Appliance) path(name string) string { return filepath.Join(a.cfg.StateDir, name) }
 
 // load reads the rotation state, the custody log (checking its chain) and
-// the book.
+// the book. Damage to any of them is reported, never a reason not to
+// start: the box keeps backing up.
 func (a *Appliance) load() error {
+	if b, err := os.ReadFile(a.path("box.json")); err == nil {
+		if err := json.Unmarshal(b, &a.book); err != nil {
+			a.book = book{}
+			a.damaged("state", a.setAside("box.json", fmt.Sprintf("The box's history is damaged (%v): it starts empty", err)))
+		}
+	}
 	if b, err := os.ReadFile(a.path("rotation.json")); err == nil {
 		if err := json.Unmarshal(b, &a.rot); err != nil {
-			return fmt.Errorf("appliance: rotation state %s is damaged: %v; restore it from the last diagnostic bundle", a.path("rotation.json"), err)
+			a.rot = rotation.State{}
+			a.damaged("rotation", a.setAside("rotation.json", fmt.Sprintf("The rotation state is damaged (%v): the box starts with no drives enrolled", err)))
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("appliance: %w", err)
 	}
-	var entries []rotation.Entry
-	if f, err := os.Open(a.path("custody.jsonl")); err == nil {
-		entries, err = rotation.ReadEntries(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("appliance: custody log: %w", err)
-		}
-	}
-	sealer := a.key.CustodySealer()
-	if err := rotation.Verify(entries, sealer); err != nil {
-		// Keep running: the log is evidence, and a broken chain is itself
-		// something to report, not a reason to stop backing up.
-		a.log.Error("custody log chain is broken", "err", err)
-		a.book.Events = append(a.book.Events, status.Event{Time: a.cfg.Now(), Kind: "custody", Message: "The custody log has been altered: " + err.Error()})
-	}
-	var err error
-	if a.custody, err = rotation.NewLog(entries, sealer); err != nil {
+	entries, err := a.readCustody()
+	if err != nil {
 		return fmt.Errorf("appliance: custody log: %w", err)
 	}
-	if b, err := os.ReadFile(a.path("box.json")); err == nil {
-		json.Unmarshal(b, &a.book) // advisory: a damaged book starts empty
+	keys := a.key.LogKeys()
+	for _, p := range rotation.Check(entries, keys, nil) {
+		if p.Fault() {
+			// Keep running: the log is evidence, and a broken chain is
+			// itself something to report, not a reason to stop backing up.
+			a.damaged("custody", "The custody log has been altered: "+p.Reason)
+		}
 	}
+	a.custody = rotation.Continue(entries, keys)
 	if a.book.Nightly == nil {
 		a.book.Nightly = map[rotation.DriveID]rotation.Date{}
 	}
 	a.consent = a.book.Consent
 	return nil
+}
+
+// damaged reports damage found in the box's own files.
+func (a *Appliance) damaged(kind, msg string) {
+	a.log.Error(msg, "op", kind)
+	a.book.Events = append(a.book.Events, status.Event{Time: a.cfg.Now(), Kind: kind, Message: msg})
+}
+
+// setAside renames a damaged state file so that it is kept for a look but
+// not read again, and returns msg saying where it went.
+func (a *Appliance) setAside(name, msg string) string {
+	kept := a.path(name + ".damaged")
+	if err := os.Rename(a.path(name), kept); err != nil {
+		return fmt.Sprintf("%s; it could not be set aside: %v.", msg, err)
+	}
+	return fmt.Sprintf("%s; the damaged file is kept as %s.", msg, kept)
+}
+
+// readCustody reads the custody log, reporting the lines it skips, and
+// ends a line torn by a power cut so that the next entry starts its own.
+func (a *Appliance) readCustody() ([]rotation.Entry, error) {
+	f, err := os.OpenFile(a.path("custody.jsonl"), os.O_RDWR|os.O_APPEND, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, bad, err := rotation.ReadLog(f)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range bad {
+		a.damaged("custody", "The custody log's "+b.String())
+	}
+	if _, err := audit.EndLine(f); err != nil {
+		return nil, err
+	}
+	return entries, nil
 }
 
 // Custody returns the custody log.
@@ -91,11 +131,13 @@ func (a *Appliance) Custody() ([]rotation.Entry, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return rotation.ReadEntries(f)
+	entries, _, err := rotation.ReadLog(f) // load reported the lines it skips
+	return entries, err
 }
 
-// CustodySealer checks the custody log's seals.
-func (a *Appliance) CustodySealer() rotation.Sealer { return a.key.CustodySealer() }
+// CustodySealer checks the custody log's signatures (and the seals of
+// entries written before it was signed).
+func (a *Appliance) CustodySealer() rotation.Sealer { return a.key.LogKeys() }
 
 // decide applies a rotation event, records it in the custody log and saves
 // the state, in that order: the log never misses a movement the state shows.

@@ -121,10 +121,14 @@ func (s SimPanel) SimDrives() []web.SimDrive {
 // NewWeb builds the pages for the appliance: the audit log goes next to
 // the rest of the box's state.
 func (a *Appliance) NewWeb(sim *SimDrives, whois func(ctx context.Context, remoteAddr string) (web.Caller, error)) (*web.Server, error) {
-	al, err := audit.Open(a.path("audit.jsonl"), a.key.CustodySealer())
+	al, err := audit.Open(a.path("audit.jsonl"), a.key.LogKeys())
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range al.Problems() {
+		a.event("audit", "The audit log is damaged: "+p)
+	}
+	a.audit.Store(al)
 	var roles web.Roles
 	if err := strictJSON(a.set.Support, &roles, "support"); err != nil {
 		return nil, err

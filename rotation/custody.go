@@ -29,12 +29,18 @@ type Entry struct {
 	Prev string `json:"prev"`
 	// Hash is the hex SHA-256 of this entry's fields above, Prev included.
 	Hash string `json:"hash"`
-	// Seal is the Sealer's tag over Hash; empty when the log is unsealed.
+	// Seal is the legacy HMAC tag over Hash, from before the log was
+	// signed; empty in signed entries.
 	Seal []byte `json:"seal,omitempty"`
+	// Sig is the box's signature of Hash for CustodyPurpose; empty in
+	// entries written before the log was signed.
+	Sig []byte `json:"sig,omitempty"`
+	// Key is the text form of the public key that made Sig.
+	Key string `json:"key,omitempty"`
 }
 
 // EntryFor makes the custody entry for an event and the decision on it.
-// Append fills in Seq, Prev, Hash and Seal.
+// Append fills in Seq, Prev, Hash and Sig (or Seal).
 func EntryFor(ev Event, dec Decision, now time.Time) Entry {
 	drive := dec.Drive
 	if drive == "" {
@@ -82,31 +88,51 @@ func (h hmacSealer) Check(hash, tag []byte) bool { return hmac.Equal(h.Seal(hash
 // appended entry to its file with WriteEntries.
 type Log struct {
 	entries []Entry
-	sealer  Sealer
+	keys    Keys
 }
 
 // NewLog verifies entries read back from storage and returns a log that
-// continues them. sealer may be nil for an unsealed log.
+// continues them. sealer may be nil for an unsealed log; Keys with a
+// Signer signs every new entry, continuing a log sealed before signing.
 func NewLog(entries []Entry, sealer Sealer) (*Log, error) {
 	if err := Verify(entries, sealer); err != nil {
 		return nil, err
 	}
-	return &Log{entries: entries, sealer: sealer}, nil
+	return Continue(entries, sealer), nil
 }
 
-// Append chains e after the last entry, seals it, stores it and returns it.
+// Continue returns a log that continues entries without checking them:
+// for a box whose log is damaged, which records the damage and carries on.
+func Continue(entries []Entry, sealer Sealer) *Log {
+	return &Log{entries: entries, keys: KeysOf(sealer)}
+}
+
+// Append chains e after the last entry, signs (or seals) it, stores it and
+// returns it.
 func (l *Log) Append(e Entry) Entry {
-	e.Seq, e.Prev, e.Seal = 1, "", nil
+	e.Seq, e.Prev, e.Seal, e.Sig, e.Key = 1, "", nil, nil, ""
 	if n := len(l.entries); n > 0 {
 		e.Seq, e.Prev = l.entries[n-1].Seq+1, l.entries[n-1].Hash
 	}
 	sum := e.sum()
 	e.Hash = hexSum(sum)
-	if l.sealer != nil {
-		e.Seal = l.sealer.Seal(sum[:])
+	if k := l.keys; k.Signer != nil && k.Public != nil {
+		e.Sig, e.Key = k.Signer.Sign(CustodyPurpose, sum[:]), k.Public.String()
+	} else {
+		e.Seal = k.Seal(sum[:])
 	}
 	l.entries = append(l.entries, e)
 	return e
+}
+
+// Head returns the signed head of the log at now; ok is false when the
+// log is empty.
+func (l *Log) Head(now time.Time) (h Head, ok bool) {
+	n := len(l.entries)
+	if n == 0 {
+		return Head{}, false
+	}
+	return SignHead(l.keys, "custody", l.entries[n-1].Seq, l.entries[n-1].Hash, now), true
 }
 
 // Entries returns the log's entries, oldest first.

@@ -1,18 +1,15 @@
 package rotation
 
 import (
-	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// maxLine bounds one custody log line when reading it back.
-const maxLine = 1 << 20
 
 // WriteEntries writes entries as JSON lines, one entry per line, for
 // appending to the custody log file.
@@ -27,27 +24,35 @@ func WriteEntries(w io.Writer, entries ...Entry) error {
 	return nil
 }
 
-// ReadEntries reads a custody log written by WriteEntries. It rejects
-// unknown fields, and its errors name the line. It does not verify the
+// ReadEntries reads a custody log written by WriteEntries, strictly: any
+// line it cannot read is an error naming the line. It does not verify the
 // chain: pass the entries to Verify or NewLog.
 func ReadEntries(r io.Reader) ([]Entry, error) {
-	var out []Entry
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), maxLine)
-	for n := 1; sc.Scan(); n++ {
-		if len(strings.TrimSpace(sc.Text())) == 0 {
-			continue
-		}
-		var e Entry
-		if err := strictUnmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("rotation: read custody log line %d: %w", n, err)
-		}
-		out = append(out, e)
+	out, bad, err := ReadLog(r)
+	if err == nil && len(bad) > 0 {
+		err = errors.New(bad[0].String())
 	}
-	if err := sc.Err(); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("rotation: read custody log: %w", err)
 	}
 	return out, nil
+}
+
+// ReadLog reads a custody log written by WriteEntries, skipping and
+// returning the lines it cannot read (too long, not an entry, or torn)
+// instead of failing on them. It rejects unknown fields. The error is for
+// r failing only.
+func ReadLog(r io.Reader) ([]Entry, []BadLine, error) {
+	var out []Entry
+	bad, err := ReadLines(r, MaxLine, func(line []byte) error {
+		var e Entry
+		if err := strictUnmarshal(line, &e); err != nil {
+			return fmt.Errorf("not a custody entry: %w", err)
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, bad, err
 }
 
 // WriteCSV writes entries as CSV for an auditor, with a header row and

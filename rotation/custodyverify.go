@@ -1,50 +1,48 @@
 package rotation
 
-import (
-	"encoding/hex"
-	"fmt"
-)
+import "encoding/hex"
 
 // ChainError names the first custody entry that breaks the chain and why.
 type ChainError struct {
-	// Index is the entry's position in the log, from 0.
+	// Index is the entry's position in the log, from 0; -1 when the
+	// problem is not about one entry (a truncated log).
 	Index int
 	// Seq is the sequence number the entry carries.
 	Seq int64
+	// Kind is what is wrong.
+	Kind ProblemKind
 	// Reason says what is wrong, in plain words.
 	Reason string
 }
 
 func (e *ChainError) Error() string {
-	return fmt.Sprintf("rotation: verify custody log: entry %d (seq %d): %s", e.Index+1, e.Seq, e.Reason)
+	return "rotation: verify custody log: " + e.Reason
 }
 
 // Verify checks that entries form an unbroken chain from the first entry:
 // every hash matches its entry's contents, every entry follows the one
-// before it and is numbered next, and, when sealer is not nil, every seal
-// verifies. It returns a *ChainError naming the first bad entry. Entries
-// cut from the end leave an unbroken chain: compare the last hash with a
-// copy kept elsewhere to detect that.
+// before it and is numbered next, and every signature (when sealer is Keys
+// with a public key) or seal (a plain Sealer, or Keys' Legacy) verifies.
+// It returns a *ChainError naming the first fault. Entries cut from the
+// end leave an unbroken chain: Check against anchors detects that.
 func Verify(entries []Entry, sealer Sealer) error {
-	prev := ""
-	for i, e := range entries {
-		bad := func(format string, args ...any) error {
-			return &ChainError{Index: i, Seq: e.Seq, Reason: fmt.Sprintf(format, args...)}
+	for _, p := range Check(entries, KeysOf(sealer), nil) {
+		if p.Fault() {
+			return &ChainError{Index: p.Index, Seq: p.Seq, Kind: p.Kind, Reason: p.Reason}
 		}
-		sum := e.sum()
-		switch {
-		case hexSum(sum) != e.Hash:
-			return bad("its contents do not match its hash: the entry was edited")
-		case sealer != nil && !sealer.Check(sum[:], e.Seal):
-			return bad("its seal does not verify: the entry was written or rewritten without the box's key")
-		case e.Seq != int64(i+1):
-			return bad("it is numbered %d where %d was expected: entries were removed, inserted or reordered", e.Seq, i+1)
-		case e.Prev != prev:
-			return bad("it does not follow the entry before it: entries were removed, inserted or reordered")
-		}
-		prev = e.Hash
 	}
 	return nil
+}
+
+// Check returns every problem with a custody log: faults in its chain, the
+// part sealed before signing, and how it compares with anchors (heads kept
+// on the drives and in the vault).
+func Check(entries []Entry, keys Keys, anchors []Head) []Problem {
+	links := make([]Link, len(entries))
+	for i, e := range entries {
+		links[i] = Link{Seq: e.Seq, Prev: e.Prev, Hash: e.Hash, Sum: e.sum(), Seal: e.Seal, Sig: e.Sig, Key: e.Key}
+	}
+	return CheckChain(Chain{Name: "custody", Purpose: CustodyPurpose, Keys: keys, Anchors: anchors}, links)
 }
 
 // hexSum writes a hash as the lowercase hex stored in Entry.Hash.

@@ -1,13 +1,12 @@
 package archive
 
 import (
-	"archive/tar"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
+	"strconv"
 
 	"filippo.io/age"
 )
@@ -15,9 +14,12 @@ import (
 // ExtractOptions say where a backup is unpacked.
 type ExtractOptions struct {
 	Identities []age.Identity
-	// Tablespaces maps a tablespace's original location to a new one;
-	// unmapped tablespaces return to their original location.
-	Tablespaces map[string]string
+	// Tablespaces says where each tablespace of the backup, by OID, is
+	// unpacked: a directory the operator chose (empty or missing), or one
+	// inside pgdata. A tablespace without an entry is refused: the
+	// location recorded in backup.json, or in the tar's pg_tblspc links,
+	// is never a destination (a repository can come from anyone).
+	Tablespaces map[uint32]string
 	// Progress, when set, is called with stored bytes read so far.
 	Progress func(done int64)
 }
@@ -27,8 +29,10 @@ type ExtractOptions struct {
 const maxEntrySize = 4 << 30
 
 // Extract unpacks a backup into pgdata, which must be empty or missing.
-// Entries that would escape their directory (.., absolute paths, symlinks
-// pointing out), device files and oversized entries are refused.
+// Every path is resolved beneath its destination with os.Root, so neither
+// entries (.., absolute paths, symlinks) nor symlinks already in a
+// destination lead a write outside it; device files, oversized entries and
+// symlinks other than the pg_tblspc links are refused.
 func (r *Repo) Extract(b *Backup, pgdata string, opt ExtractOptions) error {
 	if entries, err := os.ReadDir(pgdata); err == nil && len(entries) > 0 {
 		return fmt.Errorf("archive: %s is not empty; restore into an empty directory so nothing is overwritten", pgdata)
@@ -36,34 +40,20 @@ func (r *Repo) Extract(b *Backup, pgdata string, opt ExtractOptions) error {
 	if err := os.MkdirAll(pgdata, 0o700); err != nil {
 		return fmt.Errorf("archive: %w", explainFS(err))
 	}
+	root, err := os.OpenRoot(pgdata)
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	defer root.Close()
+	x := &extraction{r: r, b: b, pgdata: pgdata, root: root, opt: opt}
+	defer x.close()
+	if err := x.planTablespaces(); err != nil {
+		return err
+	}
 	var read int64
 	for _, f := range b.Files {
-		dest, links := pgdata, map[string]string{}
-		switch {
-		case f.Archive == manifestName:
-			if err := r.copyOut(b, f, filepath.Join(pgdata, manifestName), opt.Identities); err != nil {
-				return err
-			}
-			continue
-		case f.Location != "":
-			dest = f.Location
-			if m, ok := opt.Tablespaces[f.Location]; ok {
-				dest = m
-			}
-			if err := os.MkdirAll(dest, 0o700); err != nil {
-				return fmt.Errorf("archive: tablespace %s: %w", dest, explainFS(err))
-			}
-		default:
-			links = b.tablespaceLinks(opt.Tablespaces)
-		}
-		rc, err := r.OpenFile(b, f, opt.Identities)
-		if err != nil {
+		if err := x.file(f); err != nil {
 			return err
-		}
-		err = untar(rc, dest, links)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("archive: backup %s: %s: %w", b.ID, f.Name, err)
 		}
 		read += f.Size
 		if opt.Progress != nil {
@@ -73,114 +63,110 @@ func (r *Repo) Extract(b *Backup, pgdata string, opt ExtractOptions) error {
 	return nil
 }
 
-// tablespaceLinks maps pg_tblspc/OID to where each tablespace is restored.
-func (b *Backup) tablespaceLinks(remap map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, ts := range b.Tablespaces {
-		loc := ts.Location
-		if m, ok := remap[loc]; ok {
-			loc = m
-		}
-		out[fmt.Sprintf("pg_tblspc/%d", ts.OID)] = loc
-	}
-	return out
+// extraction is one run of Extract.
+type extraction struct {
+	r      *Repo
+	b      *Backup
+	pgdata string
+	root   *os.Root
+	opt    ExtractOptions
+	byLoc  map[string]uint32   // the backup's tablespace locations: only keys, never paths
+	links  map[string]string   // pg_tblspc/OID -> where its link points
+	roots  map[uint32]*os.Root // each tablespace's destination
 }
 
-func (r *Repo) copyOut(b *Backup, f StoredFile, dest string, ids []age.Identity) error {
+func (x *extraction) close() {
+	for _, r := range x.roots {
+		r.Close()
+	}
+}
+
+// planTablespaces opens every tablespace's destination and works out its
+// pg_tblspc link.
+func (x *extraction) planTablespaces() error {
+	x.byLoc, x.links, x.roots = map[string]uint32{}, map[string]string{}, map[uint32]*os.Root{}
+	for _, ts := range x.b.Tablespaces {
+		if _, dup := x.byLoc[ts.Location]; dup || ts.Location == "" {
+			return fmt.Errorf("archive: backup %s: tablespace %d has an empty or repeated location %q in backup.json", x.b.ID, ts.OID, ts.Location)
+		}
+		x.byLoc[ts.Location] = ts.OID
+		dest, ok := x.opt.Tablespaces[ts.OID]
+		if !ok || !filepath.IsAbs(dest) {
+			return fmt.Errorf("archive: backup %s: tablespace %d (%s in the backup) has no destination; map it to a directory", x.b.ID, ts.OID, ts.Location)
+		}
+		tsRoot, link, err := x.openDest(dest)
+		if err != nil {
+			return fmt.Errorf("archive: tablespace %d: %w", ts.OID, err)
+		}
+		x.roots[ts.OID] = tsRoot
+		x.links["pg_tblspc/"+strconv.FormatUint(uint64(ts.OID), 10)] = link
+	}
+	return nil
+}
+
+// openDest opens a tablespace's destination; its pg_tblspc link holds the
+// absolute path, as PostgreSQL's own links do. A destination outside
+// pgdata must be empty or missing, like pgdata.
+func (x *extraction) openDest(dest string) (*os.Root, string, error) {
+	if rel, err := filepath.Rel(x.pgdata, dest); err == nil && filepath.IsLocal(rel) {
+		if err := x.root.MkdirAll(rel, 0o700); err != nil {
+			return nil, "", explainFS(err)
+		}
+		sub, err := x.root.OpenRoot(rel)
+		return sub, dest, err
+	}
+	if entries, err := os.ReadDir(dest); err == nil && len(entries) > 0 {
+		return nil, "", fmt.Errorf("%s is not empty; restore the tablespace into an empty directory so nothing is overwritten", dest)
+	}
+	if err := os.MkdirAll(dest, 0o700); err != nil {
+		return nil, "", explainFS(err)
+	}
+	sub, err := os.OpenRoot(dest)
+	return sub, dest, err
+}
+
+// file unpacks one stored file of the backup.
+func (x *extraction) file(f StoredFile) error {
+	if f.Archive == manifestName {
+		return x.r.copyOut(x.b, f, x.root, manifestName, x.opt.Identities)
+	}
+	dest, links := x.root, x.links
+	if f.Location != "" {
+		oid, ok := x.byLoc[f.Location]
+		if !ok {
+			return fmt.Errorf("archive: backup %s: %s belongs to no tablespace listed in backup.json", x.b.ID, f.Name)
+		}
+		dest, links = x.roots[oid], nil
+	}
+	rc, err := x.r.OpenFile(x.b, f, x.opt.Identities)
+	if err != nil {
+		return err
+	}
+	err = untar(rc, dest, links)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("archive: backup %s: %s: %w", x.b.ID, f.Name, err)
+	}
+	return nil
+}
+
+func (r *Repo) copyOut(b *Backup, f StoredFile, root *os.Root, name string, ids []age.Identity) error {
 	rc, err := r.OpenFile(b, f, ids)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	return writeAtomic(dest, func(w io.Writer) error { _, err := io.Copy(w, rc); return err })
-}
-
-// untar unpacks a tar stream into dir. links lists the only symlinks that
-// may point outside dir (tablespaces) and where they must point.
-func untar(rd io.Reader, dir string, links map[string]string) error {
-	return eachEntry(rd, func(h *tar.Header, tr io.Reader, bad string) error {
-		if bad != "" {
-			return fmt.Errorf("refusing entry %q: %s", h.Name, bad)
-		}
-		name := filepath.Clean(h.Name)
-		target := filepath.Join(dir, name)
-		if !strings.HasPrefix(target, filepath.Clean(dir)+string(os.PathSeparator)) && target != filepath.Clean(dir) {
-			return fmt.Errorf("refusing entry %q: path escapes the directory", h.Name)
-		}
-		if err := refuseSymlinkParents(dir, name); err != nil {
-			return err
-		}
-		return writeEntry(tr, h, target, name, links)
-	})
-}
-
-// eachEntry walks a tar stream, telling fn why an entry is unsafe ("" when
-// it is not).
-func eachEntry(rd io.Reader, fn func(h *tar.Header, body io.Reader, unsafe string) error) error {
-	tr := tar.NewReader(rd)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(h, tr, unsafeEntry(h)); err != nil {
-			return err
-		}
+	out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return explainFS(err)
 	}
-}
-
-// refuseSymlinkParents makes sure no directory on the way to an entry is a
-// symlink an earlier entry planted.
-func refuseSymlinkParents(dir, name string) error {
-	p := dir
-	parts := strings.Split(filepath.Dir(name), string(os.PathSeparator))
-	for _, part := range parts {
-		if part == "." || part == "" {
-			continue
-		}
-		p = filepath.Join(p, part)
-		if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-			return fmt.Errorf("refusing entry %q: it would be written through the symlink %s", name, p)
-		}
+	n, err := io.Copy(out, io.LimitReader(rc, maxEntrySize+1))
+	if err == nil && n > maxEntrySize {
+		err = fmt.Errorf("%s: larger than any backup manifest", f.Name)
 	}
-	return nil
-}
-
-func writeEntry(tr io.Reader, h *tar.Header, target, name string, links map[string]string) error {
-	switch h.Typeflag {
-	case tar.TypeDir:
-		return os.MkdirAll(target, 0o700)
-	case tar.TypeSymlink:
-		want, ok := links[filepath.ToSlash(name)]
-		if !ok {
-			if filepath.IsAbs(h.Linkname) || !filepath.IsLocal(filepath.Join(filepath.Dir(name), h.Linkname)) {
-				return fmt.Errorf("refusing symlink %q -> %q: it points outside the data directory", h.Name, h.Linkname)
-			}
-			want = h.Linkname
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
-			return err
-		}
-		return os.Symlink(want, target)
-	case tar.TypeReg:
-		if h.Size > maxEntrySize || h.Size < 0 {
-			return fmt.Errorf("refusing entry %q: %d bytes is larger than any PostgreSQL file", h.Name, h.Size)
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
-			return err
-		}
-		f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return fmt.Errorf("%w", explainFS(err))
-		}
-		if _, err := io.CopyN(f, tr, h.Size); err != nil {
-			f.Close()
-			return explainFS(err)
-		}
-		return explainFS(f.Close())
+	if err != nil {
+		out.Close()
+		return explainFS(err)
 	}
-	return errors.New("refusing entry " + h.Name + ": unsupported type")
+	return explainFS(errors.Join(out.Sync(), out.Close()))
 }

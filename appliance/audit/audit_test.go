@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/rotation"
 )
 
@@ -100,20 +101,71 @@ func TestVerifyFindsTampering(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesBrokenChain(t *testing.T) {
+func TestOpenReportsDamage(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(string) string
+		want   string
+	}{
+		{"edited record", func(s string) string { return strings.Replace(s, `"allowed":true`, `"allowed":false`, 1) }, "entry 1 (seq 1) does not match its hash"},
+		{"torn last line", func(s string) string { return s[:len(s)-30] }, "line 3 is torn"},
+		{"huge line", func(s string) string {
+			i := strings.Index(s, "\n") + 1
+			return s[:i] + `{"caller":"` + strings.Repeat("x", 2<<20) + "\"}\n" + s[i:]
+		}, "line 2 is skipped: it is 2097166 bytes long"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.jsonl")
+			fill(t, path, nil, 3)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(tt.damage(string(b))), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Open(path, nil)
+			if err != nil {
+				t.Fatalf("Open: got %v; want the log opened and the damage reported", err)
+			}
+			if got := strings.Join(l.Problems(), "; "); !strings.Contains(got, tt.want) {
+				t.Errorf("problems: got %q; want one saying %q", got, tt.want)
+			}
+			r, err := l.Append(rec(9))
+			l.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, _, err := Load(path)
+			if err != nil || len(recs) == 0 || recs[len(recs)-1].Hash != r.Hash {
+				t.Errorf("after an append: got %d records (%v); want the new record read back on its own line", len(recs), err)
+			}
+		})
+	}
+}
+
+// TestSignedAfterSealed checks a log sealed with the old HMAC key and
+// continued signed, as an auditor with the public key alone sees it.
+func TestSignedAfterSealed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	fill(t, path, nil, 3)
-	b, err := os.ReadFile(path)
+	hmacKey := rotation.HMACSealer([]byte("box key"))
+	sign := signer.FromSeed([]byte(strings.Repeat("s", 32)))
+	fill(t, path, hmacKey, 3)
+	fill(t, path, rotation.Keys{Signer: sign, Public: sign.Public(), Legacy: hmacKey}, 2)
+	recs, err := ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte(strings.Replace(string(b), `"allowed":true`, `"allowed":false`, 1)), 0o600); err != nil {
-		t.Fatal(err)
+	auditor := rotation.Keys{Public: sign.Public()}
+	ps := Check(recs, auditor, nil)
+	if len(ps) != 1 || ps[0].Kind != rotation.Legacy || !strings.Contains(ps[0].Reason, "entries 1 to 3 were sealed before signing (checkable only on the box)") {
+		t.Errorf("got %v; want only the legacy part 1 to 3 reported", ps)
 	}
-	_, err = Open(path, nil)
-	var ce *ChainError
-	if !errors.As(err, &ce) || ce.Index != 0 {
-		t.Errorf("got %v; want a chain error at the first record", err)
+	recs[4].Why = "forged"
+	recs[4].Hash = fmt.Sprintf("%x", recs[4].sum())
+	if err := Verify(recs, auditor); err == nil || !strings.Contains(err.Error(), "signature") {
+		t.Errorf("rewritten signed record: got %v; want a forged signature", err)
 	}
 }
 
@@ -153,6 +205,36 @@ func TestRotationKeepsChain(t *testing.T) {
 	}
 	if _, err := Open(path, nil); err != nil {
 		t.Errorf("reopen after rotation: %v", err)
+	}
+}
+
+func TestRotationKeepsFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.MaxBytes, l.Keep = 300, 3
+	for i := range 40 {
+		if _, err := l.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	files := Files(path)
+	if len(files) != 4 || files[0] != path+".3" || files[3] != path {
+		t.Fatalf("got files %v; want %s.3 to .1 and %s", files, path, path)
+	}
+	var all []Record
+	for _, f := range files {
+		recs, err := ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, recs...)
+	}
+	if err := Verify(all, nil); err != nil || all[len(all)-1].Seq != 40 {
+		t.Errorf("kept files: got %v ending at %d; want an intact chain ending at 40", err, all[len(all)-1].Seq)
 	}
 }
 

@@ -81,7 +81,7 @@ func TestBackupWithTablespace(t *testing.T) {
 	newLoc := filepath.Join(t.TempDir(), "ts")
 	tmp := t.TempDir()
 	pgdata, walDir := filepath.Join(tmp, "pgdata"), filepath.Join(tmp, "wal")
-	if err := repo.Extract(b, pgdata, archive.ExtractOptions{Identities: ids, Tablespaces: map[string]string{loc: newLoc}}); err != nil {
+	if err := repo.Extract(b, pgdata, archive.ExtractOptions{Identities: ids, Tablespaces: map[uint32]string{b.Tablespaces[0].OID: newLoc}}); err != nil {
 		t.Fatal(err)
 	}
 	links, _ := filepath.Glob(filepath.Join(pgdata, "pg_tblspc", "*"))

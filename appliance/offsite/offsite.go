@@ -74,8 +74,12 @@ type Status struct {
 	// LastLagSeconds is commit-to-durable of the latest acknowledgement.
 	LastLagSeconds float64 `json:"last_lag_seconds"`
 	// BacklogBytes is WAL the server holds that the vault does not.
-	BacklogBytes  int64     `json:"backlog_bytes"`
-	LastError     string    `json:"last_error,omitempty"`
+	BacklogBytes int64  `json:"backlog_bytes"`
+	LastError    string `json:"last_error,omitempty"`
+	// VaultFull reports whether the vault refused the last WAL because this
+	// practice's quota there is used up: only the vault's operator can fix
+	// that, not the link.
+	VaultFull     bool      `json:"vault_full,omitempty"`
 	LastErrorTime time.Time `json:"last_error_time,omitzero"`
 	// WireBytes and RawBytes count sealed WAL sent and the raw WAL in it.
 	WireBytes int64 `json:"wal_wire_bytes"`
@@ -178,6 +182,8 @@ func (s *Shipper) ack(tli uint32, lsn archive.LSN) {
 func (s *Shipper) setError(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c, _ := code(err)
+	s.st.VaultFull = c == "quota"
 	if err == nil {
 		s.st.LastError = ""
 		return

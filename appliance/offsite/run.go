@@ -86,7 +86,7 @@ func (s *Shipper) poll(ctx context.Context) {
 	}()
 	for {
 		if conn == nil {
-			conn, _ = pgx.Connect(ctx, s.cfg.DB)
+			conn, _ = postgres.Open(ctx, s.cfg.DB)
 		}
 		if conn != nil {
 			var lsn string

@@ -76,9 +76,20 @@ func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) 
 	if err != nil {
 		return err
 	}
-	pgdata := filepath.Join(scratch, "pgdata")
+	pgdata, tsDir := filepath.Join(scratch, "pgdata"), filepath.Join(scratch, "tablespaces")
+	if err := os.Mkdir(tsDir, 0o700); err != nil {
+		return err
+	}
+	if uid >= 0 {
+		if err := os.Chown(tsDir, uid, gid); err != nil {
+			return err
+		}
+	}
+	// Every tablespace, in the backup or created by the WAL, is restored
+	// inside the scratch directory: never where the original server keeps
+	// it (in use there, or left behind unencrypted after the drill).
 	res, err := Run(ctx, Options{Repo: opt.Repo, Identities: opt.Identities, IdentityFile: idFile, PGData: pgdata,
-		Target: opt.Target, FetchProgram: opt.FetchProgram, OwnerUID: uid, OwnerGID: gid})
+		TablespaceDir: tsDir, Target: opt.Target, FetchProgram: opt.FetchProgram, OwnerUID: uid, OwnerGID: gid})
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,9 @@ type Prefetch struct {
 	Idle time.Duration
 	// Poll is how often the cache is looked at. Zero means 5 ms.
 	Poll time.Duration
+	// Mapped lists the CREATE TABLESPACE records served as no-ops
+	// (MapTablespaceRecords).
+	Mapped []archive.LSN
 }
 
 // WantSegment records that recovery asked for a segment the cache did not
@@ -232,7 +235,12 @@ func (p *Prefetch) cache(tli uint32, segNo uint64) error {
 		return errCacheGone
 	}
 	f.Close()
-	if err := p.Repo.FetchComplete(name, f.Name(), p.Identities); err != nil {
+	err = p.Repo.FetchComplete(name, f.Name(), p.Identities)
+	if err == nil {
+		size := p.Repo.Info.SegmentSize
+		err = MapTablespaceRecords(f.Name(), archive.LSN(segNo*size), size, p.Mapped)
+	}
+	if err != nil {
 		os.Remove(f.Name())
 		if _, serr := os.Stat(p.Dir); serr != nil {
 			return errCacheGone

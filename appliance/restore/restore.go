@@ -20,7 +20,14 @@ type Options struct {
 	IdentityFile string // the identity path restore_command passes to wal-fetch
 	PGData       string // an empty or missing directory
 	Target       Target
-	Tablespaces  map[string]string // old location -> new location
+	// Tablespaces maps a tablespace's original location (in the backup or
+	// in the WAL to replay) to the directory the operator chose for it.
+	Tablespaces map[string]string
+	// TablespaceDir, when set, receives every tablespace not mapped, one
+	// directory per OID (a drill's scratch directory). Empty means: a
+	// tablespace of the backup goes inside PGData (pg_tblspc_data/OID), and
+	// one the WAL creates outside PGData must be mapped.
+	TablespaceDir string
 	// FetchProgram is the clinicctl binary restore_command runs; empty
 	// means this program.
 	FetchProgram string
@@ -39,6 +46,8 @@ type Result struct {
 	Backup *archive.Backup
 	Window archive.Window
 	Needed int64 // bytes the data directory takes
+	// Tablespaces says where each tablespace went.
+	Tablespaces []Placement
 }
 
 // Run restores a backup into opt.PGData and configures recovery to the
@@ -68,6 +77,13 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Backup: b, Window: w}
+	created, err := scanTablespaceCreates(opt.Repo, opt.Identities, b, w, opt.Target)
+	if err != nil {
+		return nil, err
+	}
+	if res.Tablespaces, err = place(opt, b, created); err != nil {
+		return nil, err
+	}
 	if res.Needed, err = dataSize(opt.Repo, b, opt.Identities); err != nil {
 		return nil, err
 	}
@@ -78,18 +94,26 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	for _, f := range b.Files {
 		stored += f.Size
 	}
-	xopt := archive.ExtractOptions{Identities: opt.Identities, Tablespaces: opt.Tablespaces}
+	xopt := archive.ExtractOptions{Identities: opt.Identities, Tablespaces: map[uint32]string{}}
+	for _, p := range res.Tablespaces {
+		if p.Record == 0 {
+			xopt.Tablespaces[p.OID] = p.Dir
+		}
+	}
 	if opt.Progress != nil {
 		xopt.Progress = func(done int64) { opt.Progress(done, stored) }
 	}
 	if err := opt.Repo.Extract(b, opt.PGData, xopt); err != nil {
 		return nil, err
 	}
-	if err := writeRecoveryConf(opt); err != nil {
+	if err := prepareCreated(opt.PGData, res.Tablespaces); err != nil {
+		return nil, err
+	}
+	if err := writeRecoveryConf(opt, mappedRecords(res.Tablespaces)); err != nil {
 		return nil, err
 	}
 	if opt.OwnerUID >= 0 {
-		if err := chownTree(opt, b); err != nil {
+		if err := chownTree(opt, res.Tablespaces); err != nil {
 			return nil, err
 		}
 	}
@@ -135,17 +159,17 @@ func checkSpace(dir string, need int64) error {
 
 // writeRecoveryConf sets restore_command and the target, and asks for
 // recovery with recovery.signal.
-func writeRecoveryConf(opt Options) error {
+func writeRecoveryConf(opt Options, mapped string) error {
 	if opt.Standby {
-		return writeStandbyConf(opt)
+		return writeStandbyConf(opt, mapped)
 	}
 	lines := []string{
 		"",
 		"# Added by clinicctl restore at " + time.Now().UTC().Format(time.RFC3339) + " (target: " + opt.Target.String() + ")",
 		// A segment the prefetcher decrypted ahead is taken with a rename;
 		// anything else goes through wal-fetch (prefetch.go).
-		fmt.Sprintf(`restore_command = 'mv -f %s/%%f "%%p" 2>/dev/null || "%s" wal-fetch --repo "%s" --identity "%s"%s --prefetch %s %%f "%%p"'`,
-			PrefetchDir, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, boxKeyArg(opt.Repo), PrefetchDir),
+		fmt.Sprintf(`restore_command = 'mv -f %s/%%f "%%p" 2>/dev/null || "%s" wal-fetch --repo "%s" --identity "%s"%s --prefetch %s%s %%f "%%p"'`,
+			PrefetchDir, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, boxKeyArg(opt.Repo), PrefetchDir, mapped),
 		// Renamed first, so that a prefetcher still writing cannot refill it.
 		"recovery_end_command = 'mv -f " + PrefetchDir + " " + PrefetchDir + ".done 2>/dev/null; rm -rf " + PrefetchDir + ".done'",
 		"recovery_target_timeline = 'latest'",
@@ -182,12 +206,12 @@ func writeRecoveryConf(opt Options) error {
 // where a restore would rather stop than end early. A damaged segment
 // thus holds replay back, which the standby's status shows as lag, instead
 // of shutting the standby down.
-func writeStandbyConf(opt Options) error {
+func writeStandbyConf(opt Options, mapped string) error {
 	lines := []string{
 		"",
 		"# Added by clinicbox at " + time.Now().UTC().Format(time.RFC3339) + ": a hot standby replaying WAL as it reaches the repository",
-		fmt.Sprintf(`restore_command = '"%s" wal-fetch --repo "%s" --identity "%s"%s %%f "%%p" || exit 1'`,
-			opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, boxKeyArg(opt.Repo)),
+		fmt.Sprintf(`restore_command = '"%s" wal-fetch --repo "%s" --identity "%s"%s%s %%f "%%p" || exit 1'`,
+			opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, boxKeyArg(opt.Repo), mapped),
 		"recovery_target_timeline = 'latest'", "hot_standby = on",
 		// How soon a segment still being filled is asked for again.
 		"wal_retrieve_retry_interval = '1s'",
@@ -214,14 +238,29 @@ func appendConf(pgdata string, lines []string) error {
 	return f.Close()
 }
 
-func chownTree(opt Options, b *archive.Backup) error {
-	roots := []string{opt.PGData}
-	for _, ts := range b.Tablespaces {
-		loc := ts.Location
-		if m, ok := opt.Tablespaces[loc]; ok {
-			loc = m
+// mappedRecords is wal-fetch's flag for the CREATE TABLESPACE records it
+// serves as no-ops ("" when there are none).
+func mappedRecords(ps []Placement) string {
+	var lsns []string
+	for _, p := range ps {
+		if p.Record != 0 {
+			lsns = append(lsns, p.Record.String())
 		}
-		roots = append(roots, loc)
+	}
+	if len(lsns) == 0 {
+		return ""
+	}
+	return " --mapped-tablespaces " + strings.Join(lsns, ",")
+}
+
+// chownTree gives the data directory and every tablespace directory outside
+// it to the server's user.
+func chownTree(opt Options, ps []Placement) error {
+	roots := []string{opt.PGData}
+	for _, p := range ps {
+		if !inside(opt.PGData, p.Dir) {
+			roots = append(roots, p.Dir)
+		}
 	}
 	for _, root := range roots {
 		err := filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {

@@ -86,8 +86,12 @@ func (p *Problem) status() int {
 		return http.StatusForbidden
 	case "replayed", "gap", "overlap", "exists":
 		return http.StatusConflict
+	case "bad_name":
+		return http.StatusBadRequest
 	case "malformed", "mismatch":
 		return http.StatusUnprocessableEntity
+	case "quota":
+		return http.StatusInsufficientStorage
 	case "not_found":
 		return http.StatusNotFound
 	}

@@ -16,6 +16,10 @@ import (
 type box struct {
 	ns  string
 	dir string // boxes/NS
+	// root is dir, opened once: every file the vault writes for the box
+	// goes through it.
+	root  *os.Root
+	quota int64 // Limits.Quota
 
 	// mu serializes every change to the namespace: WAL arrives in order,
 	// one record at a time.
@@ -25,6 +29,7 @@ type box struct {
 	cur     walPos        // where the next record must start
 	have    bool          // cur is known (WAL was stored or a session began)
 	lastWAL time.Time
+	used    int64 // bytes the namespace holds; see measure
 }
 
 // walPos is the next WAL byte the vault expects.
@@ -35,8 +40,11 @@ type walPos struct {
 	begun bool
 }
 
-func (b *box) repoDir() string  { return filepath.Join(b.dir, "repo") }
-func (b *box) indexDir() string { return filepath.Join(b.dir, "index") }
+func (b *box) repoDir() string { return filepath.Join(b.dir, "repo") }
+
+// indexDir holds the partial segments' indexes, in the namespace
+// directory.
+const indexDir = "index"
 
 // getBox returns the namespace, loading its state on first use.
 func (v *Vault) getBox(ns string) (*box, error) {
@@ -45,13 +53,30 @@ func (v *Vault) getBox(ns string) (*box, error) {
 	if b := v.boxes[ns]; b != nil {
 		return b, nil
 	}
-	b := &box{ns: ns, dir: filepath.Join(v.cfg.Dir, "boxes", ns)}
+	if err := checkNamespace(ns); err != nil {
+		return nil, err
+	}
+	b := &box{ns: ns, dir: filepath.Join(v.cfg.Dir, "boxes", ns), quota: v.cfg.Limits.Quota}
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("vault: namespace %s: %w", ns, err)
+	}
+	root, err := os.OpenRoot(b.dir)
+	if err != nil {
+		return nil, fmt.Errorf("vault: namespace %s: %w", ns, err)
+	}
+	b.root = root
+	if err := b.measure(); err != nil {
+		root.Close()
+		return nil, err
+	}
 	if r, err := archive.Open(b.repoDir()); err == nil {
 		b.repo = r
 		if err := b.load(); err != nil {
+			root.Close()
 			return nil, err
 		}
 	} else if !errors.Is(err, archive.ErrNotRepo) {
+		root.Close()
 		return nil, err
 	}
 	v.boxes[ns] = b
@@ -128,8 +153,13 @@ type indexSum struct {
 	stored int64 // bytes of the partial file
 }
 
+// indexRel is a segment's index, relative to the namespace directory.
+func indexRel(tli uint32, seg uint64) string {
+	return filepath.Join(indexDir, fmt.Sprintf("%08X-%016X.idx", tli, seg))
+}
+
 func (b *box) indexPath(tli uint32, seg uint64) string {
-	return filepath.Join(b.indexDir(), fmt.Sprintf("%08X-%016X.idx", tli, seg))
+	return filepath.Join(b.dir, indexRel(tli, seg))
 }
 
 func (b *box) readIndex(tli uint32, seg uint64) (indexSum, error) {

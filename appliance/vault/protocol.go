@@ -71,8 +71,11 @@ type Status struct {
 
 // Problem is an error answer. Code is stable for programs: "forbidden",
 // "replayed" (the data is already durable), "gap" (it does not follow what
-// is stored), "overlap" (it overlaps the end of what is stored), "malformed", "mismatch" (size or hash differ from backup.json),
-// "exists", "not_found", "internal".
+// is stored), "overlap" (it overlaps the end of what is stored),
+// "bad_name" (400: a namespace, backup ID, file name, timeline or path the
+// vault will not use), "malformed", "mismatch" (size or hash differ from
+// backup.json), "quota" (507: the namespace is full; the vault's operator
+// must raise its quota), "exists", "not_found", "internal".
 type Problem struct {
 	Code     string    `json:"code"`
 	Error    string    `json:"error"`

@@ -3,8 +3,6 @@ package vault
 import (
 	"io/fs"
 	"net/http"
-	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -61,11 +59,10 @@ func (v *Vault) getFile(w http.ResponseWriter, r *http.Request, c *caller) (acti
 		return act, err
 	}
 	act.target = b.ns + "/" + rel
-	clean := path.Clean("/" + rel)[1:]
-	if clean != rel || rel == "" || strings.Contains("/"+rel, "/.") {
-		return act, problem("malformed", "%q is not a repository file", rel)
+	if err := checkRepoPath(rel); err != nil {
+		return act, err // checked by checkNames already; an empty path is not
 	}
-	f, err := os.Open(filepath.Join(b.repo.Dir, filepath.FromSlash(rel)))
+	f, err := b.root.Open(inRepo(filepath.FromSlash(rel)))
 	if err != nil {
 		return act, problem("not_found", "%s is not in the repository", rel)
 	}

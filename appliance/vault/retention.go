@@ -2,7 +2,6 @@ package vault
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
@@ -35,31 +34,43 @@ type Removal struct {
 	Why       string `json:"why"`
 }
 
-// keep decides which backups stay: every backup younger than r.Backups;
-// the newest one that ended before now-PITR, from which the point-in-time
-// window starts; and the newest one in any case. backups are oldest first.
-func (r Retention) keep(backups []*archive.Backup, now time.Time) map[string]string {
+// keep decides which backups stay, from the vault's arrival records
+// alone, oldest arrival first: every backup that arrived within r.Backups;
+// of the verified ones (whose WAL span the vault confirmed), the newest that
+// arrived before now-PITR, from which the point-in-time window starts, and
+// the newest; and the newest of all. A backup arrives after it ended, so
+// aging by arrival keeps at least as much as aging by its end.
+func (r Retention) keep(arrivals []*Arrival, now time.Time) map[string]string {
 	out := map[string]string{}
-	var anchor *archive.Backup
-	for _, b := range backups {
-		if now.Sub(b.End) <= r.Backups {
-			out[b.ID] = fmt.Sprintf("younger than %s", r.Backups)
+	var anchor, newest *Arrival
+	for _, a := range arrivals {
+		if now.Sub(a.Time) <= r.Backups {
+			out[a.ID] = fmt.Sprintf("arrived within %s", r.Backups)
 		}
-		if !b.End.After(now.Add(-r.PITR)) {
-			anchor = b
+		if a.Verified == nil {
+			continue
 		}
+		if !a.Time.After(now.Add(-r.PITR)) {
+			anchor = a
+		}
+		newest = a
 	}
 	if anchor != nil {
 		out[anchor.ID] = fmt.Sprintf("starts the %s point-in-time window", r.PITR)
 	}
-	if n := len(backups); n > 0 {
-		out[backups[n-1].ID] = "the newest backup"
+	if newest != nil {
+		out[newest.ID] = "the newest verified backup"
+	}
+	if n := len(arrivals); n > 0 {
+		if _, ok := out[arrivals[n-1].ID]; !ok {
+			out[arrivals[n-1].ID] = "the newest backup"
+		}
 	}
 	return out
 }
 
-// Prune applies retention to every namespace: old backups first, then the
-// WAL that no kept backup needs.
+// Prune applies retention to every namespace: abandoned uploads, old
+// backups, then the WAL that no kept verified backup needs.
 func (v *Vault) Prune(now time.Time) ([]Removal, error) {
 	names, err := v.namespaces()
 	if err != nil {
@@ -83,49 +94,66 @@ func (v *Vault) Prune(now time.Time) ([]Removal, error) {
 func (v *Vault) pruneBox(b *box, now time.Time) ([]Removal, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	backups, _, err := b.repo.Backups()
-	if err != nil || len(backups) == 0 {
-		return nil, err // without a backup, WAL is all there is: keep it
+	defer b.measure()
+	out := b.sweep(now, v.cfg.Limits.AbandonAfter)
+	arrivals, err := b.arrivals(now)
+	if err != nil || len(arrivals) == 0 {
+		return out, err // without a backup, WAL is all there is: keep it
 	}
-	keep := v.cfg.Retention.keep(backups, now)
-	var out []Removal
-	var oldest *archive.Backup
-	for _, bk := range backups {
-		if _, ok := keep[bk.ID]; ok {
-			if oldest == nil {
-				oldest = bk
+	keep := v.cfg.Retention.keep(arrivals, now)
+	var floor *Span
+	for _, a := range arrivals {
+		if _, ok := keep[a.ID]; ok {
+			if floor == nil && a.Verified != nil {
+				floor = a.Verified
 			}
 			continue
 		}
-		if err := b.repo.DeleteBackup(bk.ID); err != nil {
+		if err := b.repo.DeleteBackup(a.ID); err != nil {
 			return out, err
 		}
-		out = append(out, Removal{b.ns, "backup " + bk.ID, fmt.Sprintf("ended %s, older than %s and not needed for the %s window", bk.End.Format(time.RFC3339), v.cfg.Retention.Backups, v.cfg.Retention.PITR)})
+		b.root.Remove(arrivalRel(a.ID))
+		out = append(out, Removal{b.ns, "backup " + a.ID, v.whyRemoved(a)})
 	}
+	if floor == nil {
+		return out, nil // no kept backup's WAL span is confirmed: keep all WAL
+	}
+	rs, err := b.pruneWAL(*floor)
+	return append(out, rs...), err
+}
+
+func (v *Vault) whyRemoved(a *Arrival) string {
+	why := fmt.Sprintf("arrived %s, more than %s ago, and not needed for the %s window", a.Time.Format(time.RFC3339), v.cfg.Retention.Backups, v.cfg.Retention.PITR)
+	if a.Verified == nil {
+		why += "; its WAL span was never confirmed"
+	}
+	return why
+}
+
+// pruneWAL deletes the WAL before the oldest kept verified backup's start.
+func (b *box) pruneWAL(floor Span) ([]Removal, error) {
 	tls, err := b.repo.Timelines()
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	size := b.repo.Info.SegmentSize
-	first := uint64(oldest.StartLSN) / size
+	first := uint64(floor.Start) / b.repo.Info.SegmentSize
 	var doomed []archive.SegmentFile
 	for _, tl := range tls {
 		for _, s := range tl.Segments {
-			if tl.TLI < oldest.Timeline || (tl.TLI == oldest.Timeline && s.SegNo < first) {
+			if tl.TLI < floor.Timeline || (tl.TLI == floor.Timeline && s.SegNo < first) {
 				doomed = append(doomed, s)
 			}
 		}
 	}
 	if len(doomed) == 0 {
-		return out, nil
+		return nil, nil
 	}
 	if err := b.repo.DeleteSegments(doomed); err != nil {
-		return out, err
+		return nil, err
 	}
 	for _, s := range doomed {
-		os.Remove(b.indexPath(s.TLI, s.SegNo))
+		b.root.Remove(indexRel(s.TLI, s.SegNo))
 	}
-	out = append(out, Removal{b.ns, fmt.Sprintf("%d WAL segments %s..%s", len(doomed), doomed[0].Name, doomed[len(doomed)-1].Name),
-		fmt.Sprintf("before the oldest kept backup %s", oldest.ID)})
-	return out, nil
+	return []Removal{{b.ns, fmt.Sprintf("%d WAL segments %s..%s", len(doomed), doomed[0].Name, doomed[len(doomed)-1].Name),
+		fmt.Sprintf("before the oldest kept verified backup's start %s on timeline %d", floor.Start, floor.Timeline)}}, nil
 }

@@ -3,7 +3,6 @@ package vault
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -45,8 +44,8 @@ func (v *Vault) putRepo(w http.ResponseWriter, r *http.Request, c *caller) (acti
 	if err := dec.Decode(&info); err != nil {
 		return act, problem("malformed", "repository info: %v", err)
 	}
-	if info.SystemID == "" || info.SegmentSize == 0 || info.SegmentSize&(info.SegmentSize-1) != 0 {
-		return act, problem("malformed", "repository info needs a system ID and a power-of-two segment size")
+	if info.SystemID == "" || info.SegmentSize < minSegment || info.SegmentSize > maxSegment || info.SegmentSize&(info.SegmentSize-1) != 0 {
+		return act, problem("malformed", "repository info needs a system ID and a segment size of a power of two from 1 MiB to 1 GiB, as PostgreSQL allows; got %d", info.SegmentSize)
 	}
 	b, err := v.getBox(c.ns)
 	if err != nil {
@@ -102,8 +101,11 @@ func (v *Vault) readable(r *http.Request, c *caller) (*box, error) {
 	case ns != c.ns && c.role != Read:
 		return nil, problem("forbidden", "%s may read only its own repository", c.peer.Node)
 	}
-	if namespace(ns) != ns {
-		return nil, problem("malformed", "%q is not a namespace", ns)
+	if err := checkNamespace(ns); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(v.cfg.Dir, "boxes", ns)); err != nil {
+		return nil, problem("not_found", "no repository in namespace %s", ns)
 	}
 	b, err := v.getBox(ns)
 	if err != nil {
@@ -122,50 +124,12 @@ func (v *Vault) namespaces() ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
+		if checkNamespace(e.Name()) != nil {
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(v.cfg.Dir, "boxes", e.Name(), "repo", "clinicbox-repo.json")); err == nil {
 			out = append(out, e.Name())
 		}
 	}
 	return out, nil
-}
-
-// writeFile writes a file of the repository atomically (temporary file,
-// fsync, rename, fsync the directory).
-func (b *box) writeFile(rel string, data []byte) error {
-	path := filepath.Join(b.repo.Dir, rel)
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("vault: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".tmp-")
-	if err != nil {
-		return fmt.Errorf("vault: %w", err)
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("vault: store %s: %w", rel, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

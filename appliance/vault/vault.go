@@ -56,6 +56,8 @@ type Config struct {
 	// Nil means DefaultRules.
 	Rules     []Rule
 	Retention Retention
+	// Limits bound each namespace; the zero value means the defaults.
+	Limits Limits
 	// AuditLog is the JSONL audit file; empty means Dir/audit.jsonl.
 	AuditLog string
 	// Now is the clock; nil means time.Now.
@@ -100,6 +102,7 @@ func New(cfg Config, who Identifier, log *slog.Logger) (*Vault, error) {
 		cfg.Now = time.Now
 	}
 	cfg.Retention = cfg.Retention.withDefaults()
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.AuditLog == "" {
 		cfg.AuditLog = filepath.Join(cfg.Dir, "audit.jsonl")
 	}
@@ -118,8 +121,15 @@ func New(cfg Config, who Identifier, log *slog.Logger) (*Vault, error) {
 	return v, nil
 }
 
-// Close closes the audit log.
-func (v *Vault) Close() error { return v.audit.close() }
+// Close closes the audit log and the namespaces.
+func (v *Vault) Close() error {
+	v.mu.Lock()
+	for _, b := range v.boxes {
+		b.root.Close()
+	}
+	v.mu.Unlock()
+	return v.audit.close()
+}
 
 func (v *Vault) ServeHTTP(w http.ResponseWriter, r *http.Request) { v.mux.ServeHTTP(w, r) }
 
@@ -160,7 +170,15 @@ func (v *Vault) handle(need Role, h handler) http.HandlerFunc {
 			v.refuse(w, r, c, fmt.Sprintf("tags %v grant %q; %s %s needs %q", peer.Tags, c.role, r.Method, r.URL.Path, need))
 			return
 		}
-		act, err := h(w, r, c)
+		if err := checkNamespace(c.ns); err != nil {
+			v.refuse(w, r, c, fmt.Sprintf("the peer's node ID %q makes no namespace", peer.StableID))
+			return
+		}
+		var act action
+		err = checkNames(r) // before any handler touches a file
+		if err == nil {
+			act, err = h(w, r, c)
+		}
 		if err != nil {
 			// On record before the peer hears the answer.
 			p := asProblem(err)

@@ -45,6 +45,7 @@ const segSize = 1 << 20
 type fixture struct {
 	t      *testing.T
 	dir    string
+	cfg    Config // Dir is set by open
 	v      *Vault
 	info   archive.Info
 	ids    []age.Identity
@@ -69,7 +70,9 @@ func (f *fixture) open() {
 	if f.v != nil {
 		f.v.Close()
 	}
-	v, err := New(Config{Dir: f.dir}, testPeers, nil)
+	cfg := f.cfg
+	cfg.Dir = f.dir
+	v, err := New(cfg, testPeers, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -223,10 +226,15 @@ func TestRestartCutsUnacknowledgedRecord(t *testing.T) {
 // holding data, as box:1; it returns the backup's metadata.
 func (f *fixture) startBackup(data []byte) []byte {
 	f.t.Helper()
+	return f.startBackupAs("box:1", data)
+}
+
+func (f *fixture) startBackupAs(peer string, data []byte) []byte {
+	f.t.Helper()
 	sum := sha256.Sum256(data)
 	meta, _ := json.Marshal(archive.Backup{ID: "20261122T101500Z", SystemID: f.info.SystemID,
 		Files: []archive.StoredFile{{Name: "base.tar.zst.age", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}}})
-	if code := f.do("box:1", "PUT", "/v1/backups/20261122T101500Z/meta", meta, nil); code != 200 {
+	if code := f.do(peer, "PUT", "/v1/backups/20261122T101500Z/meta", meta, nil); code != 200 {
 		f.t.Fatalf("meta: got %d", code)
 	}
 	return meta
@@ -327,19 +335,19 @@ func TestAuthorization(t *testing.T) {
 
 func TestRetentionKeeps(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	var bs []*archive.Backup
+	var as []*Arrival
 	for weeks := 8; weeks >= 0; weeks-- {
-		end := now.Add(-time.Duration(weeks)*7*24*time.Hour - time.Hour)
-		bs = append(bs, &archive.Backup{ID: archive.NewID(end), End: end})
+		at := now.Add(-time.Duration(weeks)*7*24*time.Hour - time.Hour)
+		as = append(as, &Arrival{ID: archive.NewID(at), Time: at, Verified: &Span{Timeline: 1, EndTimeline: 1}})
 	}
-	keep := Retention{}.withDefaults().keep(bs, now)
+	keep := Retention{}.withDefaults().keep(as, now)
 	var kept []string
-	for _, b := range bs {
-		if why, ok := keep[b.ID]; ok {
-			kept = append(kept, b.ID[:8]+"="+strings.Fields(why)[0])
+	for _, a := range as {
+		if why, ok := keep[a.ID]; ok {
+			kept = append(kept, a.ID[:8]+"="+strings.Fields(why)[0])
 		}
 	}
-	want := "20261025=younger 20261101=younger 20261108=younger 20261115=starts 20261122=the"
+	want := "20261025=arrived 20261101=arrived 20261108=arrived 20261115=starts 20261122=the"
 	if got := strings.Join(kept, " "); got != want {
 		t.Errorf("kept %s; want %s", got, want)
 	}

@@ -3,11 +3,11 @@ package vault
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
@@ -16,6 +16,10 @@ import (
 // ageMagic starts every age file: the one thing about a sealed record the
 // vault can check without the key.
 var ageMagic = []byte("age-encryption.org/v1\n")
+
+// maxHistory bounds a sealed timeline history file: PostgreSQL's are a line
+// per earlier timeline.
+const maxHistory = 1 << 20
 
 func (v *Vault) getWAL(w http.ResponseWriter, r *http.Request, c *caller) (action, error) {
 	b, err := v.ownRepo(c)
@@ -56,7 +60,7 @@ func (v *Vault) beginWAL(w http.ResponseWriter, r *http.Request, c *caller) (act
 	case uint32(tli) < b.cur.tli:
 		return act, b.gap("timeline %d is older than the stored timeline %d", tli, b.cur.tli)
 	case uint32(tli) > b.cur.tli:
-		if _, err := os.Stat(filepath.Join(b.repo.Dir, archive.HistoryFile(uint32(tli)))); err != nil {
+		if _, err := b.root.Stat(inRepo(archive.HistoryFile(uint32(tli)))); err != nil {
 			return act, b.gap("timeline %d begins before its history file was stored; send the history first", tli)
 		}
 	case seg < b.cur.seg:
@@ -64,7 +68,7 @@ func (v *Vault) beginWAL(w http.ResponseWriter, r *http.Request, c *caller) (act
 	case seg == b.cur.seg:
 		next.fill = b.cur.fill // the box restreams the segment; it sends only what is new
 	}
-	if err := b.writeFile(archive.WALFile(size, uint32(tli), seg, archive.WALStart), nil); err != nil {
+	if err := b.writeFile(inRepo(archive.WALFile(size, uint32(tli), seg, archive.WALStart)), nil); err != nil {
 		return act, err
 	}
 	if next.fill == 0 {
@@ -100,19 +104,26 @@ func (v *Vault) putRecord(w http.ResponseWriter, r *http.Request, c *caller) (ac
 	if e1 != nil || e2 != nil || e3 != nil || e4 != nil || n == 0 || off+n > size {
 		return act, problem("malformed", "record needs tli, seg, offset and length within one segment; got %s", r.URL.RawQuery)
 	}
-	// Read before the box's lock is taken: a box killed or cut off
-	// mid-request leaves this read waiting, and holding the lock meanwhile
-	// would stop every later request of that box.
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(maxRecord(n))+1))
-	if err != nil {
-		return act, problem("malformed", "reading record: %v", err)
+	if r.ContentLength > int64(maxRecord(n)) {
+		return act, problem("malformed", "record of %d WAL bytes is %d bytes sealed, more than any sealing makes", n, r.ContentLength)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	body, err := b.spool(r.Body, int64(maxRecord(n)))
+	if errors.Is(err, errTooBig) {
+		return act, problem("malformed", "record of %d WAL bytes is longer sealed than any sealing makes", n)
+	}
+	if err != nil {
+		return act, err
+	}
+	defer body.close()
 	if err := checkRecord(body, n); err != nil {
 		return act, err
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if err := b.follows(uint32(tli), seg, int(off), int(n)); err != nil {
+		return act, err
+	}
+	if err := b.fits(body.size + indexEntry); err != nil {
 		return act, err
 	}
 	if err := b.appendRecord(body, int(off), int(n)); err != nil {
@@ -129,15 +140,23 @@ func (v *Vault) putRecord(w http.ResponseWriter, r *http.Request, c *caller) (ac
 // age header for a handful of recipients, and the payload's tags.
 func maxRecord(n uint64) uint64 { return n + n/64 + 16<<10 }
 
-func checkRecord(body []byte, n uint64) error {
+// checkRecord checks a spooled record's framing: its length prefix and
+// the age header that must follow it.
+func checkRecord(body *spooled, n uint64) error {
+	head := make([]byte, 4+len(ageMagic))
 	switch {
-	case uint64(len(body)) > maxRecord(n):
-		return problem("malformed", "record of %d WAL bytes is %d bytes sealed, more than any sealing makes", n, len(body))
-	case len(body) < 4+len(ageMagic):
-		return problem("malformed", "record is %d bytes, too short to be sealed", len(body))
-	case int(binary.BigEndian.Uint32(body)) != len(body)-4:
-		return problem("malformed", "record's length prefix says %d bytes but %d follow", binary.BigEndian.Uint32(body), len(body)-4)
-	case !bytes.HasPrefix(body[4:], ageMagic):
+	case body.size < int64(len(head)):
+		return problem("malformed", "record is %d bytes, too short to be sealed", body.size)
+	case uint64(body.size) > maxRecord(n):
+		return problem("malformed", "record of %d WAL bytes is %d bytes sealed, more than any sealing makes", n, body.size)
+	}
+	if _, err := body.f.ReadAt(head, 0); err != nil {
+		return fmt.Errorf("vault: read spooled record: %w", err)
+	}
+	switch {
+	case int64(binary.BigEndian.Uint32(head)) != body.size-4:
+		return problem("malformed", "record's length prefix says %d bytes but %d follow", binary.BigEndian.Uint32(head), body.size-4)
+	case !bytes.HasPrefix(head[4:], ageMagic):
 		return problem("malformed", "record is not an age file; the vault stores only sealed WAL")
 	}
 	return nil
@@ -167,57 +186,29 @@ func (b *box) follows(tli uint32, seg uint64, off, n int) error {
 	return b.gap("%s does not continue the stored WAL, which ends at %s", at(tli, seg, off), at(c.tli, c.seg, c.fill))
 }
 
-func (b *box) appendRecord(body []byte, off, n int) error {
+func (b *box) appendRecord(body *spooled, off, n int) error {
 	size := b.repo.Info.SegmentSize
-	path := filepath.Join(b.repo.Dir, archive.WALFile(size, b.cur.tli, b.cur.seg, archive.WALPartial))
+	rel := inRepo(archive.WALFile(size, b.cur.tli, b.cur.seg, archive.WALPartial))
 	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
 	if off == 0 {
 		flags |= os.O_TRUNC // a partial file with nothing acknowledged
 	}
-	if err := appendSync(path, flags, body); err != nil {
+	if err := b.appendSync(rel, flags, body.reader(), body.size); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(b.indexDir(), 0o755); err != nil {
-		return err
+	if err := b.root.MkdirAll(indexDir, 0o755); err != nil {
+		return fmt.Errorf("vault: %w", err)
 	}
 	var e [indexEntry]byte
 	binary.BigEndian.PutUint32(e[0:], uint32(off))
 	binary.BigEndian.PutUint32(e[4:], uint32(n))
-	binary.BigEndian.PutUint32(e[8:], uint32(len(body)))
-	ip := b.indexPath(b.cur.tli, b.cur.seg)
-	iflags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
-	if off == 0 {
-		iflags |= os.O_TRUNC
-	}
-	if err := appendSync(ip, iflags, e[:]); err != nil {
+	binary.BigEndian.PutUint32(e[8:], uint32(body.size))
+	if err := b.appendSync(indexRel(b.cur.tli, b.cur.seg), flags, bytes.NewReader(e[:]), indexEntry); err != nil {
 		return err
 	}
 	b.cur.fill += n
 	if b.cur.fill == int(size) {
 		b.cur = walPos{tli: b.cur.tli, seg: b.cur.seg + 1, begun: true}
-	}
-	return nil
-}
-
-// appendSync appends and fsyncs; a new file's directory entry is synced too.
-func appendSync(path string, flags int, data []byte) error {
-	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, flags, 0o644)
-	if err != nil {
-		return fmt.Errorf("vault: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && statErr != nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		return fmt.Errorf("vault: store %s: %w", filepath.Base(path), err)
 	}
 	return nil
 }
@@ -235,16 +226,19 @@ func (v *Vault) putHistory(w http.ResponseWriter, r *http.Request, c *caller) (a
 	if err != nil || tli < 2 {
 		return act, problem("malformed", "history needs a timeline of 2 or more, not %q", r.PathValue("tli"))
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil || !bytes.HasPrefix(body, ageMagic) {
-		return act, problem("malformed", "history of timeline %d is not an age file", tli)
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxHistory+1))
+	if err != nil || len(body) > maxHistory || !bytes.HasPrefix(body, ageMagic) {
+		return act, problem("malformed", "history of timeline %d is not an age file of at most 1 MiB", tli)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	rel := archive.HistoryFile(uint32(tli))
-	if _, err := os.Stat(filepath.Join(b.repo.Dir, rel)); err == nil {
+	rel := inRepo(archive.HistoryFile(uint32(tli)))
+	if _, err := b.root.Stat(rel); err == nil {
 		writeJSON(w, http.StatusOK, b.position())
 		return act, nil
+	}
+	if err := b.fits(int64(len(body))); err != nil {
+		return act, err
 	}
 	if err := b.writeFile(rel, body); err != nil {
 		return act, err

@@ -29,6 +29,13 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if *reportDir != "" {
+		// Made before the drill, so that a report directory that cannot be
+		// made fails at once rather than after the drill.
+		if err := os.MkdirAll(*reportDir, 0o755); err != nil {
+			return fmt.Errorf("drill: --report: %w", err)
+		}
+	}
 	k, err := loadSignKey("", stderr)
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	latest := fs.Bool("latest", false, "replay all WAL in the repository (the default)")
 	owner := fs.String("owner", "", "when run as root: user that will run PostgreSQL (files are given to it)")
 	var ts listFlag
-	fs.Var(&ts, "tablespace", "OLD=NEW: restore the tablespace at OLD into NEW (repeatable)")
+	fs.Var(&ts, "tablespace", "OLD=DIR: restore the tablespace whose original location is OLD (in the backup or created by the WAL) into DIR, an empty directory (repeatable); unmapped tablespaces of the backup go inside --pgdata")
 	vf := addVaultFlags(fs)
 	boxKey := boxKeyFlag(fs)
 	if err := parse(fs, args, "identity", "pgdata"); err != nil {
@@ -61,8 +61,15 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, note, _ := opt.Repo.BackupStatement(res.Backup); note != "" {
 		fmt.Fprintln(stderr, "UNSIGNED:", note)
 	}
-	fmt.Fprintf(stdout, "restored backup %s (%.1f GB) into %s, recovering to %s\nstart it with: pg_ctl -D %s start\n",
-		res.Backup.ID, float64(res.Needed)/1e9, opt.PGData, t, opt.PGData)
+	fmt.Fprintf(stdout, "restored backup %s (%.1f GB) into %s, recovering to %s\n", res.Backup.ID, float64(res.Needed)/1e9, opt.PGData, t)
+	for _, p := range res.Tablespaces {
+		fmt.Fprintf(stdout, "tablespace %d (at %s on the original server) is restored into %s", p.OID, p.Original, p.Dir)
+		if !p.Mapped {
+			fmt.Fprintf(stdout, "; --tablespace %s=DIR puts it elsewhere", p.Original)
+		}
+		fmt.Fprintln(stdout)
+	}
+	fmt.Fprintf(stdout, "start it with: pg_ctl -D %s start\n", opt.PGData)
 	return nil
 }
 
@@ -114,9 +121,9 @@ func restoreOptions(repoDir, idFile, boxKey, pgdata, owner string, ts []string, 
 	for _, m := range ts {
 		old, nu, ok := strings.Cut(m, "=")
 		if !ok || !filepath.IsAbs(old) || !filepath.IsAbs(nu) {
-			return opt, fmt.Errorf("restore: --tablespace %q: use OLD=NEW with absolute paths", m)
+			return opt, fmt.Errorf("restore: --tablespace %q: use OLD=DIR with absolute paths", m)
 		}
-		opt.Tablespaces[old] = nu
+		opt.Tablespaces[filepath.Clean(old)] = filepath.Clean(nu)
 	}
 	if owner != "" {
 		u, err := user.Lookup(owner)

@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if _, err := node.Up(ctx); err != nil {
 		return err
 	}
-	cfg := vault.Config{Dir: s.Dir, Rules: s.Rules, Retention: s.retention()}
+	cfg := vault.Config{Dir: s.Dir, Rules: s.Rules, Retention: s.retention(), Limits: s.limits()}
 	if s.Standby != nil {
 		sb, err := newStandby(s, log)
 		if err != nil {

@@ -34,6 +34,12 @@ type Settings struct {
 	// recovery and base backups kept 5 weeks.
 	RetentionDays int `json:"pitr_days"`
 	BackupWeeks   int `json:"backup_weeks"`
+	// QuotaGB is the most one box's namespace may hold, in GiB; zero means
+	// 100. A box at its quota shows "the vault is full for this practice".
+	QuotaGB int `json:"quota_gb"`
+	// AbandonHours is how long an incomplete backup upload may go without
+	// new data before it is removed; zero means 48.
+	AbandonHours int `json:"abandon_hours"`
 	// Standby turns on the trusted-standby mode for one box.
 	Standby *StandbySettings `json:"standby"`
 }
@@ -97,6 +103,12 @@ func (s *Settings) Validate() error {
 	if s.BackupWeeks < 0 || (s.BackupWeeks > 0 && s.BackupWeeks < 2) {
 		errs = append(errs, fmt.Errorf("backup_weeks: %d: keep base backups at least 2 weeks (0 means 5)", s.BackupWeeks))
 	}
+	if s.QuotaGB < 0 || s.QuotaGB > 1<<20 {
+		errs = append(errs, fmt.Errorf("quota_gb: %d: give each practice's namespace a size in GiB, e.g. 200 (0 means 100)", s.QuotaGB))
+	}
+	if s.AbandonHours < 0 || (s.AbandonHours > 0 && s.AbandonHours < 12) {
+		errs = append(errs, fmt.Errorf("abandon_hours: %d: give a box at least 12 hours to resume an upload (0 means 48)", s.AbandonHours))
+	}
 	if sb := s.Standby; sb != nil {
 		if sb.Namespace == "" || strings.ContainsAny(sb.Namespace, "/\\.") {
 			errs = append(errs, fmt.Errorf("standby.namespace: %q: set it to the box's namespace as the vault's status lists it", sb.Namespace))
@@ -109,6 +121,13 @@ func (s *Settings) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (s *Settings) limits() vault.Limits {
+	return vault.Limits{
+		Quota:        int64(s.QuotaGB) << 30,
+		AbandonAfter: time.Duration(s.AbandonHours) * time.Hour,
+	}
 }
 
 func (s *Settings) retention() vault.Retention {

@@ -108,7 +108,7 @@ func (r *backupReader) run(ctx context.Context, res *BackupResult) error {
 	for {
 		msg, err := r.c.pg.ReceiveMessage(ctx)
 		if err != nil {
-			return fmt.Errorf("postgres: base backup: %w", err)
+			return r.c.explainReceive("base backup", err)
 		}
 		switch m := msg.(type) {
 		case *pgproto3.RowDescription, *pgproto3.NoticeResponse, *pgproto3.ParameterStatus, *pgproto3.CopyOutResponse:

@@ -73,21 +73,16 @@ func Connect(ctx context.Context, dbURL string) (*Conn, error) {
 }
 
 func replicationConfig(dbURL string) (*pgconn.Config, error) {
-	if dbURL == "" {
-		return nil, &Error{Problem: "no database URL given", Fix: "pass --db postgres://ROLE:PASSWORD@SERVER:5432/postgres"}
+	clean, t, err := prepareURL(dbURL, func(q url.Values) { q.Set("replication", "true") })
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(dbURL)
-	if err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
-		q.Set("replication", "true")
-		u.RawQuery = q.Encode()
-		dbURL = u.String()
-	} else if !strings.Contains(dbURL, "replication=") {
-		dbURL += " replication=true"
-	}
-	cfg, err := pgconn.ParseConfig(dbURL)
+	cfg, err := pgconn.ParseConfig(clean)
 	if err != nil {
 		return nil, &Error{Problem: "the database URL cannot be read", Fix: "use the form postgres://ROLE:PASSWORD@SERVER:5432/postgres", Err: redact(err)}
+	}
+	if err := t.apply(cfg); err != nil {
+		return nil, err
 	}
 	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)

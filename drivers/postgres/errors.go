@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // Error is a problem the operator must act on. Problem says what is wrong in
@@ -41,6 +42,9 @@ var ErrSlotInUse = errors.New("replication slot is in use")
 
 func explainConnect(cfg *pgconn.Config, err error) error {
 	where := fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
+	if e := explainTrust(where, cfg.User, err); e != nil {
+		return e
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -88,6 +92,10 @@ func explainQuery(user, op string, err error) error {
 			return &Error{Problem: "the server has already removed WAL this box still needed (" + pgErr.Message + ")",
 				Fix: "a new full backup is needed; keep the box's replication slot so the server retains WAL"}
 		}
+	}
+	var big *pgproto3.ExceededMaxBodyLenErr
+	if errors.As(err, &big) {
+		err = tooLarge("", big)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }

@@ -23,13 +23,9 @@ func (h SlotHealth) AtRisk() bool { return h.WALStatus == "unreserved" || h.WALS
 // ReadSlotHealth reads a slot's health over an ordinary (non-replication)
 // connection; the role needs pg_monitor or pg_read_all_stats to see it.
 func ReadSlotHealth(ctx context.Context, dbURL, slot string) (SlotHealth, error) {
-	conn, err := pgx.Connect(ctx, dbURL)
+	conn, err := Open(ctx, dbURL)
 	if err != nil {
-		cfg, cerr := replicationConfig(dbURL)
-		if cerr != nil {
-			return SlotHealth{}, cerr
-		}
-		return SlotHealth{}, explainConnect(cfg, err)
+		return SlotHealth{}, err
 	}
 	defer conn.Close(context.Background())
 	var h SlotHealth
@@ -52,4 +48,14 @@ func ReadSlotHealth(ctx context.Context, dbURL, slot string) (SlotHealth, error)
 		h.SafeBytes = *safe
 	}
 	return h, nil
+}
+
+// Open opens an ordinary (non-replication) connection to the URL's
+// database, as careful with the password as Connect.
+func Open(ctx context.Context, dbURL string) (*pgx.Conn, error) {
+	cfg, err := plainConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	return connectDB(ctx, cfg, "", nil)
 }

@@ -112,17 +112,18 @@ func Vacuum(ctx context.Context, dbURL string, opt VacuumOptions) (Report, error
 
 // plainConfig parses the URL for an ordinary connection.
 func plainConfig(dbURL string) (*pgx.ConnConfig, error) {
-	if u, err := url.Parse(dbURL); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
-		q.Del("replication")
-		u.RawQuery = q.Encode()
-		dbURL = u.String()
+	clean, t, err := prepareURL(dbURL, func(q url.Values) { q.Del("replication") })
+	if err != nil {
+		return nil, err
 	}
-	cfg, err := pgx.ParseConfig(dbURL)
+	cfg, err := pgx.ParseConfig(clean)
 	if err != nil {
 		return nil, &Error{Problem: "the database URL cannot be read", Fix: "use the form postgres://ROLE:PASSWORD@SERVER:5432/postgres", Err: redact(err)}
 	}
 	delete(cfg.RuntimeParams, "replication")
+	if err := t.apply(&cfg.Config); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 

@@ -207,7 +207,7 @@ func (s *streamer) awaitCopyBoth(ctx context.Context) error {
 	for {
 		msg, err := s.c.pg.ReceiveMessage(ctx)
 		if err != nil {
-			return fmt.Errorf("postgres: START_REPLICATION: %w", err)
+			return s.c.explainReceive("START_REPLICATION", err)
 		}
 		switch m := msg.(type) {
 		case *pgproto3.CopyBothResponse:

@@ -62,7 +62,7 @@ func (s *streamer) copyLoop(ctx context.Context, tli uint32) (uint32, LSN, error
 			continue
 		case err != nil:
 			s.flush(tli) // keep what arrived
-			return 0, 0, fmt.Errorf("postgres: WAL stream: %w", err)
+			return 0, 0, s.c.explainReceive("WAL stream", err)
 		}
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
@@ -223,7 +223,7 @@ func (s *streamer) endOfTimeline(ctx context.Context) (uint32, LSN, error) {
 	for {
 		msg, err := s.c.pg.ReceiveMessage(ctx)
 		if err != nil {
-			return 0, 0, fmt.Errorf("postgres: end of timeline: %w", err)
+			return 0, 0, s.c.explainReceive("end of timeline", err)
 		}
 		switch m := msg.(type) {
 		case *pgproto3.DataRow:

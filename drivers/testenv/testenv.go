@@ -6,6 +6,8 @@
 package testenv
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -39,4 +41,29 @@ func NeedRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		Skip(t, "needs root")
 	}
+}
+
+// NeedLANAddress returns one of the machine's own addresses that is not
+// loopback (IPv4 if there is one), for tests of how the box treats a server
+// across a network; it skips t when the machine has none.
+func NeedLANAddress(t testing.TB) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	var v6 string
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || !n.IP.IsGlobalUnicast() {
+			continue
+		}
+		if n.IP.To4() != nil {
+			return n.IP.String()
+		}
+		if v6 == "" {
+			v6 = n.IP.String()
+		}
+	}
+	if v6 == "" {
+		Skip(t, fmt.Sprintf("no network address other than loopback (%v)", err))
+	}
+	return v6
 }

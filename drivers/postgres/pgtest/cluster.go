@@ -5,7 +5,9 @@
 // cluster runs as the unprivileged "postgres" user that Debian's package
 // creates. Each cluster has wal_level=replica, data checksums,
 // track_commit_timestamp=on, a replication role reachable over TCP with a
-// password, and trust for the superuser on its private Unix socket.
+// password, and trust for the superuser on its private Unix socket; on
+// request also TLS and other addresses. Impostor poses as a server, to
+// test what a client gives away.
 package pgtest
 
 import (
@@ -45,6 +47,11 @@ type Options struct {
 	// Log receives postgres's log lines when set; otherwise they go to a file
 	// in the cluster directory, shown on failures.
 	Dir string // parent directory; empty means os.TempDir
+	// TLS, when set, turns ssl on with this certificate and its key.
+	TLS *Cert
+	// Listen are addresses to listen on besides 127.0.0.1, each with
+	// pg_hba.conf lines for password logins from it.
+	Listen []string
 }
 
 // Cluster is a running PostgreSQL server.
@@ -150,7 +157,6 @@ func (c *Cluster) start(ctx context.Context, opt Options) error {
 		fsync = "on"
 	}
 	conf := []string{
-		"listen_addresses = '127.0.0.1'",
 		fmt.Sprintf("port = %d", port),
 		fmt.Sprintf("unix_socket_directories = '%s'", c.SockDir),
 		"wal_level = replica", "max_wal_senders = 16", "max_replication_slots = 16",
@@ -158,11 +164,18 @@ func (c *Cluster) start(ctx context.Context, opt Options) error {
 		"shared_buffers = 128MB", "max_wal_size = 1GB", "checkpoint_timeout = 30min",
 		"log_min_messages = warning", "log_connections = off",
 	}
-	conf = append(conf, opt.Conf...)
+	hba := "host replication all 127.0.0.1/32 scram-sha-256\n"
+	more, err := c.network(opt)
+	if err != nil {
+		return err
+	}
+	conf = append(append(conf, more...), opt.Conf...)
+	for _, a := range opt.Listen {
+		hba += fmt.Sprintf("host replication all %[1]s/%[2]d scram-sha-256\nhost all all %[1]s/%[2]d scram-sha-256\n", a, 8*len(ipBytes(a)))
+	}
 	if err := appendFile(filepath.Join(c.DataDir, "postgresql.conf"), strings.Join(conf, "\n")+"\n"); err != nil {
 		return err
 	}
-	hba := "host replication all 127.0.0.1/32 scram-sha-256\n"
 	if err := appendFile(filepath.Join(c.DataDir, "pg_hba.conf"), hba); err != nil {
 		return err
 	}
@@ -198,6 +211,14 @@ func (c *Cluster) Connect(ctx context.Context, db string) (*pgx.Conn, error) {
 
 // URL is the replication role's URL over TCP, as an operator would write it.
 func (c *Cluster) URL() string { return c.URLFor(ReplUser, ReplPassword) }
+
+// URLAt is the replication role's URL for the server at host (127.0.0.1
+// or one of Options.Listen) with the given query.
+func (c *Cluster) URLAt(host, query string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(ReplUser, ReplPassword),
+		Host: net.JoinHostPort(host, strconv.Itoa(c.Port)), Path: "/postgres", RawQuery: query}
+	return u.String()
+}
 
 // URLFor builds a TCP URL for any role.
 func (c *Cluster) URLFor(user, password string) string {

@@ -1,0 +1,147 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+)
+
+// snapshot lists what a directory holds (names, sizes, times), to show
+// that nothing was written there.
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", p, err)
+			return nil
+		}
+		fi, _ := d.Info()
+		fmt.Fprintf(&b, "%s %d %v\n", p, fi.Size(), fi.ModTime().UnixNano())
+		return nil
+	})
+	return b.String()
+}
+
+// tablespaceDir makes a directory outside everything a restore writes,
+// for the source server's tablespace.
+func tablespaceDir(t *testing.T, c *pgtest.Cluster, name string) string {
+	t.Helper()
+	d := filepath.Join(sharedDir(t), name)
+	if err := os.Mkdir(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Chown(d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// tablespaceSource is a server with one tablespace in its base backup and
+// one created afterwards, both still in use by the running source.
+func tablespaceSource(t *testing.T) (f *fixture, inBackup, created string) {
+	// No autovacuum: the source's own writes would blur what a restore
+	// wrote into its tablespaces.
+	c := pgtest.New(t, pgtest.Options{Conf: []string{"autovacuum = off"}})
+	inBackup, created = tablespaceDir(t, c, "ts_backup"), tablespaceDir(t, c, "ts_created")
+	c.MustExec(t, "CREATE TABLESPACE ts_backup LOCATION '"+inBackup+"'",
+		"CREATE TABLE scans TABLESPACE ts_backup AS SELECT g AS id FROM generate_series(1, 1000) g")
+	f = newFixture(t, c)
+	c.MustExec(t, "CREATE TABLESPACE ts_created LOCATION '"+created+"'",
+		"CREATE TABLE letters TABLESPACE ts_created AS SELECT g AS id FROM generate_series(1, 2000) g",
+		"INSERT INTO scans SELECT g FROM generate_series(1001, 1500) g", "CHECKPOINT")
+	f.sync(t, 1)
+	f.stop(t)
+	return f, inBackup, created
+}
+
+// restoreWith restores to latest with extra options and starts the server.
+func (f *fixture) restoreWith(t *testing.T, set func(*Options)) (*Server, string, error) {
+	t.Helper()
+	uid, gid, _ := ServerUser()
+	top := sharedDir(t)
+	if uid >= 0 {
+		os.Chown(top, uid, gid)
+	}
+	opt := Options{Repo: f.repo(t), Identities: f.ids, IdentityFile: f.idFile, PGData: filepath.Join(top, "pgdata"),
+		FetchProgram: clinicctl, OwnerUID: uid, OwnerGID: gid}
+	set(&opt)
+	if _, err := Run(context.Background(), opt); err != nil {
+		return nil, opt.PGData, err
+	}
+	srv, err := StartServer(context.Background(), opt.PGData, top, uid, gid)
+	if err != nil {
+		return nil, opt.PGData, err
+	}
+	t.Cleanup(func() { srv.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return srv, opt.PGData, srv.WaitRecovered(ctx)
+}
+
+// A restore never writes where the backup's metadata or the WAL point: a
+// tablespace of the backup goes inside the data directory, one created by
+// the WAL is refused until mapped, then lands in the mapped directory; the
+// source's tablespace directories, in use all along, do not change.
+func TestRestoreTablespaces(t *testing.T) {
+	f, inBackup, created := tablespaceSource(t)
+	before := snapshot(t, inBackup) + snapshot(t, created)
+	t.Run("created by the WAL, not mapped", func(t *testing.T) {
+		_, pgdata, err := f.restoreWith(t, func(*Options) {})
+		if !errors.Is(err, ErrTablespaceOutside) || !strings.Contains(err.Error(), created) ||
+			!strings.Contains(err.Error(), "--tablespace "+created+"=DIR") || !strings.Contains(err.Error(), "in use") {
+			t.Fatalf("got %v; want a refusal naming %s, that it is in use, and --tablespace", err, created)
+		}
+		if _, err := os.Stat(pgdata); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the refused restore wrote %s (%v); want nothing written", pgdata, err)
+		}
+	})
+	t.Run("mapped", func(t *testing.T) {
+		mapped := filepath.Join(sharedDir(t), "letters")
+		srv, pgdata, err := f.restoreWith(t, func(o *Options) { o.Tablespaces = map[string]string{created: mapped} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			table, space, dir string
+			rows              int64
+		}{
+			{"letters", "ts_created", mapped, 2000},
+			{"scans", "ts_backup", filepath.Join(pgdata, TablespaceDataDir), 1500},
+		} {
+			var n int64
+			var loc string
+			conn := connect(t, srv.Connect)
+			err := conn.QueryRow(context.Background(), "SELECT (SELECT count(*) FROM "+tc.table+"), pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = $1", tc.space).Scan(&n, &loc)
+			conn.Close(context.Background())
+			if err != nil || n != tc.rows || !strings.HasPrefix(loc, tc.dir) {
+				t.Errorf("%s: %d rows in tablespace at %q (%v); want %d rows under %s", tc.table, n, loc, err, tc.rows, tc.dir)
+			}
+			if files, _ := filepath.Glob(filepath.Join(tc.dir, "*", "PG_15_*", "*", "*")); tc.dir == mapped {
+				files, _ = filepath.Glob(filepath.Join(tc.dir, "PG_15_*", "*", "*"))
+				if len(files) == 0 {
+					t.Errorf("no relation files under %s", tc.dir)
+				}
+			} else if len(files) == 0 {
+				t.Errorf("no relation files under %s", tc.dir)
+			}
+		}
+	})
+	t.Run("drill", func(t *testing.T) {
+		rep, err := Drill(context.Background(), DrillOptions{Repo: f.repo(t), Identities: f.ids, IdentityFile: f.idFile, FetchProgram: clinicctl})
+		if err != nil || !rep.OK {
+			t.Fatalf("drill: %v %s %+v; want it to pass with both tablespaces in its scratch directory", err, rep.Failure, rep.Checks)
+		}
+	})
+	if after := snapshot(t, inBackup) + snapshot(t, created); after != before {
+		t.Errorf("the source's tablespace directories changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}

@@ -1,0 +1,169 @@
+package rotation
+
+import (
+	"fmt"
+	"slices"
+)
+
+// ProblemKind says what is wrong with a log, for an auditor's verdict.
+type ProblemKind string
+
+const (
+	// Edited means an entry's contents do not match its hash.
+	Edited ProblemKind = "edited entry"
+	// Forged means a signature or seal does not match its entry.
+	Forged ProblemKind = "forged signature"
+	// OtherKey means an entry or head is signed by another key.
+	OtherKey ProblemKind = "signed by another key"
+	// Unsigned means an entry after the first signed one has no signature.
+	Unsigned ProblemKind = "unsigned entry"
+	// Reordered means entries were removed, inserted or moved.
+	Reordered ProblemKind = "removed or reordered entries"
+	// Truncated means the log ends before a head kept outside the box.
+	Truncated ProblemKind = "truncated"
+	// Rewritten means an entry differs from the one a head vouches for.
+	Rewritten ProblemKind = "rewritten history"
+	// BadAnchor means a head given as an anchor cannot be trusted.
+	BadAnchor ProblemKind = "untrusted anchor"
+	// Legacy is not a fault: entries sealed before the log was signed,
+	// checkable only on the box.
+	Legacy ProblemKind = "unsigned legacy part"
+)
+
+// Problem is one finding about a log.
+type Problem struct {
+	Kind ProblemKind
+	// Index is the entry's position in what was checked, from 0; -1 when
+	// the problem is not about one entry.
+	Index int
+	// Seq is the entry's sequence number, or where the log was cut.
+	Seq    int64
+	Reason string
+}
+
+// Fault reports whether the problem means the log cannot be trusted as it
+// stands (every kind but Legacy).
+func (p Problem) Fault() bool { return p.Kind != Legacy }
+
+func (p Problem) String() string { return fmt.Sprintf("%s: %s", p.Kind, p.Reason) }
+
+// Link is what the chain check needs of one entry of a hash-chained log.
+type Link struct {
+	Seq        int64
+	Prev, Hash string
+	// Sum is the hash computed from the entry's contents.
+	Sum       [32]byte
+	Seal, Sig []byte
+	Key       string
+}
+
+// Chain describes a log for CheckChain.
+type Chain struct {
+	// Name is the log's name in heads: "custody" or "audit".
+	Name string
+	// Purpose is what its entries are signed for.
+	Purpose string
+	// Continues reports whether the first entry may follow entries kept
+	// elsewhere (a rotated file); otherwise it must be number 1.
+	Continues bool
+	Keys      Keys
+	// Anchors are heads kept outside the box; others' Log names are skipped.
+	Anchors []Head
+}
+
+// CheckChain checks links in order and returns every problem found: hashes,
+// signatures (or legacy seals), numbering and linking, and the anchors.
+func CheckChain(c Chain, links []Link) []Problem {
+	var out []Problem
+	signed, legacyFrom, legacyTo := false, int64(0), int64(0)
+	for i, l := range links {
+		at := func(kind ProblemKind, format string, args ...any) {
+			out = append(out, Problem{Kind: kind, Index: i, Seq: l.Seq, Reason: fmt.Sprintf("entry %d (seq %d) ", i+1, l.Seq) + fmt.Sprintf(format, args...)})
+		}
+		if p := checkLink(c, l, signed); p != "" {
+			at(p, "%s", reasons[p])
+		}
+		switch {
+		case len(l.Sig) > 0:
+			signed = true
+		case !signed && c.Keys.Legacy == nil && c.Keys.Public != nil:
+			if legacyFrom == 0 {
+				legacyFrom = l.Seq
+			}
+			legacyTo = l.Seq
+		}
+		if i == 0 && !c.Continues && l.Seq != 1 {
+			at(Reordered, "is numbered %d where 1 was expected: entries were removed from the start", l.Seq)
+		} else if i == 0 && l.Seq == 1 && l.Prev != "" {
+			at(Reordered, "is the first entry but claims one before it")
+		} else if i > 0 && l.Seq != links[i-1].Seq+1 {
+			at(Reordered, "is numbered %d where %d was expected: entries were removed, inserted or reordered", l.Seq, links[i-1].Seq+1)
+		} else if i > 0 && l.Prev != links[i-1].Hash {
+			at(Reordered, "does not follow the entry before it: entries were removed, inserted or reordered")
+		}
+	}
+	if legacyFrom != 0 {
+		why := fmt.Sprintf("entries %d to %d were sealed before signing (checkable only on the box)", legacyFrom, legacyTo)
+		if signed {
+			why += fmt.Sprintf("; the signature of entry %d, which follows them, vouches for their chain", legacyTo+1)
+		}
+		out = append(out, Problem{Kind: Legacy, Index: -1, Seq: legacyFrom, Reason: why})
+	}
+	return append(out, checkAnchors(c, links)...)
+}
+
+var reasons = map[ProblemKind]string{
+	Edited:   "does not match its hash: its contents were edited",
+	Forged:   "has a signature (or seal) that does not match it: it was rewritten without the box's key",
+	OtherKey: "is signed by another key, not the box's",
+	Unsigned: "is not signed though entries before it are: it was added without the box's signing key",
+}
+
+// checkLink checks one entry's hash and signature or seal.
+func checkLink(c Chain, l Link, signed bool) ProblemKind {
+	k := c.Keys
+	switch {
+	case hexSum(l.Sum) != l.Hash:
+		return Edited
+	case len(l.Sig) > 0 && k.Public != nil && l.Key != k.Public.String():
+		return OtherKey
+	case len(l.Sig) > 0 && k.Public != nil && k.Public.Verify(c.Purpose, l.Sum[:], l.Sig) != nil:
+		return Forged
+	case len(l.Sig) == 0 && signed:
+		return Unsigned
+	case len(l.Sig) == 0 && k.Legacy != nil && !k.Legacy.Check(l.Sum[:], l.Seal):
+		return Forged
+	}
+	return ""
+}
+
+// checkAnchors compares the log with the heads kept outside the box.
+func checkAnchors(c Chain, links []Link) []Problem {
+	var out []Problem
+	var last int64
+	if n := len(links); n > 0 {
+		last = links[n-1].Seq
+	}
+	var longest *Head
+	for _, h := range c.Anchors {
+		if h.Log != c.Name {
+			continue
+		}
+		if c.Keys.Public != nil {
+			if err := CheckHead(c.Keys.Public, h); err != nil {
+				out = append(out, Problem{Kind: BadAnchor, Index: -1, Seq: h.Seq, Reason: err.Error() + "; it is ignored"})
+				continue
+			}
+		}
+		if i := slices.IndexFunc(links, func(l Link) bool { return l.Seq == h.Seq }); i >= 0 && links[i].Hash != h.Hash {
+			out = append(out, Problem{Kind: Rewritten, Index: i, Seq: h.Seq, Reason: fmt.Sprintf("entry %d is not the one the head signed at %s shows: the log was rewritten from there or earlier", h.Seq, h.At.Format("2006-01-02 15:04:05Z07:00"))})
+		}
+		if h.Seq > last && (longest == nil || h.Seq > longest.Seq) {
+			longest = &h
+		}
+	}
+	if longest != nil {
+		out = append(out, Problem{Kind: Truncated, Index: -1, Seq: last, Reason: fmt.Sprintf("truncated after entry %d: the head signed at %s shows entry %d, so entries %d to %d are missing", last, longest.At.Format("2006-01-02 15:04:05Z07:00"), longest.Seq, last+1, longest.Seq)})
+	}
+	return out
+}
