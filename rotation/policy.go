@@ -48,6 +48,9 @@ func (p *Policy) Validate() error {
 		if g == "" || seen[g] {
 			return fmt.Errorf("rotation: policy generations: name %q is empty or repeated; give each generation its own name", g)
 		}
+		if err := CheckGeneration(g); err != nil {
+			return fmt.Errorf("rotation: policy generations: %q: %v; use a short name of letters and digits", g, err)
+		}
 		seen[g] = true
 	}
 	if p.Verify == nil {
