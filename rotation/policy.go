@@ -77,7 +77,7 @@ func (p *Policy) overdueAfter() int {
 
 // verified reports whether id carries this box's signature.
 func (p *Policy) verified(id Identity) bool {
-	return p.Verify != nil && id.ID != "" && p.Verify(id.ID, id.Signature)
+	return p.Verify != nil && id.ID != "" && p.Verify(id)
 }
 
 // strictUnmarshal decodes JSON into v, rejecting unknown fields and

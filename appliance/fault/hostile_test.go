@@ -94,7 +94,7 @@ func TestForgedCustodyEntries(t *testing.T) {
 // A drive carrying another box's identity is refused and never written.
 func TestDriveFromAnotherBox(t *testing.T) {
 	tr := newTry(t, "drive carrying another box's identity")
-	p := &rotation.Policy{Verify: func(id rotation.DriveID, sig []byte) bool { return string(sig) == "ours:"+string(id) }}
+	p := &rotation.Policy{Verify: func(id rotation.Identity) bool { return string(id.Signature) == "ours:"+string(id.ID) }}
 	_, d := p.Decide(rotation.State{}, rotation.Event{Kind: rotation.Insert,
 		Identity: rotation.Identity{ID: "X", Signature: []byte("theirs:X"), FSUUID: "fs-x"}}, time.Now())
 	if d.Kind != rotation.ForeignDrive || d.Write {
