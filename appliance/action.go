@@ -95,7 +95,8 @@ func (a *Appliance) enroll(generation, who string) error {
 	var raw [6]byte
 	rand.Read(raw[:])
 	id := rotation.DriveID("drive-" + hex.EncodeToString(raw[:]))
-	ident := rotation.Identity{ID: id, Signature: a.key.SignDrive(id), FSUUID: b.id.FSUUID, Serial: b.id.Serial}
+	ident := rotation.Identity{ID: id, FSUUID: b.id.FSUUID, Serial: b.id.Serial}
+	ident.Signature = a.key.SignDrive(ident)
 	// The rotation decides first, so a refused enrollment writes nothing.
 	next, dec := a.policy.Decide(a.rot, rotation.Event{Kind: rotation.Enroll, Identity: ident, Generation: generation, Capacity: b.info.Capacity, Who: who}, a.cfg.Now())
 	if dec.Kind == rotation.Rejected {
@@ -107,7 +108,7 @@ func (a *Appliance) enroll(generation, who string) error {
 		return fmt.Errorf("the identity could not be written to the drive: %v", err)
 	}
 	dec = a.decide(rotation.Event{Kind: rotation.Enroll, Identity: ident, Generation: generation, Capacity: b.info.Capacity, Who: who})
-	b.id, b.dec, b.dir = ident, dec, dir
+	b.id, b.dec, b.dir, b.oldSigned = ident, dec, dir, false
 	if dec.Write {
 		a.startWriting(a.runCtx, b, "new drive enrolled")
 	} else {

@@ -31,6 +31,10 @@ type inBox struct {
 	activity string
 	problem  string // why the drive is not written, or what failed on it
 	ejected  bool
+	// oldSigned is set when the drive's identity carries the box's older
+	// signature (over the ID alone): it is signed again the next time the
+	// drive is written.
+	oldSigned bool
 	// goneEjecting is set when the kernel removed the drive while an eject
 	// was running: the eject's own last step removes it, so whether that
 	// was safe is for the eject's result to say.
@@ -93,7 +97,7 @@ func (a *Appliance) arrived(ctx context.Context, dev Drive) {
 		dir, err := dev.Mount(ctx, false)
 		var id rotation.Identity
 		if err == nil {
-			id, err = readIdentity(dir, b.info)
+			id, err = readIdentity(ctx, dir, b.info)
 		}
 		h := status.Health{Verdict: "unknown", Reasons: []string{"no health check on this box"}}
 		if a.cfg.Health != nil {
@@ -117,6 +121,10 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 		return
 	}
 	b.dir, b.mounted = dir, true
+	if id.ID != "" && a.key.driveSigning(id) == oldSignedDrive {
+		b.oldSigned = true
+		a.event("insert", fmt.Sprintf("Drive %s was enrolled before drive identities covered the filesystem and serial number. It is accepted; its identity will be signed again the next time the box writes to it.", id.ID))
+	}
 	var dec rotation.Decision
 	switch {
 	case a.rot.InBox != "" && a.rot.InBox == id.ID:
@@ -161,6 +169,9 @@ func (a *Appliance) startWriting(ctx context.Context, b *inBox, why string) {
 		return
 	}
 	b.dir, b.writable = dir, true
+	if b.oldSigned {
+		a.resign(b)
+	}
 	a.startStream(ctx, b)
 	a.runBackup(ctx, b, why)
 }

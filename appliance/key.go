@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,10 +17,10 @@ import (
 )
 
 // Key is the box's own secret: an age identity kept on the box's persistent
-// storage, never on a drive. From it the box derives the key that signs
-// drive identities and the key that seals the custody log, so one file
-// (backed up on paper as the practice's recovery key, or not) is all there
-// is to guard.
+// storage, never on a drive. From it the box derives the key that seals the
+// custody log (and the one that signed drive identities before Signer
+// did), so one file (backed up on paper as the practice's recovery key, or
+// not) is all there is to guard.
 type Key struct {
 	Identity *age.X25519Identity
 	// Signer is the box's signing key (box.sign beside box.key): random,
@@ -75,13 +76,45 @@ func newKey(id *age.X25519Identity) *Key {
 // Recipient is the box key's public half.
 func (k *Key) Recipient() string { return k.Identity.Recipient().String() }
 
-// SignDrive signs a drive ID for its identity file.
-func (k *Key) SignDrive(id rotation.DriveID) []byte { return ed25519.Sign(k.sign, []byte(id)) }
+// drivePurpose is what a drive identity's signature is for.
+const drivePurpose = "drive-identity"
 
-// VerifyDrive checks a drive ID's signature.
-func (k *Key) VerifyDrive(id rotation.DriveID, sig []byte) bool {
-	return ed25519.Verify(k.sign.Public().(ed25519.PublicKey), []byte(id), sig)
+// driveMessage is what a drive identity's signature covers: the ID with
+// the filesystem UUID and serial the drive was enrolled with, so the
+// identity file copied onto another drive is not that drive's.
+func driveMessage(id rotation.Identity) []byte {
+	b, _ := json.Marshal([]string{string(id.ID), id.FSUUID, id.Serial})
+	return b
 }
+
+// SignDrive signs a drive's identity with the box's signing key.
+func (k *Key) SignDrive(id rotation.Identity) []byte {
+	return k.Signer.Sign(drivePurpose, driveMessage(id))
+}
+
+// driveSigning says how a drive's identity is signed.
+type driveSigning int
+
+const (
+	unsignedDrive  driveSigning = iota // not by this box
+	oldSignedDrive                     // by this box before signatures covered the filesystem and serial: over the ID alone, with the key derived from box.key
+	signedDrive                        // by this box's signing key, over ID, filesystem UUID and serial
+)
+
+func (k *Key) driveSigning(id rotation.Identity) driveSigning {
+	if k.Signer != nil && k.Signer.Public().Verify(drivePurpose, driveMessage(id), id.Signature) == nil {
+		return signedDrive
+	}
+	if len(id.Signature) == ed25519.SignatureSize && ed25519.Verify(k.sign.Public().(ed25519.PublicKey), []byte(id.ID), id.Signature) {
+		return oldSignedDrive
+	}
+	return unsignedDrive
+}
+
+// VerifyDrive reports whether a drive's identity carries this box's
+// signature, including the older one over the ID alone (such a drive is
+// signed again the next time the box writes to it).
+func (k *Key) VerifyDrive(id rotation.Identity) bool { return k.driveSigning(id) != unsignedDrive }
 
 // CustodySealer checks the custody and audit logs' signatures, and the
 // seals of entries written before they were signed.

@@ -213,7 +213,7 @@ func (s *Settings) Policy(verify rotation.VerifyFunc) (*rotation.Policy, error) 
 		p.Calendar.Workdays = append(p.Calendar.Workdays, d)
 	}
 	if verify == nil {
-		p.Verify = func(rotation.DriveID, []byte) bool { return false }
+		p.Verify = func(rotation.Identity) bool { return false }
 	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("settings: %w", err)

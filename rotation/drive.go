@@ -12,7 +12,8 @@ type DriveID string
 type Identity struct {
 	// ID is the drive's ID from its identity file; empty when it has none.
 	ID DriveID `json:"id,omitempty"`
-	// Signature is the box key's signature over ID.
+	// Signature is the box's signature over ID, FSUUID and Serial (over ID
+	// alone for a drive enrolled before signatures covered the rest).
 	Signature []byte `json:"signature,omitempty"`
 	// FSUUID is the UUID of the backup filesystem on the drive.
 	FSUUID string `json:"fs_uuid,omitempty"`
@@ -20,11 +21,10 @@ type Identity struct {
 	Serial string `json:"serial,omitempty"`
 }
 
-// VerifyFunc reports whether sig is this box's signature over id, for
-// example
-//
-//	func(id rotation.DriveID, sig []byte) bool { return ed25519.Verify(pub, []byte(id), sig) }
-type VerifyFunc func(id DriveID, sig []byte) bool
+// VerifyFunc reports whether id.Signature is this box's signature over the
+// identity: its ID together with the filesystem UUID and serial it was
+// enrolled with, so an identity file copied onto another drive fails.
+type VerifyFunc func(id Identity) bool
 
 // Status is where a drive is in the rotation.
 type Status string

@@ -57,6 +57,12 @@ func retiredDetail(d *Drive, verb string, now time.Time, detail string) string {
 // cannotEnroll says why id cannot join the rotation as gen, or returns "".
 // gen is empty when the caller checked it already.
 func (p *Policy) cannotEnroll(s *State, id Identity, gen string) string {
+	if err := id.Check(); err != nil {
+		return fmt.Sprintf("The new drive cannot be enrolled: %v.", err)
+	}
+	if err := CheckGeneration(gen); err != nil {
+		return fmt.Sprintf("That generation cannot be used: %v; choose a short name of letters and digits.", err)
+	}
 	switch {
 	case id.ID == "":
 		return "The new drive has no identity: the box must write one before enrolling it."

@@ -14,6 +14,11 @@ func (p *Policy) insert(s *State, ev Event, now time.Time) Decision {
 		}}
 	}
 	id := ev.Identity
+	if err := id.Check(); err != nil {
+		return stranger(s, Identity{}, ForeignDrive, false,
+			fmt.Sprintf("This drive's identity is not one a clinicbox writes (%v), so nothing will be written to it.", err),
+			"Take it out and give it to IT; it must be erased before it can be enrolled here.")
+	}
 	d := s.drive(id.ID)
 	switch {
 	case id.ID == "":

@@ -48,6 +48,9 @@ func (p *Policy) Validate() error {
 		if g == "" || seen[g] {
 			return fmt.Errorf("rotation: policy generations: name %q is empty or repeated; give each generation its own name", g)
 		}
+		if err := CheckGeneration(g); err != nil {
+			return fmt.Errorf("rotation: policy generations: %q: %v; use a short name of letters and digits", g, err)
+		}
 		seen[g] = true
 	}
 	if p.Verify == nil {
@@ -74,7 +77,7 @@ func (p *Policy) overdueAfter() int {
 
 // verified reports whether id carries this box's signature.
 func (p *Policy) verified(id Identity) bool {
-	return p.Verify != nil && id.ID != "" && p.Verify(id.ID, id.Signature)
+	return p.Verify != nil && id.ID != "" && p.Verify(id)
 }
 
 // strictUnmarshal decodes JSON into v, rejecting unknown fields and

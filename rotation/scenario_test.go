@@ -77,8 +77,8 @@ var (
 
 // testVerify checks identities against testKey, as the appliance does
 // against its own key.
-func testVerify(id DriveID, sig []byte) bool {
-	return ed25519.Verify(testKey.Public().(ed25519.PublicKey), []byte(id), sig)
+func testVerify(id Identity) bool {
+	return ed25519.Verify(testKey.Public().(ed25519.PublicKey), []byte(id.ID), id.Signature)
 }
 
 // identity returns the identity the box writes on drive id at enrollment.

@@ -2,16 +2,19 @@ package fault
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
 	"github.com/clinicbox/clinicbox/drivers/usb"
+	"github.com/clinicbox/clinicbox/drivers/usb/drivefile"
 	"github.com/clinicbox/clinicbox/drivers/usb/usbtest"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -94,7 +97,7 @@ func TestForgedCustodyEntries(t *testing.T) {
 // A drive carrying another box's identity is refused and never written.
 func TestDriveFromAnotherBox(t *testing.T) {
 	tr := newTry(t, "drive carrying another box's identity")
-	p := &rotation.Policy{Verify: func(id rotation.DriveID, sig []byte) bool { return string(sig) == "ours:"+string(id) }}
+	p := &rotation.Policy{Verify: func(id rotation.Identity) bool { return string(id.Signature) == "ours:"+string(id.ID) }}
 	_, d := p.Decide(rotation.State{}, rotation.Event{Kind: rotation.Insert,
 		Identity: rotation.Identity{ID: "X", Signature: []byte("theirs:X"), FSUUID: "fs-x"}}, time.Now())
 	if d.Kind != rotation.ForeignDrive || d.Write {
@@ -167,4 +170,88 @@ func TestHostileUEvents(t *testing.T) {
 			t.Fatal("no event for the real drive after hostile input")
 		}
 	}
+}
+
+// Files on a stranger's drive where the box expects a small file: a FIFO,
+// a link to a device, a huge file, a directory. Each is refused at once with
+// its reason; nothing blocks and nothing is read without limit.
+func TestHostileDriveFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "huge"), make([]byte, 8<<20), 0o644)
+	tests := []struct {
+		name string
+		make func(p string) error
+		want error
+	}{
+		{"FIFO", func(p string) error { return syscall.Mkfifo(p, 0o644) }, drivefile.ErrNotRegular},
+		{"symlink to a device", func(p string) error { return os.Symlink("/dev/zero", p) }, drivefile.ErrNotRegular},
+		{"symlink to a file of the box", func(p string) error { return os.Symlink("/etc/hostname", p) }, drivefile.ErrNotRegular},
+		{"directory", func(p string) error { return os.Mkdir(p, 0o755) }, drivefile.ErrNotRegular},
+		{"huge file", func(p string) error { return os.Link(filepath.Join(dir, "huge"), p) }, drivefile.ErrTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTry(t, "drive file that is a "+tt.name)
+			p := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
+			if err := tt.make(p); err != nil {
+				t.Fatal(err)
+			}
+			b, err := drivefile.ReadFile(context.Background(), p, 64<<10)
+			if !errors.Is(err, tt.want) || b != nil {
+				t.Fatalf("got %d bytes, %v; want %v", len(b), err, tt.want)
+			}
+			tr.Outcome = "refused at once: " + tt.want.Error()
+		})
+	}
+}
+
+// A foreign drive whose ext4 journal needs recovery is identified and
+// mounted read-only by the box without a byte of it changing.
+func TestForeignDriveWithDirtyJournal(t *testing.T) {
+	tr := newTry(t, "foreign drive with a dirty ext4 journal")
+	img := usbtest.DirtyImage(t)
+	before := fileSum(t, img)
+	m := usbtest.Mount(t, usbtest.AttachLoop(t, img), usb.MountReadOnly)
+	if _, err := os.ReadDir(m.Dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unmount(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileSum(t, img); got != before {
+		t.Fatalf("image SHA-256: got %x; want %x (unchanged)", got, before)
+	}
+	tr.Outcome = "mounted with the device read-only and noload: image SHA-256 unchanged"
+}
+
+// An identity file copied from an enrolled drive onto another stick does
+// not verify: the signature covers the filesystem UUID and serial too.
+func TestCopiedIdentityFile(t *testing.T) {
+	tr := newTry(t, "identity file copied onto another stick")
+	k, err := appliance.LoadKey(filepath.Join(t.TempDir(), "box.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := rotation.Identity{ID: "drive-0a1b2c3d4e5f", FSUUID: "3f1c2a5e-8b0d-4c7e-9a61-2d5f0e4b7c19", Serial: "4C530001230815117283"}
+	id.Signature = k.SignDrive(id)
+	copied := id
+	copied.FSUUID, copied.Serial = "6a1d2c3e-4b5f-4c7e-9a61-2d5f0e4b7c19", "AA00000000001234"
+	if !k.VerifyDrive(id) || k.VerifyDrive(copied) {
+		t.Fatalf("verify original %v, copy %v; want true, false", k.VerifyDrive(id), k.VerifyDrive(copied))
+	}
+	p := &rotation.Policy{Verify: k.VerifyDrive}
+	_, d := p.Decide(rotation.State{}, rotation.Event{Kind: rotation.Insert, Identity: copied}, time.Now())
+	if d.Kind != rotation.ForeignDrive || d.Write || d.Enroll {
+		t.Fatalf("got %s write=%v enroll=%v; want a foreign drive, not written or offered", d.Kind, d.Write, d.Enroll)
+	}
+	tr.Outcome = "signature fails; rotation says ForeignDrive, nothing written"
+}
+
+func fileSum(t *testing.T, p string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
 }

@@ -51,7 +51,7 @@ func (x Ejector) Eject(ctx context.Context, disk string, mounts ...*Mounted) (Ej
 	x.defaults()
 	var done Ejected
 	for _, m := range mounts {
-		if err := unmount(ctx, m.Dir, x.Attempts, x.Wait); err != nil {
+		if err := m.unmount(ctx, x.Attempts, x.Wait); err != nil {
 			return done, fmt.Errorf("usb: eject %s: %w", disk, err)
 		}
 	}

@@ -1,13 +1,11 @@
 package usb
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,8 +13,9 @@ import (
 )
 
 // MountFlags are the flags every drive is mounted with: nothing on a drive
-// that someone carried home can run, act as a device, or gain privileges.
-const MountFlags = unix.MS_NOATIME | unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC
+// that someone carried home can run, act as a device, gain privileges, or
+// lead the box elsewhere through a symbolic link.
+const MountFlags = unix.MS_NOATIME | unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NOSYMFOLLOW
 
 // ErrNoFilesystem is returned when a device holds no filesystem this package
 // can read or mount.
@@ -27,21 +26,31 @@ type Mounted struct {
 	Dir    string // mount point
 	Device string // block device node
 	FSType string // filesystem type passed to mount(2)
+	// locked reports that the block device itself is read-only (BLKROSET)
+	// and the filesystem mounted without its journal: nothing can change
+	// the drive until Remount(true) or Unmount undoes it.
+	locked bool
 }
 
 // Mount mounts the filesystem id describes at runDir/id.Name with MountFlags.
 // runDir is created if missing; it should be on tmpfs or /perm, since the
 // gokrazy root is read-only.
-func Mount(runDir string, id Identity) (*Mounted, error) { return mount(runDir, id, 0) }
+func Mount(runDir string, id Identity) (*Mounted, error) { return mount(runDir, id, false) }
 
-// MountReadOnly is Mount with the filesystem read-only: for reading a
-// drive's identity before anything decides it may be written.
-func MountReadOnly(runDir string, id Identity) (*Mounted, error) {
-	return mount(runDir, id, unix.MS_RDONLY)
-}
+// MountReadOnly is Mount for reading a drive before anything decides it
+// may be written: the block device is set read-only first, and ext4 is
+// mounted with noload, since even a read-only mount replays a journal that
+// needs recovery. The drive does not change by a byte. What a journal not
+// replayed held is not seen until Remount(true).
+func MountReadOnly(runDir string, id Identity) (*Mounted, error) { return mount(runDir, id, true) }
 
-// Remount switches a mounted filesystem between read-only and writable.
+// Remount switches a mounted filesystem between read-only and writable. A
+// drive mounted by MountReadOnly is unmounted, its block device made
+// writable and mounted again, which replays its journal.
 func (m *Mounted) Remount(writable bool) error {
+	if writable && m.locked {
+		return m.unlock()
+	}
 	flags := uintptr(MountFlags | unix.MS_REMOUNT)
 	if !writable {
 		flags |= unix.MS_RDONLY
@@ -52,7 +61,30 @@ func (m *Mounted) Remount(writable bool) error {
 	return nil
 }
 
-func mount(runDir string, id Identity, extra uintptr) (*Mounted, error) {
+// unlock turns a MountReadOnly mount into a writable one; on failure the
+// drive is left as it was, mounted read-only.
+func (m *Mounted) unlock() error {
+	if err := unmountOnly(context.Background(), m.Dir, defaultAttempts, defaultWait); err != nil {
+		return fmt.Errorf("usb: remount %s: %w", m.Dir, err)
+	}
+	err := setReadOnly(m.Device, false)
+	if err == nil {
+		err = unix.Mount(m.Device, m.Dir, m.FSType, MountFlags, "")
+	}
+	if err == nil {
+		m.locked = false
+		return nil
+	}
+	if err2 := setReadOnly(m.Device, true); err2 == nil {
+		err2 = unix.Mount(m.Device, m.Dir, m.FSType, MountFlags|unix.MS_RDONLY, noLoad(m.FSType))
+		if err2 != nil {
+			return fmt.Errorf("usb: remount %s writable: %w (and mounting it read-only again: %v)", m.Dir, err, err2)
+		}
+	}
+	return fmt.Errorf("usb: remount %s writable: %w", m.Dir, err)
+}
+
+func mount(runDir string, id Identity, readOnly bool) (*Mounted, error) {
 	fstype := mountType(id.FS.Type)
 	if fstype == "" {
 		return nil, fmt.Errorf("usb: mount %s: %w", id.DevNode, ErrNoFilesystem)
@@ -70,10 +102,49 @@ func mount(runDir string, id Identity, extra uintptr) (*Mounted, error) {
 	if err := dropStaleMounts(dir); err != nil {
 		return nil, fmt.Errorf("usb: mount %s: %w", id.DevNode, err)
 	}
-	if err := unix.Mount(id.DevNode, dir, fstype, MountFlags|extra, ""); err != nil {
+	flags, data := uintptr(MountFlags), ""
+	if readOnly {
+		if err := setReadOnly(id.DevNode, true); err != nil {
+			return nil, fmt.Errorf("usb: mount %s: %w", id.DevNode, err)
+		}
+		flags, data = flags|unix.MS_RDONLY, noLoad(fstype)
+	}
+	if err := unix.Mount(id.DevNode, dir, fstype, flags, data); err != nil {
+		if readOnly {
+			setReadOnly(id.DevNode, false)
+		}
 		return nil, fmt.Errorf("usb: mount %s on %s: %w", id.DevNode, dir, err)
 	}
-	return &Mounted{Dir: dir, Device: id.DevNode, FSType: fstype}, nil
+	return &Mounted{Dir: dir, Device: id.DevNode, FSType: fstype, locked: readOnly}, nil
+}
+
+// noLoad is the mount option that keeps a read-only mount from replaying
+// the journal: ext4's noload. FAT and exFAT have no journal and write
+// nothing when mounted read-only.
+func noLoad(fstype string) string {
+	if fstype == "ext4" {
+		return "noload"
+	}
+	return ""
+}
+
+// setReadOnly sets or clears the block device's read-only flag (BLKROSET):
+// while set, the kernel refuses every write to the device, whatever
+// mounts it.
+func setReadOnly(dev string, ro bool) error {
+	fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("set %s read-only=%v: %w", dev, ro, err)
+	}
+	defer unix.Close(fd)
+	v := 0
+	if ro {
+		v = 1
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.BLKROSET, v); err != nil {
+		return fmt.Errorf("set %s read-only=%v: %w", dev, ro, err)
+	}
+	return nil
 }
 
 // dropStaleMounts unmounts whatever is still mounted at dir, a mount point
@@ -114,7 +185,24 @@ func mountType(t string) string {
 // retrying while it is busy, then removes the mount point. It never detaches
 // lazily: a lazy unmount returns before the data is on the drive.
 func (m *Mounted) Unmount(ctx context.Context) error {
-	return unmount(ctx, m.Dir, defaultAttempts, defaultWait)
+	return m.unmount(ctx, defaultAttempts, defaultWait)
+}
+
+// unmount unmounts and removes the mount point, then makes a device that
+// MountReadOnly set read-only writable again: with nothing mounted,
+// nothing can write to it, and a device used again later (a loop device,
+// the same stick put back) starts as the kernel made it.
+func (m *Mounted) unmount(ctx context.Context, attempts int, wait time.Duration) error {
+	if err := unmount(ctx, m.Dir, attempts, wait); err != nil {
+		return err
+	}
+	if m.locked {
+		if err := setReadOnly(m.Device, false); err != nil {
+			return fmt.Errorf("usb: unmount %s: %w", m.Dir, err)
+		}
+		m.locked = false
+	}
+	return nil
 }
 
 const (
@@ -168,77 +256,4 @@ func syncDir(dir string) error {
 		return fmt.Errorf("usb: sync %s: %w", dir, err)
 	}
 	return nil
-}
-
-// mountEntry is one line of /proc/self/mountinfo: a device and where it is mounted.
-type mountEntry struct {
-	major, minor uint32
-	dir          string
-}
-
-// mountTable is the whole of /proc/self/mountinfo.
-type mountTable []mountEntry
-
-// has reports whether the device major:minor is mounted anywhere.
-func (t mountTable) has(major, minor uint32) bool {
-	for _, m := range t {
-		if m.major == major && m.minor == minor {
-			return true
-		}
-	}
-	return false
-}
-
-// at reports whether anything is mounted at dir.
-func (t mountTable) at(dir string) bool {
-	for _, m := range t {
-		if m.dir == dir {
-			return true
-		}
-	}
-	return false
-}
-
-// readMountInfo reads a mountinfo file ("36 35 98:0 / /mnt rw ... - ext4 ...").
-func readMountInfo(p string) (mountTable, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("usb: read mounts: %w", err)
-	}
-	defer f.Close()
-	var t mountTable
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 5 {
-			continue
-		}
-		maj, mnr, ok := strings.Cut(fs[2], ":")
-		a, err1 := strconv.ParseUint(maj, 10, 32)
-		b, err2 := strconv.ParseUint(mnr, 10, 32)
-		if !ok || err1 != nil || err2 != nil {
-			continue
-		}
-		t = append(t, mountEntry{uint32(a), uint32(b), unescapeMount(fs[4])})
-	}
-	return t, sc.Err()
-}
-
-// unescapeMount undoes mountinfo's octal escapes ("\040" for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

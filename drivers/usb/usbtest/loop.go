@@ -97,6 +97,9 @@ func (l *Loop) Detach() error {
 		return fmt.Errorf("usbtest: detach %s: %w", l.Dev, err)
 	}
 	defer dev.Close()
+	// A device left read-only (BLKROSET) would stay so for whoever
+	// attaches it next.
+	unix.IoctlSetPointerInt(int(dev.Fd()), unix.BLKROSET, 0)
 	err = unix.IoctlSetInt(int(dev.Fd()), unix.LOOP_CLR_FD, 0)
 	if err != nil && !errors.Is(err, unix.ENXIO) {
 		return fmt.Errorf("usbtest: detach %s: %w", l.Dev, err)
