@@ -142,7 +142,7 @@ func (r *Repo) Backup(id string) (*Backup, error) {
 		return nil, fmt.Errorf("archive: %q is not a backup ID", id)
 	}
 	dir := filepath.Join(r.Dir, "backups", id)
-	data, err := os.ReadFile(filepath.Join(dir, backupFile))
+	data, err := readBounded(filepath.Join(dir, backupFile), maxSigFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("archive: backup %s not found (run 'clinicctl list' to see the backups)", id)
 	}
@@ -153,7 +153,7 @@ func (r *Repo) Backup(id string) (*Backup, error) {
 	if err := json.Unmarshal(data, b); err != nil {
 		return nil, fmt.Errorf("archive: backup %s: %s is damaged: %w", id, backupFile, err)
 	}
-	if v, err := os.ReadFile(filepath.Join(dir, verifyFile)); err == nil {
+	if v, err := readBounded(filepath.Join(dir, verifyFile), 1<<20); err == nil {
 		b.Verified = &Verification{}
 		if json.Unmarshal(v, b.Verified) != nil {
 			b.Verified = nil

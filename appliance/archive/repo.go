@@ -64,7 +64,7 @@ var ErrNotRepo = errors.New("not a clinicbox repository")
 
 // Open opens an existing repository.
 func Open(dir string) (*Repo, error) {
-	b, err := os.ReadFile(filepath.Join(dir, infoFile))
+	b, err := readBounded(filepath.Join(dir, infoFile), 64<<10)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("archive: %s: %w (no %s); check the path, or create one with 'clinicctl backup'", dir, ErrNotRepo, infoFile)
 	}

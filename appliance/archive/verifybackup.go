@@ -96,7 +96,7 @@ func (r *Repo) streamStored(b *Backup, signed *Statement, f StoredFile, ids []ag
 			return fmt.Errorf("%w: the box did not sign this file", ErrForged)
 		}
 	}
-	fh, err := os.Open(r.backupPath(b, f))
+	fh, err := openRegular(r.backupPath(b, f))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return errors.New("file is missing")

@@ -36,7 +36,7 @@ func (r *Repo) ReadSegment(tli uint32, segNo uint64, ids []age.Identity) (*Segme
 func (r *Repo) readSegment(tli uint32, segNo uint64, ids []age.Identity, data []byte, z *bytes.Buffer) (*SegmentData, error) {
 	z.Reset()
 	path := r.segPath(tli, segNo, segSuffix)
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err == nil {
 		defer f.Close()
 		if st, err := f.Stat(); err == nil {
@@ -201,19 +201,6 @@ func (r *Repo) ReadHistory(tli uint32, ids []age.Identity) ([]byte, error) {
 	return plain, nil
 }
 
-// readBounded reads a whole file of at most limit bytes.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err == nil && int64(len(b)) > limit {
-		err = fmt.Errorf("archive: %s is larger than %d bytes: not a file the box wrote", path, limit)
-	}
-	return b, err
-}
 
 // OpenFile decrypts a stored backup file for reading. In a signed backup
 // every chunk is checked against the box's signature before it is read;
@@ -229,7 +216,7 @@ func (r *Repo) OpenFile(b *Backup, f StoredFile, ids []age.Identity) (io.ReadClo
 			return nil, fmt.Errorf("archive: backup %s: %w: the box did not sign %s", b.ID, ErrForged, f.Name)
 		}
 	}
-	fh, err := os.Open(r.backupPath(b, f))
+	fh, err := openRegular(r.backupPath(b, f))
 	if err != nil {
 		return nil, fmt.Errorf("archive: backup %s: %w", b.ID, err)
 	}

@@ -30,7 +30,7 @@ func (r *Repo) writeWALState(s WALState) {
 // was ever streamed.
 func (r *Repo) WALState() (WALState, bool) {
 	var s WALState
-	data, err := os.ReadFile(filepath.Join(r.Dir, walStateFile))
+	data, err := readBounded(filepath.Join(r.Dir, walStateFile), 64<<10)
 	if err != nil || json.Unmarshal(data, &s) != nil {
 		return s, false
 	}
