@@ -201,7 +201,6 @@ func (r *Repo) ReadHistory(tli uint32, ids []age.Identity) ([]byte, error) {
 	return plain, nil
 }
 
-
 // OpenFile decrypts a stored backup file for reading. In a signed backup
 // every chunk is checked against the box's signature before it is read;
 // call BackupStatement first for the note on an unsigned one.
