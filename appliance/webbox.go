@@ -93,7 +93,7 @@ func (a *Appliance) NewWeb(sim *SimDrives, whois func(ctx context.Context, remot
 	if err := strictJSON(a.set.Support, &roles, "support"); err != nil {
 		return nil, err
 	}
-	cfg := web.Config{Box: WebBox{a}, Sealer: a.key.CustodySealer(), StateDir: a.path("web"), Audit: al, Roles: roles,
+	cfg := web.Config{Box: WebBox{a}, Sealer: a.key.CustodySealer(), StateDir: a.path("web"), Hostname: a.cfg.Hostname, Audit: al, Roles: roles,
 		Location: a.policy.Calendar.Location, Now: a.cfg.Now, Log: a.log, WhoIs: whois}
 	if sim != nil {
 		cfg.Sim = SimPanel{Drives: sim}
