@@ -27,9 +27,8 @@ func (w WebBox) Act(ctx context.Context, act web.Action) error {
 }
 
 // Bundle writes a diagnostic bundle: the status document, the rotation
-// state, the custody log and the settings with the database password and
-// every other secret-looking value removed. No patient data is in any of
-// them.
+// state, the custody log and the settings with every secret removed (see
+// redactedSettings). No patient data is in any of them.
 func (w WebBox) Bundle(ctx context.Context, out io.Writer) error {
 	gz := gzip.NewWriter(out)
 	tw := tar.NewWriter(gz)
@@ -41,10 +40,7 @@ func (w WebBox) Bundle(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	st, _ := json.MarshalIndent(w.Status(), "", "  ")
-	set := *w.set
-	set.Database.URL = Redact(set.Database.URL)
-	set.Alerts = redactJSON(set.Alerts)
-	setJSON, _ := json.MarshalIndent(set, "", "  ")
+	setJSON := redactedSettings(w.set)
 	files := []struct {
 		name string
 		b    []byte
@@ -66,38 +62,6 @@ func (w WebBox) Bundle(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	return gz.Close()
-}
-
-// redactJSON blanks values under keys that name secrets.
-func redactJSON(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 {
-		return raw
-	}
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		return nil
-	}
-	var walk func(any) any
-	walk = func(x any) any {
-		switch t := x.(type) {
-		case map[string]any:
-			for k, e := range t {
-				switch k {
-				case "password", "token", "auth_key", "secret":
-					t[k] = "xxxxx"
-				default:
-					t[k] = walk(e)
-				}
-			}
-		case []any:
-			for i := range t {
-				t[i] = walk(t[i])
-			}
-		}
-		return x
-	}
-	b, _ := json.Marshal(walk(v))
-	return b
 }
 
 // SimPanel lets the demo's page plug and unplug simulated drives.
@@ -133,7 +97,7 @@ func (a *Appliance) NewWeb(sim *SimDrives, whois func(ctx context.Context, remot
 	if err := strictJSON(a.set.Support, &roles, "support"); err != nil {
 		return nil, err
 	}
-	cfg := web.Config{Box: WebBox{a}, Sealer: a.key.CustodySealer(), StateDir: a.path("web"), Audit: al, Roles: roles,
+	cfg := web.Config{Box: WebBox{a}, Sealer: a.key.CustodySealer(), StateDir: a.path("web"), Hostname: a.cfg.Hostname, Audit: al, Roles: roles,
 		Location: a.policy.Calendar.Location, Now: a.cfg.Now, Log: a.log, WhoIs: whois}
 	if sim != nil {
 		cfg.Sim = SimPanel{Drives: sim}

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -79,10 +81,16 @@ func TestButtonResetsPagePassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(pages.LAN())
+	srv := httptest.NewUnstartedServer(pages.LAN())
+	srv.Listener = web.SplitTLS(srv.Listener, pages.Cert().TLSConfig())
+	srv.Start()
 	defer srv.Close()
+	srv.URL = strings.Replace(srv.URL, "http://", "https://", 1)
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	roots := x509.NewCertPool()
+	roots.AddCert(pages.Cert().TLS.Leaf)
+	c := &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	post := func(path string, form url.Values) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(form.Encode()))

@@ -65,11 +65,26 @@ func WriteCSV(w io.Writer, entries []Entry, loc *time.Location) error {
 		if loc != nil {
 			t = t.In(loc)
 		}
-		cw.Write([]string{strconv.FormatInt(e.Seq, 10), t.Format(time.RFC3339), string(e.Drive), e.Generation, e.Event, e.Who, string(e.Decision), strings.Join(e.Reasons, " "), e.Hash})
+		row := []string{strconv.FormatInt(e.Seq, 10), t.Format(time.RFC3339), string(e.Drive), e.Generation, e.Event, e.Who, string(e.Decision), strings.Join(e.Reasons, " "), e.Hash}
+		for i := range row {
+			row[i] = csvCell(row[i])
+		}
+		cw.Write(row)
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return fmt.Errorf("rotation: write custody csv: %w", err)
 	}
 	return nil
+}
+
+// csvCell keeps a spreadsheet from reading a cell as a formula: a cell
+// that starts with =, +, -, @, a tab or a carriage return (a drive's
+// label, a tailnet login, a reason quoting either) gets a leading single
+// quote, which spreadsheets show as text and do not evaluate.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }

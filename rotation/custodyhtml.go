@@ -70,20 +70,7 @@ var monthPage = template.Must(template.New("month").Parse(`<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <title>{{.Title}}{{with .Practice}} — {{.}}{{end}}</title>
-<style>
-body { font: 10pt/1.35 system-ui, sans-serif; margin: 2em; color: #000; }
-h1 { font-size: 15pt; margin: 0 0 .2em; }
-p.chain { padding: .4em .6em; border: 1px solid #888; }
-p.broken { border: 2px solid #000; font-weight: bold; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border: 1px solid #999; padding: .25em .4em; text-align: left; vertical-align: top; }
-th { background: #eee; }
-tr { page-break-inside: avoid; }
-td.hash { font: 7pt monospace; word-break: break-all; width: 9em; }
-ul { margin: 0; padding-left: 1.1em; }
-footer { margin-top: 1.5em; font-size: 8pt; }
-@media print { body { margin: 0; } thead { display: table-header-group; } }
-</style>
+<style>` + MonthStyle + `</style>
 </head>
 <body>
 <h1>{{.Title}}</h1>
@@ -99,3 +86,21 @@ footer { margin-top: 1.5em; font-size: 8pt; }
 </body>
 </html>
 `))
+
+// MonthStyle is the month page's inline style sheet, the one inline
+// content it has: a page that serves it can allow exactly this text in
+// its Content-Security-Policy by its hash.
+const MonthStyle = `
+body { font: 10pt/1.35 system-ui, sans-serif; margin: 2em; color: #000; }
+h1 { font-size: 15pt; margin: 0 0 .2em; }
+p.chain { padding: .4em .6em; border: 1px solid #888; }
+p.broken { border: 2px solid #000; font-weight: bold; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border: 1px solid #999; padding: .25em .4em; text-align: left; vertical-align: top; }
+th { background: #eee; }
+tr { page-break-inside: avoid; }
+td.hash { font: 7pt monospace; word-break: break-all; width: 9em; }
+ul { margin: 0; padding-left: 1.1em; }
+footer { margin-top: 1.5em; font-size: 8pt; }
+@media print { body { margin: 0; } thead { display: table-header-group; } }
+`

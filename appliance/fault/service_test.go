@@ -15,6 +15,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/appliance/web"
 	"github.com/clinicbox/clinicbox/appliance/web/webclient"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/usb/usbtest"
@@ -57,6 +58,7 @@ type boxService struct {
 	loop     *usbtest.Loop // the drive
 	started  time.Time     // when the running child was started
 	setPath  string        // the settings file
+	state    string        // -state: the box's key, state and pages' certificate
 
 	proc    *Process // the running child; nil before the first start
 	deleted int      // backups retention deleted in the runs killed so far
@@ -96,8 +98,9 @@ func newBoxService(t *testing.T, size int64) *boxService {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s.base = "http://" + addr
-	s.args = []string{"-settings", s.setPath, "-state", filepath.Join(top, "state"), "-run", s.run, "-listen", addr, "-loop-drives", images}
+	s.base = "https://" + addr
+	s.state = filepath.Join(top, "state")
+	s.args = []string{"-settings", s.setPath, "-state", s.state, "-run", s.run, "-listen", addr, "-loop-drives", images}
 	return s
 }
 
@@ -123,11 +126,21 @@ func (s *boxService) start() {
 	}
 	s.top.Cleanup(func() { p.Kill() })
 	s.proc, s.started = p, time.Now()
-	s.api = webclient.New(s.base, s.password)
 	s.poll("the box's pages to sign in", 2*time.Minute, func() bool {
+		// The service makes its certificate at its first start and keeps
+		// it in its state directory: the client pins what it finds there.
+		fp, err := web.ReadFingerprint(filepath.Join(s.state, "web"))
+		if err != nil {
+			return false
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return s.api.SignIn(ctx) == nil
+		api := webclient.New(s.base, s.password, fp)
+		if api.SignIn(ctx) != nil {
+			return false
+		}
+		s.api = api
+		return true
 	})
 }
 

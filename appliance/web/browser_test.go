@@ -2,13 +2,17 @@ package web_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 
 	"github.com/clinicbox/clinicbox/appliance/web"
@@ -17,22 +21,42 @@ import (
 
 var update = flag.Bool("update", false, "rewrite docs/panel.png from the browser test")
 
-// browser starts Debian's headless Chromium for one test.
-func browser(t *testing.T) context.Context {
+// browser starts Debian's headless Chromium for one test. It accepts the
+// box's certificate by its key, as a browser does once the IT person has
+// checked the fingerprint, and fails the test at the end if a page broke
+// its own Content-Security-Policy.
+func browser(t *testing.T, e *env) context.Context {
 	t.Helper()
 	path := testenv.NeedCommand(t, "chromium")
+	spki := sha256.Sum256(e.srv.Cert().TLS.Leaf.RawSubjectPublicKeyInfo)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.WindowSize(1200, 1000),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
 	)
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to sandbox as root
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(alloc)
+	var mu sync.Mutex
+	var violations []string
+	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithListener(func(ev any) {
+		if le, ok := ev.(*cdplog.EventEntryAdded); ok && strings.Contains(le.Entry.Text, "Content Security Policy") {
+			mu.Lock()
+			violations = append(violations, le.Entry.Text)
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(violations) > 0 {
+			t.Errorf("the pages broke their Content-Security-Policy: got %q; want nothing refused", violations)
+		}
+	})
 	t.Cleanup(cancel)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(cancelTimeout)
@@ -65,7 +89,7 @@ type css = chromedp.CSS
 func TestBrowserPanel(t *testing.T) {
 	e := newEnv(t)
 	e.staff() // the password is set; the browser logs in with it
-	ctx := browser(t)
+	ctx := browser(t, e)
 	do(t, ctx, "log in",
 		chromedp.Navigate(e.lan.URL+"/"),
 		chromedp.WaitVisible(css(`input[name="password"]`)),
@@ -123,13 +147,24 @@ func TestBrowserPanel(t *testing.T) {
 		chromedp.WaitVisible(css(`#calendar td.today .move.insert`)),
 		chromedp.WaitVisible(css(`#inbox[data-inbox="Father"]`)),
 	)
+
+	// The month's custody page for printing keeps its inline style: the
+	// policy allows exactly that style by its hash.
+	do(t, ctx, "custody page to print",
+		chromedp.Navigate(e.lan.URL+"/custody/export?month=2026-11&format=html"),
+		chromedp.WaitVisible(css(`p.chain`)),
+	)
+	border := value(t, ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('p.chain')).borderTopStyle`))
+	if border != "solid" {
+		t.Errorf("custody page: got border %q; want its inline style applied (solid)", border)
+	}
 }
 
 func TestBrowserSupportRefused(t *testing.T) {
 	e := newEnv(t)
 	// The browser dials from 127.0.0.1: make that a support laptop.
 	e.peers["127.0.0.1"] = web.Caller{Node: "helpdesk-laptop.clinic.ts.net", Tags: []string{"tag:support"}}
-	ctx := browser(t)
+	ctx := browser(t, e)
 	do(t, ctx, "support asks for a backup",
 		chromedp.Navigate(e.tail.URL+"/"),
 		chromedp.WaitVisible(css(`#panel`)),
@@ -163,7 +198,7 @@ func TestBrowserSupportRefused(t *testing.T) {
 // blinking paused so the lights show lit.
 func screenshot(t *testing.T, ctx context.Context) {
 	t.Helper()
-	value(t, ctx, chromedp.Evaluate[bool](`(function(){var s=document.createElement('style');s.textContent='*{animation:none!important}';document.head.appendChild(s);return true})()`))
+	value(t, ctx, chromedp.Evaluate[bool](`(function(){document.styleSheets[0].insertRule('*{animation:none!important}');return true})()`))
 	do(t, ctx, "tall viewport", chromedp.EmulateViewport(1200, 1250))
 	png := value(t, ctx, chromedp.CaptureScreenshot())
 	do(t, ctx, "viewport back", chromedp.EmulateReset())

@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -89,7 +91,12 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.lan = httptest.NewServer(e.srv.LAN())
+	// The LAN is served as on the box: HTTPS and plain HTTP on one port,
+	// with the box's own certificate.
+	e.lan = httptest.NewUnstartedServer(e.srv.LAN())
+	e.lan.Listener = web.SplitTLS(e.lan.Listener, e.srv.Cert().TLSConfig())
+	e.lan.Start()
+	e.lan.URL = strings.Replace(e.lan.URL, "http://", "https://", 1)
 	t.Cleanup(e.lan.Close)
 	e.tail = httptest.NewServer(e.srv.Tailnet())
 	t.Cleanup(e.tail.Close)
@@ -117,7 +124,9 @@ type client struct {
 func (e *env) client(base, fromIP string) *client {
 	jar, _ := cookiejar.New(nil)
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fromIP)}}
-	tr := &http.Transport{DialContext: d.DialContext}
+	roots := x509.NewCertPool()
+	roots.AddCert(e.srv.Cert().TLS.Leaf) // the box's certificate, trusted as a browser would after checking it
+	tr := &http.Transport{DialContext: d.DialContext, TLSClientConfig: &tls.Config{RootCAs: roots}}
 	e.t.Cleanup(tr.CloseIdleConnections)
 	return &client{t: e.t, base: base, hc: &http.Client{
 		Jar: jar, Transport: tr,

@@ -65,13 +65,13 @@ func TestSessionCookie(t *testing.T) {
 		t.Fatalf("got %d cookies; want 1", len(cookies))
 	}
 	ck := cookies[0]
-	if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" {
-		t.Errorf("got HttpOnly %v SameSite %v Path %q; want HttpOnly, Strict, /", ck.HttpOnly, ck.SameSite, ck.Path)
+	if !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" {
+		t.Errorf("got Secure %v HttpOnly %v SameSite %v Path %q; want Secure, HttpOnly, Strict, /", ck.Secure, ck.HttpOnly, ck.SameSite, ck.Path)
 	}
 	// A session unused for longer than its idle time ends.
-	e.clock.Advance(13 * time.Hour)
+	e.clock.Advance(3 * time.Hour)
 	if res := c.get("/api/status"); res.code != http.StatusUnauthorized {
-		t.Errorf("after 13 idle hours: got %d; want 401", res.code)
+		t.Errorf("after 3 idle hours: got %d; want 401", res.code)
 	}
 }
 

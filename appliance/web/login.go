@@ -95,5 +95,5 @@ func (s *Server) form(w http.ResponseWriter, code int, page, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	s.render(w, page, map[string]any{"Practice": s.cfg.Practice, "Message": msg, "Min": minPassword})
+	s.render(w, page, map[string]any{"Practice": s.cfg.Practice, "Message": msg, "Min": minPassword, "Fingerprint": s.cert.Fingerprint})
 }

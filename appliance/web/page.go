@@ -78,8 +78,10 @@ type view struct {
 	Sim      []SimDrive
 	HasSim   bool
 	Consent  bool
-	T        func(time.Time) string
-	Ago      func(time.Time) string
+	// Fingerprint is the LAN certificate's, for people to check.
+	Fingerprint string
+	T           func(time.Time) string
+	Ago         func(time.Time) string
 
 	entries []rotation.Entry // the custody log as read for this view
 }
@@ -95,13 +97,14 @@ func (s *Server) view(r *http.Request) view {
 	v := view{
 		Practice: s.cfg.Practice, Mode: "lan", Who: q.caller.String(), Role: q.role, CSRF: s.csrfToken(q.principal),
 		St: st, Lights: lights(st.Panel), Chain: ch,
-		Calendar: monthCalendar(entries, st.Swap.DueAt, now, s.loc),
-		Day:      lagChart("WAL lag, last day", s.cfg.Box.History(now.Add(-24*time.Hour)), now.Add(-24*time.Hour), now, s.loc),
-		Week:     lagChart("WAL lag, last week", s.cfg.Box.History(now.Add(-7*24*time.Hour)), now.Add(-7*24*time.Hour), now, s.loc),
-		Consent:  st.Support.ConsentUntil.After(now),
-		T:        func(t time.Time) string { return s.when(t) },
-		Ago:      func(t time.Time) string { return s.ago(t) },
-		entries:  entries,
+		Calendar:    monthCalendar(entries, st.Swap.DueAt, now, s.loc),
+		Day:         lagChart("WAL lag, last day", s.cfg.Box.History(now.Add(-24*time.Hour)), now.Add(-24*time.Hour), now, s.loc),
+		Week:        lagChart("WAL lag, last week", s.cfg.Box.History(now.Add(-7*24*time.Hour)), now.Add(-7*24*time.Hour), now, s.loc),
+		Consent:     st.Support.ConsentUntil.After(now),
+		Fingerprint: s.cert.Fingerprint,
+		T:           func(t time.Time) string { return s.when(t) },
+		Ago:         func(t time.Time) string { return s.ago(t) },
+		entries:     entries,
 	}
 	if q.mode == tailnetMode {
 		v.Mode = "tailnet"
@@ -182,6 +185,7 @@ func (s *Server) custodyExport(w http.ResponseWriter, r *http.Request) {
 		err = rotation.WriteCSV(w, inMonth, s.loc)
 	default:
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", exportPolicy)
 		err = rotation.WriteMonthHTML(w, rotation.MonthReport{
 			Practice: s.cfg.Practice, Year: month.Year(), Month: month.Month(), Location: s.loc,
 			Entries: entries, Sealer: s.cfg.Sealer, Printed: s.now(),

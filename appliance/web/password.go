@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -44,6 +45,18 @@ type passwordFile struct {
 func (p *passwordFile) isSet() bool {
 	_, err := os.Stat(p.path)
 	return err == nil
+}
+
+// identity identifies the password set now (a hash of the stored line,
+// which differs for every password set, even the same one twice), or ""
+// when none is set or it cannot be read.
+func (p *passwordFile) identity() string {
+	b, err := os.ReadFile(p.path)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return string(sum[:])
 }
 
 var errPasswordSet = errors.New("the box password is already set; log in with it")

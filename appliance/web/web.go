@@ -85,8 +85,12 @@ type Config struct {
 	Box Box
 	// Sealer checks the custody log's seals; nil checks hashes only.
 	Sealer rotation.Sealer
-	// StateDir holds the LAN password's hash (file "web-password").
+	// StateDir holds the LAN password's hash (file "web-password") and
+	// the LAN pages' certificate (see LoadCert).
 	StateDir string
+	// Hostname names the box in a certificate made at this start; empty
+	// means the machine's hostname.
+	Hostname string
 	// Audit receives one record per request. Required.
 	Audit *audit.Log
 	// Roles grants tailnet callers their roles.
@@ -120,6 +124,7 @@ type Server struct {
 	password *passwordFile
 	sessions *sessions
 	metrics  http.Handler
+	cert     *Cert
 }
 
 // New checks cfg and returns a Server.
@@ -146,16 +151,32 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	rand.Read(s.key)
+	host := cfg.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	names, ips := CertNames(host)
+	var err error
+	if s.cert, err = LoadCert(cfg.StateDir, names, ips, s.now()); err != nil {
+		return nil, err
+	}
 	s.password = &passwordFile{path: passwordPath(cfg.StateDir)}
-	s.sessions = newSessions(s.now)
+	s.sessions = newSessions(s.now, s.password.identity)
 	s.metrics = newMetrics(cfg.Box, s.now)
 	return s, nil
 }
 
 // LAN returns the handler for the practice's network: a login with the
-// box password, sessions in a cookie, CSRF checks on every POST.
-func (s *Server) LAN() http.Handler { return s.handler(lanMode) }
+// box password, sessions in a cookie, CSRF checks on every POST. It
+// serves HTTPS only (see SplitTLS and Cert): a plain HTTP request is
+// redirected to HTTPS and gets nothing else.
+func (s *Server) LAN() http.Handler { return secured(s.handler(lanMode), true) }
 
 // Tailnet returns the handler for the tailnet listener: callers are
 // identified with WhoIs and given roles; support actions need consent.
-func (s *Server) Tailnet() http.Handler { return s.handler(tailnetMode) }
+// It serves plain HTTP inside WireGuard as well as HTTPS (see
+// cmd/clinicbox's tailnet pages).
+func (s *Server) Tailnet() http.Handler { return secured(s.handler(tailnetMode), false) }
+
+// Cert is the LAN pages' certificate, made on the first start.
+func (s *Server) Cert() *Cert { return s.cert }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -109,28 +108,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if err != nil {
 		return 1, err
 	}
+	var served servers
 	if node != nil {
-		// Remote support looks in over the tailnet: WireGuard
-		// authenticates and encrypts; roles come from WhoIs.
-		if ln, err := node.Listen(":80"); err != nil {
-			log.Error("remote support pages are not served on the tailnet", "err", err)
-		} else {
-			tsrv := &http.Server{Handler: pages.Tailnet(), ReadHeaderTimeout: 10 * time.Second}
-			go tsrv.Serve(ln)
-			defer tsrv.Close()
-		}
+		served.serveTailnet(ctx, node, pages, log)
 	}
-	srv := &http.Server{Addr: *listen, Handler: pages.LAN(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("the box's pages are not served", "addr", *listen, "err", err)
-		}
-	}()
-	log.Info("running", "database", appliance.Redact(set.Database.URL), "state", *stateDir, "pages", *listen)
+	if err := served.serveLAN(pages, *listen); err != nil {
+		log.Error("the box's pages are not served", "addr", *listen, "err", err)
+	}
+	// Not a secret: people compare it with what their browser shows.
+	log.Info("running", "database", appliance.Redact(set.Database.URL), "state", *stateDir, "pages", *listen,
+		"fingerprint", pages.Cert().Fingerprint)
 	err = a.Run(ctx)
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	srv.Shutdown(shut)
+	served.shutdown(shut)
 	if err != nil {
 		return 1, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance"
 	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/appliance/web"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -104,9 +105,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("demo: %w; choose another address with --listen", err)
 	}
 	srv := &http.Server{Handler: pages.LAN(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	go srv.Serve(web.SplitTLS(ln, pages.Cert().TLSConfig()))
 	defer srv.Close()
-	say("the box's pages: http://%s (set a password on first visit)", ln.Addr())
+	say("the box's pages: https://%s (set a password on first visit)", ln.Addr())
+	say("the browser warns about the box's own certificate: accept it if its SHA-256 fingerprint is %s", pages.Cert().Fingerprint)
 	say("the box's log: %s; its drives: %s", filepath.Join(abs, "box.log"), sim.Dir)
 	say("the offsite vault (on loopback: the demo has no tailnet): %s, storing only ciphertext in %s", vaultURL, filepath.Join(abs, "vault"))
 

@@ -3,17 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/web"
+	"github.com/clinicbox/clinicbox/appliance/web/webclient"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
@@ -70,12 +73,16 @@ func TestDemoRunsTwoDays(t *testing.T) {
 		}
 	}
 	// The pages were served while it ran, and are gone now.
-	m := regexp.MustCompile(`pages: (http://\S+)`).FindStringSubmatch(text)
+	m := regexp.MustCompile(`pages: (https://\S+)`).FindStringSubmatch(text)
 	if m == nil {
 		t.Fatalf("no URL printed:\n%s", text)
 	}
-	if _, err := http.Get(m[1]); err == nil {
-		t.Errorf("the demo's pages still answer at %s after it ended", m[1])
+	fp, err := web.ReadFingerprint(filepath.Join(dir, "state", "web"))
+	if err != nil || !strings.Contains(text, "fingerprint is "+fp) {
+		t.Errorf("got fingerprint %q, %v from the state; want it printed:\n%s", fp, err, text)
+	}
+	if err := webclient.New(m[1], "any password", fp).SignIn(context.Background()); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("the demo's pages at %s after it ended: got %v; want the connection refused", m[1], err)
 	}
 	for _, want := range []string{"state/custody.jsonl", "state/box.key", "drives/blue/clinicbox-drive.json", "drives/red/clinicbox/clinicbox-repo.json"} {
 		if _, err := os.Stat(filepath.Join(dir, want)); err != nil {

@@ -44,6 +44,9 @@ const (
 // boxSignIn sets the box password at the first visit, as the IT person
 // does, and waits until the box trusts its clock and reaches the database.
 func boxSignIn(ctx context.Context, s *smoke) error {
+	if err := pinBox(ctx, s); err != nil {
+		return err
+	}
 	if err := s.poll(ctx, time.Second, func() error { return s.box.SignIn(ctx) }); err != nil {
 		return err
 	}

@@ -125,7 +125,9 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 	fmt.Fprintf(s.out, "smoke: qemu pid %d, web interface on %s, the box's pages on %s\n", s.vm.Pid(), s.vm.HTTPAddr, s.vm.PagesAddr)
 	s.ui = &webUI{Base: "http://" + s.vm.HTTPAddr, Password: password}
 	s.root, s.target, s.stderr = root, t, stderr
-	s.box = webclient.New("http://"+s.vm.PagesAddr, rand.Text())
+	// Pinned to no certificate until the box's log shows its fingerprint
+	// (pinBox).
+	s.box = webclient.New("https://"+s.vm.PagesAddr, rand.Text(), "")
 	return stop, nil
 }
 

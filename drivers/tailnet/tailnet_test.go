@@ -99,3 +99,25 @@ func TestNewRefusesMissingSettings(t *testing.T) {
 		})
 	}
 }
+
+// A tailnet that cannot issue this node a certificate offers no TLS: the
+// test control server names a certificate domain for the node, but the
+// certificate has to come from Let's Encrypt through a DNS challenge the
+// control server does not serve (self-hosted servers often do not
+// either), so the caller keeps its pages on plain HTTP inside WireGuard.
+func TestTLSConfigWithoutCertificates(t *testing.T) {
+	tn := tailnettest.New(t)
+	box := tn.Node(t, "box", "tag:clinicbox")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := box.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg, name, ok, err := box.TLSConfig(ctx)
+	if cfg != nil || ok {
+		t.Errorf("got a configuration %v for %q, ok %v; want none", cfg, name, ok)
+	}
+	if err != nil && !strings.Contains(err.Error(), "certificate for "+name) {
+		t.Errorf("got %v; want nil or an error naming the certificate for %q", err, name)
+	}
+}

@@ -21,9 +21,10 @@ import (
 // (cmd/clinicbox -listen), used the way appliance/web/API.md shows a
 // script using them: the box password set at the first visit or given at
 // /login, the session cookie, the CSRF token from /api/session on every
-// action.
+// action. It talks HTTPS to the box and accepts only the certificate
+// whose fingerprint it was given.
 type Client struct {
-	// Base is the pages' URL, e.g. http://127.0.0.1:8080.
+	// Base is the pages' URL, e.g. https://127.0.0.1:8080.
 	Base     string
 	Password string
 
@@ -35,11 +36,15 @@ type Client struct {
 	last []byte
 }
 
-// New returns a client of the pages at base that signs in with password.
-func New(base, password string) *Client {
+// New returns a client of the pages at base that signs in with password
+// and trusts the box's certificate with the SHA-256 fingerprint given as
+// the box shows it (web.Fingerprint, web.ReadFingerprint), and no other.
+func New(base, password, fingerprint string) *Client {
 	jar, _ := cookiejar.New(nil) // never fails without options
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = pinned(fingerprint)
 	return &Client{Base: strings.TrimSuffix(base, "/"), Password: password, client: &http.Client{
-		Jar: jar,
+		Jar: jar, Transport: tr,
 		// The forms answer 303 on success and draw the form again on
 		// failure; the redirect's target is not needed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/web"
+	"github.com/clinicbox/clinicbox/drivers/tailnet"
+)
+
+// servers are the pages' HTTP servers, closed together at the end.
+type servers struct {
+	mu   sync.Mutex
+	list []*http.Server
+}
+
+func (s *servers) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.mu.Lock()
+	s.list = append(s.list, srv)
+	s.mu.Unlock()
+	go srv.Serve(ln)
+}
+
+// shutdown stops every server, letting requests under way finish first.
+func (s *servers) shutdown(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, srv := range s.list {
+		srv.Shutdown(ctx)
+	}
+}
+
+// serveLAN serves the pages on the practice's network at addr: HTTPS with
+// the box's own certificate, and on the same port plain HTTP that is
+// only redirected to HTTPS.
+func (s *servers) serveLAN(pages *web.Server, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.serve(web.SplitTLS(ln, pages.Cert().TLSConfig()), pages.LAN())
+	return nil
+}
+
+// serveTailnet serves the pages to remote support on the tailnet.
+//
+// They are served over HTTPS with the tailnet's own certificate when the
+// tailnet offers one (HTTPS and MagicDNS enabled in its admin page): on
+// port 443, with port 80 redirecting there. When it offers none (a
+// self-hosted coordination server without a certificate service, HTTPS
+// not enabled, or the certificate cannot be fetched), the pages stay on
+// plain HTTP on port 80, inside WireGuard: WireGuard encrypts every packet
+// between the two devices and authenticates each by its node key, which
+// is also what WhoIs names callers by, and no password or session cookie
+// travels on the tailnet. A self-signed certificate there would add a
+// warning to click through and nothing WireGuard does not already give.
+func (s *servers) serveTailnet(ctx context.Context, node *tailnet.Node, pages *web.Server, log *slog.Logger) {
+	ln, err := node.Listen(":80")
+	if err != nil {
+		log.Error("remote support pages are not served on the tailnet", "err", err)
+		return
+	}
+	h := pages.Tailnet()
+	var plain atomic.Pointer[http.Handler]
+	plain.Store(&h)
+	s.serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*plain.Load()).ServeHTTP(w, r) }))
+	go func() {
+		if _, err := node.Up(ctx); err != nil {
+			return // startOffsite logs it
+		}
+		cfg, name, ok, err := node.TLSConfig(ctx)
+		switch {
+		case err != nil:
+			log.Warn("the tailnet's certificate cannot be fetched: remote support pages stay on plain HTTP inside WireGuard", "err", err)
+			return
+		case !ok:
+			log.Info("the tailnet offers no certificates: remote support pages are on plain HTTP inside WireGuard")
+			return
+		}
+		ln443, err := node.Listen(":443")
+		if err != nil {
+			log.Error("remote support pages are not served over HTTPS on the tailnet", "err", err)
+			return
+		}
+		s.serve(tls.NewListener(ln443, cfg), h)
+		var redirect http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://"+name+r.URL.RequestURI(), http.StatusMovedPermanently)
+		})
+		plain.Store(&redirect)
+		log.Info("remote support pages over HTTPS with the tailnet's certificate", "name", name)
+	}()
+}
