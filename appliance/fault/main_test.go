@@ -157,7 +157,7 @@ func writeReliability(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteMarkdown(f, m, report.Rows(), notes); err != nil {
+	if err := WriteMarkdown(f, m, report.Rows(), attacks, notes); err != nil {
 		f.Close()
 		return err
 	}

@@ -82,10 +82,17 @@ type Machine struct {
 	Command                      string // how to run the suite again
 }
 
+// Attack is a hostile input that a package's own tests try, outside the
+// fault suite: what was tried, what the box did, and the test that fails
+// if it stops doing so.
+type Attack struct {
+	Input, Outcome, Test string
+}
+
 // WriteMarkdown writes the report: the machine, one table row per fault
 // with its tries, what the box did and what was lost, then notes on how
 // faults were produced and what the suite does not cover.
-func WriteMarkdown(w io.Writer, m Machine, rows []Row, notes []string) error {
+func WriteMarkdown(w io.Writer, m Machine, rows []Row, attacks []Attack, notes []string) error {
 	var b strings.Builder
 	b.WriteString("# Reliability\n\n")
 	b.WriteString("What clinicbox did when things went wrong, written by the fault suite in `appliance/fault` " +
@@ -105,6 +112,15 @@ func WriteMarkdown(w io.Writer, m Machine, rows []Row, notes []string) error {
 			lost = strings.Join(r.Lost, "; ")
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(r.Fault), tries, cell(strings.Join(r.Outcomes, "; ")), cell(lost))
+	}
+	if len(attacks) > 0 {
+		b.WriteString("\n## Tried as an attacker would\n\n")
+		b.WriteString("Hostile input tried by the packages' own tests (run by every `make test`); each test fails if the box stops doing what the row says.\n\n")
+		b.WriteString("| Attack or hostile input | What the box did | Test | Lost |\n")
+		b.WriteString("| --- | --- | --- | --- |\n")
+		for _, a := range attacks {
+			fmt.Fprintf(&b, "| %s | %s | %s | nothing |\n", cell(a.Input), cell(a.Outcome), cell(a.Test))
+		}
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n## How the faults were made, and what is not covered\n\n")
