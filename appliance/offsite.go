@@ -75,8 +75,11 @@ func (a *Appliance) offsiteStatus(st *status.Status, now time.Time) []status.Con
 		return nil
 	}
 	o := a.cfg.Offsite.Status()
-	st.Offsite = []status.Offsite{{Name: o.Destination, Connected: o.Connected, BacklogBytes: o.BacklogBytes, LastBaseBackup: o.LastBaseBackupTime,
+	st.Offsite = []status.Offsite{{Name: o.Destination, Connected: o.Connected, BacklogBytes: o.BacklogBytes, LastBaseBackup: o.RestorableTime,
 		Lag: status.Lag{Streaming: o.Connected, FlushedLSN: o.Durable.String(), Bytes: o.BacklogBytes, Seconds: o.LagSeconds, LastFlush: o.LastDurable, LastError: o.LastError}}}
+	if o.WaitingForWAL != "" {
+		st.Offsite[0].WaitingForWAL = fmt.Sprintf("Base backup %s is in the vault; it counts once the vault holds the WAL up to %s (it holds %s).", o.WaitingForWAL, o.WaitingForWALTo, o.Durable)
+	}
 	if o.VaultFull {
 		return []status.Condition{{Name: "offsite vault full", Severity: status.Attention, Since: o.LastErrorTime,
 			Message: "The offsite vault is full for this practice: ask the vault's operator to raise the quota. Backups continue on the drives."}}

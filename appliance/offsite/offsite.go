@@ -88,6 +88,16 @@ type Status struct {
 	LastBaseBackup     string    `json:"last_base_backup,omitempty"`
 	LastBaseBackupTime time.Time `json:"last_base_backup_time,omitzero"`
 	LastBaseBackupTLI  uint32    `json:"last_base_backup_timeline,omitempty"`
+	// Restorable is the newest base backup the vault can restore: stored,
+	// and the WAL up to its end stored durably too (WAL travels on its own
+	// stream, so a backup can arrive before the WAL that makes it
+	// consistent). Zero until one is.
+	Restorable     string    `json:"restorable_base_backup,omitempty"`
+	RestorableTime time.Time `json:"restorable_base_backup_time,omitzero"`
+	// WaitingForWAL is the stored backup whose WAL has not all arrived
+	// yet, with the position the vault's WAL must reach.
+	WaitingForWAL   string      `json:"waiting_for_wal,omitempty"`
+	WaitingForWALTo archive.LSN `json:"waiting_for_wal_to,omitzero"`
 	// Uploading is the backup being uploaded, with bytes done and total.
 	Uploading   string `json:"uploading,omitempty"`
 	UploadDone  int64  `json:"upload_done,omitempty"`
@@ -104,9 +114,10 @@ type Shipper struct {
 	wire     atomic.Int64
 	raw      atomic.Int64
 
-	// mu guards st.
-	mu sync.Mutex
-	st Status
+	// mu guards st and waiting.
+	mu      sync.Mutex
+	st      Status
+	waiting *archive.Backup // stored in the vault, its WAL not all there yet
 }
 
 // New checks the configuration; Run starts shipping.
@@ -173,10 +184,35 @@ func (s *Shipper) ack(tli uint32, lsn archive.LSN) {
 		s.st.Timeline, s.st.Durable = tli, lsn
 	}
 	s.st.LastDurable = now
+	s.promote()
 	s.mu.Unlock()
 	if s.cfg.OnDurable != nil {
 		s.cfg.OnDurable(tli, lsn)
 	}
+}
+
+// stored records a base backup the vault now holds: restorable at once if
+// the vault's WAL already reaches its end, else once it does. s.mu is held.
+func (s *Shipper) stored(b *archive.Backup) {
+	if s.st.LastBaseBackupTime.Before(b.Start) {
+		s.st.LastBaseBackup, s.st.LastBaseBackupTime, s.st.LastBaseBackupTLI = b.ID, b.Start, b.EndTimeline
+	}
+	if s.st.RestorableTime.Before(b.Start) {
+		s.waiting = b
+		s.st.WaitingForWAL, s.st.WaitingForWALTo = b.ID, b.EndLSN
+		s.promote()
+	}
+}
+
+// promote makes the backup waiting for its WAL restorable once the WAL
+// the vault holds durably reaches its end. s.mu is held.
+func (s *Shipper) promote() {
+	b := s.waiting
+	if b == nil || s.st.Timeline < b.EndTimeline || s.st.Timeline == b.EndTimeline && s.st.Durable < b.EndLSN {
+		return
+	}
+	s.st.Restorable, s.st.RestorableTime = b.ID, b.Start
+	s.st.WaitingForWAL, s.st.WaitingForWALTo, s.waiting = "", 0, nil
 }
 
 func (s *Shipper) setError(err error) {

@@ -56,9 +56,7 @@ func (s *Shipper) UploadBackup(ctx context.Context, repoDir, backupID string) er
 		}
 	}
 	s.mu.Lock()
-	if s.st.LastBaseBackupTime.Before(b.Start) {
-		s.st.LastBaseBackup, s.st.LastBaseBackupTime, s.st.LastBaseBackupTLI = b.ID, b.Start, b.EndTimeline
-	}
+	s.stored(b)
 	s.st.Uploading, s.st.UploadDone, s.st.UploadTotal = "", 0, 0
 	s.mu.Unlock()
 	s.log.Info("base backup stored offsite", "op", "offsite", "backup", backupID)

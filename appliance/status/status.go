@@ -263,12 +263,16 @@ type Slot struct {
 
 // Offsite is one offsite destination.
 type Offsite struct {
-	Name           string    `json:"name"`
-	Connected      bool      `json:"connected"`
-	Lag            Lag       `json:"lag"`
-	BacklogBytes   int64     `json:"backlog_bytes"`
+	Name         string `json:"name"`
+	Connected    bool   `json:"connected"`
+	Lag          Lag    `json:"lag"`
+	BacklogBytes int64  `json:"backlog_bytes"`
+	// LastBaseBackup is when the newest base backup the vault can restore
+	// began: one whose WAL has arrived too.
 	LastBaseBackup time.Time `json:"last_base_backup,omitzero"`
-	Window         Range     `json:"window"`
+	// WaitingForWAL says which stored backup does not count yet, and why.
+	WaitingForWAL string `json:"waiting_for_wal,omitempty"`
+	Window        Range  `json:"window"`
 }
 
 // Window is the recoverable window: from when to when the database can be
