@@ -120,7 +120,13 @@ func TestSlotDropped(t *testing.T) {
 	b.stream.Kill()
 	b.stream = nil
 	tr := newTry(t, "replication slot dropped by someone while the box was off")
-	c.MustExec(t, "SELECT pg_drop_replication_slot('"+slot+"')")
+	// The walsender notices the killed stream only when its socket read
+	// fails: until then the slot is active and cannot be dropped.
+	var dropErr error
+	waitUntil(t, "the slot to be dropped once its walsender has gone", 2*time.Minute, func() bool {
+		dropErr = c.Exec(t.Context(), "SELECT pg_drop_replication_slot('"+slot+"')")
+		return dropErr == nil
+	})
 	for range 3 {
 		bulkWAL(t, c, 20000)
 		c.MustExec(t, "SELECT pg_switch_wal()", "CHECKPOINT")
