@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,7 @@ type boxService struct {
 	loop     *usbtest.Loop // the drive
 	started  time.Time     // when the running child was started
 	setPath  string        // the settings file
+	console  string        // the file the service shows its setup code in
 
 	proc    *Process // the running child; nil before the first start
 	deleted int      // backups retention deleted in the runs killed so far
@@ -97,7 +99,9 @@ func newBoxService(t *testing.T, size int64) *boxService {
 	addr := ln.Addr().String()
 	ln.Close()
 	s.base = "http://" + addr
-	s.args = []string{"-settings", s.setPath, "-state", filepath.Join(top, "state"), "-run", s.run, "-listen", addr, "-loop-drives", images}
+	// The console is a file: what a monitor at the box would show.
+	s.console = filepath.Join(top, "console")
+	s.args = []string{"-settings", s.setPath, "-state", filepath.Join(top, "state"), "-run", s.run, "-listen", addr, "-loop-drives", images, "-console", s.console}
 	return s
 }
 
@@ -127,9 +131,23 @@ func (s *boxService) start() {
 	s.poll("the box's pages to sign in", 2*time.Minute, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		s.api.SetSetupCode(setupCode(s.console))
 		return s.api.SignIn(ctx) == nil
 	})
 }
+
+// setupCode is the last setup code shown on the console file, as someone
+// at the box reads it; "" when none was shown.
+func setupCode(console string) string {
+	b, _ := os.ReadFile(console)
+	m := setupCodeLine.FindAllSubmatch(b, -1)
+	if len(m) == 0 {
+		return ""
+	}
+	return string(m[len(m)-1][1])
+}
+
+var setupCodeLine = regexp.MustCompile(`setup code for the box's page: (\S+)`)
 
 // poll waits for cond, failing at once if the service ends.
 func (s *boxService) poll(what string, limit time.Duration, cond func() bool) {

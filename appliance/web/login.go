@@ -18,7 +18,18 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 	q := reqOf(r)
-	q.action, q.role = "set password", "setup"
+	q.action = "set password"
+	if s.password.isSet() {
+		q.refused, q.why = true, "the password is already set"
+		s.form(w, http.StatusConflict, "login", errPasswordSet.Error())
+		return
+	}
+	if !s.setupGate.armed(s.now(), r.PostFormValue("code")) {
+		q.refused, q.why = true, "setup was not opened at the box (no button press, no setup code)"
+		s.form(w, http.StatusForbidden, "setup", setupClosed)
+		return
+	}
+	q.role = "setup"
 	pw := r.PostFormValue("password")
 	if pw != r.PostFormValue("confirm") {
 		q.refused, q.why = true, "the two passwords differ"
@@ -35,6 +46,7 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.why = "first-run password set"
+	s.setupGate.disarm()
 	s.sessions.start(w)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -95,5 +107,9 @@ func (s *Server) form(w http.ResponseWriter, code int, page, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	s.render(w, page, map[string]any{"Practice": s.cfg.Practice, "Message": msg, "Min": minPassword})
+	data := map[string]any{"Practice": s.cfg.Practice, "Message": msg, "Min": minPassword}
+	if until := s.setupGate.openUntil(s.now()); !until.IsZero() {
+		data["SetupUntil"] = until.In(s.loc).Format("15:04")
+	}
+	s.render(w, page, data)
 }

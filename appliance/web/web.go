@@ -106,8 +106,14 @@ type Config struct {
 	OpenMetrics bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Log receives operational messages; nil discards them.
+	// Log receives operational messages; nil discards them. The setup
+	// code is written to it while no password is set.
 	Log *slog.Logger
+	// ShowSetupCode shows the one-time setup code to someone at the box
+	// (cmd/clinicbox writes it to the console); nil shows it in Log only.
+	// It is called when the box starts without a password and after the
+	// button clears it.
+	ShowSetupCode func(code string)
 }
 
 // Server serves the pages and API. Make one with New.
@@ -118,8 +124,10 @@ type Server struct {
 	log      *slog.Logger
 	key      []byte // signs CSRF tokens; new at every start
 	password *passwordFile
-	sessions *sessions
-	metrics  http.Handler
+	// setupGate arms the first-run setup of the password.
+	setupGate setupGate
+	sessions  *sessions
+	metrics   http.Handler
 }
 
 // New checks cfg and returns a Server.
@@ -149,6 +157,9 @@ func New(cfg Config) (*Server, error) {
 	s.password = &passwordFile{path: passwordPath(cfg.StateDir)}
 	s.sessions = newSessions(s.now)
 	s.metrics = newMetrics(cfg.Box, s.now)
+	if !s.password.isSet() {
+		s.newCode()
+	}
 	return s, nil
 }
 
