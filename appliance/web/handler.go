@@ -77,13 +77,13 @@ func (s *Server) handler(m mode) http.Handler {
 		s.fail(w, r, http.StatusForbidden, "the box refuses requests made by other web sites")
 	}))
 	gated := s.gate(m, cop.Handler(mux))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.checkHost(m, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/static/") {
 			files.ServeHTTP(w, r)
 			return
 		}
 		gated.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // gate identifies the caller, lets through only what their role may see,

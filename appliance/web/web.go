@@ -109,6 +109,13 @@ type Config struct {
 	// Log receives operational messages; nil discards them. The setup
 	// code is written to it while no password is set.
 	Log *slog.Logger
+	// Hosts lists the names and addresses the box answers to besides
+	// localhost and loopback addresses: its host name, NAME.local, its
+	// LAN addresses, its tailnet names and addresses. A request naming
+	// another host is refused (DNS rebinding). It is called again, at most
+	// every ten seconds, when a request names a host it did not list; nil
+	// means loopback only.
+	Hosts func() []string
 	// ShowSetupCode shows the one-time setup code to someone at the box
 	// (cmd/clinicbox writes it to the console); nil shows it in Log only.
 	// It is called when the box starts without a password and after the
@@ -126,6 +133,7 @@ type Server struct {
 	password *passwordFile
 	// setupGate arms the first-run setup of the password.
 	setupGate setupGate
+	hosts     hostNames
 	sessions  *sessions
 	metrics   http.Handler
 }
@@ -155,6 +163,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	rand.Read(s.key)
 	s.password = &passwordFile{path: passwordPath(cfg.StateDir)}
+	s.hosts = hostNames{list: cfg.Hosts, now: s.now}
 	s.sessions = newSessions(s.now)
 	s.metrics = newMetrics(cfg.Box, s.now)
 	if !s.password.isSet() {

@@ -106,7 +106,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			return web.Caller{Via: "tailnet", Addr: addr, Node: p.Node, Login: p.Login, Tags: p.Tags}, err
 		}
 	}
-	pages, err := a.NewWeb(nil, whois, func(c *web.Config) { c.ShowSetupCode = showOnConsole(*console, log) })
+	pages, err := a.NewWeb(nil, whois, func(c *web.Config) {
+		c.ShowSetupCode = showOnConsole(*console, log)
+		c.Hosts = boxHosts(node)
+	})
 	if err != nil {
 		return 1, err
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -85,5 +87,24 @@ func TestSetupCodeOnConsole(t *testing.T) {
 	showOnConsole(filepath.Join(p, "not-a-dir", "console"), slog.New(slog.NewTextHandler(&log, nil)))("ABCDE-FGHJK")
 	if !strings.Contains(log.String(), "not on the box's screen") {
 		t.Errorf("got log %q; want it to say the code is not on the screen", log.String())
+	}
+}
+
+// The pages answer to the box's host name, NAME.local and its addresses.
+func TestBoxHosts(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := boxHosts(nil)()
+	want := []string{host, host + ".local"}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		want = append(want, a.(*net.IPNet).IP.String())
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("got %q; want it to hold %q", got, w)
+		}
 	}
 }

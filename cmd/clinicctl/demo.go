@@ -99,6 +99,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// This terminal is the demo box's screen: the setup code shows here.
 	pages, err := box.NewWeb(sim, nil, func(c *web.Config) {
 		c.ShowSetupCode = func(code string) { say("the box's setup code (on its screen): %s", code) }
+		c.Hosts = web.MachineHosts
 	})
 	if err != nil {
 		return err
