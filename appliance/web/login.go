@@ -24,11 +24,19 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 		s.form(w, http.StatusConflict, "login", errPasswordSet.Error())
 		return
 	}
+	host := hostOnly(r.RemoteAddr)
+	end, no := s.tries.begin(host, s.sessions)
+	if no != nil {
+		s.refuse(w, q, "setup", no)
+		return
+	}
+	defer end() // setting the password hashes it
 	if !s.setupGate.armed(s.now(), r.PostFormValue("code")) {
 		q.refused, q.why = true, "setup was not opened at the box (no button press, no setup code)"
 		s.form(w, http.StatusForbidden, "setup", setupClosed)
 		return
 	}
+	s.sessions.succeeded(host)
 	q.role = "setup"
 	pw := r.PostFormValue("password")
 	if pw != r.PostFormValue("confirm") {
@@ -67,24 +75,25 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	q := reqOf(r)
 	q.action = "login"
 	host := hostOnly(r.RemoteAddr)
-	if s.sessions.lockedOut(host) {
-		q.refused, q.why = true, "too many wrong passwords"
-		s.form(w, http.StatusTooManyRequests, "login", "Too many wrong passwords. Wait a minute, then try again.")
+	end, no := s.tries.begin(host, s.sessions)
+	if no != nil {
+		s.refuse(w, q, "login", no)
 		return
 	}
 	ok, err := s.password.check(r.PostFormValue("password"))
+	end()
 	if err != nil {
 		s.log.Error("login", "err", err)
 		q.refused, q.why = true, err.Error()
 		s.form(w, http.StatusInternalServerError, "login", "The box cannot check passwords right now; see its diagnostic bundle.")
 		return
 	}
-	s.sessions.attempt(host, ok)
 	if !ok {
 		q.refused, q.why = true, "wrong password"
 		s.form(w, http.StatusUnauthorized, "login", "That is not the box password.")
 		return
 	}
+	s.sessions.succeeded(host)
 	q.role, q.why = RoleStaff, "password accepted"
 	s.sessions.start(w)
 	http.Redirect(w, r, "/", http.StatusSeeOther)

@@ -135,6 +135,7 @@ type Server struct {
 	setupGate setupGate
 	hosts     hostNames
 	sessions  *sessions
+	tries     *tries
 	metrics   http.Handler
 }
 
@@ -165,6 +166,7 @@ func New(cfg Config) (*Server, error) {
 	s.password = &passwordFile{path: passwordPath(cfg.StateDir)}
 	s.hosts = hostNames{list: cfg.Hosts, now: s.now}
 	s.sessions = newSessions(s.now)
+	s.tries = newTries(s.now)
 	s.metrics = newMetrics(cfg.Box, s.now)
 	if !s.password.isSet() {
 		s.newCode()
