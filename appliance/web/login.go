@@ -30,6 +30,7 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, q, "setup", no)
 		return
 	}
+	q.tried = true
 	defer end() // setting the password hashes it
 	if !s.setupGate.armed(s.now(), r.PostFormValue("code")) {
 		q.refused, q.why = true, "setup was not opened at the box (no button press, no setup code)"
@@ -80,6 +81,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, q, "login", no)
 		return
 	}
+	q.tried = true
 	ok, err := s.password.check(r.PostFormValue("password"))
 	end()
 	if err != nil {

@@ -136,6 +136,7 @@ type Server struct {
 	hosts     hostNames
 	sessions  *sessions
 	tries     *tries
+	noise     noise
 	metrics   http.Handler
 }
 
@@ -167,6 +168,7 @@ func New(cfg Config) (*Server, error) {
 	s.hosts = hostNames{list: cfg.Hosts, now: s.now}
 	s.sessions = newSessions(s.now)
 	s.tries = newTries(s.now)
+	s.noise = noise{now: s.now, flush: s.flushNoise}
 	s.metrics = newMetrics(cfg.Box, s.now)
 	if !s.password.isSet() {
 		s.newCode()
