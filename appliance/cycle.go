@@ -395,8 +395,11 @@ func (a *Appliance) button(ctx context.Context, p Button) {
 			a.event("password", "Holding the button did not clear the page's password: "+err.Error())
 			return
 		}
-		a.event("password", "The page's password was cleared at the box (button held 10 s). Set a new one on the box's page now.")
+		a.event("password", "The page's password was cleared at the box (button held 10 s). Set a new one on the box's page within 10 minutes.")
 	case Ack:
+		if pages := a.web.Load(); pages != nil && pages.OpenSetup("front desk (button)") {
+			a.event("password", "Setup open: set the page's password on the box's page within 10 minutes.")
+		}
 		st := a.Status()
 		if len(st.Conditions) > 0 && st.Conditions[0].Name == "swap due" {
 			if err := a.eject(ctx, "front desk (button)"); err != nil {

@@ -83,8 +83,9 @@ func (s SimPanel) SimDrives() []web.SimDrive {
 }
 
 // NewWeb builds the pages for the appliance: the audit log goes next to
-// the rest of the box's state.
-func (a *Appliance) NewWeb(sim *SimDrives, whois func(ctx context.Context, remoteAddr string) (web.Caller, error)) (*web.Server, error) {
+// the rest of the box's state. opts set what only the program knows (where
+// the setup code is shown, the box's names).
+func (a *Appliance) NewWeb(sim *SimDrives, whois func(ctx context.Context, remoteAddr string) (web.Caller, error), opts ...func(*web.Config)) (*web.Server, error) {
 	al, err := audit.Open(a.path("audit.jsonl"), a.key.LogKeys())
 	if err != nil {
 		return nil, err
@@ -101,6 +102,9 @@ func (a *Appliance) NewWeb(sim *SimDrives, whois func(ctx context.Context, remot
 		Location: a.policy.Calendar.Location, Now: a.cfg.Now, Log: a.log, WhoIs: whois}
 	if sim != nil {
 		cfg.Sim = SimPanel{Drives: sim}
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	srv, err := web.New(cfg)
 	if err != nil {

@@ -72,9 +72,10 @@ func TestWebBoxActsAndBundles(t *testing.T) {
 	}
 }
 
-// Holding the button ten seconds clears the page's password: browsers that
-// were logged in are logged out, the next visit sets a new password, and
-// the audit log and the events say it happened at the box.
+// A press of the button opens the first setting of the page's password;
+// holding it ten seconds clears the password: browsers that were logged
+// in are logged out, the next visit sets a new password, and the audit log
+// and the events say it happened at the box.
 func TestButtonResetsPagePassword(t *testing.T) {
 	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC))
 	pages, err := r.a.NewWeb(nil, nil)
@@ -112,6 +113,18 @@ func TestButtonResetsPagePassword(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
+	if resp := post("/setup", url.Values{"password": {"first-password-1"}, "confirm": {"first-password-1"}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("setting the first password before the button was pressed: %s; want 403", resp.Status)
+	}
+	r.button <- Ack
+	r.wait("setup opened by the button", func(st status.Status) bool {
+		for _, ev := range st.Events {
+			if strings.Contains(ev.Message, "Setup open") {
+				return true
+			}
+		}
+		return false
+	})
 	if resp := post("/setup", url.Values{"password": {"first-password-1"}, "confirm": {"first-password-1"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("setting the first password: %s", resp.Status)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,7 @@ type boxService struct {
 	started  time.Time     // when the running child was started
 	setPath  string        // the settings file
 	state    string        // -state: the box's key, state and pages' certificate
+	console  string        // the file the service shows its setup code in
 
 	proc    *Process // the running child; nil before the first start
 	deleted int      // backups retention deleted in the runs killed so far
@@ -100,7 +102,9 @@ func newBoxService(t *testing.T, size int64) *boxService {
 	ln.Close()
 	s.base = "https://" + addr
 	s.state = filepath.Join(top, "state")
-	s.args = []string{"-settings", s.setPath, "-state", s.state, "-run", s.run, "-listen", addr, "-loop-drives", images}
+	// The console is a file: what a monitor at the box would show.
+	s.console = filepath.Join(top, "console")
+	s.args = []string{"-settings", s.setPath, "-state", s.state, "-run", s.run, "-listen", addr, "-loop-drives", images, "-console", s.console}
 	return s
 }
 
@@ -136,6 +140,7 @@ func (s *boxService) start() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		api := webclient.New(s.base, s.password, fp)
+		api.SetSetupCode(setupCode(s.console))
 		if api.SignIn(ctx) != nil {
 			return false
 		}
@@ -143,6 +148,19 @@ func (s *boxService) start() {
 		return true
 	})
 }
+
+// setupCode is the last setup code shown on the console file, as someone
+// at the box reads it; "" when none was shown.
+func setupCode(console string) string {
+	b, _ := os.ReadFile(console)
+	m := setupCodeLine.FindAllSubmatch(b, -1)
+	if len(m) == 0 {
+		return ""
+	}
+	return string(m[len(m)-1][1])
+}
+
+var setupCodeLine = regexp.MustCompile(`setup code for the box's page: (\S+)`)
 
 // poll waits for cond, failing at once if the service ends.
 func (s *boxService) poll(what string, limit time.Duration, cond func() bool) {

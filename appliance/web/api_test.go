@@ -180,7 +180,7 @@ func (b tampered) Custody() ([]rotation.Entry, error) {
 
 func TestCustodyChainBroken(t *testing.T) {
 	e := newEnv(t)
-	srv, err := web.New(web.Config{Box: tampered{e.box}, Sealer: e.box.Sealer(), StateDir: e.state, Audit: e.audit, Now: e.clock.Now})
+	srv, err := web.New(web.Config{Box: tampered{e.box}, Sealer: e.box.Sealer(), StateDir: e.state, Audit: e.audit, Now: e.clock.Now, ShowSetupCode: e.showCode})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,17 @@ type env struct {
 	tail  *httptest.Server
 	// peers maps a loopback IP to the tailnet identity WhoIs returns.
 	peers map[string]web.Caller
+
+	mu sync.Mutex
+	// code is the setup code the box last showed on its screen.
+	code string
 }
+
+// showCode is the box's screen.
+func (e *env) showCode(code string) { e.mu.Lock(); e.code = code; e.mu.Unlock() }
+
+// setupCode is what someone at the box reads on its screen.
+func (e *env) setupCode() string { e.mu.Lock(); defer e.mu.Unlock(); return e.code }
 
 type envOption func(*web.Config)
 
@@ -77,12 +87,13 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Cleanup(func() { e.audit.Close() })
 	cfg := web.Config{
 		Box: e.box, Sealer: e.box.Sealer(), StateDir: e.state, Audit: e.audit,
-		Roles:    web.Roles{Admin: []string{"it@practice.example"}, Support: []string{"tag:support"}},
-		WhoIs:    e.whois,
-		Sim:      e.box,
-		Practice: "Riverside Family Practice",
-		Location: time.UTC,
-		Now:      e.clock.Now,
+		Roles:         web.Roles{Admin: []string{"it@practice.example"}, Support: []string{"tag:support"}},
+		WhoIs:         e.whois,
+		Sim:           e.box,
+		Practice:      "Riverside Family Practice",
+		Location:      time.UTC,
+		Now:           e.clock.Now,
+		ShowSetupCode: e.showCode,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -140,10 +151,11 @@ func (e *env) lanClient() *client { return e.client(e.lan.URL, "127.0.0.1") }
 // peer is a tailnet caller from 127.0.0.N.
 func (e *env) peer(ip string) *client { return e.client(e.tail.URL, ip) }
 
-// staff is a LAN browser after the first-run password was set.
+// staff is a LAN browser after the first-run password was set with the
+// setup code from the box's screen.
 func (e *env) staff() *client {
 	c := e.lanClient()
-	res := c.post("/setup", url.Values{"password": {"correct horse battery"}, "confirm": {"correct horse battery"}}, nil)
+	res := c.post("/setup", url.Values{"password": {"correct horse battery"}, "confirm": {"correct horse battery"}, "code": {e.setupCode()}}, nil)
 	if res.code != http.StatusSeeOther {
 		e.t.Fatalf("setup: got %d %s; want 303", res.code, res.body)
 	}

@@ -36,6 +36,9 @@ type request struct {
 	// granted says the request was allowed even if what it asked for
 	// then failed.
 	granted bool
+	// tried says a password or setup code was checked: the record is
+	// never summarized as noise.
+	tried bool
 }
 
 type ctxKey struct{}
@@ -77,13 +80,13 @@ func (s *Server) handler(m mode) http.Handler {
 		s.fail(w, r, http.StatusForbidden, "the box refuses requests made by other web sites")
 	}))
 	gated := s.gate(m, cop.Handler(mux))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.checkHost(m, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/static/") {
 			files.ServeHTTP(w, r)
 			return
 		}
 		gated.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // gate identifies the caller, lets through only what their role may see,
@@ -156,12 +159,16 @@ func (s *Server) gateTailnet(w http.ResponseWriter, r *http.Request, q *request)
 	return true
 }
 
-// record writes the request's audit record.
+// record writes the request's audit record, or counts it as noise.
 func (s *Server) record(q *request, code int) {
 	allowed := !q.refused && (code < 400 || q.granted)
 	why := q.why
 	if why == "" && !allowed {
 		why = http.StatusText(code)
+	}
+	s.flushNoise()
+	if !allowed && q.role == "" && !q.tried && !s.noise.admit(q.caller.String()) {
+		return
 	}
 	_, err := s.cfg.Audit.Append(audit.Record{
 		Time: s.now(), Caller: q.caller.String(), Login: q.caller.Login, Tags: q.caller.Tags,

@@ -36,7 +36,7 @@ func TestFirstRunSetsPassword(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := c.post("/setup", url.Values{"password": {tt.pw}, "confirm": {tt.confirm}}, nil)
+			res := c.post("/setup", url.Values{"password": {tt.pw}, "confirm": {tt.confirm}, "code": {e.setupCode()}}, nil)
 			if res.code != tt.code || !strings.Contains(res.body, tt.says) {
 				t.Errorf("got %d %q; want %d mentioning %q", res.code, res.body, tt.code, tt.says)
 			}
@@ -59,7 +59,7 @@ func TestFirstRunSetsPassword(t *testing.T) {
 func TestSessionCookie(t *testing.T) {
 	e := newEnv(t)
 	c := e.lanClient()
-	res := c.post("/setup", url.Values{"password": {"correct horse battery"}, "confirm": {"correct horse battery"}}, nil)
+	res := c.post("/setup", url.Values{"password": {"correct horse battery"}, "confirm": {"correct horse battery"}, "code": {e.setupCode()}}, nil)
 	cookies := (&http.Response{Header: res.header}).Cookies()
 	if len(cookies) != 1 {
 		t.Fatalf("got %d cookies; want 1", len(cookies))

@@ -18,7 +18,27 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 	q := reqOf(r)
-	q.action, q.role = "set password", "setup"
+	q.action = "set password"
+	if s.password.isSet() {
+		q.refused, q.why = true, "the password is already set"
+		s.form(w, http.StatusConflict, "login", errPasswordSet.Error())
+		return
+	}
+	host := hostOnly(r.RemoteAddr)
+	end, no := s.tries.begin(host, s.sessions)
+	if no != nil {
+		s.refuse(w, q, "setup", no)
+		return
+	}
+	q.tried = true
+	defer end() // setting the password hashes it
+	if !s.setupGate.armed(s.now(), r.PostFormValue("code")) {
+		q.refused, q.why = true, "setup was not opened at the box (no button press, no setup code)"
+		s.form(w, http.StatusForbidden, "setup", setupClosed)
+		return
+	}
+	s.sessions.succeeded(host)
+	q.role = "setup"
 	pw := r.PostFormValue("password")
 	if pw != r.PostFormValue("confirm") {
 		q.refused, q.why = true, "the two passwords differ"
@@ -35,6 +55,7 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.why = "first-run password set"
+	s.setupGate.disarm()
 	s.sessions.start(w)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -55,24 +76,26 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	q := reqOf(r)
 	q.action = "login"
 	host := hostOnly(r.RemoteAddr)
-	if s.sessions.lockedOut(host) {
-		q.refused, q.why = true, "too many wrong passwords"
-		s.form(w, http.StatusTooManyRequests, "login", "Too many wrong passwords. Wait a minute, then try again.")
+	end, no := s.tries.begin(host, s.sessions)
+	if no != nil {
+		s.refuse(w, q, "login", no)
 		return
 	}
+	q.tried = true
 	ok, err := s.password.check(r.PostFormValue("password"))
+	end()
 	if err != nil {
 		s.log.Error("login", "err", err)
 		q.refused, q.why = true, err.Error()
 		s.form(w, http.StatusInternalServerError, "login", "The box cannot check passwords right now; see its diagnostic bundle.")
 		return
 	}
-	s.sessions.attempt(host, ok)
 	if !ok {
 		q.refused, q.why = true, "wrong password"
 		s.form(w, http.StatusUnauthorized, "login", "That is not the box password.")
 		return
 	}
+	s.sessions.succeeded(host)
 	q.role, q.why = RoleStaff, "password accepted"
 	s.sessions.start(w)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -95,5 +118,9 @@ func (s *Server) form(w http.ResponseWriter, code int, page, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	s.render(w, page, map[string]any{"Practice": s.cfg.Practice, "Message": msg, "Min": minPassword, "Fingerprint": s.cert.Fingerprint})
+	data := map[string]any{"Practice": s.cfg.Practice, "Message": msg, "Min": minPassword, "Fingerprint": s.cert.Fingerprint}
+	if until := s.setupGate.openUntil(s.now()); !until.IsZero() {
+		data["SetupUntil"] = until.In(s.loc).Format("15:04")
+	}
+	s.render(w, page, data)
 }

@@ -140,7 +140,8 @@ func (p *passwordFile) reset() error {
 
 // ResetPassword clears the LAN password and logs every browser out; the
 // next visit to the page sets a new password, as on the first day. It is
-// for someone at the box (the button held down), and is audited as who.
+// for someone at the box (the button held down), and is audited as who:
+// setup opens for ten minutes, and a new setup code is shown at the box.
 func (s *Server) ResetPassword(who string) error {
 	err := s.password.reset()
 	s.sessions.clear()
@@ -150,6 +151,10 @@ func (s *Server) ResetPassword(who string) error {
 	}
 	if _, aerr := s.cfg.Audit.Append(rec); aerr != nil {
 		s.log.Error("audit", "op", "reset password", "err", aerr)
+	}
+	if err == nil {
+		s.openSetup(who, "the password was cleared at the box")
+		s.newCode()
 	}
 	return err
 }

@@ -114,29 +114,6 @@ func (s *sessions) clear() {
 	s.mu.Unlock()
 }
 
-// lockedOut reports whether host must wait before trying a password.
-func (s *sessions) lockedOut(host string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.failures[host]
-	return f.count >= maxFailures && s.now().Sub(f.last) < lockout
-}
-
-// attempt records a password attempt from host.
-func (s *sessions) attempt(host string, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ok {
-		delete(s.failures, host)
-		return
-	}
-	f := s.failures[host]
-	if f.count >= maxFailures {
-		f.count = 0 // the lockout has passed: a fresh set of tries
-	}
-	s.failures[host] = failure{count: f.count + 1, last: s.now()}
-}
-
 // csrfToken is the token a principal (a LAN session, or a tailnet
 // caller) must send with every POST: an HMAC under the server's key, so it
 // needs no storage and cannot be guessed across principals.

@@ -28,6 +28,10 @@ func TestTailnetThroughTsnet(t *testing.T) {
 			p, err := boxNode.WhoIs(ctx, addr)
 			return web.Caller{Node: p.Node, Login: p.Login, Tags: p.Tags}, err
 		}
+		c.Hosts = func() []string {
+			names, _ := boxNode.Names(context.Background())
+			return names
+		}
 	})
 	ln, err := boxNode.Listen(":80")
 	if err != nil {

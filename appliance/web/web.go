@@ -110,8 +110,21 @@ type Config struct {
 	OpenMetrics bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Log receives operational messages; nil discards them.
+	// Log receives operational messages; nil discards them. The setup
+	// code is written to it while no password is set.
 	Log *slog.Logger
+	// Hosts lists the names and addresses the box answers to besides
+	// localhost and loopback addresses: its host name, NAME.local, its
+	// LAN addresses, its tailnet names and addresses. A request naming
+	// another host is refused (DNS rebinding). It is called again, at most
+	// every ten seconds, when a request names a host it did not list; nil
+	// means loopback only.
+	Hosts func() []string
+	// ShowSetupCode shows the one-time setup code to someone at the box
+	// (cmd/clinicbox writes it to the console); nil shows it in Log only.
+	// It is called when the box starts without a password and after the
+	// button clears it.
+	ShowSetupCode func(code string)
 }
 
 // Server serves the pages and API. Make one with New.
@@ -122,9 +135,14 @@ type Server struct {
 	log      *slog.Logger
 	key      []byte // signs CSRF tokens; new at every start
 	password *passwordFile
-	sessions *sessions
-	metrics  http.Handler
-	cert     *Cert
+	// setupGate arms the first-run setup of the password.
+	setupGate setupGate
+	hosts     hostNames
+	sessions  *sessions
+	tries     *tries
+	noise     noise
+	metrics   http.Handler
+	cert      *Cert
 }
 
 // New checks cfg and returns a Server.
@@ -161,8 +179,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.password = &passwordFile{path: passwordPath(cfg.StateDir)}
+	s.hosts = hostNames{list: cfg.Hosts, now: s.now}
 	s.sessions = newSessions(s.now, s.password.identity)
+	s.tries = newTries(s.now)
+	s.noise = noise{now: s.now, flush: s.flushNoise}
 	s.metrics = newMetrics(cfg.Box, s.now)
+	if !s.password.isSet() {
+		s.newCode()
+	}
 	return s, nil
 }
 

@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	stateDir := fs.String("state", "/perm/clinicbox", "directory for the box key, rotation state and custody log")
 	runDir := fs.String("run", "/tmp/clinicbox", "directory for drive mount points (tmpfs)")
 	listen := fs.String("listen", ":8080", "address of the box's pages on the practice's network")
+	console := fs.String("console", "/dev/console", "where the page's setup code is shown to someone at the box (a monitor, the serial port); empty: only in the log")
 	loopDrives := fs.String("loop-drives", "", "for tests and demos only: also take loop devices whose image file is in this directory for drives (default: USB drives only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -104,7 +105,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			return web.Caller{Via: "tailnet", Addr: addr, Node: p.Node, Login: p.Login, Tags: p.Tags}, err
 		}
 	}
-	pages, err := a.NewWeb(nil, whois)
+	pages, err := a.NewWeb(nil, whois, func(c *web.Config) {
+		c.ShowSetupCode = showOnConsole(*console, log)
+		c.Hosts = boxHosts(node)
+	})
 	if err != nil {
 		return 1, err
 	}

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -62,5 +65,46 @@ func TestBadSettingsWaitWithGuidance(t *testing.T) {
 				t.Errorf("a password reached the log")
 			}
 		})
+	}
+}
+
+// The setup code reaches the console, line by line, each time it is shown.
+func TestSetupCodeOnConsole(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "console")
+	var log bytes.Buffer
+	show := showOnConsole(p, slog.New(slog.NewTextHandler(&log, nil)))
+	show("ABCDE-FGHJK")
+	show("KMNPQ-RSTUV")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"setup code for the box's page: ABCDE-FGHJK", "setup code for the box's page: KMNPQ-RSTUV"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("got console %q; want it to hold %q", b, want)
+		}
+	}
+	showOnConsole(filepath.Join(p, "not-a-dir", "console"), slog.New(slog.NewTextHandler(&log, nil)))("ABCDE-FGHJK")
+	if !strings.Contains(log.String(), "not on the box's screen") {
+		t.Errorf("got log %q; want it to say the code is not on the screen", log.String())
+	}
+}
+
+// The pages answer to the box's host name, NAME.local and its addresses.
+func TestBoxHosts(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := boxHosts(nil)()
+	want := []string{host, host + ".local"}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		want = append(want, a.(*net.IPNet).IP.String())
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("got %q; want it to hold %q", got, w)
+		}
 	}
 }

@@ -96,7 +96,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	pages, err := box.NewWeb(sim, nil)
+	// This terminal is the demo box's screen: the setup code shows here.
+	pages, err := box.NewWeb(sim, nil, func(c *web.Config) {
+		c.ShowSetupCode = func(code string) { say("the box's setup code (on its screen): %s", code) }
+		c.Hosts = web.MachineHosts
+	})
 	if err != nil {
 		return err
 	}
@@ -107,7 +111,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	srv := &http.Server{Handler: pages.LAN(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(web.SplitTLS(ln, pages.Cert().TLSConfig()))
 	defer srv.Close()
-	say("the box's pages: https://%s (set a password on first visit)", ln.Addr())
+	say("the box's pages: https://%s (set a password on first visit, with the setup code)", ln.Addr())
 	say("the browser warns about the box's own certificate: accept it if its SHA-256 fingerprint is %s", pages.Cert().Fingerprint)
 	say("the box's log: %s; its drives: %s", filepath.Join(abs, "box.log"), sim.Dir)
 	say("the offsite vault (on loopback: the demo has no tailnet): %s, storing only ciphertext in %s", vaultURL, filepath.Join(abs, "vault"))

@@ -67,6 +67,7 @@ func TestDemoRunsTwoDays(t *testing.T) {
 		"without pressing the button",
 		"chain intact",
 		"database stopped and removed",
+		"the box's setup code (on its screen): ",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)

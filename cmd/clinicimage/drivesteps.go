@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -42,12 +43,26 @@ const (
 )
 
 // boxSignIn sets the box password at the first visit, as the IT person
-// does, and waits until the box trusts its clock and reaches the database.
+// does with the setup code the box shows on its screen (the serial
+// console here), and waits until the box trusts its clock and reaches the
+// database.
 func boxSignIn(ctx context.Context, s *smoke) error {
 	if err := pinBox(ctx, s); err != nil {
 		return err
 	}
-	if err := s.poll(ctx, time.Second, func() error { return s.box.SignIn(ctx) }); err != nil {
+	err := s.poll(ctx, time.Second, func() error {
+		b, err := os.ReadFile(s.vm.SerialLog)
+		if err != nil {
+			return err
+		}
+		m := setupCodeLine.FindSubmatch(b)
+		if m == nil {
+			return fmt.Errorf("serial console shows no setup code yet")
+		}
+		s.box.SetSetupCode(string(m[1]))
+		return s.box.SignIn(ctx)
+	})
+	if err != nil {
 		return err
 	}
 	return s.pollStatus(ctx, func(st *status.Status) error {
@@ -58,6 +73,10 @@ func boxSignIn(ctx context.Context, s *smoke) error {
 		return nil
 	})
 }
+
+// setupCodeLine is how clinicbox shows the page's setup code on the
+// console.
+var setupCodeLine = regexp.MustCompile(`setup code for the box's page: ([A-Z0-9]{5}-[A-Z0-9]{5})`)
 
 // plugNewDrive plugs a freshly formatted drive and waits for the kernel
 // to attach it and the box to offer it for enrollment.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,6 +102,32 @@ func (n *Node) Up(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("tailnet: up %s: %w", n.srv.Hostname, err)
 	}
 	var out []string
+	for _, ip := range st.TailscaleIPs {
+		out = append(out, ip.String())
+	}
+	return out, nil
+}
+
+// Names returns what the node is called on the tailnet: its MagicDNS
+// name (box.clinic.ts.net), that name's first label and the configured
+// hostname (what MagicDNS answers to alone), and its tailnet addresses.
+// Before the node is up it has only its hostname.
+func (n *Node) Names(ctx context.Context) ([]string, error) {
+	out := []string{n.srv.Hostname}
+	lc, err := n.srv.LocalClient()
+	if err != nil {
+		return out, fmt.Errorf("tailnet: names: %w", err)
+	}
+	st, err := lc.StatusWithoutPeers(ctx)
+	if err != nil {
+		return out, fmt.Errorf("tailnet: names: %w", err)
+	}
+	if st.Self != nil {
+		if name := strings.TrimSuffix(st.Self.DNSName, "."); name != "" {
+			short, _, _ := strings.Cut(name, ".")
+			out = append(out, name, short)
+		}
+	}
 	for _, ip := range st.TailscaleIPs {
 		out = append(out, ip.String())
 	}

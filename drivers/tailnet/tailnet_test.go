@@ -78,6 +78,16 @@ func TestListenDialWhoIs(t *testing.T) {
 			if !slices.Equal(p.Tags, tc.tags) || p.HasTag("tag:clinicbox") != (tc.tags != nil) {
 				t.Errorf("WhoIs: got tags %v; want %v", p.Tags, tc.tags)
 			}
+			names, err := tc.node.Names(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			short, _, _ := strings.Cut(tc.host, ".")
+			for _, want := range append([]string{tc.host, short}, addrs...) {
+				if !slices.Contains(names, want) {
+					t.Errorf("Names: got %q; want it to hold %q", names, want)
+				}
+			}
 		})
 	}
 }

@@ -32,6 +32,9 @@ type Client struct {
 
 	mu   sync.Mutex // guards the fields below
 	csrf string
+	// setupCode is the one-time code the box shows on its own screen
+	// (and in its log) while no password is set.
+	setupCode string
 	// last is the last status document read, for failure reports.
 	last []byte
 }
@@ -51,10 +54,14 @@ func New(base, password, fingerprint string) *Client {
 	}}
 }
 
-// SignIn sets the box password if none is set yet, else logs in with it,
-// and fetches the session's CSRF token.
+// SignIn sets the box password if none is set yet (with the setup code
+// from SetSetupCode, or while the box's button has opened setup), else
+// logs in with it, and fetches the session's CSRF token.
 func (b *Client) SignIn(ctx context.Context) error {
-	form := url.Values{"password": {b.Password}, "confirm": {b.Password}}
+	b.mu.Lock()
+	setupCode := b.setupCode
+	b.mu.Unlock()
+	form := url.Values{"password": {b.Password}, "confirm": {b.Password}, "code": {setupCode}}
 	code, body, err := b.do(ctx, "POST", "/setup", form, "")
 	if err != nil {
 		return err
@@ -80,6 +87,14 @@ func (b *Client) SignIn(ctx context.Context) error {
 	b.csrf = sess.CSRF
 	b.mu.Unlock()
 	return nil
+}
+
+// SetSetupCode gives SignIn the setup code read on the box's screen or in
+// its log, which it needs to set the first password.
+func (b *Client) SetSetupCode(code string) {
+	b.mu.Lock()
+	b.setupCode = code
+	b.mu.Unlock()
 }
 
 // Status returns the status document.
