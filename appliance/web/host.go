@@ -73,11 +73,17 @@ func (h *hostNames) allowed(host string) bool {
 	return h.known[name]
 }
 
+// maxBody bounds every request body the pages read.
+const maxBody = 64 << 10
+
 // checkHost refuses, before anything else, a request that does not name
 // the box.
 func (s *Server) checkHost(m mode, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.hosts.allowed(r.Host) {
+			// No form or request of the pages comes near this; a
+			// larger body is cut off, never buffered.
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 			next.ServeHTTP(w, r)
 			return
 		}

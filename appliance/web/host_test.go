@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -62,5 +63,22 @@ func TestHostChecked(t *testing.T) {
 				t.Errorf("audit: got %+v; want the request refused for its name", rec)
 			}
 		})
+	}
+}
+
+// TestBodyBounded: no request body the pages read may be larger than a
+// form needs: a setup whose form is padded past the bound is refused,
+// though its password and code are right.
+func TestBodyBounded(t *testing.T) {
+	e := newEnv(t)
+	c := e.lanClient()
+	form := url.Values{"password": {"correct horse battery"}, "confirm": {"correct horse battery"}, "code": {e.setupCode()},
+		"padding": {strings.Repeat("x", 200<<10)}}
+	if res := c.post("/setup", form, nil); res.code == http.StatusSeeOther {
+		t.Fatalf("setup with a 200 KB form: got %d; want it refused", res.code)
+	}
+	form.Del("padding")
+	if res := c.post("/setup", form, nil); res.code != http.StatusSeeOther {
+		t.Errorf("setup with an ordinary form: got %d %s; want 303", res.code, res.body)
 	}
 }
