@@ -26,7 +26,9 @@ func TestClientPinsFingerprint(t *testing.T) {
 	}
 	t.Cleanup(func() { al.Close() })
 	box := webtest.New(now)
-	srv, err := web.New(web.Config{Box: box, Sealer: box.Sealer(), StateDir: dir, Audit: al, Now: func() time.Time { return now }})
+	var code string // what the box's screen shows; the server is built before any sign-in
+	srv, err := web.New(web.Config{Box: box, Sealer: box.Sealer(), StateDir: dir, Audit: al, Now: func() time.Time { return now },
+		ShowSetupCode: func(c string) { code = c }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +56,7 @@ func TestClientPinsFingerprint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := webclient.New(tt.base, "correct horse battery", tt.fingerprint)
+			c.SetSetupCode(code)
 			err := c.SignIn(context.Background())
 			if (err == nil) != tt.ok {
 				t.Fatalf("sign in: got %v; want success %v", err, tt.ok)
