@@ -19,6 +19,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/rotation"
 )
 
 // Config describes one offsite destination.
@@ -89,6 +90,9 @@ type Status struct {
 	Uploading   string `json:"uploading,omitempty"`
 	UploadDone  int64  `json:"upload_done,omitempty"`
 	UploadTotal int64  `json:"upload_total,omitempty"`
+	// LogsRefused says why the vault refuses the box's custody or audit
+	// log; empty while it takes them.
+	LogsRefused string `json:"logs_refused,omitempty"`
 }
 
 // Shipper ships WAL and base backups to one vault.
@@ -101,9 +105,13 @@ type Shipper struct {
 	wire     atomic.Int64
 	raw      atomic.Int64
 
-	// mu guards st.
+	// mu guards st and the logs' state.
 	mu sync.Mutex
 	st Status
+	// logHeads are the heads the vault holds, by log; nil until asked.
+	logHeads map[string]rotation.Head
+	// logsRefused are the logs the vault refused, not sent again.
+	logsRefused map[string]*LogRefused
 }
 
 // New checks the configuration; Run starts shipping.
