@@ -97,6 +97,7 @@ type Appliance struct {
 	do      chan func()
 	poke    chan struct{}
 	flushed chan struct{} // WAL reached the drive: the lag changed
+	logsNow chan struct{} // an eject: send the logs to the vault now
 	history status.History
 
 	mu      sync.Mutex
@@ -134,7 +135,7 @@ func New(cfg Config) (*Appliance, error) {
 		return nil, err
 	}
 	a := &Appliance{cfg: cfg, set: cfg.Settings, key: key, log: cfg.Log,
-		do: make(chan func(), 64), poke: make(chan struct{}, 1), flushed: make(chan struct{}, 1), changed: make(chan struct{}),
+		do: make(chan func(), 64), poke: make(chan struct{}, 1), flushed: make(chan struct{}, 1), logsNow: make(chan struct{}, 1), changed: make(chan struct{}),
 		onsets: newOnsets()}
 	if a.policy, err = cfg.Settings.Policy(key.VerifyDrive); err != nil {
 		return nil, err
@@ -175,6 +176,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	tick := time.NewTicker(a.cfg.Tick)
 	defer tick.Stop()
 	a.startOffsite(ctx)
+	a.startLogs(ctx)
 	a.checkServer(ctx)
 	a.evaluate(ctx)
 	for {

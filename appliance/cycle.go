@@ -338,6 +338,7 @@ func (a *Appliance) eject(ctx context.Context, who string) error {
 			} else {
 				b.ejected, b.activity, b.writable = true, "safe to remove", false
 				a.event("eject", nameOf(b)+" is safe to remove.")
+				a.shipLogsNow()
 			}
 			if b.goneEjecting {
 				a.left(ctx, b.dev)

@@ -20,6 +20,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/rotation"
 )
 
 // Config describes one offsite destination.
@@ -102,6 +103,9 @@ type Status struct {
 	Uploading   string `json:"uploading,omitempty"`
 	UploadDone  int64  `json:"upload_done,omitempty"`
 	UploadTotal int64  `json:"upload_total,omitempty"`
+	// LogsRefused says why the vault refuses the box's custody or audit
+	// log; empty while it takes them.
+	LogsRefused string `json:"logs_refused,omitempty"`
 }
 
 // Shipper ships WAL and base backups to one vault.
@@ -114,10 +118,14 @@ type Shipper struct {
 	wire     atomic.Int64
 	raw      atomic.Int64
 
-	// mu guards st and waiting.
+	// mu guards st, waiting and the logs' state.
 	mu      sync.Mutex
 	st      Status
 	waiting *archive.Backup // stored in the vault, its WAL not all there yet
+	// logHeads are the heads the vault holds, by log; nil until asked.
+	logHeads map[string]rotation.Head
+	// logsRefused are the logs the vault refused, not sent again.
+	logsRefused map[string]*LogRefused
 }
 
 // New checks the configuration; Run starts shipping.

@@ -66,15 +66,15 @@ type CheckResult struct {
 
 // A claimCheck confirms a backup's claimed span from something the vault
 // holds or can verify itself, returning the span it confirmed, or why it
-// cannot. b.mu is held. The box's signed statement (backup.sig, checked
-// against the key pinned for the namespace) joins as one more check.
+// cannot (a notApplicable error passes, saying why). b.mu is held.
 type claimCheck struct {
 	name string
-	run  func(b *box, claimed Span) (Span, error)
+	run  func(b *box, a *Arrival) (Span, error)
 }
 
 var claimChecks = []claimCheck{
-	{"wal", (*box).walSpan},
+	{"wal", func(b *box, a *Arrival) (Span, error) { return b.walSpan(a.Claimed) }},
+	{"signature", (*box).signedSpan},
 }
 
 // confirm runs every check on a's claims and sets a.Verified when all of
@@ -82,9 +82,13 @@ var claimChecks = []claimCheck{
 func (b *box) confirm(a *Arrival, now time.Time) {
 	ok := true
 	for _, c := range claimChecks {
-		got, err := c.run(b, a.Claimed)
-		res := CheckResult{Check: c.name, Time: now.UTC(), OK: err == nil && got == a.Claimed}
+		got, err := c.run(b, a)
+		var na notApplicable
+		skipped := errors.As(err, &na)
+		res := CheckResult{Check: c.name, Time: now.UTC(), OK: (err == nil || skipped) && got == a.Claimed}
 		switch {
+		case skipped:
+			res.Detail = string(na)
 		case err != nil:
 			res.Detail = err.Error()
 		case got != a.Claimed:

@@ -84,12 +84,14 @@ func (p *Problem) status() int {
 	switch p.Code {
 	case "forbidden":
 		return http.StatusForbidden
-	case "replayed", "gap", "overlap", "exists":
+	case "replayed", "gap", "overlap", "exists", "stale":
 		return http.StatusConflict
 	case "bad_name":
 		return http.StatusBadRequest
 	case "malformed", "mismatch":
 		return http.StatusUnprocessableEntity
+	case "too_large":
+		return http.StatusRequestEntityTooLarge
 	case "quota":
 		return http.StatusInsufficientStorage
 	case "not_found":

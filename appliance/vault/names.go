@@ -7,7 +7,7 @@ import (
 )
 
 // Every name a client supplies (a namespace, a backup ID, a file name, a
-// timeline, a repository path) is checked here, once per request, before
+// timeline, a repository path, a log) is checked here, once per request, before
 // any handler runs: a name that could lead out of its directory is refused
 // with 400 and the reason. The namespace's directory is also opened as an
 // os.Root, so a check missed here still cannot reach another namespace.
@@ -74,6 +74,13 @@ func checkBackupID(id string) error {
 
 func checkFileName(name string) error { return checkPlain("file name", name) }
 
+func checkLogName(name string) error {
+	if _, ok := logKinds[name]; !ok {
+		return badName("log", name, "is not a log the vault keeps (custody or audit)")
+	}
+	return nil
+}
+
 func checkTimeline(tli string) error {
 	if !timelineName.MatchString(tli) {
 		return badName("timeline", tli, "is not a timeline number")
@@ -105,6 +112,7 @@ func checkNames(r *http.Request) error {
 		{r.PathValue("id"), checkBackupID},
 		{r.PathValue("name"), checkFileName},
 		{r.PathValue("tli"), checkTimeline},
+		{r.PathValue("log"), checkLogName},
 		{r.PathValue("path"), checkRepoPath},
 		{r.URL.Query().Get("box"), checkNamespace},
 	}

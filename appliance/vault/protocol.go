@@ -1,9 +1,11 @@
 package vault
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/rotation"
 )
 
 // The vault's HTTP API, spoken over the tailnet (WireGuard authenticates
@@ -24,6 +26,9 @@ import (
 //	GET  /v1/files[?box=NS]              the repository's files (restores)
 //	GET  /v1/files/{path}[?box=NS]       one file of the repository (ciphertext)
 //	GET  /v1/status                      every namespace the caller may see (Status)
+//	POST /v1/logs/{custody|audit}        append entries of the box's log (body: LogBatch; answer: rotation.Heads)
+//	GET  /v1/logs/heads[?box=NS]         the heads the vault holds (rotation.Heads, as a drive's custody-head.json)
+//	GET  /v1/logs/{custody|audit}[?box=NS]   the stored log, as JSON lines
 
 // Position is where a namespace's durable WAL ends.
 type Position struct {
@@ -75,10 +80,23 @@ type Status struct {
 // "bad_name" (400: a namespace, backup ID, file name, timeline or path the
 // vault will not use), "malformed", "mismatch" (size or hash differ from
 // backup.json), "quota" (507: the namespace is full; the vault's operator
-// must raise its quota), "exists", "not_found", "internal".
+// must raise its quota), "exists", "not_found", "internal", "stale" (409: a
+// log head older than, or different from, the one the vault holds),
+// "too_large" (413: a log batch over MaxLogBatch).
 type Problem struct {
 	Code     string    `json:"code"`
 	Error    string    `json:"error"`
 	Position *Position `json:"position,omitempty"`
 	Size     int64     `json:"size,omitempty"` // a backup file's durable size, for "gap"
+	// Head is the head of a log the vault holds, for "stale" and a log's
+	// "gap": the box continues after it.
+	Head *rotation.Head `json:"head,omitempty"`
+}
+
+// LogBatch is what POST /v1/logs/{log} takes: entries of the box's log
+// numbered above what the vault holds, oldest first, each as its line in
+// the box's file, and the head the box signed at the last of them.
+type LogBatch struct {
+	Head    rotation.Head     `json:"head"`
+	Entries []json.RawMessage `json:"entries"`
 }

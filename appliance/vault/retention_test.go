@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -31,6 +32,15 @@ func (f *fixture) storeWAL() {
 // given WAL span.
 func (f *fixture) commitClaiming(id string, tli uint32, start archive.LSN, endTLI uint32, end archive.LSN) {
 	f.t.Helper()
+	f.commitSigned(id, Span{Timeline: tli, Start: start, EndTimeline: endTLI, End: end}, nil)
+}
+
+// commitSigned uploads and commits a backup whose backup.json claims span,
+// with sig as its backup.sig (none when nil), written into the upload
+// before the commit.
+func (f *fixture) commitSigned(id string, span Span, sig []byte) {
+	f.t.Helper()
+	tli, start, endTLI, end := span.Timeline, span.Start, span.EndTimeline, span.End
 	data := walBytes(3000, 5)
 	sum := sha256.Sum256(data)
 	meta, _ := json.Marshal(archive.Backup{ID: id, SystemID: f.info.SystemID, Timeline: tli, StartLSN: start, EndTimeline: endTLI, EndLSN: end,
@@ -46,6 +56,12 @@ func (f *fixture) commitClaiming(id string, tli uint32, start archive.LSN, endTL
 		{"PUT", base + "/files/backup.json.age?offset=0", sealedStub},
 		{"POST", base + "/commit", nil},
 	} {
+		if step.target == base+"/commit" && sig != nil {
+			staged := filepath.Join(f.dir, "boxes", "nBOX1", "repo", "backups", ".incomplete-"+id, "backup.sig")
+			if err := os.WriteFile(staged, sig, 0o644); err != nil {
+				f.t.Fatal(err)
+			}
+		}
 		var p Problem
 		if code := f.do("box:1", step.method, step.target, step.body, &p); code != 200 {
 			f.t.Fatalf("%s %s: got %d %s; want 200", step.method, step.target, code, p.Error)

@@ -26,6 +26,9 @@ func (v *Vault) routes() {
 	m.Handle("GET /v1/files", v.handle(Read, v.listFiles))
 	m.Handle("GET /v1/files/{path...}", v.handle(Read, v.getFile))
 	m.Handle("GET /v1/status", v.handle(StatusOnly, v.status))
+	m.Handle("POST /v1/logs/{log}", v.handle(Upload, v.postLog))
+	m.Handle("GET /v1/logs/heads", v.handle(StatusOnly, v.getLogHeads))
+	m.Handle("GET /v1/logs/{log}", v.handle(StatusOnly, v.getLog))
 	v.mux = m
 }
 
