@@ -76,11 +76,12 @@ func (lv *logVault) sent(log string) []int64 {
 
 // shipper starts a box's shipper to the vault (a restart makes a new one).
 func (lv *logVault) shipper(t *testing.T) *Shipper {
-	s, err := New(Config{Name: "home", DB: "postgres://box@db/postgres", VaultURL: lv.srv.URL, Recipients: []string{lv.recip}}, nil)
+	s, err := New(Config{Name: "home", DB: "postgres://box@db/postgres", VaultURL: lv.srv.URL, Recipients: []string{lv.recip}, Signer: testSign}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := archive.Info{SystemID: "7300000000000000001", SegmentSize: 1 << 20, Recipients: []string{lv.recip}}
+	info := archive.Info{Format: archive.FormatVersion, SystemID: "7300000000000000001", SegmentSize: 1 << 20, Recipients: []string{lv.recip},
+		Signer: testSign.Public().String()}
 	if err := s.call(context.Background(), "PUT", "/v1/repo", nil, mustJSON(info), nil); err != nil {
 		t.Fatal(err)
 	}

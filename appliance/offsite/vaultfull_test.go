@@ -24,7 +24,7 @@ func TestVaultFullShows(t *testing.T) {
 	}))
 	defer srv.Close()
 	id, _ := age.GenerateX25519Identity()
-	s, err := New(Config{Name: "home", DB: "postgres://box@db/postgres", VaultURL: srv.URL, Recipients: []string{id.Recipient().String()}}, nil)
+	s, err := New(Config{Name: "home", DB: "postgres://box@db/postgres", VaultURL: srv.URL, Recipients: []string{id.Recipient().String()}, Signer: testSign}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

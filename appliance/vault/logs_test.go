@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	boxSign   = signer.FromSeed(bytes.Repeat([]byte("b"), 32))
+	boxSign   = testSigner // the key the fixture's repository names
 	otherSign = signer.FromSeed(bytes.Repeat([]byte("o"), 32))
 	logT0     = time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 )

@@ -32,7 +32,8 @@ func (f *fixture) storeWAL() {
 // given WAL span.
 func (f *fixture) commitClaiming(id string, tli uint32, start archive.LSN, endTLI uint32, end archive.LSN) {
 	f.t.Helper()
-	f.commitSigned(id, Span{Timeline: tli, Start: start, EndTimeline: endTLI, End: end}, nil)
+	span := Span{Timeline: tli, Start: start, EndTimeline: endTLI, End: end}
+	f.commitSigned(id, span, backupSig(testSigner, id, f.info.SystemID, span))
 }
 
 // commitSigned uploads and commits a backup whose backup.json claims span,

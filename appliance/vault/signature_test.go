@@ -58,6 +58,8 @@ func TestBackupSignatureOnArrival(t *testing.T) {
 			f.createRepo("box:1")
 			if tc.signs {
 				f.nameSigner(boxSign)
+			} else {
+				f.formatOne()
 			}
 			f.storeWAL()
 			f.commitSigned(id, span, tc.sig)
@@ -86,4 +88,22 @@ func (f *fixture) arrival(id string) Arrival {
 		f.t.Fatal(err)
 	}
 	return a
+}
+
+// formatOne makes the repository info say format 1, with no signer, as a
+// box from before signing sent it.
+func (f *fixture) formatOne() {
+	f.t.Helper()
+	p := filepath.Join(f.dir, "boxes", "nBOX1", "repo", "clinicbox-repo.json")
+	var info map[string]any
+	data, _ := os.ReadFile(p)
+	if err := json.Unmarshal(data, &info); err != nil {
+		f.t.Fatal(err)
+	}
+	info["format"] = 1
+	delete(info, "signer")
+	data, _ = json.Marshal(info)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		f.t.Fatal(err)
+	}
 }
