@@ -98,7 +98,10 @@ func forgeBackup(t *testing.T, dir string, info archive.Info) string {
 	}
 	done, _, _ := repo.Backups()
 	last := done[len(done)-1]
-	bk, err := w.Commit(archive.Backup{Timeline: last.Timeline, StartLSN: last.StartLSN, EndLSN: last.EndLSN, EndTimeline: last.EndTimeline, Compression: archive.NoCompress})
+	// Newer than the newest genuine backup, and inside the WAL the
+	// repository holds, so that a restore to latest would pick it.
+	bk, err := w.Commit(archive.Backup{Timeline: last.EndTimeline, StartLSN: last.EndLSN, EndLSN: last.EndLSN + 0x28, EndTimeline: last.EndTimeline,
+		Start: last.End, End: last.End.Add(time.Second), Compression: archive.NoCompress})
 	if err != nil {
 		t.Fatal(err)
 	}

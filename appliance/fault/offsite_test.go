@@ -56,7 +56,7 @@ func TestOffsiteDownForADay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ship, err = offsite.New(offsite.Config{Name: "vault", DB: c.URL(), Recipients: []string{key.Recipient()}, Signer: testSigner, VaultURL: "http://vault:8443",
+		ship, err = offsite.New(offsite.Config{Name: "vault", DB: c.URL(), Recipients: []string{key.Recipient()}, Signer: key.Signer, VaultURL: "http://vault:8443",
 			Client: &http.Client{Transport: net}, FlushInterval: 100 * time.Millisecond, PollInterval: 200 * time.Millisecond, Now: cfg.Now}, nil)
 		if err != nil {
 			t.Fatal(err)

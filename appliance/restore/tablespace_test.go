@@ -136,7 +136,7 @@ func TestRestoreTablespaces(t *testing.T) {
 		}
 	})
 	t.Run("drill", func(t *testing.T) {
-		rep, err := Drill(context.Background(), DrillOptions{Repo: f.repo(t), Identities: f.ids, IdentityFile: f.idFile, FetchProgram: clinicctl})
+		rep, err := Drill(context.Background(), DrillOptions{Repo: f.repo(t), Identities: f.ids, IdentityFile: f.idFile, Signer: testSigner, FetchProgram: clinicctl})
 		if err != nil || !rep.OK {
 			t.Fatalf("drill: %v %s %+v; want it to pass with both tablespaces in its scratch directory", err, rep.Failure, rep.Checks)
 		}

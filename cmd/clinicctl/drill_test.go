@@ -11,6 +11,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/backup"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 )
 
@@ -35,7 +36,7 @@ func TestTablespaceRestoreAndDrillReport(t *testing.T) {
 	id, _ := age.GenerateX25519Identity()
 	idFile, repo := filepath.Join(top, "key"), filepath.Join(top, "repo")
 	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
-	if _, err := backup.Take(context.Background(), backup.Options{DB: c.URL(), Repo: repo, Recipients: []string{id.Recipient().String()}}); err != nil {
+	if _, err := backup.Take(context.Background(), backup.Options{DB: c.URL(), Repo: repo, Recipients: []string{id.Recipient().String()}, Signer: signer.FromSeed(bytes.Repeat([]byte{3}, 32))}); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := exec.Command("find", loc, "-printf", "%p %s %T@\n").CombinedOutput()

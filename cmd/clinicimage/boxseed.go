@@ -21,6 +21,9 @@ type boxSeed struct {
 	DBPort int
 	// DBUser and DBPassword are a role with REPLICATION.
 	DBUser, DBPassword string
+	// DBFingerprint is the SHA-256 of the server's certificate, which the
+	// box pins (sslsha256 in the URL).
+	DBFingerprint string
 	// Recipient is the practice's recovery key (age1...).
 	Recipient   string
 	Generations []string
@@ -55,6 +58,9 @@ type boxSettings struct {
 func (b boxSeed) settingsJSON() ([]byte, error) {
 	var s boxSettings
 	u := url.URL{Scheme: "postgres", User: url.User(b.DBUser), Host: net.JoinHostPort(b.DBHost, strconv.Itoa(b.DBPort)), Path: "/postgres"}
+	if b.DBFingerprint != "" {
+		u.RawQuery = url.Values{"sslsha256": {b.DBFingerprint}}.Encode()
+	}
 	s.Database.URL = u.String()
 	s.Database.PasswordFile = boxStateDir + "/" + boxDBPassword
 	s.Recipients = []string{b.Recipient}

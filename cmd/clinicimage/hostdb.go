@@ -29,15 +29,23 @@ const (
 type hostDB struct {
 	*pgtest.Cluster
 	pid int
+	// cert is the server's own certificate, as a clinic's server has one:
+	// the box reaches it across a network, where it requires TLS.
+	cert *pgtest.Cert
 }
 
-// startHostDB starts the server and creates the clinic's tables.
+// startHostDB starts the server, with TLS on, and creates the clinic's
+// tables.
 func startHostDB(ctx context.Context) (*hostDB, error) {
-	c, err := pgtest.Start(ctx, pgtest.Options{})
+	cert, err := pgtest.NewCert(hostOf(guestDBAddr), "127.0.0.1", "localhost")
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	db := &hostDB{Cluster: c}
+	c, err := pgtest.Start(ctx, pgtest.Options{TLS: cert})
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	db := &hostDB{Cluster: c, cert: cert}
 	if db.pid, err = postmasterPID(c.DataDir); err != nil {
 		c.Stop()
 		return nil, err

@@ -94,7 +94,7 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 
 	seed := filepath.Join(s.dir, "perm")
 	if err := (boxSeed{DBHost: hostOf(guestDBAddr), DBPort: portOf(guestDBAddr), DBUser: pgtest.ReplUser, DBPassword: pgtest.ReplPassword,
-		Recipient: s.host.recipient, Generations: []string{sonGen, "Father", "Grandfather"}}).write(seed); err != nil {
+		DBFingerprint: s.db.cert.SHA256, Recipient: s.host.recipient, Generations: []string{sonGen, "Father", "Grandfather"}}).write(seed); err != nil {
 		return stop, err
 	}
 	password := rand.Text()
