@@ -146,6 +146,9 @@ func OpenFirstUse(dir string) (*Repo, error) {
 // writer sealed and signed (the vault, for a box): it signs nothing and
 // checks nothing that needs the key. info comes from that writer.
 func CreateStore(dir string, info Info) (*Repo, error) {
+	if info.Format == 0 {
+		info.Format = 1 // boxes from before format 2 did not say
+	}
 	if info.Format < 1 || info.Format > FormatVersion {
 		return nil, fmt.Errorf("archive: repository format %d is not one this vault stores (1 to %d): update the vault", info.Format, FormatVersion)
 	}

@@ -114,7 +114,10 @@ func (v *Vault) readable(r *http.Request, c *caller) (*box, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.repo == nil {
+	b.mu.Lock()
+	has := b.repo != nil
+	b.mu.Unlock()
+	if !has {
 		return nil, problem("not_found", "no repository in namespace %s", ns)
 	}
 	return b, nil
