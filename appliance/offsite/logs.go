@@ -85,6 +85,10 @@ func (s *Shipper) shipLog(ctx context.Context, l *FileLog) error {
 		case c == "gap" && p.Head != nil && gaps == 0:
 			gaps++
 			s.setLogHeads(*p.Head) // the vault holds less, or more, than thought
+		case c == "gap":
+			// Again, with the vault's own head: the box no longer has the
+			// entries the vault lacks (its oldest files were removed).
+			return s.refuseLog(l.Name, "the box no longer holds the entries the vault lacks (its oldest log files were removed before they reached the vault): "+p.Error)
 		case c == "stale" || c == "mismatch" || c == "malformed" || c == "too_large":
 			return s.refuseLog(l.Name, p.Error)
 		default:

@@ -178,3 +178,32 @@ func TestShipLogsRefusedIsReported(t *testing.T) {
 		t.Errorf("batches started at %v; want the first and one refused, not retried", got)
 	}
 }
+
+// A box that no longer has the entries the vault lacks (its oldest files
+// were removed) reports it once instead of trying again every few minutes.
+func TestShipLogsGapReported(t *testing.T) {
+	lv := newLogVault(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := lv.shipper(t)
+	if err := s.ShipLogs(ctx, []*FileLog{custodyFile(t, filepath.Join(dir, "first.jsonl"), "A", 3, 10)}); err != nil {
+		t.Fatal(err)
+	}
+	full := filepath.Join(dir, "full.jsonl")
+	log := custodyFile(t, full, "A", 10, 10)
+	b, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	if err := os.WriteFile(full, bytes.Join(lines[5:], nil), 0o600); err != nil { // entries 6 to 10
+		t.Fatal(err)
+	}
+	var refused *LogRefused
+	if err := s.ShipLogs(ctx, []*FileLog{log}); !errors.As(err, &refused) {
+		t.Fatalf("got %v; want the gap reported as a refusal", err)
+	}
+	if st := s.Status(); st.LogsRefused == "" {
+		t.Errorf("status: got no refusal; want it shown")
+	}
+}
