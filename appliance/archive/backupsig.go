@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/signer"
 )
 
 // A format 2 backup carries backup.sig: the box's signature over what it
@@ -128,10 +130,37 @@ func statementOf(b *Backup, contents []Content) Statement {
 
 // signBackup writes backup.sig into the backup's directory.
 func (r *Repo) signBackup(dir string, b *Backup, contents []Content) error {
-	st, _ := json.Marshal(statementOf(b, contents))
+	return writeFileAtomic(filepath.Join(dir, sigFile), EncodeBackupSig(r.sign, statementOf(b, contents)))
+}
+
+// EncodeBackupSig is the backup.sig of st, signed by k.
+func EncodeBackupSig(k *signer.Key, st Statement) []byte {
+	msg, _ := json.Marshal(st)
 	// Not indented: the statement's bytes must stay exactly as signed.
-	out, _ := json.Marshal(signedFile{Statement: st, Signature: r.sign.Sign(backupPurpose, st), Key: r.sign.Public().String()})
-	return writeFileAtomic(filepath.Join(dir, sigFile), append(out, '\n'))
+	out, _ := json.Marshal(signedFile{Statement: msg, Signature: k.Sign(backupPurpose, msg), Key: k.Public().String()})
+	return append(out, '\n')
+}
+
+// DecodeBackupSig checks a backup.sig against key and returns the statement
+// it vouches for; errors that mean it is not key's wrap ErrForged. It
+// checks nothing else (the vault, which has no key to the content, reads
+// backup.sig with it too).
+func DecodeBackupSig(data []byte, key signer.PublicKey) (*Statement, error) {
+	var sf signedFile
+	if err := json.Unmarshal(data, &sf); err != nil {
+		return nil, fmt.Errorf("%w: backup.sig is damaged: %v", ErrForged, err)
+	}
+	if sf.Key != key.String() {
+		return nil, fmt.Errorf("%w: backup.sig is signed by another key (%.60s): it may be forged; do not restore it, and keep the drive for investigation", ErrForged, sf.Key)
+	}
+	if err := verifyForged(key, backupPurpose, sf.Statement, sf.Signature); err != nil {
+		return nil, err
+	}
+	var st Statement
+	if err := json.Unmarshal(sf.Statement, &st); err != nil {
+		return nil, fmt.Errorf("the signed statement is damaged: %w", err)
+	}
+	return &st, nil
 }
 
 // BackupStatement reads and checks a backup's signature against the trust
@@ -148,16 +177,13 @@ func (r *Repo) BackupStatement(b *Backup) (*Statement, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	var sf signedFile
-	if err := json.Unmarshal(raw, &sf); err != nil {
-		return nil, "", fmt.Errorf("%w: backup %s: backup.sig is damaged: %v", ErrForged, b.ID, err)
-	}
-	if err := r.verifySig(backupPurpose, sf.Statement, sf.Signature); err != nil {
+	key, err := r.anchor()
+	if err != nil {
 		return nil, "", fmt.Errorf("backup %s: %w", b.ID, err)
 	}
-	var st Statement
-	if err := json.Unmarshal(sf.Statement, &st); err != nil {
-		return nil, "", fmt.Errorf("backup %s: the signed statement is damaged: %w", b.ID, err)
+	st, err := DecodeBackupSig(raw, key)
+	if err != nil {
+		return nil, "", fmt.Errorf("backup %s: %w", b.ID, err)
 	}
 	if st.Kind != KindFull {
 		return nil, "", fmt.Errorf("backup %s is of kind %q, which this clinicctl cannot read: update clinicctl", b.ID, st.Kind)
@@ -165,7 +191,7 @@ func (r *Repo) BackupStatement(b *Backup) (*Statement, string, error) {
 	if err := st.matches(b); err != nil {
 		return nil, "", fmt.Errorf("%w: backup %s: backup.json was altered: %v", ErrForged, b.ID, err)
 	}
-	return &st, "", nil
+	return st, "", nil
 }
 
 // matches reports how backup.json differs from the signed statement.

@@ -122,10 +122,24 @@ func (r *Repo) unsignedOK(at LSN) (string, bool) {
 
 // verifySig checks a signature against the trust anchor.
 func (r *Repo) verifySig(purpose string, msg, sig []byte) error {
-	if r.trust == nil {
-		return fmt.Errorf("archive: %w; pass --box-key with the key printed beside the recovery key (clinicbox-sign1-...)", ErrNoTrustAnchor)
+	key, err := r.anchor()
+	if err != nil {
+		return err
 	}
-	if err := r.trust.Verify(purpose, msg, sig); err != nil {
+	return verifyForged(key, purpose, msg, sig)
+}
+
+// anchor is the key the repository's signatures are checked against.
+func (r *Repo) anchor() (signer.PublicKey, error) {
+	if r.trust == nil {
+		return signer.PublicKey{}, fmt.Errorf("archive: %w; pass --box-key with the key printed beside the recovery key (clinicbox-sign1-...)", ErrNoTrustAnchor)
+	}
+	return *r.trust, nil
+}
+
+// verifyForged checks sig against key, saying what a failure means.
+func verifyForged(key signer.PublicKey, purpose string, msg, sig []byte) error {
+	if err := key.Verify(purpose, msg, sig); err != nil {
 		return fmt.Errorf("%w (%v): it may be forged; do not restore it, and keep the drive for investigation", ErrForged, err)
 	}
 	return nil

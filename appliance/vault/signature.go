@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 )
 
@@ -19,9 +20,6 @@ import (
 // the box's.
 
 var pinRel = filepath.Join(logsDir, "signer")
-
-// BackupSigPurpose is what a base backup's statement is signed for.
-const BackupSigPurpose = "base-backup"
 
 // signerKey returns the namespace's pinned key; pinned is false when none
 // is pinned yet. fromRepo reports whether the repository info names it
@@ -71,21 +69,6 @@ func (b *box) repoSigner() (signer.PublicKey, bool, error) {
 // pin keeps key as the namespace's signing key. b.mu is held.
 func (b *box) pin(key signer.PublicKey) error { return b.writeFile(pinRel, []byte(key.String()+"\n")) }
 
-// BackupSig is a base backup's backup.sig: the box's statement of what the
-// backup is, and its signature of the statement's exact bytes.
-type BackupSig struct {
-	Statement json.RawMessage `json:"statement"`
-	Signature []byte          `json:"signature"`
-	Key       string          `json:"key"`
-}
-
-// BackupStatement is what a backup's signature vouches for.
-type BackupStatement struct {
-	ID       string `json:"id"`
-	SystemID string `json:"system_id"`
-	Span
-}
-
 // signedSpan confirms a backup's span from its backup.sig, checked against
 // the pinned key. In a namespace whose repository does not name a signer
 // (format 1) a backup without one is not checked. b.mu is held.
@@ -111,24 +94,14 @@ func (b *box) signedSpan(a *Arrival) (Span, error) {
 	case !pinned:
 		return Span{}, errors.New("no signing key is pinned for this box to check backup.sig with")
 	}
-	var s BackupSig
-	if err := json.Unmarshal(data, &s); err != nil {
-		return Span{}, fmt.Errorf("backup.sig is damaged: %v", err)
-	}
-	if s.Key != key.String() {
-		return Span{}, fmt.Errorf("backup.sig is signed by another key (%.40s), not the box's %s", s.Key, key)
-	}
-	if err := key.Verify(BackupSigPurpose, s.Statement, s.Signature); err != nil {
-		return Span{}, fmt.Errorf("backup.sig does not verify (%v): the statement was changed or forged", err)
-	}
-	var st BackupStatement
-	if err := json.Unmarshal(s.Statement, &st); err != nil {
-		return Span{}, fmt.Errorf("backup.sig's statement is not a backup statement: %v", err)
+	st, err := archive.DecodeBackupSig(data, key)
+	if err != nil {
+		return Span{}, fmt.Errorf("backup.sig, checked with the box's key %s: %v", key, err)
 	}
 	if st.ID != a.ID || st.SystemID != b.repo.Info.SystemID {
 		return Span{}, fmt.Errorf("backup.sig is the statement of backup %s of system %s, not of this one", st.ID, st.SystemID)
 	}
-	return st.Span, nil
+	return Span{Timeline: st.Timeline, Start: st.StartLSN, EndTimeline: st.EndTimeline, End: st.EndLSN}, nil
 }
 
 // notApplicable is a check that does not apply: it passes, saying why.

@@ -7,14 +7,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 )
 
+// statement is what a box signs for backup id over span.
+func statement(id, system string, span Span) archive.Statement {
+	return archive.Statement{Format: archive.FormatVersion, Kind: archive.KindFull, ID: id, SystemID: system,
+		Timeline: span.Timeline, StartLSN: span.Start, EndTimeline: span.EndTimeline, EndLSN: span.End}
+}
+
 // backupSig is a backup.sig for backup id over span, signed by k.
 func backupSig(k *signer.Key, id, system string, span Span) []byte {
-	st, _ := json.Marshal(BackupStatement{ID: id, SystemID: system, Span: span})
-	b, _ := json.Marshal(BackupSig{Statement: st, Signature: k.Sign(BackupSigPurpose, st), Key: k.Public().String()})
-	return b
+	return archive.EncodeBackupSig(k, statement(id, system, span))
 }
 
 // A backup is confirmed only with the box's signature of its span: one
@@ -26,11 +31,11 @@ func TestBackupSignatureOnArrival(t *testing.T) {
 	span := Span{Timeline: 1, Start: 2*segSize + 10, EndTimeline: 1, End: 3 * segSize}
 	system := "7300000000000000001"
 	altered := func() []byte {
-		var s BackupSig
+		var s map[string]json.RawMessage
 		json.Unmarshal(backupSig(boxSign, id, system, span), &s)
 		longer := span
 		longer.End += 100
-		s.Statement, _ = json.Marshal(BackupStatement{ID: id, SystemID: system, Span: longer})
+		s["statement"], _ = json.Marshal(statement(id, system, longer))
 		b, _ := json.Marshal(s)
 		return b
 	}
