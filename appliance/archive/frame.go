@@ -104,10 +104,16 @@ func (d *digester) reset() { d.buf, d.frames, d.length = d.buf[:0], 0, 0 }
 
 // appendFrame appends a frame of stored bytes to dst.
 func appendFrame(dst []byte, c Codec, raw int, stored []byte) []byte {
-	dst = append(dst, byte(c))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(raw))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(stored)))
+	dst = append(dst, make([]byte, frameHdr)...)
+	putFrameHeader(dst[len(dst)-frameHdr:], c, raw, len(stored))
 	return append(dst, stored...)
+}
+
+// putFrameHeader writes a frame's header into hdr (frameHdr bytes).
+func putFrameHeader(hdr []byte, c Codec, raw, stored int) {
+	hdr[0] = byte(c)
+	binary.BigEndian.PutUint32(hdr[1:], uint32(raw))
+	binary.BigEndian.PutUint32(hdr[5:], uint32(stored))
 }
 
 // systemID parses the repository's system identifier.
@@ -117,12 +123,7 @@ func (r *Repo) systemID() uint64 { n, _ := strconv.ParseUint(r.Info.SystemID, 10
 func (r *Repo) seal(dst []byte, st walStatement) []byte {
 	st.system = r.systemID()
 	msg := st.bytes()
-	sig := r.sign.Sign(walPurpose, msg)
-	dst = append(dst, byte(codecSeal))
-	dst = binary.BigEndian.AppendUint32(dst, 0)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(msg)+len(sig)))
-	dst = append(dst, msg...)
-	return append(dst, sig...)
+	return appendFrame(dst, codecSeal, 0, append(msg, r.sign.Sign(walPurpose, msg)...))
 }
 
 var errNoSeal = errors.New("the file ends without the box's signature (truncated or forged)")

@@ -149,11 +149,16 @@ func create(dir string, info Info, k *signer.Key) (*Repo, error) {
 			return nil, err
 		}
 	}
-	b, _ := json.MarshalIndent(info, "", "  ")
-	if err := writeFileAtomic(filepath.Join(dir, infoFile), append(b, '\n')); err != nil {
+	if err := r.writeInfo(); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// writeInfo stores the repository's identity, clinicbox-repo.json.
+func (r *Repo) writeInfo() error {
+	b, _ := json.MarshalIndent(r.Info, "", "  ")
+	return writeFileAtomic(filepath.Join(r.Dir, infoFile), append(b, '\n'))
 }
 
 // checkSame accepts an existing repository only for the same system and keys.

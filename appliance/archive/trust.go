@@ -1,10 +1,8 @@
 package archive
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/clinicbox/clinicbox/appliance/signer"
 )
@@ -50,8 +48,7 @@ func (r *Repo) signWith(k *signer.Key) error {
 	default:
 		return nil
 	}
-	b, _ := json.MarshalIndent(r.Info, "", "  ")
-	return writeFileAtomic(filepath.Join(r.Dir, infoFile), append(b, '\n'))
+	return r.writeInfo()
 }
 
 // storedEnd is the end of what the repository holds: past its last WAL
@@ -186,8 +183,7 @@ func CreateStore(dir string, info Info) (*Repo, error) {
 			return nil, err
 		}
 		r.Info.Format, r.Info.Signer, r.Info.SignedFrom = info.Format, info.Signer, end
-		b, _ := json.MarshalIndent(r.Info, "", "  ")
-		return r, writeFileAtomic(filepath.Join(r.Dir, infoFile), append(b, '\n'))
+		return r, r.writeInfo()
 	}
 	return nil, fmt.Errorf("archive: %s holds format %d signed by %q; the box sends format %d signed by %q: a box's signing key never changes, so this is another box or a replaced one (ask the vault's operator)",
 		dir, r.Info.Format, r.Info.Signer, info.Format, info.Signer)

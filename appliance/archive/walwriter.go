@@ -2,7 +2,6 @@ package archive
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -244,8 +243,6 @@ func encodeFrame(dst []byte, enc *zstd.Encoder, data []byte) ([]byte, [32]byte) 
 	start := len(dst)
 	dst = append(dst, make([]byte, frameHdr)...)
 	dst = enc.EncodeAll(data, dst)
-	dst[start] = byte(CodecZstd)
-	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(data)))
-	binary.BigEndian.PutUint32(dst[start+5:], uint32(len(dst)-start-frameHdr))
+	putFrameHeader(dst[start:], CodecZstd, len(data), len(dst)-start-frameHdr)
 	return dst, sha256.Sum256(data)
 }
