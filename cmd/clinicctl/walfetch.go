@@ -12,7 +12,6 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/restore"
-	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/jackc/pglogrepl"
 )
 
@@ -147,17 +146,12 @@ func init() {
 // signed repository needs --box-key (the restore that started recovery
 // passes the key it checked against); nothing is recorded at first use.
 func openForFetch(dir, boxKey string) (*archive.Repo, error) {
-	repo, err := archive.Open(dir)
-	if err != nil || !repo.Signed() {
+	if boxKey == "" {
+		repo, err := archive.Open(dir)
+		if err == nil && repo.Signed() {
+			err = fmt.Errorf("wal-fetch: %s is signed; pass --box-key with the box's signing key", dir)
+		}
 		return repo, err
 	}
-	if boxKey == "" {
-		return nil, fmt.Errorf("wal-fetch: %s is signed; pass --box-key with the box's signing key", dir)
-	}
-	p, err := signer.ParsePublic(boxKey)
-	if err != nil {
-		return nil, err
-	}
-	repo.Trust(p)
-	return repo, nil
+	return openTrusted(dir, boxKey, io.Discard) // with a key, nothing is recorded or said
 }
