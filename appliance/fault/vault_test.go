@@ -15,6 +15,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
 )
@@ -55,7 +56,7 @@ func serveVault(t *testing.T, node *tailnet.Node, dir string) {
 }
 
 // call sends one request from a node and returns the status and problem.
-func call(t *testing.T, n *tailnet.Node, method, url string, body []byte) (int, vault.Problem) {
+func call(t *testing.T, n *tailnet.Node, method, url string, body []byte) (int, wire.Problem) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -65,7 +66,7 @@ func call(t *testing.T, n *tailnet.Node, method, url string, body []byte) (int, 
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var p vault.Problem
+	var p wire.Problem
 	b, _ := io.ReadAll(resp.Body)
 	json.Unmarshal(b, &p)
 	return resp.StatusCode, p
@@ -190,7 +191,7 @@ func (tv *tailVault) holdsExactly(t *testing.T, box *tailnet.Node, want []byte) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pos vault.Position
+	var pos wire.Position
 	json.NewDecoder(resp.Body).Decode(&pos)
 	resp.Body.Close()
 	if pos.Durable != archive.LSN(len(want)) || pos.Timeline != 1 {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
 
 // client speaks the vault's API.
@@ -24,7 +24,7 @@ type client struct {
 // vaultError is the vault's answer to a refused request.
 type vaultError struct {
 	status int
-	vault.Problem
+	wire.Problem
 }
 
 func (e *vaultError) Error() string {
@@ -32,7 +32,7 @@ func (e *vaultError) Error() string {
 }
 
 // code returns the vault's problem code of err, or "".
-func code(err error) (string, *vault.Problem) {
+func code(err error) (string, *wire.Problem) {
 	var ve *vaultError
 	if errors.As(err, &ve) {
 		return ve.Code, &ve.Problem

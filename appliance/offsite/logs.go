@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"github.com/clinicbox/clinicbox/rotation"
 )
 
@@ -17,8 +17,8 @@ import (
 // which is never capped, comes first.
 
 // logBatchBytes bounds the entries of one batch, well inside the vault's
-// vault.MaxLogBatch with the head and the JSON around them.
-const logBatchBytes = vault.MaxLogBatch / 4
+// wire.MaxLogBatch with the head and the JSON around them.
+const logBatchBytes = wire.MaxLogBatch / 4
 
 // LogRefused is a log the vault will not take from the box: its head is
 // older than, or differs from, the vault's, or the vault found it does not
@@ -100,7 +100,7 @@ func (s *Shipper) shipLog(ctx context.Context, l *FileLog) error {
 
 // sendBatch sends lines with the head signed at the last of them.
 func (s *Shipper) sendBatch(ctx context.Context, l *FileLog, lines []logLine) error {
-	b := vault.LogBatch{Head: l.head(lines[len(lines)-1])}
+	b := wire.LogBatch{Head: l.head(lines[len(lines)-1])}
 	for _, line := range lines {
 		b.Entries = append(b.Entries, json.RawMessage(line.raw))
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -51,7 +52,7 @@ func newLogVault(t *testing.T) *logVault {
 	lv.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == "POST" {
 			body, _ := io.ReadAll(r.Body)
-			var b vault.LogBatch
+			var b wire.LogBatch
 			json.Unmarshal(body, &b)
 			var first struct{ Seq int64 }
 			if len(b.Entries) > 0 {

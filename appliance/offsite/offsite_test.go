@@ -23,6 +23,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/offsite"
 	"github.com/clinicbox/clinicbox/appliance/restore"
 	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
@@ -197,7 +198,7 @@ func TestOffsite(t *testing.T) {
 		if err := sh.UploadBackup(ctx, drive, bk.ID); !errors.Is(err, errLinkDown) {
 			t.Fatalf("got %v; want the upload to fail with the link", err)
 		}
-		var p vault.BackupProgress
+		var p wire.BackupProgress
 		if code := getJSON(t, boxNode.HTTPClient(), "http://vault:8443/v1/backups/"+bk.ID, &p); code != 200 {
 			t.Fatalf("progress: got status %d", code)
 		}
@@ -242,7 +243,7 @@ func TestOffsite(t *testing.T) {
 
 	var ns string
 	t.Run("support reads status; strangers are refused and audited", func(t *testing.T) {
-		var st vault.Status
+		var st wire.Status
 		if code := getJSON(t, support.HTTPClient(), "http://vault:8443/v1/status", &st); code != 200 || len(st.Boxes) != 1 {
 			t.Fatalf("support: got %d %+v; want the status of one box", code, st)
 		}

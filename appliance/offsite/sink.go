@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
-	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 )
 
@@ -36,7 +36,7 @@ func (k *sink) segStart() archive.LSN { return archive.LSN(k.seg * k.size) }
 
 // Resume asks the vault where its durable WAL ends.
 func (k *sink) Resume() (uint32, archive.LSN, bool, error) {
-	var p vault.Position
+	var p wire.Position
 	if err := k.s.call(k.ctx, "GET", "/v1/wal", nil, nil, &p); err != nil {
 		return 0, 0, false, err
 	}
@@ -51,7 +51,7 @@ func (k *sink) Resume() (uint32, archive.LSN, bool, error) {
 // segment, only the rest is sent.
 func (k *sink) Begin(tli uint32, lsn archive.LSN) error {
 	q := url.Values{"tli": {strconv.FormatUint(uint64(tli), 10)}, "lsn": {strconv.FormatUint(uint64(lsn), 10)}}
-	var p vault.Position
+	var p wire.Position
 	if err := k.s.call(k.ctx, "POST", "/v1/wal/begin", q, nil, &p); err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func (k *sink) Flush() (archive.LSN, error) {
 			"tli": {strconv.FormatUint(uint64(k.tli), 10)}, "seg": {strconv.FormatUint(k.seg, 10)},
 			"offset": {strconv.Itoa(k.sent)}, "length": {strconv.Itoa(k.fill - k.sent)},
 		}
-		var p vault.Position
+		var p wire.Position
 		err = k.s.call(k.ctx, "POST", "/v1/wal/record", q, rec, &p)
 		if c, prob := code(err); c == "replayed" && prob.Position != nil && prob.Position.Timeline == k.tli &&
 			prob.Position.Durable >= k.segStart()+archive.LSN(k.fill) {

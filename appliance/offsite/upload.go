@@ -11,7 +11,7 @@ import (
 	"strconv"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
-	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
 
 // UploadBackup copies a complete base backup from a local repository (a
@@ -37,7 +37,7 @@ func (s *Shipper) UploadBackup(ctx context.Context, repoDir, backupID string) er
 	if err := s.call(ctx, "PUT", "/v1/repo", nil, mustJSON(repo.Info), nil); err != nil {
 		return err
 	}
-	var p vault.BackupProgress
+	var p wire.BackupProgress
 	if err := s.call(ctx, "GET", "/v1/backups/"+backupID, nil, nil, &p); err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (s *Shipper) uploadFile(ctx context.Context, id, path string, off int64) er
 		if err := s.throttle.wait(ctx, int(n)); err != nil {
 			return fmt.Errorf("offsite: upload %s: %w", name, err)
 		}
-		var p vault.BackupProgress
+		var p wire.BackupProgress
 		q := url.Values{"offset": {strconv.FormatInt(off, 10)}}
 		err := s.call(ctx, "PUT", "/v1/backups/"+id+"/files/"+name, q, buf[:n], &p)
 		if c, prob := code(err); c == "gap" {

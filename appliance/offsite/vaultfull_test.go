@@ -10,7 +10,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
 
 // A vault that refuses WAL because the practice's quota is used up is
@@ -20,7 +20,7 @@ func TestVaultFullShows(t *testing.T) {
 	const words = "vault: the vault is full for this practice: ask the vault's operator to raise the quota"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInsufficientStorage)
-		json.NewEncoder(w).Encode(vault.Problem{Code: "quota", Error: words})
+		json.NewEncoder(w).Encode(wire.Problem{Code: "quota", Error: words})
 	}))
 	defer srv.Close()
 	id, _ := age.GenerateX25519Identity()

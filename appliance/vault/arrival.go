@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"os"
 	"path/filepath"
 	"time"
@@ -30,7 +31,7 @@ type Arrival struct {
 	Node  string        `json:"node"`
 	Files []ArrivedFile `json:"files"`
 	// WAL is where the vault's durable WAL stood at the commit.
-	WAL Position `json:"wal"`
+	WAL wire.Position `json:"wal"`
 	// Claimed is the WAL span backup.json claims; on its own it decides
 	// nothing.
 	Claimed Span `json:"claimed"`

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"net/http"
 	"os"
 	"sync"
@@ -64,38 +65,18 @@ func (v *Vault) entry(r *http.Request, c *caller, act action, status int, detail
 }
 
 // problemError is an error with its answer to the client.
-type problemError struct{ p Problem }
+type problemError struct{ p wire.Problem }
 
 func (e *problemError) Error() string { return e.p.Error }
 
 func problem(code, format string, args ...any) error {
-	return &problemError{Problem{Code: code, Error: "vault: " + fmt.Sprintf(format, args...)}}
+	return &problemError{wire.Problem{Code: code, Error: "vault: " + fmt.Sprintf(format, args...)}}
 }
 
-func asProblem(err error) *Problem {
+func asProblem(err error) *wire.Problem {
 	var pe *problemError
 	if errors.As(err, &pe) {
 		return &pe.p
 	}
-	return &Problem{Code: "internal", Error: err.Error()}
-}
-
-func (p *Problem) status() int {
-	switch p.Code {
-	case "forbidden":
-		return http.StatusForbidden
-	case "replayed", "gap", "overlap", "exists", "stale":
-		return http.StatusConflict
-	case "bad_name":
-		return http.StatusBadRequest
-	case "malformed", "mismatch":
-		return http.StatusUnprocessableEntity
-	case "too_large":
-		return http.StatusRequestEntityTooLarge
-	case "quota":
-		return http.StatusInsufficientStorage
-	case "not_found":
-		return http.StatusNotFound
-	}
-	return http.StatusInternalServerError
+	return &wire.Problem{Code: "internal", Error: err.Error()}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"io"
 	"net/http"
 	"os"
@@ -140,7 +141,7 @@ func (v *Vault) getBackup(w http.ResponseWriter, r *http.Request, c *caller) (ac
 }
 
 func (v *Vault) writeProgress(w http.ResponseWriter, b *box, id string) error {
-	p := BackupProgress{ID: id, Files: map[string]int64{}}
+	p := wire.BackupProgress{ID: id, Files: map[string]int64{}}
 	dir := stagingRel(id)
 	if _, err := b.root.Stat(backupRel(id)); err == nil {
 		p.Complete, dir = true, backupRel(id)
@@ -185,7 +186,7 @@ func (b *box) stagedSize(rel string) int64 {
 // offsetGap is the answer to a chunk that does not start where the file
 // ends.
 func offsetGap(id, name string, have int64, off string) error {
-	return &problemError{Problem{Code: "gap", Size: have,
+	return &problemError{wire.Problem{Code: "gap", Size: have,
 		Error: fmt.Sprintf("vault: backup %s: %s holds %d bytes; continue at that offset, not %q", id, name, have, off)}}
 }
 

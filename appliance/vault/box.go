@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"os"
 	"path/filepath"
 	"sync"
@@ -88,11 +89,11 @@ func (b *box) durable() archive.LSN {
 	return archive.LSN(b.cur.seg*b.repo.Info.SegmentSize + uint64(b.cur.fill))
 }
 
-func (b *box) position() Position {
+func (b *box) position() wire.Position {
 	if b.repo == nil || !b.have {
-		return Position{}
+		return wire.Position{}
 	}
-	return Position{Exists: true, Timeline: b.cur.tli, Durable: b.durable()}
+	return wire.Position{Exists: true, Timeline: b.cur.tli, Durable: b.durable()}
 }
 
 // load finds where stored WAL ends: the highest segment of the highest

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -137,13 +138,13 @@ func TestQuota(t *testing.T) {
 	if stopped == 0 {
 		t.Fatal("3 MiB of WAL fit in a quota of 3 MiB with the repository's own files")
 	}
-	var pos Position
+	var pos wire.Position
 	if f.do("box:1", "GET", "/v1/wal", nil, &pos); pos.Durable != archive.LSN(stopped*segSize) {
 		t.Errorf("durable WAL after the refusal: got %s; want %s", pos.Durable, archive.LSN(stopped*segSize))
 	}
 	meta, _ := json.Marshal(archive.Backup{ID: "20261122T101500Z", SystemID: f.info.SystemID,
 		Files: []archive.StoredFile{{Name: "base.tar.zst.age", Size: 5 << 20, SHA256: strings.Repeat("0", 64)}}})
-	var p Problem
+	var p wire.Problem
 	if code := f.do("box:1", "PUT", "/v1/backups/20261122T101500Z/meta", meta, &p); code != 507 || !strings.Contains(p.Error, full) {
 		t.Errorf("a backup larger than the room left: got %d %q; want 507 saying %q", code, p.Error, full)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"io"
 	"net/http"
 	"os"
@@ -23,9 +24,6 @@ import (
 // signerKey), and the head the box signed vouches for its last entry: what
 // the vault holds can only grow, so a log later cut or rewritten on the box
 // shows against it.
-
-// MaxLogBatch bounds the body of one POST /v1/logs/{log}.
-const MaxLogBatch = 1 << 20
 
 const logsDir = "logs"
 
@@ -82,18 +80,18 @@ type batch struct {
 // readBatch reads and parses a LogBatch, at most MaxLogBatch bytes, each
 // entry at most rotation.MaxLine.
 func readBatch(r *http.Request, name string, k logKind) (*batch, error) {
-	tooLarge := problem("too_large", "a batch of the %s log may be %d bytes; send fewer entries at a time", name, MaxLogBatch)
-	if r.ContentLength > MaxLogBatch {
+	tooLarge := problem("too_large", "a batch of the %s log may be %d bytes; send fewer entries at a time", name, wire.MaxLogBatch)
+	if r.ContentLength > wire.MaxLogBatch {
 		return nil, tooLarge
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, MaxLogBatch+1))
+	data, err := io.ReadAll(io.LimitReader(r.Body, wire.MaxLogBatch+1))
 	if err != nil {
 		return nil, problem("malformed", "reading the batch: %v", err)
 	}
-	if len(data) > MaxLogBatch {
+	if len(data) > wire.MaxLogBatch {
 		return nil, tooLarge
 	}
-	var lb LogBatch
+	var lb wire.LogBatch
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&lb); err != nil {
@@ -183,7 +181,7 @@ func (b *box) appendLog(name string, k logKind, bt *batch) error {
 		case i >= 0:
 			start = i + 1
 		case bt.links[0].Seq != last.Seq+1:
-			return &problemError{Problem{Code: "gap", Head: headPtr(held, hasHeld),
+			return &problemError{wire.Problem{Code: "gap", Head: headPtr(held, hasHeld),
 				Error: fmt.Sprintf("vault: the %s batch starts at entry %d; the vault holds up to entry %d: continue after it", name, bt.links[0].Seq, last.Seq)}}
 		}
 	}
@@ -221,7 +219,7 @@ func indexOf(links []rotation.Link, seq int64) int {
 // stale refuses a batch that would make the vault's copy shorter or
 // different, answering with the head the vault holds.
 func stale(held rotation.Head, why string) error {
-	return &problemError{Problem{Code: "stale", Head: &held, Error: "vault: " + why}}
+	return &problemError{wire.Problem{Code: "stale", Head: &held, Error: "vault: " + why}}
 }
 
 func headPtr(h rotation.Head, ok bool) *rotation.Head {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,7 @@ func custodyEntries(k *signer.Key, n int) []rotation.Entry {
 
 // batchOf is a batch of entries with the head signed by k at the last.
 func batchOf(k *signer.Key, log string, entries []rotation.Entry) []byte {
-	lb := LogBatch{}
+	lb := wire.LogBatch{}
 	for _, e := range entries {
 		b, _ := json.Marshal(e)
 		lb.Entries = append(lb.Entries, b)
@@ -46,11 +47,11 @@ func batchOf(k *signer.Key, log string, entries []rotation.Entry) []byte {
 	return b
 }
 
-func (f *fixture) postLog(log string, body []byte) (int, Problem, rotation.Heads) {
+func (f *fixture) postLog(log string, body []byte) (int, wire.Problem, rotation.Heads) {
 	f.t.Helper()
 	var raw json.RawMessage
 	code := f.do("box:1", "POST", "/v1/logs/"+log, body, &raw)
-	var p Problem
+	var p wire.Problem
 	var hs rotation.Heads
 	if code == 200 {
 		json.Unmarshal(raw, &hs)
@@ -122,7 +123,7 @@ func TestLogFirstBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lb LogBatch
+	var lb wire.LogBatch
 	for i := range 3 {
 		r, err := al.Append(audit.Record{Time: logT0, Caller: "lan:192.168.1.20", Role: "staff", Action: fmt.Sprintf("GET /api/status %d", i), Allowed: true})
 		if err != nil {
@@ -159,7 +160,7 @@ func TestLogFirstBatch(t *testing.T) {
 func TestLogForgedRefused(t *testing.T) {
 	own := custodyEntries(boxSign, 3)
 	forgedHead := func() []byte {
-		var lb LogBatch
+		var lb wire.LogBatch
 		json.Unmarshal(batchOf(boxSign, "custody", own), &lb)
 		lb.Head.At = lb.Head.At.Add(time.Hour)
 		b, _ := json.Marshal(lb)
@@ -168,7 +169,7 @@ func TestLogForgedRefused(t *testing.T) {
 	unsignedTail := func() []byte {
 		l := rotation.Continue(own, rotation.Keys{})
 		e := l.Append(rotation.Entry{Time: logT0, Drive: "A", Event: "remove", Decision: rotation.Accepted})
-		var lb LogBatch
+		var lb wire.LogBatch
 		json.Unmarshal(batchOf(boxSign, "custody", append(own[:3:3], e)), &lb)
 		b, _ := json.Marshal(lb)
 		return b
@@ -240,7 +241,7 @@ func TestLogBatchBounds(t *testing.T) {
 	long := custodyEntries(boxSign, 1)[0]
 	long.Reasons = []string{strings.Repeat("x", rotation.MaxLine)}
 	var many []rotation.Entry
-	for len(many)*400 < 2*MaxLogBatch {
+	for len(many)*400 < 2*wire.MaxLogBatch {
 		many = custodyEntries(boxSign, len(many)+1000)
 	}
 	for _, tc := range []struct {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"io"
 	"io/fs"
 	"net/http"
@@ -34,14 +35,14 @@ func Mirror(ctx context.Context, hc *http.Client, baseURL, ns, dir string) (int,
 	// A box may ship while this runs: a partial segment listed a moment
 	// ago may be complete now and gone. Listing again finds the segment.
 	for attempt := 1; ; attempt++ {
-		var list []FileEntry
+		var list []wire.FileEntry
 		if err := getJSON(ctx, hc, base+"/v1/files"+q, &list); err != nil {
 			return files, bytes, err
 		}
 		// The files that change in place come first: what wal/state.json
 		// says was stored must be in the partial segment fetched after it,
 		// never the other way round.
-		slices.SortStableFunc(list, func(a, b FileEntry) int {
+		slices.SortStableFunc(list, func(a, b wire.FileEntry) int {
 			return cmp.Compare(rank(a.Path), rank(b.Path))
 		})
 		listed := map[string]bool{}
@@ -116,7 +117,7 @@ func dropStalePartials(dir string, listed map[string]bool) error {
 var errGone = errors.New("no longer on the vault")
 
 // keep reports whether a mirrored file is already complete.
-func keep(local string, f FileEntry) bool {
+func keep(local string, f wire.FileEntry) bool {
 	if rank(f.Path) != settled {
 		return false
 	}
@@ -151,7 +152,7 @@ func get(ctx context.Context, hc *http.Client, u string) (*http.Response, error)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
-		var p Problem
+		var p wire.Problem
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		if json.Unmarshal(body, &p) != nil || p.Error == "" {
 			p.Error = strings.TrimSpace(string(body))

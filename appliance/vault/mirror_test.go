@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"encoding/json"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,11 +27,11 @@ func (v *shippingVault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if r.URL.Path == "/v1/files" {
-		var list []FileEntry
+		var list []wire.FileEntry
 		for p, body := range v.files {
-			list = append(list, FileEntry{Path: p, Size: int64(len(body))})
+			list = append(list, wire.FileEntry{Path: p, Size: int64(len(body))})
 		}
-		slices.SortFunc(list, func(a, b FileEntry) int { return strings.Compare(a.Path, b.Path) })
+		slices.SortFunc(list, func(a, b wire.FileEntry) int { return strings.Compare(a.Path, b.Path) })
 		json.NewEncoder(w).Encode(list)
 		return
 	}

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,7 @@ func (f *fixture) commitBackup(peer string, data []byte) string {
 			f.t.Fatalf("upload %s: got %d; want 200", name, code)
 		}
 	}
-	var p Problem
+	var p wire.Problem
 	if code := f.do(peer, "POST", base+"/commit", nil, &p); code != 200 {
 		f.t.Fatalf("commit: got %d %s; want 200", code, p.Error)
 	}
@@ -61,7 +62,7 @@ func TestNamesCannotLeaveTheNamespace(t *testing.T) {
 		{"NUL namespace", "restore:1", "GET", "/v1/files?box=nBOX1%00"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p Problem
+			var p wire.Problem
 			code := f.do(tc.peer, tc.method, tc.target, []byte("appended by another box"), &p)
 			if code != 400 || p.Code != "bad_name" || p.Error == "" {
 				t.Errorf("got %d %q (%s); want 400 bad_name with a reason", code, p.Code, p.Error)

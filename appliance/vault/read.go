@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"io/fs"
 	"net/http"
 	"path/filepath"
@@ -20,7 +21,7 @@ func (v *Vault) listFiles(w http.ResponseWriter, r *http.Request, c *caller) (ac
 	b.mu.Lock()
 	root := b.repo.Dir
 	b.mu.Unlock()
-	var out []FileEntry
+	var out []wire.FileEntry
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -37,7 +38,7 @@ func (v *Vault) listFiles(w http.ResponseWriter, r *http.Request, c *caller) (ac
 			if err != nil {
 				return nil // removed by retention meanwhile
 			}
-			out = append(out, FileEntry{Path: filepath.ToSlash(rel), Size: fi.Size()})
+			out = append(out, wire.FileEntry{Path: filepath.ToSlash(rel), Size: fi.Size()})
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,7 +64,7 @@ func (f *fixture) commitSigned(id string, span Span, sig []byte) {
 				f.t.Fatal(err)
 			}
 		}
-		var p Problem
+		var p wire.Problem
 		if code := f.do("box:1", step.method, step.target, step.body, &p); code != 200 {
 			f.t.Fatalf("%s %s: got %d %s; want 200", step.method, step.target, code, p.Error)
 		}

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"io"
 	"net/http/httptest"
 	"testing"
@@ -39,7 +40,7 @@ func TestStalledUploadDoesNotBlockTheBox(t *testing.T) {
 			}
 			answered := make(chan int, 1)
 			go func() {
-				var p BackupProgress
+				var p wire.BackupProgress
 				answered <- f.do("box:1", "GET", "/v1/backups/20261122T101500Z", nil, &p)
 			}()
 			select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -40,30 +41,13 @@ type StandbyConfig struct {
 	Poll time.Duration
 }
 
-// StandbyStatus says how far the standby has replayed.
-type StandbyStatus struct {
-	State string `json:"state"` // "waiting for a base backup", "restoring", "replaying", "failed"
-	Error string `json:"error,omitempty"`
-	Port  int    `json:"port,omitempty"`
-	// Backup is the base backup the standby started from.
-	Backup string `json:"backup,omitempty"`
-	// Replayed is the WAL position replayed; Stored is where the vault's
-	// WAL ends. Behind is the difference in bytes.
-	Replayed archive.LSN `json:"replayed_lsn"`
-	Stored   archive.LSN `json:"stored_lsn"`
-	Behind   int64       `json:"behind_bytes"`
-	// LastCommit is the commit time of the last transaction replayed.
-	LastCommit time.Time `json:"last_commit,omitzero"`
-	Checked    time.Time `json:"checked,omitzero"`
-}
-
 // Standby runs one namespace's hot standby.
 type Standby struct {
 	cfg StandbyConfig
 	log *slog.Logger
 
 	mu sync.Mutex
-	st StandbyStatus
+	st wire.StandbyStatus
 }
 
 // NewStandby checks the configuration; Run does the work.
@@ -85,17 +69,17 @@ func NewStandby(cfg StandbyConfig, log *slog.Logger) (*Standby, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 5 * time.Second
 	}
-	return &Standby{cfg: cfg, log: log, st: StandbyStatus{State: "waiting for a base backup"}}, nil
+	return &Standby{cfg: cfg, log: log, st: wire.StandbyStatus{State: "waiting for a base backup"}}, nil
 }
 
 // Status is a copy of the standby's state.
-func (s *Standby) Status() StandbyStatus {
+func (s *Standby) Status() wire.StandbyStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.st
 }
 
-func (s *Standby) set(f func(*StandbyStatus)) {
+func (s *Standby) set(f func(*wire.StandbyStatus)) {
 	s.mu.Lock()
 	f(&s.st)
 	s.mu.Unlock()
@@ -109,7 +93,7 @@ func (s *Standby) Run(ctx context.Context) error {
 	err := s.run(ctx)
 	if err != nil && ctx.Err() == nil {
 		s.log.Error("standby failed", "op", "standby", "err", err)
-		s.set(func(st *StandbyStatus) { st.State, st.Error = "failed", err.Error() })
+		s.set(func(st *wire.StandbyStatus) { st.State, st.Error = "failed", err.Error() })
 	}
 	return err
 }
@@ -140,11 +124,11 @@ func (s *Standby) run(ctx context.Context) error {
 		return err
 	}
 	defer srv.Stop()
-	s.set(func(st *StandbyStatus) { st.State, st.Port, st.Error = "replaying", srv.Port, "" })
+	s.set(func(st *wire.StandbyStatus) { st.State, st.Port, st.Error = "replaying", srv.Port, "" })
 	s.log.Info("standby replaying", "op", "standby", "port", srv.Port)
 	for {
 		if err := s.check(ctx, srv); err != nil && ctx.Err() == nil {
-			s.set(func(st *StandbyStatus) { st.Error = err.Error() })
+			s.set(func(st *wire.StandbyStatus) { st.Error = err.Error() })
 			if _, perr := os.Stat(filepath.Join(pgdata, "postmaster.pid")); perr != nil {
 				return fmt.Errorf("the standby server stopped: %w\n%s", err, srv.LogTail(2000))
 			}
@@ -180,7 +164,7 @@ func (s *Standby) restore(ctx context.Context, tick *time.Ticker, pgdata string,
 }
 
 func (s *Standby) restoreFrom(ctx context.Context, repo *archive.Repo, pgdata string, uid, gid int) error {
-	s.set(func(st *StandbyStatus) { st.State = "restoring" })
+	s.set(func(st *wire.StandbyStatus) { st.State = "restoring" })
 	ids, err := archive.LoadIdentities(s.cfg.IdentityFile)
 	if err != nil {
 		return err
@@ -208,7 +192,7 @@ func (s *Standby) restoreFrom(ctx context.Context, repo *archive.Repo, pgdata st
 		return err
 	}
 	s.log.Info("standby restored", "op", "standby", "backup", res.Backup.ID)
-	s.set(func(st *StandbyStatus) { st.Backup = res.Backup.ID })
+	s.set(func(st *wire.StandbyStatus) { st.Backup = res.Backup.ID })
 	return nil
 }
 
@@ -238,7 +222,7 @@ func (s *Standby) check(ctx context.Context, srv *restore.Server) error {
 			stored = ws.Flushed
 		}
 	}
-	s.set(func(st *StandbyStatus) {
+	s.set(func(st *wire.StandbyStatus) {
 		st.Replayed, st.Stored, st.Checked, st.Error = replayed, stored, time.Now().UTC(), ""
 		st.Behind = max(0, int64(stored)-int64(replayed))
 		if at != nil {

@@ -1,14 +1,15 @@
 package vault
 
 import (
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"net/http"
 	"os"
 	"path/filepath"
 )
 
 // Status reports every namespace, from file names and metadata alone.
-func (v *Vault) Status() (Status, error) {
-	st := Status{Time: v.cfg.Now().UTC(), Boxes: []BoxStatus{}}
+func (v *Vault) Status() (wire.Status, error) {
+	st := wire.Status{Time: v.cfg.Now().UTC(), Boxes: []wire.BoxStatus{}}
 	names, err := v.namespaces()
 	if err != nil {
 		return st, err
@@ -28,10 +29,10 @@ func (v *Vault) Status() (Status, error) {
 	return st, nil
 }
 
-func (b *box) status() BoxStatus {
+func (b *box) status() wire.BoxStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := BoxStatus{Namespace: b.ns, Node: b.node, LastWAL: b.lastWAL}
+	s := wire.BoxStatus{Namespace: b.ns, Node: b.node, LastWAL: b.lastWAL}
 	if b.repo == nil {
 		return s
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"log/slog"
 	"net/http"
 	"os"
@@ -182,8 +183,8 @@ func (v *Vault) handle(need Role, h handler) http.HandlerFunc {
 		if err != nil {
 			// On record before the peer hears the answer.
 			p := asProblem(err)
-			v.audit.write(v.entry(r, c, act, p.status(), p.Error))
-			writeJSON(w, p.status(), p)
+			v.audit.write(v.entry(r, c, act, p.HTTPStatus(), p.Error))
+			writeJSON(w, p.HTTPStatus(), p)
 			return
 		}
 		if !act.quiet {
@@ -216,7 +217,7 @@ func allowed(role, need Role) bool {
 
 func (v *Vault) refuse(w http.ResponseWriter, r *http.Request, c *caller, why string) {
 	v.log.Warn("refused", "op", "vault", "peer", c.peer.Node, "tags", c.peer.Tags, "path", r.URL.Path, "why", why)
-	p := &Problem{Code: "forbidden", Error: "vault: " + why}
+	p := &wire.Problem{Code: "forbidden", Error: "vault: " + why}
 	v.audit.write(v.entry(r, c, action{name: "refused", target: r.Method + " " + r.URL.Path}, http.StatusForbidden, why))
 	writeJSON(w, http.StatusForbidden, p)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -93,13 +94,13 @@ func (f *fixture) do(peer, method, target string, body []byte, out any) int {
 	return w.Code
 }
 
-func (f *fixture) record(peer string, seg uint64, off int, data []byte) (int, Problem) {
+func (f *fixture) record(peer string, seg uint64, off int, data []byte) (int, wire.Problem) {
 	f.t.Helper()
 	rec, err := f.sealer.Record(1, seg, off, data)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var p Problem
+	var p wire.Problem
 	code := f.do(peer, "POST", fmt.Sprintf("/v1/wal/record?tli=1&seg=%d&offset=%d&length=%d", seg, off, len(data)), rec, &p)
 	return code, p
 }
@@ -147,19 +148,19 @@ func TestWALArrivals(t *testing.T) {
 		{"too big for its length", "tli=1&seg=0&offset=1000&length=1", append(sealed, make([]byte, 20000)...), 422, "malformed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p Problem
+			var p wire.Problem
 			if code := f.do("box:1", "POST", "/v1/wal/record?"+tc.query, tc.body, &p); code != tc.want || p.Code != tc.code {
 				t.Errorf("got %d %q (%s); want %d %q", code, p.Code, p.Error, tc.want, tc.code)
 			}
 		})
 	}
-	var pos Position
+	var pos wire.Position
 	f.do("box:1", "GET", "/v1/wal", nil, &pos)
 	if pos.Durable != 1000 || pos.Timeline != 1 {
 		t.Errorf("got position %+v; want 1000 on timeline 1", pos)
 	}
 	// Another box's namespace is separate.
-	var p Problem
+	var p wire.Problem
 	if code := f.do("box2:1", "GET", "/v1/wal", nil, &p); code != 404 {
 		t.Errorf("second box: got %d %+v; want 404 (no repository yet)", code, p)
 	}
@@ -194,7 +195,7 @@ func TestRestartCutsUnacknowledgedRecord(t *testing.T) {
 	fh.Close()
 
 	f.open()
-	var pos Position
+	var pos wire.Position
 	f.do("box:1", "GET", "/v1/wal", nil, &pos)
 	if pos.Durable != 3000 {
 		t.Fatalf("after restart: got durable %s; want 0/BB8", pos.Durable)
@@ -264,7 +265,7 @@ func TestBackupUpload(t *testing.T) {
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			var p BackupProgress
+			var p wire.BackupProgress
 			code := f.do("box:1", "PUT", fmt.Sprintf("%s/files/%s?offset=%d", base, s.file, s.offset), s.body, nil)
 			f.do("box:1", "GET", base, nil, &p)
 			if code != s.want || p.Files[s.file] != s.size {
@@ -272,13 +273,13 @@ func TestBackupUpload(t *testing.T) {
 			}
 		})
 	}
-	var p Problem
+	var p wire.Problem
 	if code := f.do("box:1", "POST", base+"/commit", nil, &p); code != 422 || !strings.Contains(p.Error, "backup.json.age") {
 		t.Errorf("commit without the sealed copy: got %d %q; want 422 naming backup.json.age", code, p.Error)
 	}
 	sealedMeta := append([]byte("age-encryption.org/v1\n"), 1, 2, 3)
 	f.do("box:1", "PUT", base+"/files/backup.json.age?offset=0", sealedMeta, nil)
-	var bp BackupProgress
+	var bp wire.BackupProgress
 	if code := f.do("box:1", "POST", base+"/commit", nil, &bp); code != 200 || !bp.Complete {
 		t.Fatalf("commit: got %d %+v", code, bp)
 	}

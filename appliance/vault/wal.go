@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"io"
 	"net/http"
 	"os"
@@ -180,7 +181,7 @@ func (b *box) follows(tli uint32, seg uint64, off, n int) error {
 	}
 	if tli == c.tli && seg == c.seg && off < c.fill {
 		p := b.position()
-		return &problemError{Problem{Code: "overlap", Position: &p, Error: "vault: " + fmt.Sprintf("%s overlaps the stored WAL, which ends at %s; resume at the vault's position",
+		return &problemError{wire.Problem{Code: "overlap", Position: &p, Error: "vault: " + fmt.Sprintf("%s overlaps the stored WAL, which ends at %s; resume at the vault's position",
 			at(tli, seg, off), at(c.tli, c.seg, c.fill))}}
 	}
 	return b.gap("%s does not continue the stored WAL, which ends at %s", at(tli, seg, off), at(c.tli, c.seg, c.fill))
@@ -249,10 +250,10 @@ func (v *Vault) putHistory(w http.ResponseWriter, r *http.Request, c *caller) (a
 
 func (b *box) gap(format string, args ...any) error {
 	p := b.position()
-	return &problemError{Problem{Code: "gap", Error: "vault: " + fmt.Sprintf(format, args...), Position: &p}}
+	return &problemError{wire.Problem{Code: "gap", Error: "vault: " + fmt.Sprintf(format, args...), Position: &p}}
 }
 
 func (b *box) replayed(format string, args ...any) error {
 	p := b.position()
-	return &problemError{Problem{Code: "replayed", Error: "vault: " + fmt.Sprintf(format, args...), Position: &p}}
+	return &problemError{wire.Problem{Code: "replayed", Error: "vault: " + fmt.Sprintf(format, args...), Position: &p}}
 }

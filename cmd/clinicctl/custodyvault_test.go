@@ -17,6 +17,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -66,7 +67,7 @@ func TestCustodyVerifyAgainstVaultHeads(t *testing.T) {
 		log.Append(rotation.Entry{Time: t0.Add(time.Duration(i) * time.Hour), Drive: "A", Event: "insert", Who: "Maria", Decision: rotation.Accepted})
 	}
 	entries := log.Entries()
-	batch := vault.LogBatch{Head: rotation.SignHead(keys, "custody", entries[4].Seq, entries[4].Hash, t0.Add(5*time.Hour))}
+	batch := wire.LogBatch{Head: rotation.SignHead(keys, "custody", entries[4].Seq, entries[4].Hash, t0.Add(5*time.Hour))}
 	for _, e := range entries {
 		b, _ := json.Marshal(e)
 		batch.Entries = append(batch.Entries, b)

@@ -1,14 +1,18 @@
-package vault
+// Package wire is the vault's HTTP API as both sides speak it: the box's
+// offsite shipper and the vault server import it, so the box links no part
+// of the server.
+package wire
 
 import (
 	"encoding/json"
+	"net/http"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/rotation"
 )
 
-// The vault's HTTP API, spoken over the tailnet (WireGuard authenticates
+// The API is spoken over the tailnet (WireGuard authenticates
 // and encrypts it; the peer's identity comes from the coordination server).
 // Positions, sizes and hashes travel in clear: they are not patient data.
 // Every body the vault stores is ciphertext sealed by the box.
@@ -99,4 +103,45 @@ type Problem struct {
 type LogBatch struct {
 	Head    rotation.Head     `json:"head"`
 	Entries []json.RawMessage `json:"entries"`
+}
+
+// MaxLogBatch bounds the body of one POST /v1/logs/{log}.
+const MaxLogBatch = 1 << 20
+
+// StandbyStatus says how far the standby has replayed.
+type StandbyStatus struct {
+	State string `json:"state"` // "waiting for a base backup", "restoring", "replaying", "failed"
+	Error string `json:"error,omitempty"`
+	Port  int    `json:"port,omitempty"`
+	// Backup is the base backup the standby started from.
+	Backup string `json:"backup,omitempty"`
+	// Replayed is the WAL position replayed; Stored is where the vault's
+	// WAL ends. Behind is the difference in bytes.
+	Replayed archive.LSN `json:"replayed_lsn"`
+	Stored   archive.LSN `json:"stored_lsn"`
+	Behind   int64       `json:"behind_bytes"`
+	// LastCommit is the commit time of the last transaction replayed.
+	LastCommit time.Time `json:"last_commit,omitzero"`
+	Checked    time.Time `json:"checked,omitzero"`
+}
+
+// HTTPStatus is the HTTP status the vault answers a problem with.
+func (p *Problem) HTTPStatus() int {
+	switch p.Code {
+	case "forbidden":
+		return http.StatusForbidden
+	case "replayed", "gap", "overlap", "exists", "stale":
+		return http.StatusConflict
+	case "bad_name":
+		return http.StatusBadRequest
+	case "malformed", "mismatch":
+		return http.StatusUnprocessableEntity
+	case "too_large":
+		return http.StatusRequestEntityTooLarge
+	case "quota":
+		return http.StatusInsufficientStorage
+	case "not_found":
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
 }
