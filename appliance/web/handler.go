@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io/fs"
@@ -169,6 +170,14 @@ func (s *Server) record(q *request, code int) {
 	s.flushNoise()
 	if !allowed && q.role == "" && !q.tried && !s.noise.admit(q.caller.String()) {
 		return
+	}
+	if allowed && polledReads[q.action] {
+		who := cmp.Or(q.principal, q.caller.String()) // open metrics: by address
+		ok, note := s.reads.admit(who+"\x00"+q.action, s.now())
+		if !ok {
+			return
+		}
+		why = cmp.Or(note, why)
 	}
 	_, err := s.cfg.Audit.Append(audit.Record{
 		Time: s.now(), Caller: q.caller.String(), Login: q.caller.Login, Tags: q.caller.Tags,

@@ -75,3 +75,32 @@ func TestAnonymousFloodSummarized(t *testing.T) {
 		})
 	}
 }
+
+// TestPolledReadsCounted: an open tab asks for the status every two
+// seconds; a day of that is a handful of records that say how many reads
+// they stand for, and an action in between is recorded in full.
+func TestPolledReadsCounted(t *testing.T) {
+	e := newEnv(t)
+	c := e.staff()
+	before := actions(e.records())["GET /api/status"]
+	for range 300 { // ten minutes of polling
+		c.get("/api/status")
+		e.clock.Advance(2 * time.Second)
+	}
+	c.get("/api/custody")
+	c.get("/api/custody")
+	e.clock.Advance(time.Second)
+	c.get("/api/status")
+	recs := e.records()
+	n := actions(recs)
+	if got := n["GET /api/status"] - before; got != 2 {
+		t.Errorf("got %d records of 301 status reads; want 2", got)
+	}
+	if n["GET /api/custody"] != 2 {
+		t.Errorf("got %d records of 2 custody reads; want both", n["GET /api/custody"])
+	}
+	last := recs[len(recs)-1]
+	if last.Action != "GET /api/status" || !strings.Contains(last.Why, "and 299 more since") {
+		t.Errorf("got last record %+v; want the status read saying 299 more were counted", last)
+	}
+}

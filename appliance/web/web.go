@@ -141,6 +141,7 @@ type Server struct {
 	sessions  *sessions
 	tries     *tries
 	noise     noise
+	reads     reads
 	metrics   http.Handler
 	cert      *Cert
 }
