@@ -75,13 +75,8 @@ func (s *servers) serveTailnet(ctx context.Context, node *tailnet.Node, pages *w
 		if _, err := node.Up(ctx); err != nil {
 			return // startOffsite logs it
 		}
-		cfg, name, ok, err := node.TLSConfig(ctx)
-		switch {
-		case err != nil:
-			log.Warn("the tailnet's certificate cannot be fetched: remote support pages stay on plain HTTP inside WireGuard", "err", err)
-			return
-		case !ok:
-			log.Info("the tailnet offers no certificates: remote support pages are on plain HTTP inside WireGuard")
+		cfg, name, ok := tailnetCert(ctx, node.TLSConfig, log)
+		if !ok {
 			return
 		}
 		ln443, err := node.Listen(":443")
@@ -96,4 +91,40 @@ func (s *servers) serveTailnet(ctx context.Context, node *tailnet.Node, pages *w
 		plain.Store(&redirect)
 		log.Info("remote support pages over HTTPS with the tailnet's certificate", "name", name)
 	}()
+}
+
+// Retries of the tailnet's certificate: soon after a failure, then less
+// often, never slower than hourly, so that HTTPS turned on in the
+// tailnet's admin page later, or a certificate service that was
+// unreachable at start, reaches the pages without a restart.
+const (
+	certRetryFirst = time.Minute
+	certRetryMax   = time.Hour
+)
+
+// tailnetCert asks the tailnet for its certificate until it has one, or
+// ctx ends (ok false). The pages stay on plain HTTP inside WireGuard
+// meanwhile; each change of answer is logged once.
+func tailnetCert(ctx context.Context, fetch func(context.Context) (*tls.Config, string, bool, error), log *slog.Logger) (*tls.Config, string, bool) {
+	wait, said := certRetryFirst, ""
+	for {
+		cfg, name, ok, err := fetch(ctx)
+		if ok {
+			return cfg, name, true
+		}
+		msg := "the tailnet offers no certificates: remote support pages are on plain HTTP inside WireGuard"
+		if err != nil {
+			msg = "the tailnet's certificate cannot be fetched: remote support pages stay on plain HTTP inside WireGuard"
+		}
+		if msg != said {
+			log.Warn(msg, "err", err, "retry", wait)
+			said = msg
+		}
+		select {
+		case <-ctx.Done():
+			return nil, "", false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, certRetryMax)
+	}
 }
