@@ -13,6 +13,7 @@ var attacks = []Attack{
 	{"a tablespace path in hostile metadata (backup.json, the tar's pg_tblspc links)", "never a destination: tablespaces restore into the mapped directory or PGDATA/pg_tblspc_data/OID", "restore TestRestoreTablespaces"},
 	{"a chain of symlinks in a base backup (sub -> ., then pg_wal -> sub/../x), a file written through a link, a symlink planted in the target", "refused at the first such entry; every write resolved beneath the target with os.Root", "archive TestUntarRefusesHostileEntries, TestUntarPlantedSymlink"},
 	{"CREATE TABLESPACE in the WAL to be replayed, pointing outside the target (the source server's live tablespace)", "refused before anything is written, naming the location and --tablespace; mapped, the files land in the mapped directory and the original is unchanged", "restore TestRestoreTablespaces"},
+	{"CREATE TABLESPACE in WAL that reaches the repository after the restore read it (a standby following the repository, a restore from a drive still streaming), pointing at the source server's live tablespace", "the segment is refused as it is served, naming the location and --tablespace; the standby never links to or writes into the live tablespace", "restore TestStandbyRefusesLaterTablespace"},
 	{"a drill of a backup with tablespaces whose original location is in use", "passes; every tablespace restored inside the drill's scratch directory and removed with it", "restore TestRestoreTablespaces, clinicctl TestTablespaceRestoreAndDrillReport"},
 	// The vault: one box, one namespace.
 	{"names with %2F, .., NUL, a backslash, a leading dot or over 128 bytes in a backup ID, file, timeline, repository path or ?box= (one box appended to another's committed backup)", "400 bad_name before any file is touched; each namespace is an os.Root", "vault TestNamesCannotLeaveTheNamespace"},
@@ -37,4 +38,5 @@ var attacks = []Attack{
 	{"a session used past 12 hours after sign-in, or after the password changed", "refused: sign in again", "web TestSessionLifetime"},
 	{"secrets in the diagnostic bundle (database password and sslpassword, SMTP password, webhook URL path and token, vault and control URL keys)", "each blanked; hosts and secret-file paths kept for support", "appliance TestBundleSettingsHoldNoSecrets"},
 	{"formula injection through the custody CSV (=, +, -, @, tab, carriage return at the start of a cell)", "the cell starts with a single quote, so a spreadsheet shows text", "rotation TestCustodyCSVFormulas"},
+	{"an open tab polling the status every 2 s for a day (43,000 audit records that would push out the ones that matter)", "one record per caller and read each ten minutes, saying how many were counted; actions, exports and refusals recorded each", "web TestPolledReadsCounted"},
 }

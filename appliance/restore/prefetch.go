@@ -49,9 +49,10 @@ type Prefetch struct {
 	Idle time.Duration
 	// Poll is how often the cache is looked at. Zero means 5 ms.
 	Poll time.Duration
-	// Mapped lists the CREATE TABLESPACE records served as no-ops
-	// (MapTablespaceRecords).
-	Mapped []archive.LSN
+	// Guard makes each segment safe to replay (walguard.go); PGData is
+	// the data directory recovery replays into.
+	Guard  Guard
+	PGData string
 }
 
 // WantSegment records that recovery asked for a segment the cache did not
@@ -237,8 +238,7 @@ func (p *Prefetch) cache(tli uint32, segNo uint64) error {
 	f.Close()
 	err = p.Repo.FetchComplete(name, f.Name(), p.Identities)
 	if err == nil {
-		size := p.Repo.Info.SegmentSize
-		err = MapTablespaceRecords(f.Name(), archive.LSN(segNo*size), size, p.Mapped)
+		err = p.Guard.Serve(p.Repo, p.Identities, tli, segNo, f.Name(), p.PGData)
 	}
 	if err != nil {
 		os.Remove(f.Name())

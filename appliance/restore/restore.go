@@ -109,7 +109,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err := prepareCreated(opt.PGData, res.Tablespaces); err != nil {
 		return nil, err
 	}
-	if err := writeRecoveryConf(opt, mappedRecords(res.Tablespaces)); err != nil {
+	if err := writeRecoveryConf(opt, newGuard(b, w, opt.Target, res.Tablespaces).Flags()); err != nil {
 		return nil, err
 	}
 	if opt.OwnerUID >= 0 {
@@ -159,9 +159,9 @@ func checkSpace(dir string, need int64) error {
 
 // writeRecoveryConf sets restore_command and the target, and asks for
 // recovery with recovery.signal.
-func writeRecoveryConf(opt Options, mapped string) error {
+func writeRecoveryConf(opt Options, guard string) error {
 	if opt.Standby {
-		return writeStandbyConf(opt, mapped)
+		return writeStandbyConf(opt, guard)
 	}
 	lines := []string{
 		"",
@@ -169,7 +169,7 @@ func writeRecoveryConf(opt Options, mapped string) error {
 		// A segment the prefetcher decrypted ahead is taken with a rename;
 		// anything else goes through wal-fetch (prefetch.go).
 		fmt.Sprintf(`restore_command = 'mv -f %s/%%f "%%p" 2>/dev/null || "%s" wal-fetch --repo "%s" --identity "%s"%s --prefetch %s%s %%f "%%p"'`,
-			PrefetchDir, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, boxKeyArg(opt.Repo), PrefetchDir, mapped),
+			PrefetchDir, opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, boxKeyArg(opt.Repo), PrefetchDir, guard),
 		// Renamed first, so that a prefetcher still writing cannot refill it.
 		"recovery_end_command = 'mv -f " + PrefetchDir + " " + PrefetchDir + ".done 2>/dev/null; rm -rf " + PrefetchDir + ".done'",
 		"recovery_target_timeline = 'latest'",
@@ -206,12 +206,12 @@ func writeRecoveryConf(opt Options, mapped string) error {
 // where a restore would rather stop than end early. A damaged segment
 // thus holds replay back, which the standby's status shows as lag, instead
 // of shutting the standby down.
-func writeStandbyConf(opt Options, mapped string) error {
+func writeStandbyConf(opt Options, guard string) error {
 	lines := []string{
 		"",
 		"# Added by clinicbox at " + time.Now().UTC().Format(time.RFC3339) + ": a hot standby replaying WAL as it reaches the repository",
 		fmt.Sprintf(`restore_command = '"%s" wal-fetch --repo "%s" --identity "%s"%s%s %%f "%%p" || exit 1'`,
-			opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, boxKeyArg(opt.Repo), mapped),
+			opt.FetchProgram, opt.Repo.Dir, opt.IdentityFile, boxKeyArg(opt.Repo), guard),
 		"recovery_target_timeline = 'latest'", "hot_standby = on",
 		// How soon a segment still being filled is asked for again.
 		"wal_retrieve_retry_interval = '1s'",
@@ -236,21 +236,6 @@ func appendConf(pgdata string, lines []string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// mappedRecords is wal-fetch's flag for the CREATE TABLESPACE records it
-// serves as no-ops ("" when there are none).
-func mappedRecords(ps []Placement) string {
-	var lsns []string
-	for _, p := range ps {
-		if p.Record != 0 {
-			lsns = append(lsns, p.Record.String())
-		}
-	}
-	if len(lsns) == 0 {
-		return ""
-	}
-	return " --mapped-tablespaces " + strings.Join(lsns, ",")
 }
 
 // chownTree gives the data directory and every tablespace directory outside

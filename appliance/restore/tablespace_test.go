@@ -7,10 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 )
 
@@ -143,5 +145,75 @@ func TestRestoreTablespaces(t *testing.T) {
 	})
 	if after := snapshot(t, inBackup) + snapshot(t, created); after != before {
 		t.Errorf("the source's tablespace directories changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// WAL that reaches the repository after a restore read it is read as it is
+// served: a standby that follows the repository refuses the segment with a
+// CREATE TABLESPACE that arrived later outside its data directory, and so
+// never links to or writes into the source's live tablespace.
+func TestStandbyRefusesLaterTablespace(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Conf: []string{"autovacuum = off"}})
+	f := newFixture(t, c)
+	f.sync(t, 1)
+	uid, gid, _ := ServerUser()
+	top := sharedDir(t)
+	if uid >= 0 {
+		os.Chown(top, uid, gid)
+	}
+	opt := Options{Repo: f.repo(t), Identities: f.ids, IdentityFile: f.idFile, PGData: filepath.Join(top, "pgdata"),
+		FetchProgram: clinicctl, OwnerUID: uid, OwnerGID: gid, Standby: true}
+	if _, err := Run(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartServer(context.Background(), opt.PGData, top, uid, gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+
+	later := tablespaceDir(t, c, "ts_later")
+	c.MustExec(t, "CREATE TABLESPACE ts_later LOCATION '"+later+"'",
+		"CREATE TABLE later TABLESPACE ts_later AS SELECT g AS id FROM generate_series(1, 1000) g", "CHECKPOINT")
+	f.sync(t, 1)
+	links := filepath.Join(opt.PGData, "pg_tblspc")
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(srv.LogTail(1<<20), "in WAL that arrived after the restore checked it") {
+		ents, _ := os.ReadDir(links)
+		for _, e := range ents {
+			if to, _ := os.Readlink(filepath.Join(links, e.Name())); to == later {
+				t.Fatalf("the standby linked %s to the source's tablespace %s; want the segment refused", e.Name(), later)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal in the standby's log:\n%s", srv.LogTail(3000))
+		}
+		time.Sleep(50 * time.Millisecond) // polling the log for the refusal, a positive signal
+	}
+	if log := srv.LogTail(1 << 20); !strings.Contains(log, "--tablespace "+later+"=DIR") {
+		t.Errorf("the refusal does not name %s and --tablespace:\n%s", later, srv.LogTail(3000))
+	}
+	var n int64
+	queryRow(t, c, "SELECT count(*) FROM later", &n)
+	if n != 1000 {
+		t.Errorf("the source reads %d rows from its tablespace; want 1000", n)
+	}
+}
+
+func TestGuardFlags(t *testing.T) {
+	g := Guard{Mapped: []archive.LSN{0x3000028, 0x4000100}, From: 0x2000028, Checked: 0x5000000, To: 0}
+	f := strings.Fields(g.Flags())
+	if len(f) != 4 || f[0] != "--mapped-tablespaces" || f[2] != "--checked-wal" {
+		t.Fatalf("Flags() = %q; want two flags with values", g.Flags())
+	}
+	back, err := ParseGuard(f[1], f[3])
+	if err != nil || !slices.Equal(back.Mapped, g.Mapped) || back.From != g.From || back.Checked != g.Checked || back.To != g.To {
+		t.Errorf("ParseGuard(%q, %q) = %+v, %v; want %+v", f[1], f[3], back, err, g)
+	}
+	if _, err := ParseGuard("", "0/1,0/2"); err == nil {
+		t.Error("ParseGuard accepted two positions for --checked-wal; want FROM,CHECKED,TO refused")
+	}
+	if (Guard{}).Flags() != "" {
+		t.Errorf("the zero guard's flags are %q; want none", Guard{}.Flags())
 	}
 }

@@ -3,16 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/restore"
-	"github.com/jackc/pglogrepl"
 )
 
 // walFetchExit tells PostgreSQL how a fetch ended: 1 is "not in the
@@ -31,16 +30,16 @@ func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	idFile := fs.String("identity", "", "age identity file")
 	cache := fs.String("prefetch", "", "prefetch cache directory: start a prefetcher that decrypts the next segments into it")
 	boxKey := boxKeyFlag(fs)
-	mappedFlag := fs.String("mapped-tablespaces", "", "LSN,...: CREATE TABLESPACE records to serve as no-ops (the restore made their directories where they were mapped)")
+	mappedFlag, checkedFlag := guardFlags(fs)
 	if err := parse(fs, args, "repo", "identity"); err != nil {
 		return err
 	}
-	mapped, err := parseLSNs(*mappedFlag)
+	guard, err := restore.ParseGuard(*mappedFlag, *checkedFlag)
 	if err != nil {
 		return walFetchExit{126, err}
 	}
 	if fs.NArg() != 2 {
-		fmt.Fprintln(stderr, "usage: clinicctl wal-fetch --repo DIR --identity FILE [--prefetch DIR] [--mapped-tablespaces LSN,...] WALFILE DESTINATION")
+		fmt.Fprintln(stderr, "usage: clinicctl wal-fetch --repo DIR --identity FILE [--prefetch DIR] [--mapped-tablespaces LSN,...] [--checked-wal FROM,CHECKED,TO] WALFILE DESTINATION")
 		return usageError{}
 	}
 	name, dest := fs.Arg(0), fs.Arg(1)
@@ -57,13 +56,18 @@ func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if start, err := restore.WantSegment(*cache, name); err != nil {
 			fmt.Fprintln(stderr, "clinicctl wal-fetch: no prefetching:", err)
 		} else if start {
-			startPrefetcher(*repoDir, *idFile, *boxKey, *cache, *mappedFlag, stderr)
+			startPrefetcher(*repoDir, *idFile, *boxKey, *cache, *mappedFlag, *checkedFlag, stderr)
 		}
 	}
 	err = repo.FetchWAL(name, dest, ids)
-	if _, segNo, ok := archive.ParseSegmentName(name, repo.Info.SegmentSize); ok && err == nil {
-		size := repo.Info.SegmentSize
-		if err := restore.MapTablespaceRecords(dest, archive.LSN(segNo*size), size, mapped); err != nil {
+	if tli, segNo, ok := archive.ParseSegmentName(name, repo.Info.SegmentSize); ok && err == nil {
+		// restore_command runs in the data directory.
+		pgdata, err := os.Getwd()
+		if err == nil {
+			err = guard.Serve(repo, ids, tli, segNo, dest, pgdata)
+		}
+		if err != nil {
+			os.Remove(dest)
 			return walFetchExit{126, fmt.Errorf("%s: refusing to replay it: %w", name, err)}
 		}
 	}
@@ -80,13 +84,13 @@ func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // startPrefetcher starts 'clinicctl wal-prefetch' in its own session, so
 // that it outlives this wal-fetch; it ends by itself.
-func startPrefetcher(repoDir, idFile, boxKey, cache, mapped string, stderr io.Writer) {
+func startPrefetcher(repoDir, idFile, boxKey, cache, mapped, checked string, stderr io.Writer) {
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(stderr, "clinicctl wal-fetch: no prefetching:", err)
 		return
 	}
-	cmd := exec.Command(exe, "wal-prefetch", "--repo", repoDir, "--identity", idFile, "--box-key", boxKey, "--dir", cache, "--mapped-tablespaces", mapped)
+	cmd := exec.Command(exe, "wal-prefetch", "--repo", repoDir, "--identity", idFile, "--box-key", boxKey, "--dir", cache, "--mapped-tablespaces", mapped, "--checked-wal", checked)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(stderr, "clinicctl wal-fetch: no prefetching:", err)
@@ -101,11 +105,15 @@ func runWALPrefetch(ctx context.Context, args []string, stdout, stderr io.Writer
 	idFile := fs.String("identity", "", "age identity file")
 	dir := fs.String("dir", "", "prefetch cache directory")
 	boxKey := boxKeyFlag(fs)
-	mappedFlag := fs.String("mapped-tablespaces", "", "LSN,...: CREATE TABLESPACE records to serve as no-ops")
+	mappedFlag, checkedFlag := guardFlags(fs)
 	if err := parse(fs, args, "repo", "identity", "dir"); err != nil {
 		return err
 	}
-	mapped, err := parseLSNs(*mappedFlag)
+	guard, err := restore.ParseGuard(*mappedFlag, *checkedFlag)
+	if err != nil {
+		return err
+	}
+	pgdata, err := os.Getwd() // started by wal-fetch, in the data directory
 	if err != nil {
 		return err
 	}
@@ -117,24 +125,15 @@ func runWALPrefetch(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	p := &restore.Prefetch{Repo: repo, Identities: ids, Dir: *dir, Mapped: mapped}
+	p := &restore.Prefetch{Repo: repo, Identities: ids, Dir: *dir, Guard: guard, PGData: pgdata}
 	return p.Run(ctx)
 }
 
-// parseLSNs reads a comma-separated list of WAL positions.
-func parseLSNs(s string) ([]archive.LSN, error) {
-	var out []archive.LSN
-	for f := range strings.SplitSeq(s, ",") {
-		if f == "" {
-			continue
-		}
-		l, err := pglogrepl.ParseLSN(f)
-		if err != nil {
-			return nil, fmt.Errorf("--mapped-tablespaces: %q is not a WAL position", f)
-		}
-		out = append(out, l)
-	}
-	return out, nil
+// guardFlags are the options restore.Guard.Flags writes.
+func guardFlags(fs *flag.FlagSet) (mapped, checked *string) {
+	mapped = fs.String("mapped-tablespaces", "", "LSN,...: CREATE TABLESPACE records to serve as no-ops (the restore made their directories where they were mapped)")
+	checked = fs.String("checked-wal", "", "FROM,CHECKED,TO: the WAL the restore read for CREATE TABLESPACE records; later WAL is read as it is served")
+	return mapped, checked
 }
 
 func init() {
