@@ -303,7 +303,7 @@ func (a *Appliance) evaluate(ctx context.Context) {
 		}
 		if t := b.lastFlush.Load(); t != 0 && st.WAL.Local.Bytes > 0 {
 			st.WAL.Local.LastFlush = time.Unix(0, t)
-			st.WAL.Local.Seconds = time.Since(st.WAL.Local.LastFlush).Seconds()
+			st.WAL.Local.Seconds = now.Sub(st.WAL.Local.LastFlush).Seconds()
 		}
 		st.WAL.Local.LastError = b.streamErr
 	}

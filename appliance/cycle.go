@@ -187,7 +187,7 @@ func (a *Appliance) startStream(ctx context.Context, b *inBox) {
 			DB: a.dbURL, Repo: a.repoPath(b), Slot: a.set.Slot, Recipients: a.Recipients(), Signer: a.key.Signer, Log: a.log,
 			OnFlush: func(tli uint32, l postgres.LSN) {
 				b.flushed.Store(l)
-				b.lastFlush.Store(time.Now().UnixNano())
+				b.lastFlush.Store(a.cfg.Now().UnixNano())
 				select {
 				case a.flushed <- struct{}{}:
 				default:

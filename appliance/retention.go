@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/rotation"
 	"golang.org/x/sys/unix"
 )
@@ -28,29 +30,17 @@ func (a *Appliance) makeRoom(ctx context.Context, b *inBox) error {
 	if err != nil {
 		return err
 	}
-	var stored int64
-	for _, bk := range backups {
-		rb := rotation.Backup{ID: bk.ID, Time: bk.Start, Restorable: bk.Good()}
-		for _, f := range bk.Files {
-			rb.Size += f.Size
-		}
-		stored += rb.Size
-		sp.Backups = append(sp.Backups, rb)
-	}
 	tls, err := repo.Timelines()
 	if err != nil {
 		return err
 	}
+	flushed, _ := b.flushed.Load().(postgres.LSN)
+	var stored int64
+	sp.Backups, sp.WAL, stored = driveContents(backups, tls, repo.Info.SegmentSize, flushed, a.cfg.Now())
 	segs := map[string]archive.SegmentFile{}
 	for _, tl := range tls {
 		for _, s := range tl.Segments {
-			key := s.Name
-			if s.Partial {
-				key += ".partial"
-			}
-			segs[key] = s
-			stored += s.Size
-			sp.WAL = append(sp.WAL, rotation.WALFile{Name: key, Time: s.ModTime, Size: s.Size})
+			segs[walFileName(s)] = s
 		}
 	}
 	// Whatever else is on the drive counts as used too.
@@ -77,4 +67,42 @@ func (a *Appliance) makeRoom(ctx context.Context, b *inBox) error {
 		a.post(ctx, func() { a.event("retention", w) })
 	}
 	return nil
+}
+
+// driveContents is what retention plans with: the drive's backups and WAL
+// dated by the appliance's clock (walClock), and the bytes they take.
+func driveContents(backups []*archive.Backup, tls []*archive.Timeline, segSize uint64, flushed archive.LSN, now time.Time) ([]rotation.Backup, []rotation.WALFile, int64) {
+	var rbs []rotation.Backup
+	var wal []rotation.WALFile
+	var stored int64
+	for _, bk := range backups {
+		rb := rotation.Backup{ID: bk.ID, Time: bk.Start, Restorable: bk.Good()}
+		for _, f := range bk.Files {
+			rb.Size += f.Size
+		}
+		stored += rb.Size
+		rbs = append(rbs, rb)
+	}
+	for _, tl := range tls {
+		for _, s := range tl.Segments {
+			flushed = max(flushed, archive.LSN(s.SegNo*segSize))
+		}
+	}
+	clock := newWALClock(backups, flushed, now)
+	for _, tl := range tls {
+		for _, s := range tl.Segments {
+			stored += s.Size
+			end := archive.LSN((s.SegNo + 1) * segSize)
+			wal = append(wal, rotation.WALFile{Name: walFileName(s), Time: clock.time(end), Size: s.Size})
+		}
+	}
+	return rbs, wal, stored
+}
+
+// walFileName tells a segment's partial file from its complete one.
+func walFileName(s archive.SegmentFile) string {
+	if s.Partial {
+		return s.Name + ".partial"
+	}
+	return s.Name
 }
