@@ -246,7 +246,7 @@ func TestWeekOfCorrectSwaps(t *testing.T) {
 	pctx, stopPanel := context.WithCancel(context.Background())
 	defer stopPanel()
 	go p.Run(pctx)
-	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Panel = p })
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Panel = StatusPanel{p} })
 	r.at(monday, 7, 0)
 	for _, name := range []string{"blue", "green"} {
 		r.enroll(name)
