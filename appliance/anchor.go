@@ -5,12 +5,13 @@ import (
 	"path/filepath"
 
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // heads returns the signed heads of the custody and audit logs, to keep
 // outside the box: a log later found shorter than a head was cut.
-func (a *Appliance) heads() rotation.Heads {
-	var hs rotation.Heads
+func (a *Appliance) heads() chain.Heads {
+	var hs chain.Heads
 	now := a.cfg.Now()
 	if h, ok := a.custody.Head(now); ok {
 		hs.Heads = append(hs.Heads, h)

@@ -25,6 +25,7 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 	"github.com/jackc/pglogrepl"
 )
 
@@ -246,7 +247,7 @@ func TestWeekOfCorrectSwaps(t *testing.T) {
 	pctx, stopPanel := context.WithCancel(context.Background())
 	defer stopPanel()
 	go p.Run(pctx)
-	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Panel = p })
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Panel = StatusPanel{p} })
 	r.at(monday, 7, 0)
 	for _, name := range []string{"blue", "green"} {
 		r.enroll(name)
@@ -626,7 +627,7 @@ func checkHeadOnDrive(t *testing.T, r *rig, name string) {
 	if err != nil {
 		t.Fatalf("head file on the drive: %v", err)
 	}
-	var hs rotation.Heads
+	var hs chain.Heads
 	if err := json.Unmarshal(b, &hs); err != nil || len(hs.Heads) == 0 || hs.Heads[0].Log != "custody" {
 		t.Fatalf("head file %s: got %v; want the custody log's head first", b, err)
 	}
@@ -635,10 +636,10 @@ func checkHeadOnDrive(t *testing.T, r *rig, name string) {
 		t.Fatal(err)
 	}
 	pub := r.a.key.Signer.Public()
-	if ps := rotation.Check(entries, rotation.Keys{Public: pub}, hs.Heads); len(ps) != 0 {
+	if ps := rotation.Check(entries, chain.Keys{Public: pub}, hs.Heads); len(ps) != 0 {
 		t.Errorf("custody log against the drive's head: got %v; want no problems", ps)
 	}
-	if ps := rotation.Check(entries[:len(entries)-2], rotation.Keys{Public: pub}, hs.Heads); len(ps) != 1 || ps[0].Kind != rotation.Truncated {
+	if ps := rotation.Check(entries[:len(entries)-2], chain.Keys{Public: pub}, hs.Heads); len(ps) != 1 || ps[0].Kind != chain.Truncated {
 		t.Errorf("custody log cut by two entries against the drive's head: got %v; want it reported truncated", ps)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // Key is the box's own secret: an age identity kept on the box's persistent
@@ -118,14 +119,14 @@ func (k *Key) VerifyDrive(id rotation.Identity) bool { return k.driveSigning(id)
 
 // CustodySealer checks the custody and audit logs' signatures, and the
 // seals of entries written before they were signed.
-func (k *Key) CustodySealer() rotation.Sealer { return k.LogKeys() }
+func (k *Key) CustodySealer() chain.Sealer { return k.LogKeys() }
 
 // LogKeys signs the custody and audit logs with the signing key; entries
 // written before that were sealed with an HMAC key derived from the box
 // key, which whoever holds /perm could recompute, so those are checked
 // against it only on the box.
-func (k *Key) LogKeys() rotation.Keys {
-	keys := rotation.Keys{Legacy: rotation.HMACSealer(k.custody)}
+func (k *Key) LogKeys() chain.Keys {
+	keys := chain.Keys{Legacy: chain.HMACSealer(k.custody)}
 	if k.Signer != nil {
 		keys.Signer, keys.Public = k.Signer, k.Signer.Public()
 	}

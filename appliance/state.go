@@ -12,6 +12,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/audit"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // book is what the box remembers besides the rotation: the history the
@@ -137,7 +138,7 @@ func (a *Appliance) Custody() ([]rotation.Entry, error) {
 
 // CustodySealer checks the custody log's signatures (and the seals of
 // entries written before it was signed).
-func (a *Appliance) CustodySealer() rotation.Sealer { return a.key.LogKeys() }
+func (a *Appliance) CustodySealer() chain.Sealer { return a.key.LogKeys() }
 
 // decide applies a rotation event, records it in the custody log and saves
 // the state, in that order: the log never misses a movement the state shows.

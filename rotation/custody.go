@@ -1,11 +1,12 @@
 package rotation
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // Entry is one line of the custody log: a movement of media or a change to
@@ -62,39 +63,17 @@ func (e Entry) sum() [sha256.Size]byte {
 	return sha256.Sum256(b)
 }
 
-// Sealer adds tamper evidence by key: without the key nobody can rewrite
-// the chain from an edited entry onwards and recompute valid seals.
-type Sealer interface {
-	// Seal returns the tag for an entry's hash.
-	Seal(hash []byte) []byte
-	// Check reports whether tag is the seal for hash.
-	Check(hash, tag []byte) bool
-}
-
-// HMACSealer seals entries with HMAC-SHA-256 under key.
-func HMACSealer(key []byte) Sealer { return hmacSealer{key: key} }
-
-type hmacSealer struct{ key []byte }
-
-func (h hmacSealer) Seal(hash []byte) []byte {
-	m := hmac.New(sha256.New, h.key)
-	m.Write(hash)
-	return m.Sum(nil)
-}
-
-func (h hmacSealer) Check(hash, tag []byte) bool { return hmac.Equal(h.Seal(hash), tag) }
-
 // Log is an append-only custody log in memory. The appliance writes each
 // appended entry to its file with WriteEntries.
 type Log struct {
 	entries []Entry
-	keys    Keys
+	keys    chain.Keys
 }
 
 // NewLog verifies entries read back from storage and returns a log that
 // continues them. sealer may be nil for an unsealed log; Keys with a
 // Signer signs every new entry, continuing a log sealed before signing.
-func NewLog(entries []Entry, sealer Sealer) (*Log, error) {
+func NewLog(entries []Entry, sealer chain.Sealer) (*Log, error) {
 	if err := Verify(entries, sealer); err != nil {
 		return nil, err
 	}
@@ -103,8 +82,8 @@ func NewLog(entries []Entry, sealer Sealer) (*Log, error) {
 
 // Continue returns a log that continues entries without checking them:
 // for a box whose log is damaged, which records the damage and carries on.
-func Continue(entries []Entry, sealer Sealer) *Log {
-	return &Log{entries: entries, keys: KeysOf(sealer)}
+func Continue(entries []Entry, sealer chain.Sealer) *Log {
+	return &Log{entries: entries, keys: chain.KeysOf(sealer)}
 }
 
 // Append chains e after the last entry, signs (or seals) it, stores it and
@@ -115,7 +94,7 @@ func (l *Log) Append(e Entry) Entry {
 		e.Seq, e.Prev = l.entries[n-1].Seq+1, l.entries[n-1].Hash
 	}
 	sum := e.sum()
-	e.Hash = hexSum(sum)
+	e.Hash = chain.HexSum(sum)
 	if k := l.keys; k.Signer != nil && k.Public != nil {
 		e.Sig, e.Key = k.Signer.Sign(CustodyPurpose, sum[:]), k.Public.String()
 	} else {
@@ -127,12 +106,12 @@ func (l *Log) Append(e Entry) Entry {
 
 // Head returns the signed head of the log at now; ok is false when the
 // log is empty.
-func (l *Log) Head(now time.Time) (h Head, ok bool) {
+func (l *Log) Head(now time.Time) (h chain.Head, ok bool) {
 	n := len(l.entries)
 	if n == 0 {
-		return Head{}, false
+		return chain.Head{}, false
 	}
-	return SignHead(l.keys, "custody", l.entries[n-1].Seq, l.entries[n-1].Hash, now), true
+	return chain.SignHead(l.keys, "custody", l.entries[n-1].Seq, l.entries[n-1].Hash, now), true
 }
 
 // Entries returns the log's entries, oldest first.

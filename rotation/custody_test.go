@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // sampleLog returns a sealed custody log of five movements.
-func sampleLog(t *testing.T, sealer Sealer) []Entry {
+func sampleLog(t *testing.T, sealer chain.Sealer) []Entry {
 	t.Helper()
 	log, err := NewLog(nil, sealer)
 	if err != nil {
@@ -25,11 +27,11 @@ func sampleLog(t *testing.T, sealer Sealer) []Entry {
 }
 
 func TestCustodyChainDetectsTampering(t *testing.T) {
-	key := HMACSealer([]byte("box key"))
+	key := chain.HMACSealer([]byte("box key"))
 	tests := []struct {
 		name      string
 		tamper    func([]Entry) []Entry
-		sealer    Sealer
+		sealer    chain.Sealer
 		wantIndex int // -1: the chain verifies
 		wantWords string
 	}{
@@ -43,12 +45,12 @@ func TestCustodyChainDetectsTampering(t *testing.T) {
 		{"edited and rehashed without the key", func(e []Entry) []Entry {
 			e[2].Who = "Sam"
 			sum := e[2].sum()
-			e[2].Hash = hexSum(sum)
+			e[2].Hash = chain.HexSum(sum)
 			return e
 		}, key, 2, "key"},
 		{"edited and rehashed, unsealed log", func(e []Entry) []Entry {
 			e[4].Who = "Sam"
-			e[4].Hash = hexSum(e[4].sum())
+			e[4].Hash = chain.HexSum(e[4].sum())
 			return e
 		}, nil, -1, ""},
 	}
@@ -62,9 +64,9 @@ func TestCustodyChainDetectsTampering(t *testing.T) {
 				}
 				return
 			}
-			var ce *ChainError
+			var ce *chain.Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("Verify: got %v; want a *ChainError", err)
+				t.Fatalf("Verify: got %v; want a *chain.Error", err)
 			}
 			if ce.Index != tt.wantIndex || !strings.Contains(ce.Reason, tt.wantWords) {
 				t.Errorf("got first bad entry %d (%q); want %d mentioning %q", ce.Index, ce.Reason, tt.wantIndex, tt.wantWords)
@@ -74,7 +76,7 @@ func TestCustodyChainDetectsTampering(t *testing.T) {
 }
 
 func TestCustodyJSONLinesRoundTrip(t *testing.T) {
-	key := HMACSealer([]byte("box key"))
+	key := chain.HMACSealer([]byte("box key"))
 	entries := sampleLog(t, key)
 	var buf bytes.Buffer
 	if err := WriteEntries(&buf, entries...); err != nil {

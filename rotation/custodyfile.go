@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // WriteEntries writes entries as JSON lines, one entry per line, for
@@ -42,9 +44,9 @@ func ReadEntries(r io.Reader) ([]Entry, error) {
 // returning the lines it cannot read (too long, not an entry, or torn)
 // instead of failing on them. It rejects unknown fields. The error is for
 // r failing only.
-func ReadLog(r io.Reader) ([]Entry, []BadLine, error) {
+func ReadLog(r io.Reader) ([]Entry, []chain.BadLine, error) {
 	var out []Entry
-	bad, err := ReadLines(r, MaxLine, func(line []byte) error {
+	bad, err := chain.ReadLines(r, chain.MaxLine, func(line []byte) error {
 		var e Entry
 		if err := strictUnmarshal(line, &e); err != nil {
 			return fmt.Errorf("not a custody entry: %w", err)

@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"io"
 	"time"
+
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // MonthReport is a printable page of one month's custody entries for an
@@ -20,7 +22,7 @@ type MonthReport struct {
 	// states whether the whole chain verifies.
 	Entries []Entry
 	// Sealer checks seals when not nil.
-	Sealer Sealer
+	Sealer chain.Sealer
 	// Printed is when the page was made, shown in its footer.
 	Printed time.Time
 }

@@ -8,17 +8,18 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/signer"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 var (
 	boxSign   = signer.FromSeed([]byte(strings.Repeat("b", 32)))
 	otherSign = signer.FromSeed([]byte(strings.Repeat("o", 32)))
-	boxKeys   = Keys{Signer: boxSign, Public: boxSign.Public()}
-	checkKeys = Keys{Public: boxSign.Public()}
+	boxKeys   = chain.Keys{Signer: boxSign, Public: boxSign.Public()}
+	checkKeys = chain.Keys{Public: boxSign.Public()}
 )
 
 // signedLog returns n signed custody entries.
-func signedLog(t *testing.T, keys Keys, entries []Entry, n int) []Entry {
+func signedLog(t *testing.T, keys chain.Keys, entries []Entry, n int) []Entry {
 	t.Helper()
 	log, err := NewLog(entries, keys)
 	if err != nil {
@@ -32,7 +33,7 @@ func signedLog(t *testing.T, keys Keys, entries []Entry, n int) []Entry {
 }
 
 // kinds lists the problems' kinds and sequence numbers, "kind@seq".
-func kinds(ps []Problem) string {
+func kinds(ps []chain.Problem) string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, fmt.Sprintf("%s@%d", p.Kind, p.Seq))
@@ -42,49 +43,49 @@ func kinds(ps []Problem) string {
 
 func TestCustodySigned(t *testing.T) {
 	at := time.Date(2025, time.June, 3, 0, 0, 0, 0, time.UTC)
-	headAt := func(e []Entry, seq int64, k Keys) Head {
-		return SignHead(k, "custody", seq, e[seq-1].Hash, at)
+	headAt := func(e []Entry, seq int64, k chain.Keys) chain.Head {
+		return chain.SignHead(k, "custody", seq, e[seq-1].Hash, at)
 	}
-	otherKeys := Keys{Signer: otherSign, Public: otherSign.Public()}
+	otherKeys := chain.Keys{Signer: otherSign, Public: otherSign.Public()}
 	tests := []struct {
 		name    string
-		tamper  func(e []Entry) ([]Entry, []Head)
+		tamper  func(e []Entry) ([]Entry, []chain.Head)
 		want    string
 		reasons []string
 	}{
-		{"untouched", func(e []Entry) ([]Entry, []Head) { return e, []Head{headAt(e, 5, boxKeys)} }, "", nil},
-		{"edited", func(e []Entry) ([]Entry, []Head) { e[1].Who = "Sam"; return e, nil }, "edited entry@2", nil},
-		{"edited and rehashed", func(e []Entry) ([]Entry, []Head) {
+		{"untouched", func(e []Entry) ([]Entry, []chain.Head) { return e, []chain.Head{headAt(e, 5, boxKeys)} }, "", nil},
+		{"edited", func(e []Entry) ([]Entry, []chain.Head) { e[1].Who = "Sam"; return e, nil }, "edited entry@2", nil},
+		{"edited and rehashed", func(e []Entry) ([]Entry, []chain.Head) {
 			e[2].Who = "Sam"
-			e[2].Hash = hexSum(e[2].sum())
+			e[2].Hash = chain.HexSum(e[2].sum())
 			return e, nil
 		}, "forged signature@3, removed or reordered entries@4", nil},
-		{"signed by another key", func(e []Entry) ([]Entry, []Head) {
+		{"signed by another key", func(e []Entry) ([]Entry, []chain.Head) {
 			e[3].Sig, e[3].Key = otherSign.Sign(CustodyPurpose, []byte(e[3].Hash)), otherSign.Public().String()
 			return e, nil
 		}, "signed by another key@4", nil},
-		{"unsigned entry appended", func(e []Entry) ([]Entry, []Head) {
+		{"unsigned entry appended", func(e []Entry) ([]Entry, []chain.Head) {
 			l := Continue(e, nil)
 			l.Append(Entry{Time: at, Event: "remove", Decision: Accepted})
 			return l.Entries(), nil
 		}, "unsigned entry@6", nil},
-		{"middle entry removed", func(e []Entry) ([]Entry, []Head) { return slices.Delete(e, 2, 3), nil }, "removed or reordered entries@4", nil},
-		{"truncated after 3", func(e []Entry) ([]Entry, []Head) {
-			return e[:3], []Head{headAt(e, 4, boxKeys), headAt(e, 5, boxKeys)}
+		{"middle entry removed", func(e []Entry) ([]Entry, []chain.Head) { return slices.Delete(e, 2, 3), nil }, "removed or reordered entries@4", nil},
+		{"truncated after 3", func(e []Entry) ([]Entry, []chain.Head) {
+			return e[:3], []chain.Head{headAt(e, 4, boxKeys), headAt(e, 5, boxKeys)}
 		}, "truncated@3", []string{"truncated after entry 3", "entries 4 to 5 are missing"}},
-		{"emptied", func(e []Entry) ([]Entry, []Head) { return nil, []Head{headAt(e, 5, boxKeys)} }, "truncated@0", []string{"entries 1 to 5 are missing"}},
-		{"rewritten and re-signed by another key", func(e []Entry) ([]Entry, []Head) {
+		{"emptied", func(e []Entry) ([]Entry, []chain.Head) { return nil, []chain.Head{headAt(e, 5, boxKeys)} }, "truncated@0", []string{"entries 1 to 5 are missing"}},
+		{"rewritten and re-signed by another key", func(e []Entry) ([]Entry, []chain.Head) {
 			forged := Continue(nil, otherKeys)
 			for _, x := range e {
 				x.Who = "Sam"
 				forged.Append(x)
 			}
-			return forged.Entries(), []Head{headAt(e, 5, boxKeys)}
+			return forged.Entries(), []chain.Head{headAt(e, 5, boxKeys)}
 		}, "signed by another key@1, signed by another key@2, signed by another key@3, signed by another key@4, signed by another key@5, rewritten history@5", nil},
-		{"forged anchor", func(e []Entry) ([]Entry, []Head) {
+		{"forged anchor", func(e []Entry) ([]Entry, []chain.Head) {
 			h := headAt(e, 5, boxKeys)
 			h.Seq = 9
-			return e, []Head{h, headAt(e, 5, otherKeys)}
+			return e, []chain.Head{h, headAt(e, 5, otherKeys)}
 		}, "untrusted anchor@9, untrusted anchor@5", []string{"forged", "another key"}},
 	}
 	for _, tt := range tests {
@@ -110,17 +111,17 @@ func TestCustodySigned(t *testing.T) {
 // TestCustodyLegacyTransition checks a log sealed with the old HMAC key
 // and then continued signed.
 func TestCustodyLegacyTransition(t *testing.T) {
-	hmacKey := HMACSealer([]byte("box key"))
+	hmacKey := chain.HMACSealer([]byte("box key"))
 	legacy := sampleLog(t, hmacKey)[:3]
-	onBox := Keys{Signer: boxSign, Public: boxSign.Public(), Legacy: hmacKey}
+	onBox := chain.Keys{Signer: boxSign, Public: boxSign.Public(), Legacy: hmacKey}
 	entries := signedLog(t, onBox, legacy, 2)
 	if entries[2].Sig != nil || entries[3].Sig == nil || entries[3].Seal != nil {
 		t.Fatalf("got entry 3 signed %t, entry 4 signed %t sealed %t; want the chain signed from entry 4", entries[2].Sig != nil, entries[3].Sig != nil, entries[3].Seal != nil)
 	}
-	rehash := func(e []Entry, i int) []Entry { e[i].Who = "Sam"; e[i].Hash = hexSum(e[i].sum()); return e }
+	rehash := func(e []Entry, i int) []Entry { e[i].Who = "Sam"; e[i].Hash = chain.HexSum(e[i].sum()); return e }
 	tests := []struct {
 		name   string
-		keys   Keys
+		keys   chain.Keys
 		tamper func([]Entry) []Entry
 		want   string
 	}{

@@ -1,56 +1,39 @@
 package rotation
 
-import "encoding/hex"
+import (
+	"github.com/clinicbox/clinicbox/rotation/chain"
+)
 
-// ChainError names the first custody entry that breaks the chain and why.
-type ChainError struct {
-	// Index is the entry's position in the log, from 0; -1 when the
-	// problem is not about one entry (a truncated log).
-	Index int
-	// Seq is the sequence number the entry carries.
-	Seq int64
-	// Kind is what is wrong.
-	Kind ProblemKind
-	// Reason says what is wrong, in plain words.
-	Reason string
-}
+// CustodyPurpose is what the box's signing key signs custody entries for;
+// a signature made for another log or file never passes for one of these.
+const CustodyPurpose = "custody log"
 
-func (e *ChainError) Error() string {
-	return "rotation: verify custody log: " + e.Reason
-}
+// HeadFile is the name of the heads file at the top of each drive, next to
+// its identity file: the signed heads of the custody and audit logs.
+const HeadFile = "custody-head.json"
 
-// Verify checks that entries form an unbroken chain from the first entry:
-// every hash matches its entry's contents, every entry follows the one
-// before it and is numbered next, and every signature (when sealer is Keys
-// with a public key) or seal (a plain Sealer, or Keys' Legacy) verifies.
-// It returns a *ChainError naming the first fault. Entries cut from the
-// end leave an unbroken chain: Check against anchors detects that.
-func Verify(entries []Entry, sealer Sealer) error {
-	for _, p := range Check(entries, KeysOf(sealer), nil) {
-		if p.Fault() {
-			return &ChainError{Index: p.Index, Seq: p.Seq, Kind: p.Kind, Reason: p.Reason}
-		}
-	}
-	return nil
+// Verify checks that entries form an unbroken chain from the first entry
+// (chain.Verify); sealer is chain.Keys with a public key to check
+// signatures, or a plain Sealer for seals. It returns a *chain.Error naming
+// the first fault.
+func Verify(entries []Entry, sealer chain.Sealer) error {
+	return chain.Verify(custodySpec(chain.KeysOf(sealer), nil), chain.Links(entries))
 }
 
 // Check returns every problem with a custody log: faults in its chain, the
 // part sealed before signing, and how it compares with anchors (heads kept
 // on the drives and in the vault).
-func Check(entries []Entry, keys Keys, anchors []Head) []Problem {
-	links := make([]Link, len(entries))
-	for i, e := range entries {
-		links[i] = e.Link()
-	}
-	return CheckChain(Chain{Name: "custody", Purpose: CustodyPurpose, Keys: keys, Anchors: anchors}, links)
+func Check(entries []Entry, keys chain.Keys, anchors []chain.Head) []chain.Problem {
+	return chain.Check(custodySpec(keys, anchors), chain.Links(entries))
 }
 
-// Link is what CheckChain needs of the entry: for a checker that holds
+func custodySpec(keys chain.Keys, anchors []chain.Head) chain.Spec {
+	return chain.Spec{Name: "custody", Purpose: CustodyPurpose, Keys: keys, Anchors: anchors}
+}
+
+// Link is what chain.Check needs of the entry: for a checker that holds
 // the log in parts (the vault, which checks each batch it receives
 // against the last entry it holds).
-func (e Entry) Link() Link {
-	return Link{Seq: e.Seq, Prev: e.Prev, Hash: e.Hash, Sum: e.sum(), Seal: e.Seal, Sig: e.Sig, Key: e.Key}
+func (e Entry) Link() chain.Link {
+	return chain.Link{Seq: e.Seq, Prev: e.Prev, Hash: e.Hash, Sum: e.sum(), Seal: e.Seal, Sig: e.Sig, Key: e.Key}
 }
-
-// hexSum writes a hash as the lowercase hex stored in Entry.Hash.
-func hexSum(sum [32]byte) string { return hex.EncodeToString(sum[:]) }

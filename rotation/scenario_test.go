@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata")
@@ -101,7 +103,7 @@ type runner struct {
 // runScenario plays src and returns its transcript.
 func runScenario(src string) ([]byte, error) {
 	r := &runner{policy: Policy{Verify: testVerify}, space: map[DriveID]*Space{}}
-	r.log, _ = NewLog(nil, HMACSealer([]byte("scenario key")))
+	r.log, _ = NewLog(nil, chain.HMACSealer([]byte("scenario key")))
 	for n, line := range strings.Split(src, "\n") {
 		if err := r.line(line); err != nil {
 			return nil, fmt.Errorf("line %d %q: %w", n+1, line, err)

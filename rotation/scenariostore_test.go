@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // storage plays the retention commands:
@@ -110,7 +112,7 @@ func (r *runner) summary() {
 	}
 	entries := r.log.Entries()
 	verdict := "chain verifies"
-	if err := Verify(entries, HMACSealer([]byte("scenario key"))); err != nil {
+	if err := Verify(entries, chain.HMACSealer([]byte("scenario key"))); err != nil {
 		verdict = err.Error()
 	}
 	fmt.Fprintf(&r.out, "Custody log: %d entries, %s.\n", len(entries), verdict)

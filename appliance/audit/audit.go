@@ -6,7 +6,7 @@
 // The file is JSON lines, appended to and never rewritten, each record
 // synced to disk before Append returns. Like the custody log
 // (rotation.Entry) every record holds the hash of the one before it, and
-// with rotation.Keys the hash is signed with the box's signing key (or, in
+// with chain.Keys the hash is signed with the box's signing key (or, in
 // files written before that, sealed with an HMAC of the box key). When the
 // file grows past MaxBytes it is renamed to NAME.1 (NAME.1 to NAME.2, and
 // so on, the oldest past Keep removed) and the chain continues in a new
@@ -24,7 +24,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // Record is one request and its outcome.
@@ -86,7 +86,7 @@ func (r Record) sum() [sha256.Size]byte {
 // Log appends records to a file. Its methods are safe for concurrent use.
 type Log struct {
 	path string
-	keys rotation.Keys
+	keys chain.Keys
 	// MaxBytes is the size past which the file is renamed to path+".1";
 	// zero means DefaultMaxBytes.
 	MaxBytes int64
@@ -105,15 +105,15 @@ type Log struct {
 
 // Open opens the log at path, creating it (mode 0600) if missing, checks
 // what it holds and continues its chain from the last record it can read.
-// sealer may be nil; rotation.Keys signs new records. What is wrong with
+// sealer may be nil; chain.Keys signs new records. What is wrong with
 // the file (a torn last line, unreadable lines, a broken chain) does not
 // stop it: Problems reports it. The error is for the file being unusable.
-func Open(path string, sealer rotation.Sealer) (*Log, error) {
+func Open(path string, sealer chain.Sealer) (*Log, error) {
 	recs, bad, err := Load(path)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
-	l := &Log{path: path, keys: rotation.KeysOf(sealer)}
+	l := &Log{path: path, keys: chain.KeysOf(sealer)}
 	for _, b := range bad {
 		l.problems = append(l.problems, fmt.Sprintf("%s %s", path, b))
 	}
@@ -161,13 +161,13 @@ func (l *Log) Problems() []string { return l.problems }
 
 // Head returns the signed head of the log at now; ok is false before the
 // first record.
-func (l *Log) Head(now time.Time) (h rotation.Head, ok bool) {
+func (l *Log) Head(now time.Time) (h chain.Head, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.last.Seq == 0 {
-		return rotation.Head{}, false
+		return chain.Head{}, false
 	}
-	return rotation.SignHead(l.keys, "audit", l.last.Seq, l.last.Hash, now), true
+	return chain.SignHead(l.keys, "audit", l.last.Seq, l.last.Hash, now), true
 }
 
 // Path returns the file the log writes.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/signer"
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 var t0 = time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
@@ -20,7 +20,7 @@ func rec(i int) Record {
 	return Record{Time: t0.Add(time.Duration(i) * time.Minute), Caller: "lan:192.168.1.20", Role: "staff", Action: fmt.Sprintf("GET /api/status %d", i), Allowed: true}
 }
 
-func fill(t *testing.T, path string, sealer rotation.Sealer, n int) {
+func fill(t *testing.T, path string, sealer chain.Sealer, n int) {
 	t.Helper()
 	l, err := Open(path, sealer)
 	if err != nil {
@@ -38,7 +38,7 @@ func fill(t *testing.T, path string, sealer rotation.Sealer, n int) {
 
 func TestReopenContinuesChain(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	key := rotation.HMACSealer([]byte("box key"))
+	key := chain.HMACSealer([]byte("box key"))
 	fill(t, path, key, 3)
 	fill(t, path, key, 2)
 	recs, err := ReadFile(path)
@@ -61,7 +61,7 @@ func TestReopenContinuesChain(t *testing.T) {
 }
 
 func TestVerifyFindsTampering(t *testing.T) {
-	key := rotation.HMACSealer([]byte("box key"))
+	key := chain.HMACSealer([]byte("box key"))
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	fill(t, path, key, 5)
 	good, err := ReadFile(path)
@@ -71,14 +71,14 @@ func TestVerifyFindsTampering(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func([]Record) []Record
-		sealer rotation.Sealer
+		sealer chain.Sealer
 		index  int
 		reason string
 	}{
 		{"edited", func(r []Record) []Record { r[2].Allowed = false; return r }, key, 2, "edited"},
 		{"removed", func(r []Record) []Record { return append(r[:1], r[2:]...) }, key, 1, "numbered"},
 		{"swapped", func(r []Record) []Record { r[1], r[2] = r[2], r[1]; return r }, key, 1, "numbered"},
-		{"other key", func(r []Record) []Record { return r }, rotation.HMACSealer([]byte("other")), 0, "seal"},
+		{"other key", func(r []Record) []Record { return r }, chain.HMACSealer([]byte("other")), 0, "seal"},
 		{"rehashed without key", func(r []Record) []Record {
 			r[3].Why = "forged"
 			s := r[3].sum()
@@ -90,9 +90,9 @@ func TestVerifyFindsTampering(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			recs := tt.change(append([]Record(nil), good...))
 			err := Verify(recs, tt.sealer)
-			var ce *ChainError
+			var ce *chain.Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("got %v; want a *ChainError", err)
+				t.Fatalf("got %v; want a *chain.Error", err)
 			}
 			if ce.Index != tt.index || !strings.Contains(ce.Reason, tt.reason) {
 				t.Errorf("got record %d %q; want record %d mentioning %q", ce.Index, ce.Reason, tt.index, tt.reason)
@@ -149,17 +149,17 @@ func TestOpenReportsDamage(t *testing.T) {
 // continued signed, as an auditor with the public key alone sees it.
 func TestSignedAfterSealed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	hmacKey := rotation.HMACSealer([]byte("box key"))
+	hmacKey := chain.HMACSealer([]byte("box key"))
 	sign := signer.FromSeed([]byte(strings.Repeat("s", 32)))
 	fill(t, path, hmacKey, 3)
-	fill(t, path, rotation.Keys{Signer: sign, Public: sign.Public(), Legacy: hmacKey}, 2)
+	fill(t, path, chain.Keys{Signer: sign, Public: sign.Public(), Legacy: hmacKey}, 2)
 	recs, err := ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	auditor := rotation.Keys{Public: sign.Public()}
+	auditor := chain.Keys{Public: sign.Public()}
 	ps := Check(recs, auditor, nil)
-	if len(ps) != 1 || ps[0].Kind != rotation.Legacy || !strings.Contains(ps[0].Reason, "entries 1 to 3 were sealed before signing (checkable only on the box)") {
+	if len(ps) != 1 || ps[0].Kind != chain.Legacy || !strings.Contains(ps[0].Reason, "entries 1 to 3 were sealed before signing (checkable only on the box)") {
 		t.Errorf("got %v; want only the legacy part 1 to 3 reported", ps)
 	}
 	recs[4].Why = "forged"

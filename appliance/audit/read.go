@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // Tail returns up to n of the most recent records in the current file,
@@ -37,14 +37,14 @@ func ReadFile(path string) ([]Record, error) {
 // Load reads the records of one log file, oldest first, skipping and
 // returning the lines it cannot read (too long, not a record, or torn by a
 // power cut) instead of failing on them. It does not verify them.
-func Load(path string) ([]Record, []rotation.BadLine, error) {
+func Load(path string) ([]Record, []chain.BadLine, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
 	var out []Record
-	bad, err := rotation.ReadLines(f, rotation.MaxLine, func(line []byte) error {
+	bad, err := chain.ReadLines(f, chain.MaxLine, func(line []byte) error {
 		var r Record
 		if err := json.Unmarshal(line, &r); err != nil {
 			return fmt.Errorf("not an audit record: %w", err)

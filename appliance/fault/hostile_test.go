@@ -17,6 +17,7 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/usb/drivefile"
 	"github.com/clinicbox/clinicbox/drivers/usb/usbtest"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // Malformed settings are refused with an error that names the problem.
@@ -47,7 +48,7 @@ func TestMalformedSettings(t *testing.T) {
 
 // A custody log edited outside the box is caught at the first bad entry.
 func TestForgedCustodyEntries(t *testing.T) {
-	sealer := rotation.HMACSealer([]byte("box key"))
+	sealer := chain.HMACSealer([]byte("box key"))
 	sample := func(t *testing.T) []rotation.Entry {
 		log, err := rotation.NewLog(nil, sealer)
 		if err != nil {
@@ -60,7 +61,7 @@ func TestForgedCustodyEntries(t *testing.T) {
 		}
 		return log.Entries()
 	}
-	forger, err := rotation.NewLog(nil, rotation.HMACSealer([]byte("another key")))
+	forger, err := rotation.NewLog(nil, chain.HMACSealer([]byte("another key")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestForgedCustodyEntries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := newTry(t, "forged or edited custody-log entries")
 			err := rotation.Verify(tt.tamper(sample(t)), sealer)
-			var ce *rotation.ChainError
+			var ce *chain.Error
 			if !errors.As(err, &ce) || ce.Index != tt.index {
 				t.Fatalf("got %v; want a chain error at entry %d", err, tt.index)
 			}

@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // FileLog is one of the box's hash-chained logs on its card, as the
@@ -21,7 +21,7 @@ type FileLog struct {
 	// Files returns the log's files, oldest first; a missing one is empty.
 	Files func() []string
 	// Keys sign the head sent with each batch.
-	Keys rotation.Keys
+	Keys chain.Keys
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -43,12 +43,12 @@ func parseLine(b []byte) (logLine, error) {
 }
 
 // head signs the head at l.
-func (f *FileLog) head(l logLine) rotation.Head {
+func (f *FileLog) head(l logLine) chain.Head {
 	now := time.Now
 	if f.Now != nil {
 		now = f.Now
 	}
-	return rotation.SignHead(f.Keys, f.Name, l.Seq, l.Hash, now())
+	return chain.SignHead(f.Keys, f.Name, l.Seq, l.Hash, now())
 }
 
 // last returns the log's last complete entry; Seq 0 when it has none.
@@ -77,7 +77,7 @@ func lastLine(path string) (logLine, error) {
 	if err != nil {
 		return logLine{}, err
 	}
-	n := min(fi.Size(), 2*int64(rotation.MaxLine)+2)
+	n := min(fi.Size(), 2*int64(chain.MaxLine)+2)
 	tail := make([]byte, n)
 	if _, err := file.ReadAt(tail, fi.Size()-n); err != nil && !errors.Is(err, io.EOF) {
 		return logLine{}, err
@@ -110,7 +110,7 @@ func (f *FileLog) since(seq int64, max int) ([]logLine, error) {
 			return nil, err
 		}
 		full := false
-		_, err = rotation.ReadLines(file, rotation.MaxLine, func(b []byte) error {
+		_, err = chain.ReadLines(file, chain.MaxLine, func(b []byte) error {
 			l, err := parseLine(b)
 			switch {
 			case err != nil || l.Seq <= seq || full:

@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // The box's custody and audit logs go to the vault, which keeps every
@@ -40,7 +40,7 @@ func (s *Shipper) ShipLogs(ctx context.Context, logs []*FileLog) error {
 	known := s.logHeads != nil
 	s.mu.Unlock()
 	if !known {
-		var hs rotation.Heads
+		var hs chain.Heads
 		if err := s.call(ctx, "GET", "/v1/logs/heads", nil, nil, &hs); err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func (s *Shipper) sendBatch(ctx context.Context, l *FileLog, lines []logLine) er
 		}
 		n -= k
 	}
-	var hs rotation.Heads
+	var hs chain.Heads
 	if err := s.call(ctx, "POST", "/v1/logs/"+l.Name, nil, body, &hs); err != nil {
 		return err
 	}
@@ -120,11 +120,11 @@ func (s *Shipper) sendBatch(ctx context.Context, l *FileLog, lines []logLine) er
 	return nil
 }
 
-func (s *Shipper) setLogHeads(hs ...rotation.Head) {
+func (s *Shipper) setLogHeads(hs ...chain.Head) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.logHeads == nil {
-		s.logHeads = map[string]rotation.Head{}
+		s.logHeads = map[string]chain.Head{}
 	}
 	for _, h := range hs {
 		s.logHeads[h.Log] = h
@@ -146,7 +146,7 @@ func (s *Shipper) refuseLog(name, why string) error {
 }
 
 // LogHead returns the head of a log the vault holds, as last heard.
-func (s *Shipper) LogHead(name string) (rotation.Head, bool) {
+func (s *Shipper) LogHead(name string) (chain.Head, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, ok := s.logHeads[name]

@@ -22,6 +22,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // oneBox identifies every caller as the box.
@@ -94,7 +95,7 @@ var testSign = signer.FromSeed(bytes.Repeat([]byte("b"), 32))
 // custodyFile writes n signed custody entries of a drive, the sixth on
 // with reasons of that many bytes, and returns the log.
 func custodyFile(t *testing.T, path, drive string, n, reasons int) *FileLog {
-	keys := rotation.Keys{Signer: testSign, Public: testSign.Public()}
+	keys := chain.Keys{Signer: testSign, Public: testSign.Public()}
 	l := rotation.Continue(nil, keys)
 	for i := range n {
 		why := "inserted"

@@ -20,7 +20,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // Config describes one offsite destination.
@@ -123,7 +123,7 @@ type Shipper struct {
 	st      Status
 	waiting *archive.Backup // stored in the vault, its WAL not all there yet
 	// logHeads are the heads the vault holds, by log; nil until asked.
-	logHeads map[string]rotation.Head
+	logHeads map[string]chain.Head
 	// logsRefused are the logs the vault refused, not sent again.
 	logsRefused map[string]*LogRefused
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5"
-
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 )
@@ -78,25 +75,11 @@ func (s *Shipper) session(ctx context.Context) error {
 func (s *Shipper) poll(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
-	var conn *pgx.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-	}()
+	r := &postgres.PositionReader{URL: s.cfg.DB}
+	defer r.Close()
 	for {
-		if conn == nil {
-			conn, _ = postgres.Open(ctx, s.cfg.DB)
-		}
-		if conn != nil {
-			var lsn string
-			err := conn.QueryRow(ctx, `SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END)::text`).Scan(&lsn)
-			if l, perr := pglogrepl.ParseLSN(lsn); err == nil && perr == nil {
-				s.serverAt(l)
-			} else {
-				conn.Close(context.Background())
-				conn = nil
-			}
+		if lsn, err := r.Read(ctx); err == nil {
+			s.serverAt(lsn)
 		}
 		select {
 		case <-ctx.Done():

@@ -14,6 +14,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/audit"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // A box's custody and audit logs are kept in its namespace, outside the
@@ -40,7 +41,7 @@ type logKind struct {
 	continues bool
 	// parse reads one entry strictly and returns its link and its line as
 	// the vault stores it.
-	parse func(raw []byte) (rotation.Link, []byte, error)
+	parse func(raw []byte) (chain.Link, []byte, error)
 }
 
 var logKinds = map[string]logKind{
@@ -51,34 +52,34 @@ var logKinds = map[string]logKind{
 // parseEntry decodes raw, refusing unknown fields and trailing data, and
 // marshals it again: the vault stores only what the hashes and signatures
 // cover, never bytes the box added beside them.
-func parseEntry[T interface{ Link() rotation.Link }](raw []byte) (rotation.Link, []byte, error) {
+func parseEntry[T interface{ Link() chain.Link }](raw []byte) (chain.Link, []byte, error) {
 	var e T
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
-		return rotation.Link{}, nil, err
+		return chain.Link{}, nil, err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return rotation.Link{}, nil, errors.New("trailing data after the entry")
+		return chain.Link{}, nil, errors.New("trailing data after the entry")
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(e); err != nil {
-		return rotation.Link{}, nil, err
+		return chain.Link{}, nil, err
 	}
 	return e.Link(), buf.Bytes(), nil
 }
 
 // batch is a parsed LogBatch.
 type batch struct {
-	head  rotation.Head
-	links []rotation.Link
+	head  chain.Head
+	links []chain.Link
 	lines [][]byte
 }
 
 // readBatch reads and parses a LogBatch, at most MaxLogBatch bytes, each
-// entry at most rotation.MaxLine.
+// entry at most chain.MaxLine.
 func readBatch(r *http.Request, name string, k logKind) (*batch, error) {
 	tooLarge := problem("too_large", "a batch of the %s log may be %d bytes; send fewer entries at a time", name, wire.MaxLogBatch)
 	if r.ContentLength > wire.MaxLogBatch {
@@ -99,8 +100,8 @@ func readBatch(r *http.Request, name string, k logKind) (*batch, error) {
 	}
 	b := &batch{head: lb.Head}
 	for i, raw := range lb.Entries {
-		if len(raw) > rotation.MaxLine {
-			return nil, problem("malformed", "entry %d of the %s batch is %d bytes, more than the %d a log line may be", i+1, name, len(raw), rotation.MaxLine)
+		if len(raw) > chain.MaxLine {
+			return nil, problem("malformed", "entry %d of the %s batch is %d bytes, more than the %d a log line may be", i+1, name, len(raw), chain.MaxLine)
 		}
 		l, line, err := k.parse(raw)
 		if err != nil {
@@ -165,7 +166,7 @@ func (b *box) appendLog(name string, k logKind, bt *batch) error {
 			return problem("mismatch", "the %s head's key: %v", name, err)
 		}
 	}
-	if err := rotation.CheckHead(key, h); err != nil {
+	if err := chain.CheckHead(key, h); err != nil {
 		return problem("mismatch", "%v (the vault checks this box's logs with %s)", err, key)
 	}
 	last, hasLast, err := b.lastLogEntry(name, k)
@@ -186,12 +187,12 @@ func (b *box) appendLog(name string, k logKind, bt *batch) error {
 		}
 	}
 	links, lines := bt.links[start:], bt.lines[start:]
-	chain := links
+	all := links
 	if hasLast {
-		chain = append([]rotation.Link{last}, links...)
+		all = append([]chain.Link{last}, links...)
 	}
-	c := rotation.Chain{Name: name, Purpose: k.purpose, Continues: hasLast || k.continues, Keys: rotation.Keys{Public: key}}
-	for _, p := range rotation.CheckChain(c, chain) {
+	c := chain.Spec{Name: name, Purpose: k.purpose, Continues: hasLast || k.continues, Keys: chain.Keys{Public: key}}
+	for _, p := range chain.Check(c, all) {
 		if p.Fault() {
 			return problem("mismatch", "the %s batch does not verify: %s", name, p.Reason)
 		}
@@ -207,7 +208,7 @@ func (b *box) appendLog(name string, k logKind, bt *batch) error {
 	return b.writeHeads(hs, h)
 }
 
-func indexOf(links []rotation.Link, seq int64) int {
+func indexOf(links []chain.Link, seq int64) int {
 	for i, l := range links {
 		if l.Seq == seq {
 			return i
@@ -218,11 +219,11 @@ func indexOf(links []rotation.Link, seq int64) int {
 
 // stale refuses a batch that would make the vault's copy shorter or
 // different, answering with the head the vault holds.
-func stale(held rotation.Head, why string) error {
+func stale(held chain.Head, why string) error {
 	return &problemError{wire.Problem{Code: "stale", Head: &held, Error: "vault: " + why}}
 }
 
-func headPtr(h rotation.Head, ok bool) *rotation.Head {
+func headPtr(h chain.Head, ok bool) *chain.Head {
 	if !ok {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/audit"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 var (
@@ -22,7 +23,7 @@ var (
 	logT0     = time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 )
 
-func keysOf(k *signer.Key) rotation.Keys { return rotation.Keys{Signer: k, Public: k.Public()} }
+func keysOf(k *signer.Key) chain.Keys { return chain.Keys{Signer: k, Public: k.Public()} }
 
 // custodyEntries makes n custody entries signed with k.
 func custodyEntries(k *signer.Key, n int) []rotation.Entry {
@@ -41,18 +42,18 @@ func batchOf(k *signer.Key, log string, entries []rotation.Entry) []byte {
 		lb.Entries = append(lb.Entries, b)
 	}
 	if n := len(entries); n > 0 {
-		lb.Head = rotation.SignHead(keysOf(k), log, entries[n-1].Seq, entries[n-1].Hash, logT0.Add(24*time.Hour))
+		lb.Head = chain.SignHead(keysOf(k), log, entries[n-1].Seq, entries[n-1].Hash, logT0.Add(24*time.Hour))
 	}
 	b, _ := json.Marshal(lb)
 	return b
 }
 
-func (f *fixture) postLog(log string, body []byte) (int, wire.Problem, rotation.Heads) {
+func (f *fixture) postLog(log string, body []byte) (int, wire.Problem, chain.Heads) {
 	f.t.Helper()
 	var raw json.RawMessage
 	code := f.do("box:1", "POST", "/v1/logs/"+log, body, &raw)
 	var p wire.Problem
-	var hs rotation.Heads
+	var hs chain.Heads
 	if code == 200 {
 		json.Unmarshal(raw, &hs)
 	} else {
@@ -106,11 +107,11 @@ func TestLogChainContinues(t *testing.T) {
 			}
 		})
 	}
-	var hs rotation.Heads
+	var hs chain.Heads
 	if code := f.do("support:1", "GET", "/v1/logs/heads?box=nBOX1", nil, &hs); code != 200 || len(hs.Heads) != 1 || hs.Heads[0].Seq != 6 {
 		t.Fatalf("heads: got %d %+v; want 200 with the custody head at 6", code, hs)
 	}
-	for _, p := range rotation.Check(f.storedCustody(), rotation.Keys{Public: boxSign.Public()}, hs.Heads) {
+	for _, p := range rotation.Check(f.storedCustody(), chain.Keys{Public: boxSign.Public()}, hs.Heads) {
 		t.Errorf("the vault's copy: %s", p)
 	}
 }
@@ -132,7 +133,7 @@ func TestLogFirstBatch(t *testing.T) {
 		if i > 0 {
 			b, _ := json.Marshal(r)
 			lb.Entries = append(lb.Entries, b)
-			lb.Head = rotation.SignHead(keysOf(boxSign), "audit", r.Seq, r.Hash, logT0)
+			lb.Head = chain.SignHead(keysOf(boxSign), "audit", r.Seq, r.Hash, logT0)
 		}
 	}
 	auditBatch, _ := json.Marshal(lb)
@@ -167,7 +168,7 @@ func TestLogForgedRefused(t *testing.T) {
 		return b
 	}
 	unsignedTail := func() []byte {
-		l := rotation.Continue(own, rotation.Keys{})
+		l := rotation.Continue(own, chain.Keys{})
 		e := l.Append(rotation.Entry{Time: logT0, Drive: "A", Event: "remove", Decision: rotation.Accepted})
 		var lb wire.LogBatch
 		json.Unmarshal(batchOf(boxSign, "custody", append(own[:3:3], e)), &lb)
@@ -239,7 +240,7 @@ func TestLogBatchBounds(t *testing.T) {
 	f := newFixture(t)
 	f.createRepo("box:1")
 	long := custodyEntries(boxSign, 1)[0]
-	long.Reasons = []string{strings.Repeat("x", rotation.MaxLine)}
+	long.Reasons = []string{strings.Repeat("x", chain.MaxLine)}
 	var many []rotation.Entry
 	for len(many)*400 < 2*wire.MaxLogBatch {
 		many = custodyEntries(boxSign, len(many)+1000)
@@ -251,7 +252,7 @@ func TestLogBatchBounds(t *testing.T) {
 		code string
 	}{
 		{"batch over 1 MiB", batchOf(boxSign, "custody", many), 413, "too_large"},
-		{"line over rotation.MaxLine", batchOf(boxSign, "custody", []rotation.Entry{long}), 422, "malformed"},
+		{"line over chain.MaxLine", batchOf(boxSign, "custody", []rotation.Entry{long}), 422, "malformed"},
 		{"unknown field", []byte(`{"head":{},"entries":[],"more":1}`), 422, "malformed"},
 		{"no entries", batchOf(boxSign, "custody", nil), 422, "malformed"},
 	} {

@@ -10,13 +10,13 @@ import (
 	"os"
 	"time"
 
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // logHeads reads the heads the vault holds; none before the first batch.
 // b.mu is held.
-func (b *box) logHeads() (rotation.Heads, error) {
-	hs := rotation.Heads{Heads: []rotation.Head{}}
+func (b *box) logHeads() (chain.Heads, error) {
+	hs := chain.Heads{Heads: []chain.Head{}}
 	data, err := b.root.ReadFile(headsRel)
 	if errors.Is(err, os.ErrNotExist) {
 		return hs, nil
@@ -30,19 +30,19 @@ func (b *box) logHeads() (rotation.Heads, error) {
 	return hs, nil
 }
 
-func headOf(hs rotation.Heads, name string) (rotation.Head, bool) {
+func headOf(hs chain.Heads, name string) (chain.Head, bool) {
 	for _, h := range hs.Heads {
 		if h.Log == name {
 			return h, true
 		}
 	}
-	return rotation.Head{}, false
+	return chain.Head{}, false
 }
 
 // writeHeads stores hs with h in place of its log's head, custody first.
 // b.mu is held.
-func (b *box) writeHeads(hs rotation.Heads, h rotation.Head) error {
-	out := rotation.Heads{Heads: []rotation.Head{}}
+func (b *box) writeHeads(hs chain.Heads, h chain.Head) error {
+	out := chain.Heads{Heads: []chain.Head{}}
 	for _, name := range []string{"custody", "audit"} {
 		if name == h.Log {
 			out.Heads = append(out.Heads, h)
@@ -60,41 +60,41 @@ func (b *box) writeHeads(hs rotation.Heads, h rotation.Head) error {
 // lastLogEntry returns the last entry of a stored log. Bytes after its
 // last newline were never acknowledged (the vault stopped mid-append) and
 // are cut off. b.mu is held.
-func (b *box) lastLogEntry(name string, k logKind) (rotation.Link, bool, error) {
+func (b *box) lastLogEntry(name string, k logKind) (chain.Link, bool, error) {
 	f, err := b.root.OpenFile(logRel(name), os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		return rotation.Link{}, false, nil
+		return chain.Link{}, false, nil
 	}
 	if err != nil {
-		return rotation.Link{}, false, fmt.Errorf("vault: the %s log: %w", name, err)
+		return chain.Link{}, false, fmt.Errorf("vault: the %s log: %w", name, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return rotation.Link{}, false, fmt.Errorf("vault: the %s log: %w", name, err)
+		return chain.Link{}, false, fmt.Errorf("vault: the %s log: %w", name, err)
 	}
-	n := min(fi.Size(), int64(rotation.MaxLine)+2)
+	n := min(fi.Size(), int64(chain.MaxLine)+2)
 	tail := make([]byte, n)
 	if _, err := f.ReadAt(tail, fi.Size()-n); err != nil {
-		return rotation.Link{}, false, fmt.Errorf("vault: the %s log: %w", name, err)
+		return chain.Link{}, false, fmt.Errorf("vault: the %s log: %w", name, err)
 	}
 	end := bytes.LastIndexByte(tail, '\n') + 1
 	if cut := int64(len(tail) - end); cut > 0 {
 		if err := f.Truncate(fi.Size() - cut); err != nil {
-			return rotation.Link{}, false, fmt.Errorf("vault: cut an unacknowledged %s entry: %w", name, err)
+			return chain.Link{}, false, fmt.Errorf("vault: cut an unacknowledged %s entry: %w", name, err)
 		}
 		if err := f.Sync(); err != nil {
-			return rotation.Link{}, false, err
+			return chain.Link{}, false, err
 		}
 		b.used -= cut
 	}
 	tail = bytes.TrimSuffix(tail[:end], []byte("\n"))
 	if len(tail) == 0 {
-		return rotation.Link{}, false, nil
+		return chain.Link{}, false, nil
 	}
 	l, _, err := k.parse(tail[bytes.LastIndexByte(tail, '\n')+1:])
 	if err != nil {
-		return rotation.Link{}, false, fmt.Errorf("vault: the last entry of the stored %s log is damaged: %w", name, err)
+		return chain.Link{}, false, fmt.Errorf("vault: the last entry of the stored %s log is damaged: %w", name, err)
 	}
 	return l, true, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // apiSession tells a client who the box thinks it is and the token its
@@ -48,8 +49,8 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"since": since, "samples": samples})
 }
 
-// chain is the custody log's verification, for the API and the pages.
-type chain struct {
+// custodyChain is the custody log's verification, for the API and the pages.
+type custodyChain struct {
 	Intact bool `json:"intact"`
 	// BrokenAt is the first bad entry's position, from 1; 0 when intact.
 	BrokenAt int    `json:"broken_at,omitempty"`
@@ -57,13 +58,13 @@ type chain struct {
 	Entries  int    `json:"entries"`
 }
 
-func verifyChain(entries []rotation.Entry, sealer rotation.Sealer) chain {
-	c := chain{Intact: true, Entries: len(entries)}
-	var ce *rotation.ChainError
+func verifyChain(entries []rotation.Entry, sealer chain.Sealer) custodyChain {
+	c := custodyChain{Intact: true, Entries: len(entries)}
+	var ce *chain.Error
 	if err := rotation.Verify(entries, sealer); errors.As(err, &ce) {
-		c = chain{BrokenAt: ce.Index + 1, Reason: ce.Reason, Entries: len(entries)}
+		c = custodyChain{BrokenAt: ce.Index + 1, Reason: ce.Reason, Entries: len(entries)}
 	} else if err != nil {
-		c = chain{Reason: err.Error(), Entries: len(entries)}
+		c = custodyChain{Reason: err.Error(), Entries: len(entries)}
 	}
 	return c
 }

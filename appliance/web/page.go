@@ -71,7 +71,7 @@ type view struct {
 	CSRF     string
 	St       status.Status
 	Lights   []light
-	Chain    chain
+	Chain    custodyChain
 	Calendar calendar
 	Day      template.HTML
 	Week     template.HTML
@@ -92,7 +92,7 @@ func (s *Server) view(r *http.Request) view {
 	entries, err := s.cfg.Box.Custody()
 	ch := verifyChain(entries, s.cfg.Sealer)
 	if err != nil {
-		ch = chain{Reason: "the custody log cannot be read: " + err.Error()}
+		ch = custodyChain{Reason: "the custody log cannot be read: " + err.Error()}
 	}
 	v := view{
 		Practice: s.cfg.Practice, Mode: "lan", Who: q.caller.String(), Role: q.role, CSRF: s.csrfToken(q.principal),

@@ -21,6 +21,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/audit"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // Box is what the pages need from the appliance.
@@ -84,7 +85,7 @@ const (
 type Config struct {
 	Box Box
 	// Sealer checks the custody log's seals; nil checks hashes only.
-	Sealer rotation.Sealer
+	Sealer chain.Sealer
 	// StateDir holds the LAN password's hash (file "web-password") and
 	// the LAN pages' certificate (see LoadCert).
 	StateDir string

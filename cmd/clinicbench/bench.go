@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 )
 
 // bench holds what every measurement shares: one cluster, one clinicctl
@@ -21,7 +21,7 @@ type bench struct {
 	tmp     string    // scratch directory, readable by the server's user
 	pgwork  string    // scratch directory the server's user owns
 	ctl     string    // the clinicctl binary, built without -race
-	pg      *pgtest.Cluster
+	pg      *pgcluster.Cluster
 	srv     serverUser
 	idFile  string // age identity, readable by the server's user for wal-fetch
 	recip   string // its public recipient
@@ -61,7 +61,7 @@ func newBench(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
 		return b, err
 	}
 	b.logf("starting PostgreSQL (fsync on)")
-	if b.pg, err = pgtest.Start(ctx, pgtest.Options{Fsync: true, Dir: b.tmp}); err != nil {
+	if b.pg, err = pgcluster.Start(ctx, pgcluster.Options{Fsync: true, Dir: b.tmp}); err != nil {
 		return b, err
 	}
 	b.machine = describeMachine(ctx, b.tmp, b.pg)

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 )
 
 // machine describes where the numbers were measured.
@@ -19,7 +19,7 @@ type machine struct {
 	Cores                                                  int
 }
 
-func describeMachine(ctx context.Context, dir string, pg *pgtest.Cluster) machine {
+func describeMachine(ctx context.Context, dir string, pg *pgcluster.Cluster) machine {
 	m := machine{Cores: runtime.NumCPU(), CPU: "unknown", Memory: "unknown", Disk: "unknown", Go: runtime.Version()}
 	if v := procField("/proc/cpuinfo", "model name"); v != "" {
 		m.CPU = v

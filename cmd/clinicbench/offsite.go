@@ -30,7 +30,7 @@ func (b *bench) offsite(ctx context.Context) *section {
 			"a vault and a box shipping WAL from a PostgreSQL with fsync on, in three phases of %d s. "+
 			"(1) pgbench -R 200 -c 2: every 100 ms a probe commits a row, notes pg_current_wal_lsn() and the time, and is resolved by the first vault acknowledgement covering it (commit to fsynced at the vault). "+
 			"Wire bytes are the TCP payload both ways over the tailnet (WireGuard's own overhead, about 60 bytes per packet, is not counted). "+
-			"(2) pgtest's ClinicWorkload (a visit: encounter, notes) at 2 visits/s through a box uplink shaped to 128 kbit/s by a token bucket on the connection: measured WAL and wire rates; "+
+			"(2) pgcluster's ClinicWorkload (a visit: encounter, notes) at 2 visits/s through a box uplink shaped to 128 kbit/s by a token bucket on the connection: measured WAL and wire rates; "+
 			"the clinic-day rows are computed from them for %d office hours. "+
 			"(3) a backlog written by ClinicWorkload at 100 visits/s while held by a slot, then drained uncapped: measured throughput and wire ratio; "+
 			"the 10 Mbit/s row is computed as the larger of the clinic day's wire bytes at 10 Mbit/s and its raw WAL at the measured drain rate.", secs, officeHours)}

@@ -12,7 +12,7 @@ import (
 // startPanel drives the front panel on GPIO, or on the board's own LEDs
 // when no GPIO chip answers, and turns its button into the appliance's
 // button presses.
-func startPanel(ctx context.Context, set *appliance.Settings, log *slog.Logger) (*panel.Panel, <-chan appliance.Button) {
+func startPanel(ctx context.Context, set *appliance.Settings, log *slog.Logger) (appliance.Panel, <-chan appliance.Button) {
 	pins := panel.Pins{Green: set.Panel.Green, Amber: set.Panel.Amber, Red: set.Panel.Red, Buzzer: set.Panel.Buzzer, Button: set.Panel.Button}
 	cfg, err := panel.OpenGPIO(pins)
 	if err != nil {
@@ -60,7 +60,5 @@ func startPanel(ctx context.Context, set *appliance.Settings, log *slog.Logger) 
 			}
 		}
 	}()
-	return p, buttons
+	return appliance.StatusPanel{P: p}, buttons
 }
-
-var _ appliance.Panel = (*panel.Panel)(nil)

@@ -13,6 +13,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/audit"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 func init() {
@@ -51,7 +52,7 @@ func runCustody(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	var anchors []rotation.Head
+	var anchors []chain.Head
 	for _, f := range anchorFiles {
 		hs, err := readHeads(f)
 		if err != nil {
@@ -59,7 +60,7 @@ func runCustody(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		anchors = append(anchors, hs...)
 	}
-	keys := rotation.Keys{Public: pub}
+	keys := chain.Keys{Public: pub}
 	var v verdict
 	if *isAudit {
 		v = verifyAudit(fs.Args(), keys, anchors)
@@ -80,7 +81,7 @@ type verdict struct {
 	readErrs []string
 }
 
-func (v *verdict) problems(ps []rotation.Problem) {
+func (v *verdict) problems(ps []chain.Problem) {
 	for _, p := range ps {
 		if p.Fault() {
 			v.faults = append(v.faults, p.String())
@@ -92,7 +93,7 @@ func (v *verdict) problems(ps []rotation.Problem) {
 
 // lines reports the lines a file's reader skipped: a torn last line is a
 // note (an append cut short by a power cut), any other a fault.
-func (v *verdict) lines(file string, bad []rotation.BadLine, lastFile bool) {
+func (v *verdict) lines(file string, bad []chain.BadLine, lastFile bool) {
 	for i, b := range bad {
 		if b.Torn && lastFile && i == len(bad)-1 {
 			v.notes = append(v.notes, "torn last line: "+file+" "+b.String())
@@ -125,7 +126,7 @@ func (v verdict) print(w io.Writer, pub signer.PublicKey, anchors int) error {
 	return nil
 }
 
-func verifyAudit(files []string, keys rotation.Keys, anchors []rotation.Head) verdict {
+func verifyAudit(files []string, keys chain.Keys, anchors []chain.Head) verdict {
 	v := verdict{what: "audit log"}
 	var all []audit.Record
 	for i, f := range files {
@@ -144,7 +145,7 @@ func verifyAudit(files []string, keys rotation.Keys, anchors []rotation.Head) ve
 	return v
 }
 
-func verifyCustody(file string, keys rotation.Keys, anchors []rotation.Head, csvFiles []string) verdict {
+func verifyCustody(file string, keys chain.Keys, anchors []chain.Head, csvFiles []string) verdict {
 	v := verdict{what: "custody log"}
 	entries, err := readCustody(file, &v)
 	if err != nil {
@@ -210,20 +211,20 @@ func readPublicKey(arg string) (signer.PublicKey, error) {
 }
 
 // readHeads reads an anchor: a heads file ({"heads": [...]}) or one head.
-func readHeads(file string) ([]rotation.Head, error) {
+func readHeads(file string) ([]chain.Head, error) {
 	b, err := readBounded(file, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("custody verify: --anchor: %w", err)
 	}
-	var hs rotation.Heads
+	var hs chain.Heads
 	if err := json.Unmarshal(b, &hs); err == nil && len(hs.Heads) > 0 {
 		return hs.Heads, nil
 	}
-	var h rotation.Head
+	var h chain.Head
 	if err := json.Unmarshal(b, &h); err != nil || h.Log == "" {
 		return nil, fmt.Errorf("custody verify: --anchor %s is not a head file (%s from a drive, or the vault's heads)", file, rotation.HeadFile)
 	}
-	return []rotation.Head{h}, nil
+	return []chain.Head{h}, nil
 }
 
 func readBounded(file string, max int64) ([]byte, error) {

@@ -12,16 +12,17 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 func TestCustodyVerify(t *testing.T) {
 	box := signer.FromSeed(bytes.Repeat([]byte("b"), 32))
 	other := signer.FromSeed(bytes.Repeat([]byte("o"), 32))
-	hmacKey := rotation.HMACSealer([]byte("box key"))
+	hmacKey := chain.HMACSealer([]byte("box key"))
 	t0 := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 	legacy := rotation.Continue(nil, hmacKey)
 	legacy.Append(rotation.Entry{Time: t0, Drive: "A", Event: "insert", Who: "Maria", Decision: rotation.Accepted})
-	log := rotation.Continue(legacy.Entries(), rotation.Keys{Signer: box, Public: box.Public()})
+	log := rotation.Continue(legacy.Entries(), chain.Keys{Signer: box, Public: box.Public()})
 	for i := range 4 {
 		log.Append(rotation.Entry{Time: t0.Add(time.Duration(i+1) * time.Hour), Drive: "A", Event: "remove", Who: "Maria", Decision: rotation.Accepted})
 	}
@@ -49,7 +50,7 @@ func TestCustodyVerify(t *testing.T) {
 	export := file("custody-2026-03.json", func(b *bytes.Buffer) {
 		json.NewEncoder(b).Encode(map[string]any{"chain": map[string]any{"intact": true}, "entries": entries})
 	})
-	anchor := file("custody-head.json", func(b *bytes.Buffer) { json.NewEncoder(b).Encode(rotation.Heads{Heads: []rotation.Head{head}}) })
+	anchor := file("custody-head.json", func(b *bytes.Buffer) { json.NewEncoder(b).Encode(chain.Heads{Heads: []chain.Head{head}}) })
 	csvOK := file("month.csv", func(b *bytes.Buffer) { rotation.WriteCSV(b, entries, nil) })
 	csvEdited := file("month-edited.csv", func(b *bytes.Buffer) {
 		rotation.WriteCSV(b, entries, nil)

@@ -20,6 +20,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // boxAndSupport identifies the box and the support machine by address.
@@ -60,14 +61,14 @@ func TestCustodyVerifyAgainstVaultHeads(t *testing.T) {
 	call("box:1", "PUT", "/v1/repo", info)
 
 	box := signer.FromSeed(bytes.Repeat([]byte("b"), 32))
-	keys := rotation.Keys{Signer: box, Public: box.Public()}
+	keys := chain.Keys{Signer: box, Public: box.Public()}
 	log := rotation.Continue(nil, keys)
 	t0 := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 	for i := range 5 {
 		log.Append(rotation.Entry{Time: t0.Add(time.Duration(i) * time.Hour), Drive: "A", Event: "insert", Who: "Maria", Decision: rotation.Accepted})
 	}
 	entries := log.Entries()
-	batch := wire.LogBatch{Head: rotation.SignHead(keys, "custody", entries[4].Seq, entries[4].Hash, t0.Add(5*time.Hour))}
+	batch := wire.LogBatch{Head: chain.SignHead(keys, "custody", entries[4].Seq, entries[4].Hash, t0.Add(5*time.Hour))}
 	for _, e := range entries {
 		b, _ := json.Marshal(e)
 		batch.Entries = append(batch.Entries, b)

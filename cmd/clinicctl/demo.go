@@ -17,7 +17,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/appliance/web"
-	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 	"github.com/clinicbox/clinicbox/rotation"
 )
 
@@ -48,7 +48,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, time.Now().Format("15:04:05 ")+format+"\n", a...) }
 
 	say("starting a throwaway PostgreSQL with a clinic schema in %s", abs)
-	db, err := pgtest.Start(ctx, pgtest.Options{Dir: abs, Fsync: true})
+	db, err := pgcluster.Start(ctx, pgcluster.Options{Dir: abs, Fsync: true})
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/restore"
 	"github.com/clinicbox/clinicbox/appliance/status"
-	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 )
 
 // The steps that follow one drive through the box as the practice's IT
@@ -139,7 +139,7 @@ func visitsReachDrive(ctx context.Context, s *smoke) error {
 	defer conn.Close(context.Background())
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	for range 5 {
-		if err := pgtest.ClinicVisit(ctx, conn, rng, clinicPatients); err != nil {
+		if err := pgcluster.ClinicVisit(ctx, conn, rng, clinicPatients); err != nil {
 			return err
 		}
 	}

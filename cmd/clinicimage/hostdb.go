@@ -11,11 +11,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 )
 
 // The clinic's database server for the smoke: a throwaway PostgreSQL
-// (pgtest) on the host's loopback with the clinic schema, reached by the
+// (pgcluster) on the host's loopback with the clinic schema, reached by the
 // guest through a forward. Its replication role is the one the box's
 // settings name.
 const (
@@ -27,21 +27,21 @@ const (
 
 // hostDB is the running server and its postmaster's process ID.
 type hostDB struct {
-	*pgtest.Cluster
+	*pgcluster.Cluster
 	pid int
 	// cert is the server's own certificate, as a clinic's server has one:
 	// the box reaches it across a network, where it requires TLS.
-	cert *pgtest.Cert
+	cert *pgcluster.Cert
 }
 
 // startHostDB starts the server, with TLS on, and creates the clinic's
 // tables.
 func startHostDB(ctx context.Context) (*hostDB, error) {
-	cert, err := pgtest.NewCert(hostOf(guestDBAddr), "127.0.0.1", "localhost")
+	cert, err := pgcluster.NewCert(hostOf(guestDBAddr), "127.0.0.1", "localhost")
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	c, err := pgtest.Start(ctx, pgtest.Options{TLS: cert})
+	c, err := pgcluster.Start(ctx, pgcluster.Options{TLS: cert})
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/web/webclient"
-	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 )
 
 // smokePrereqs says what the smoke needs and this machine lacks, with the
@@ -30,7 +30,7 @@ func smokePrereqs(m Smoke) error {
 	if _, err := os.Stat(m.OVMF); err != nil {
 		return fmt.Errorf("UEFI firmware: %w (install ovmf)", err)
 	}
-	if _, err := pgtest.BinDir(); err != nil {
+	if _, err := pgcluster.BinDir(); err != nil {
 		return fmt.Errorf("%w (install postgresql)", err)
 	}
 	return nil
@@ -93,7 +93,7 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 	fmt.Fprintf(s.out, "smoke: PostgreSQL pid %d on port %d, clinicctl and the recovery key ready in %s\n", s.db.pid, s.db.Port, since(start))
 
 	seed := filepath.Join(s.dir, "perm")
-	if err := (boxSeed{DBHost: hostOf(guestDBAddr), DBPort: portOf(guestDBAddr), DBUser: pgtest.ReplUser, DBPassword: pgtest.ReplPassword,
+	if err := (boxSeed{DBHost: hostOf(guestDBAddr), DBPort: portOf(guestDBAddr), DBUser: pgcluster.ReplUser, DBPassword: pgcluster.ReplPassword,
 		DBFingerprint: s.db.cert.SHA256, Recipient: s.host.recipient, Generations: []string{sonGen, "Father", "Grandfather"}}).write(seed); err != nil {
 		return stop, err
 	}

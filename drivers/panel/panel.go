@@ -13,8 +13,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/clinicbox/clinicbox/appliance/status"
 )
 
 // Output is a light or the buzzer: on or off.
@@ -61,10 +59,10 @@ type Panel struct {
 	wake   chan struct{}
 
 	mu    sync.Mutex
-	top   status.Condition // the condition shown; zero Name when all good
-	since time.Time        // when the shown pattern began
-	acked map[string]bool  // conditions acknowledged on the panel
-	any   bool             // Set has been called
+	top   Condition       // the condition shown; zero Name when all good
+	since time.Time       // when the shown pattern began
+	acked map[string]bool // conditions acknowledged on the panel
+	any   bool            // Set has been called
 }
 
 // New makes a panel.
@@ -81,14 +79,14 @@ func New(cfg Config) *Panel {
 // Events are the button's presses.
 func (p *Panel) Events() <-chan Event { return p.events }
 
-func key(c status.Condition) string { return c.Name + "|" + c.Drive + "|" + c.Since.String() }
+func key(c Condition) string { return c.Name + "|" + c.Drive + "|" + c.Since.String() }
 
 // Set replaces the conditions shown; the most severe (the first of equal
 // severity) wins.
-func (p *Panel) Set(conds []status.Condition) {
-	var top status.Condition
+func (p *Panel) Set(conds []Condition) {
+	var top Condition
 	for _, c := range conds {
-		if c.Severity > top.Severity || top.Name == "" && c.Severity > status.Good {
+		if c.Severity > top.Severity || top.Name == "" && c.Severity > Good {
 			top = c
 		}
 	}
@@ -103,7 +101,7 @@ func (p *Panel) Set(conds []status.Condition) {
 	// Forget acknowledgements of conditions no longer shown: one that
 	// comes back is a new occurrence (a new Since) and must sound again.
 	maps.DeleteFunc(p.acked, func(k string, _ bool) bool {
-		return !slices.ContainsFunc(conds, func(c status.Condition) bool { return key(c) == k })
+		return !slices.ContainsFunc(conds, func(c Condition) bool { return key(c) == k })
 	})
 	p.mu.Unlock()
 	if changed {
@@ -125,13 +123,13 @@ func (p *Panel) patterns(now time.Time) (green, amber, red, buzzer Pattern, quie
 	p.mu.Unlock()
 	quiet = p.cfg.Quiet != nil && p.cfg.Quiet(now)
 	switch top.Severity {
-	case status.Good:
+	case Good:
 		green = Steady
-	case status.Busy:
+	case Busy:
 		green = Slow
-	case status.Attention:
+	case Attention:
 		amber, buzzer = Steady, OneBeep
-	case status.Failure:
+	case Failure:
 		red, buzzer = Fast, ThreeBeeps
 	}
 	if acked || quiet {
@@ -141,9 +139,9 @@ func (p *Panel) patterns(now time.Time) (green, amber, red, buzzer Pattern, quie
 }
 
 // State says what the panel shows, for the web page's mirror.
-func (p *Panel) State() status.Panel {
+func (p *Panel) State() State {
 	g, a, r, b, quiet := p.patterns(time.Now())
-	st := status.Panel{Green: g.String(), Amber: a.String(), Red: r.String(), Buzzer: "silent"}
+	st := State{Green: g.String(), Amber: a.String(), Red: r.String(), Buzzer: "silent"}
 	switch {
 	case b != Off:
 		st.Buzzer = b.String()

@@ -6,7 +6,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/panel/paneltest"
 )
 
@@ -28,23 +27,23 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-func cond(name string, sev status.Severity) status.Condition {
-	return status.Condition{Name: name, Severity: sev, Since: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}
+func cond(name string, sev Severity) Condition {
+	return Condition{Name: name, Severity: sev, Since: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}
 }
 
 // Exact on/off timelines of each severity's lights and sound.
 func TestTimelines(t *testing.T) {
 	for _, tc := range []struct {
 		name                      string
-		conds                     []status.Condition
+		conds                     []Condition
 		green, amber, red, buzzer string
 	}{
 		{"all good", nil, "on@0s", "off@0s", "off@0s", "off@0s"},
-		{"busy", []status.Condition{cond("backing up", status.Busy)},
+		{"busy", []Condition{cond("backing up", Busy)},
 			"on@0s off@1s on@2s off@3s", "off@0s", "off@0s", "off@0s"},
-		{"attention", []status.Condition{cond("swap due", status.Attention)},
+		{"attention", []Condition{cond("swap due", Attention)},
 			"off@0s", "on@0s", "off@0s", "on@0s off@150ms"},
-		{"failure beats attention", []status.Condition{cond("swap due", status.Attention), cond("backup failed", status.Failure)},
+		{"failure beats attention", []Condition{cond("swap due", Attention), cond("backup failed", Failure)},
 			"off@0s", "off@0s", "on@0s off@200ms on@400ms off@600ms on@800ms off@1s on@1.2s off@1.4s on@1.6s off@1.8s on@2s off@2.2s on@2.4s off@2.6s on@2.8s off@3s on@3.2s off@3.4s on@3.6s off@3.8s",
 			"on@0s off@150ms on@300ms off@450ms on@600ms off@750ms"},
 	} {
@@ -74,7 +73,7 @@ func TestTimelines(t *testing.T) {
 func TestAcknowledgeCurrentOnly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
-		r.p.Set([]status.Condition{cond("backup failed", status.Failure)})
+		r.p.Set([]Condition{cond("backup failed", Failure)})
 		time.Sleep(61 * time.Second)
 		synctest.Wait()
 		if n := countOn(r.buzzer); n != 6 {
@@ -98,9 +97,9 @@ func TestAcknowledgeCurrentOnly(t *testing.T) {
 		if st := r.p.State(); st.Red != "fast" || st.Buzzer != "silent" {
 			t.Errorf("state %+v; want red fast, silent", st)
 		}
-		second := cond("wal stream stopped", status.Failure)
+		second := cond("wal stream stopped", Failure)
 		second.Since = second.Since.Add(time.Hour)
-		r.p.Set([]status.Condition{second})
+		r.p.Set([]Condition{second})
 		time.Sleep(time.Second)
 		synctest.Wait()
 		if n := countOn(r.buzzer); n != before+3 {
@@ -120,8 +119,8 @@ func TestAcknowledgeCurrentOnly(t *testing.T) {
 func TestAcknowledgedThenClearedSoundsAgain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
-		failed := cond("backup failed", status.Failure)
-		r.p.Set([]status.Condition{failed})
+		failed := cond("backup failed", Failure)
+		r.p.Set([]Condition{failed})
 		synctest.Wait()
 		r.button.Press()
 		time.Sleep(100 * time.Millisecond)
@@ -133,7 +132,7 @@ func TestAcknowledgedThenClearedSoundsAgain(t *testing.T) {
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		before := countOn(r.buzzer)
-		r.p.Set([]status.Condition{failed})
+		r.p.Set([]Condition{failed})
 		time.Sleep(time.Second)
 		synctest.Wait()
 		if n := countOn(r.buzzer); n != before+3 {
@@ -157,7 +156,7 @@ func TestQuietHours(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
 		r.quiet = true
-		r.p.Set([]status.Condition{cond("backup failed", status.Failure)})
+		r.p.Set([]Condition{cond("backup failed", Failure)})
 		time.Sleep(2 * time.Minute)
 		synctest.Wait()
 		if countOn(r.buzzer) != 0 || countOn(r.red) == 0 {
@@ -174,7 +173,7 @@ func TestQuietHours(t *testing.T) {
 func TestButtonDebounceAndLongPress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
-		r.p.Set([]status.Condition{cond("swap due", status.Attention)})
+		r.p.Set([]Condition{cond("swap due", Attention)})
 		// Contact bounce: down, up after 5 ms, down again, held 200 ms.
 		r.button.Press()
 		time.Sleep(5 * time.Millisecond)

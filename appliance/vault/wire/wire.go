@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // The API is spoken over the tailnet (WireGuard authenticates
@@ -30,8 +30,8 @@ import (
 //	GET  /v1/files[?box=NS]              the repository's files (restores)
 //	GET  /v1/files/{path}[?box=NS]       one file of the repository (ciphertext)
 //	GET  /v1/status                      every namespace the caller may see (Status)
-//	POST /v1/logs/{custody|audit}        append entries of the box's log (body: LogBatch; answer: rotation.Heads)
-//	GET  /v1/logs/heads[?box=NS]         the heads the vault holds (rotation.Heads, as a drive's custody-head.json)
+//	POST /v1/logs/{custody|audit}        append entries of the box's log (body: LogBatch; answer: chain.Heads)
+//	GET  /v1/logs/heads[?box=NS]         the heads the vault holds (chain.Heads, as a drive's custody-head.json)
 //	GET  /v1/logs/{custody|audit}[?box=NS]   the stored log, as JSON lines
 
 // Position is where a namespace's durable WAL ends.
@@ -94,14 +94,14 @@ type Problem struct {
 	Size     int64     `json:"size,omitempty"` // a backup file's durable size, for "gap"
 	// Head is the head of a log the vault holds, for "stale" and a log's
 	// "gap": the box continues after it.
-	Head *rotation.Head `json:"head,omitempty"`
+	Head *chain.Head `json:"head,omitempty"`
 }
 
 // LogBatch is what POST /v1/logs/{log} takes: entries of the box's log
 // numbered above what the vault holds, oldest first, each as its line in
 // the box's file, and the head the box signed at the last of them.
 type LogBatch struct {
-	Head    rotation.Head     `json:"head"`
+	Head    chain.Head        `json:"head"`
 	Entries []json.RawMessage `json:"entries"`
 }
 

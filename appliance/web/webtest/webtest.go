@@ -21,6 +21,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/appliance/web"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/chain"
 )
 
 // Box is a fake box. Its methods are safe for concurrent use.
@@ -28,7 +29,7 @@ type Box struct {
 	// Now stamps what the box does; nil means time.Now.
 	Now func() time.Time
 
-	sealer rotation.Sealer
+	sealer chain.Sealer
 	hist   status.History
 
 	mu   sync.Mutex
@@ -55,7 +56,7 @@ var IDs = map[string]rotation.DriveID{
 // swapped, Father and Grandfather offsite with Grandfather expected next,
 // backups verified, a drill passed, the offsite link up.
 func New(now time.Time) *Box {
-	b := &Box{sealer: rotation.HMACSealer([]byte("webtest box key")), refuse: map[string]error{}}
+	b := &Box{sealer: chain.HMACSealer([]byte("webtest box key")), refuse: map[string]error{}}
 	b.st = realistic(now)
 	log, err := rotation.NewLog(nil, b.sealer)
 	if err != nil {
@@ -74,7 +75,7 @@ func New(now time.Time) *Box {
 
 // Sealer is the key the fake custody log is sealed with; pass it to
 // web.Config.
-func (b *Box) Sealer() rotation.Sealer { return b.sealer }
+func (b *Box) Sealer() chain.Sealer { return b.sealer }
 
 func (b *Box) now() time.Time {
 	if b.Now != nil {

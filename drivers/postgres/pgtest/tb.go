@@ -1,3 +1,11 @@
+// Package pgtest gives tests throwaway PostgreSQL clusters from pgcluster:
+// New starts one for a test, skips without PostgreSQL and stops it at the
+// end.
+//
+// The names below are aliases of pgcluster's so that the many tests that
+// say pgtest.Cluster or pgtest.Options need not change; programs that ship
+// (the demo, the benchmark, the image smoke) import pgcluster itself and so
+// do not link testing.
 package pgtest
 
 import (
@@ -5,7 +13,44 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 	"github.com/clinicbox/clinicbox/drivers/testenv"
+)
+
+type (
+	// Cluster is a running throwaway cluster.
+	Cluster = pgcluster.Cluster
+	// Options tune a cluster; the zero value is a sensible test cluster.
+	Options = pgcluster.Options
+	// Cert is a self-signed certificate for a cluster or an impostor.
+	Cert = pgcluster.Cert
+	// Ask is what an Impostor asks a client for.
+	Ask = pgcluster.Ask
+	// Impostor poses as a PostgreSQL server.
+	Impostor = pgcluster.Impostor
+)
+
+// Roles, impostor requests and constants of pgcluster.
+const (
+	ReplUser     = pgcluster.ReplUser
+	ReplPassword = pgcluster.ReplPassword
+	PlainUser    = pgcluster.PlainUser
+	AskCleartext = pgcluster.AskCleartext
+	AskMD5       = pgcluster.AskMD5
+	AskSCRAM     = pgcluster.AskSCRAM
+	AskHuge      = pgcluster.AskHuge
+	HugeBody     = pgcluster.HugeBody
+	Salt         = pgcluster.Salt
+	ClinicSchema = pgcluster.ClinicSchema
+)
+
+// Functions of pgcluster, under their old names.
+var (
+	BinDir      = pgcluster.BinDir
+	Start       = pgcluster.Start
+	NewCert     = pgcluster.NewCert
+	NewImpostor = pgcluster.NewImpostor
+	ClinicVisit = pgcluster.ClinicVisit
 )
 
 // New starts a cluster for a test and stops it when the test ends. It skips
@@ -24,12 +69,4 @@ func New(t testing.TB, opt Options) *Cluster {
 	}
 	t.Cleanup(c.Stop)
 	return c
-}
-
-// MustExec runs SQL as the superuser and fails the test on error.
-func (c *Cluster) MustExec(t testing.TB, stmts ...string) {
-	t.Helper()
-	if err := c.Exec(context.Background(), stmts...); err != nil {
-		t.Fatal(err)
-	}
 }

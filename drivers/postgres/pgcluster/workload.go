@@ -1,4 +1,4 @@
-package pgtest
+package pgcluster
 
 import (
 	"context"
@@ -24,7 +24,7 @@ func (c *Cluster) Pgbench(ctx context.Context, args ...string) error {
 	cmd := c.Command(ctx, "pgbench", append(append([]string{"-n"}, args...), "postgres")...)
 	out, err := cmd.CombinedOutput()
 	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("pgtest: pgbench: %w\n%s", err, tail(string(out), 1000))
+		return fmt.Errorf("pgcluster: pgbench: %w\n%s", err, tail(string(out), 1000))
 	}
 	return nil
 }

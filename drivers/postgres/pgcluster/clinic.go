@@ -1,4 +1,4 @@
-package pgtest
+package pgcluster
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func (c *Cluster) ClinicInit(ctx context.Context, patients int) error {
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, ClinicSchema); err != nil {
-		return fmt.Errorf("pgtest: clinic schema: %w", err)
+		return fmt.Errorf("pgcluster: clinic schema: %w", err)
 	}
 	_, err = conn.Exec(ctx, `INSERT INTO patients (mrn, name, born)
 		SELECT 'MRN' || lpad(g::text, 7, '0'), 'Patient ' || g, date '1940-01-01' + (g * 37 % 30000)

@@ -1,5 +1,5 @@
-// Package pgtest starts throwaway PostgreSQL clusters on loopback ports for
-// tests, the benchmark harness and the demo.
+// Package pgcluster starts throwaway PostgreSQL clusters on loopback ports
+// for the demo, the benchmark harness and (through pgtest) the tests.
 //
 // initdb and postgres refuse to run as root, so when the caller is root the
 // cluster runs as the unprivileged "postgres" user that Debian's package
@@ -8,7 +8,7 @@
 // password, and trust for the superuser on its private Unix socket; on
 // request also TLS and other addresses. Impostor poses as a server, to
 // test what a client gives away.
-package pgtest
+package pgcluster
 
 import (
 	"context"
@@ -100,7 +100,7 @@ func (c *Cluster) setOwner() error {
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return fmt.Errorf("pgtest: running as root needs the unprivileged user %q (install postgresql): %w", "postgres", err)
+		return fmt.Errorf("pgcluster: running as root needs the unprivileged user %q (install postgresql): %w", "postgres", err)
 	}
 	c.uid, _ = strconv.Atoi(u.Uid)
 	c.gid, _ = strconv.Atoi(u.Gid)
@@ -137,7 +137,7 @@ func (c *Cluster) Command(ctx context.Context, prog string, args ...string) *exe
 func (c *Cluster) run(ctx context.Context, prog string, args ...string) error {
 	out, err := c.Command(ctx, prog, args...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("pgtest: %s %s: %w\n%s", prog, strings.Join(args, " "), err, tail(string(out), 2000))
+		return fmt.Errorf("pgcluster: %s %s: %w\n%s", prog, strings.Join(args, " "), err, tail(string(out), 2000))
 	}
 	return nil
 }
@@ -198,10 +198,25 @@ func (c *Cluster) Exec(ctx context.Context, stmts ...string) error {
 	defer conn.Close(context.Background())
 	for _, s := range stmts {
 		if _, err := conn.Exec(ctx, s); err != nil {
-			return fmt.Errorf("pgtest: %q: %w", s, err)
+			return fmt.Errorf("pgcluster: %q: %w", s, err)
 		}
 	}
 	return nil
+}
+
+// TB is the part of testing.TB that MustExec uses: declared here so that the
+// demo and the benchmark, which link this package, do not link testing.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+// MustExec runs SQL as the superuser and fails the test on error.
+func (c *Cluster) MustExec(t TB, stmts ...string) {
+	t.Helper()
+	if err := c.Exec(context.Background(), stmts...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Connect opens an ordinary superuser connection to database db.

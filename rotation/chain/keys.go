@@ -1,13 +1,11 @@
-package rotation
+package chain
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"time"
 )
-
-// CustodyPurpose is what the box's signing key signs custody entries for;
-// a signature made for another log or file never passes for one of these.
-const CustodyPurpose = "custody log"
 
 // HeadPurpose is what a log's head is signed for.
 const HeadPurpose = "log head"
@@ -111,6 +109,24 @@ type Heads struct {
 	Heads []Head `json:"heads"`
 }
 
-// HeadFile is the name of the heads file at the top of each drive, next to
-// its identity file.
-const HeadFile = "custody-head.json"
+// Sealer adds tamper evidence by key: without the key nobody can rewrite
+// the chain from an edited entry onwards and recompute valid seals.
+type Sealer interface {
+	// Seal returns the tag for an entry's hash.
+	Seal(hash []byte) []byte
+	// Check reports whether tag is the seal for hash.
+	Check(hash, tag []byte) bool
+}
+
+// HMACSealer seals entries with HMAC-SHA-256 under key.
+func HMACSealer(key []byte) Sealer { return hmacSealer{key: key} }
+
+type hmacSealer struct{ key []byte }
+
+func (h hmacSealer) Seal(hash []byte) []byte {
+	m := hmac.New(sha256.New, h.key)
+	m.Write(hash)
+	return m.Sum(nil)
+}
+
+func (h hmacSealer) Check(hash, tag []byte) bool { return hmac.Equal(h.Seal(hash), tag) }

@@ -1,12 +1,15 @@
-package pgtest
+package pgcluster_test
 
 import (
 	"context"
 	"testing"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 )
 
 func TestClusterStarts(t *testing.T) {
-	c := New(t, Options{})
+	c := pgtest.New(t, pgtest.Options{})
 	ctx := context.Background()
 	conn, err := c.Connect(ctx, "postgres")
 	if err != nil {
@@ -27,7 +30,7 @@ func TestClusterStarts(t *testing.T) {
 		}
 	}
 	var repl bool
-	if err := conn.QueryRow(ctx, "SELECT rolreplication FROM pg_roles WHERE rolname = $1", ReplUser).Scan(&repl); err != nil || !repl {
-		t.Errorf("role %s replication = %v, %v; want true", ReplUser, repl, err)
+	if err := conn.QueryRow(ctx, "SELECT rolreplication FROM pg_roles WHERE rolname = $1", pgcluster.ReplUser).Scan(&repl); err != nil || !repl {
+		t.Errorf("role %s replication = %v, %v; want true", pgcluster.ReplUser, repl, err)
 	}
 }

@@ -1,4 +1,7 @@
-package rotation
+// Package chain keeps the box's logs tamper-evident: hash-chained entries
+// signed with the box's key (or sealed, before signing), signed heads kept
+// outside the box, and the one checker of the custody and audit logs.
+package chain
 
 import (
 	"fmt"
@@ -47,7 +50,7 @@ func (p Problem) Fault() bool { return p.Kind != Legacy }
 
 func (p Problem) String() string { return fmt.Sprintf("%s: %s", p.Kind, p.Reason) }
 
-// Link is what the chain check needs of one entry of a hash-chained log.
+// Link is what Check needs of one entry of a hash-chained log.
 type Link struct {
 	Seq        int64
 	Prev, Hash string
@@ -57,8 +60,8 @@ type Link struct {
 	Key       string
 }
 
-// Chain describes a log for CheckChain.
-type Chain struct {
+// Spec describes a log for Check.
+type Spec struct {
 	// Name is the log's name in heads: "custody" or "audit".
 	Name string
 	// Purpose is what its entries are signed for.
@@ -71,9 +74,9 @@ type Chain struct {
 	Anchors []Head
 }
 
-// CheckChain checks links in order and returns every problem found: hashes,
+// Check checks links in order and returns every problem found: hashes,
 // signatures (or legacy seals), numbering and linking, and the anchors.
-func CheckChain(c Chain, links []Link) []Problem {
+func Check(c Spec, links []Link) []Problem {
 	var out []Problem
 	signed, legacyFrom, legacyTo := false, int64(0), int64(0)
 	for i, l := range links {
@@ -120,10 +123,10 @@ var reasons = map[ProblemKind]string{
 }
 
 // checkLink checks one entry's hash and signature or seal.
-func checkLink(c Chain, l Link, signed bool) ProblemKind {
+func checkLink(c Spec, l Link, signed bool) ProblemKind {
 	k := c.Keys
 	switch {
-	case hexSum(l.Sum) != l.Hash:
+	case HexSum(l.Sum) != l.Hash:
 		return Edited
 	case len(l.Sig) > 0 && k.Public != nil && l.Key != k.Public.String():
 		return OtherKey
@@ -138,7 +141,7 @@ func checkLink(c Chain, l Link, signed bool) ProblemKind {
 }
 
 // checkAnchors compares the log with the heads kept outside the box.
-func checkAnchors(c Chain, links []Link) []Problem {
+func checkAnchors(c Spec, links []Link) []Problem {
 	var out []Problem
 	var last int64
 	if n := len(links); n > 0 {

@@ -1,4 +1,4 @@
-package pgtest
+package pgcluster
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 func (c *Cluster) network(opt Options) ([]string, error) {
 	for _, a := range opt.Listen {
 		if ipBytes(a) == nil {
-			return nil, fmt.Errorf("pgtest: listen address %q is not an IP address", a)
+			return nil, fmt.Errorf("pgcluster: listen address %q is not an IP address", a)
 		}
 	}
 	conf := []string{fmt.Sprintf("listen_addresses = '%s'", strings.Join(append([]string{"127.0.0.1"}, opt.Listen...), ","))}
