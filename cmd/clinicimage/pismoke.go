@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -147,4 +148,28 @@ func (m Smoke) panel() map[string]int {
 		return piPanel
 	}
 	return nil
+}
+
+// piNTPTimeFile is where gokrazy's ntp keeps the time at the last
+// shutdown, relative to /perm; it sets the clock from it at boot.
+const piNTPTimeFile = "home/ntp/ntp-time-at-last-shutdown"
+
+// seedClock gives the Pi a clock. The Pi has no real-time clock and sets
+// its clock by NTP, which the emulated network (it reaches only the host)
+// cannot reach; so the Pi starts as if it had been shut down at now, as
+// gokrazy's ntp reads its time file. The clock then lags the host's by
+// the time from now to ntp's start. A PC has a real-time clock.
+func (m Smoke) seedClock(seed string, now time.Time) error {
+	if m.Machine != piMachine {
+		return nil
+	}
+	b, err := now.UTC().MarshalText()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(seed, piNTPTimeFile)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }

@@ -150,3 +150,24 @@ func TestPiGPIOReading(t *testing.T) {
 		}
 	}
 }
+
+// The Pi starts with the clock gokrazy's ntp saved on /perm; a PC has a
+// real-time clock and gets no file.
+func TestSeedClock(t *testing.T) {
+	now := time.Date(2026, 12, 3, 17, 0, 0, 5, time.UTC)
+	pi, pc := t.TempDir(), t.TempDir()
+	if err := (Smoke{Machine: piMachine}).seedClock(pi, now); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(pi, "home/ntp/ntp-time-at-last-shutdown"))
+	var got time.Time
+	if err != nil || got.UnmarshalText(b) != nil || !got.Equal(now) {
+		t.Errorf("time file: got %q (%v); want %s as ntp reads it", b, err, now)
+	}
+	if err := (Smoke{}).seedClock(pc, now); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(pc); len(entries) != 0 {
+		t.Errorf("a PC's seed got %v; want nothing", entries)
+	}
+}

@@ -103,6 +103,9 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 		Panel: s.set.panel()}).write(seed); err != nil {
 		return stop, err
 	}
+	if err := s.set.seedClock(seed, time.Now()); err != nil {
+		return stop, err
+	}
 	password := rand.Text()
 	if keep {
 		os.WriteFile(filepath.Join(s.dir, "http-password.txt"), []byte(password+"\n"), 0o600)
