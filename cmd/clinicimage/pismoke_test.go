@@ -72,7 +72,7 @@ func TestParseSmokePi(t *testing.T) {
 // image's.
 func TestPiCmdline(t *testing.T) {
 	got := piCmdline("console=tty1 console=serial0,115200 root=PARTUUID=60c24cc1-f3f9-427a-8199-76baa2b60001/PARTNROFF=1 init=/gokrazy/init rootwait panic=10 oops=panic    \n")
-	want := "console=tty1 root=PARTUUID=60c24cc1-f3f9-427a-8199-76baa2b60001/PARTNROFF=1 init=/gokrazy/init rootwait panic=10 oops=panic console=ttyAMA1,115200 earlycon=pl011,0x3f201000"
+	want := "console=tty1 root=PARTUUID=60c24cc1-f3f9-427a-8199-76baa2b60001/PARTNROFF=1 init=/gokrazy/init rootwait panic=10 oops=panic console=ttyAMA1,115200 earlycon=pl011,0x3f201000 initcall_blacklist=bcm2835_wdt_driver_init"
 	if got != want {
 		t.Errorf("got %q; want %q", got, want)
 	}

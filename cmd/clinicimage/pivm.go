@@ -59,15 +59,24 @@ func extractPiBoot(ctx context.Context, image, dtb, dir string) (piBoot, error) 
 // The 3B's device tree names the PL011 UART serial1, so Linux calls it
 // ttyAMA1; qemu's first serial port is that UART. earlycon shows the
 // kernel's first messages before the driver takes over.
+//
+// qemu 7.2's model of the Pi's power management (bcm2835_powermgt) resets
+// the board at the first write that arms the watchdog instead of when
+// its timeout runs out. gokrazy arms the watchdog at boot, so the board
+// would reboot as soon as init starts, again and again; the kernel's
+// watchdog driver is kept from starting, and gokrazy runs without it (it
+// logs that it could not open the watchdog).
 const (
-	piConsole  = "console=ttyAMA1,115200"
-	piEarlycon = "earlycon=pl011,0x3f201000"
+	piConsole    = "console=ttyAMA1,115200"
+	piEarlycon   = "earlycon=pl011,0x3f201000"
+	piNoWatchdog = "initcall_blacklist=bcm2835_wdt_driver_init"
 )
 
 // piCmdline turns the image's cmdline.txt into the command line qemu
 // passes: the Pi's firmware would resolve console=serial0 through the
 // device tree's aliases, which Linux does not, so the console is named as
-// the kernel sees it. Everything else (root=PARTUUID=..., init) stays.
+// the kernel sees it; and the watchdog is left off. Everything else
+// (root=PARTUUID=..., init) stays.
 func piCmdline(txt string) string {
 	var args []string
 	for _, a := range strings.Fields(txt) {
@@ -76,7 +85,7 @@ func piCmdline(txt string) string {
 		}
 		args = append(args, a)
 	}
-	return strings.Join(append(args, piConsole, piEarlycon), " ")
+	return strings.Join(append(args, piConsole, piEarlycon, piNoWatchdog), " ")
 }
 
 // piUSBBus is the dwc2 controller's bus in qemu's Pi.
