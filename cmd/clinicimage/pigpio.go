@@ -124,7 +124,8 @@ func sampleLines(ctx context.Context, vm *VM, d, interval time.Duration) (lineSa
 // the box's page, or nil: an "off" light was never lit, a "steady" one
 // always, a blinking one at least once.
 func (ls lineSamples) agrees(p status.Panel) error {
-	for name, want := range map[string]string{"green": p.Green, "amber": p.Amber, "red": p.Red} {
+	for _, l := range []struct{ name, want string }{{"green", p.Green}, {"amber", p.Amber}, {"red", p.Red}} {
+		name, want := l.name, l.want
 		high := ls.highs[name]
 		var bad bool
 		switch want {
