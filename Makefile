@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 TESTFLAGS ?= -race -count=1 -timeout 60m
 
-.PHONY: all build test setup demo bench torture image image-amd64 update smoke vet
+.PHONY: all build test setup demo bench torture image image-amd64 update smoke smoke-pi vet
 
 all: build
 
@@ -47,6 +47,12 @@ image-amd64:
 # drive into it and verifies and restores that drive on the host.
 smoke: setup
 	$(GO) run ./cmd/clinicimage smoke
+
+# Boots the Pi image on qemu's emulated Raspberry Pi 3B (software emulation,
+# slow) and runs the smoke's steps there, but for the update over the
+# network; see gokr-packer.yml's smokepi.* settings.
+smoke-pi: setup
+	$(GO) run ./cmd/clinicimage smoke-pi
 
 # Measures clinicctl against pg_basebackup and pg_receivewal on about 1 GB of
 # pgbench data (about 7 minutes on 2 cores) and writes bench/RESULTS.md.

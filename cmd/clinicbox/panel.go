@@ -22,6 +22,12 @@ func startPanel(ctx context.Context, set *appliance.Settings, log *slog.Logger) 
 			return nil, nil
 		}
 	}
+	if cfg.Chip != "" {
+		down := cfg.Button != nil && cfg.Button.Pressed()
+		log.Info("front panel on GPIO", "chip", cfg.Chip, "green", pins.Green, "amber", pins.Amber, "red", pins.Red,
+			"buzzer", pins.Buzzer, "button", pins.Button, "button_down", down)
+	}
+	cfg.OnError = func(err error) { log.Warn("front panel: a light or the buzzer does not switch", "err", err) }
 	loc, _ := set.Location()
 	q := set.QuietHours
 	cfg.Quiet = func(now time.Time) bool {

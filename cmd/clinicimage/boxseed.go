@@ -27,6 +27,9 @@ type boxSeed struct {
 	// Recipient is the practice's recovery key (age1...).
 	Recipient   string
 	Generations []string
+	// Panel maps each part of the front panel to its GPIO line; nil
+	// leaves it unwired, for a machine without GPIO.
+	Panel map[string]int
 }
 
 // Where clinicbox finds its settings and state on the box (config.json's
@@ -50,7 +53,7 @@ type boxSettings struct {
 		SwapAt      string   `json:"swap_at"`
 		Generations []string `json:"generations"`
 	} `json:"rotation"`
-	// Panel is all -1: the virtual machine has no front panel.
+	// Panel is all -1 when the machine has no front panel.
 	Panel map[string]int `json:"panel"`
 }
 
@@ -66,7 +69,10 @@ func (b boxSeed) settingsJSON() ([]byte, error) {
 	s.Recipients = []string{b.Recipient}
 	// UTC needs no zone database, which the image does not carry.
 	s.Rotation.TimeZone, s.Rotation.SwapAt, s.Rotation.Generations = "UTC", "08:00", b.Generations
-	s.Panel = map[string]int{"green": -1, "amber": -1, "red": -1, "buzzer": -1, "button": -1}
+	s.Panel = b.Panel
+	if s.Panel == nil {
+		s.Panel = map[string]int{"green": -1, "amber": -1, "red": -1, "buzzer": -1, "button": -1}
+	}
 	out, err := json.MarshalIndent(s, "", "  ")
 	return append(out, '\n'), err
 }

@@ -5,6 +5,7 @@
 //	clinicimage build [-o FILE] [-perm DIR] TARGET
 //	                                     write the image of a gokr-packer.yml target
 //	clinicimage smoke [-keep]            build, boot and check the smoke target
+//	clinicimage smoke-pi [-keep]         the same with the Pi image on an emulated Raspberry Pi 3B
 //	clinicimage update [-addr HOST[:PORT]] TARGET
 //	                                     build a target and install it on a running box over the network
 //	clinicimage relay HOST:PORT          (run by qemu) join stdin and stdout to HOST:PORT
@@ -42,13 +43,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "build":
 			return runBuild(ctx, args[1:], stdout, stderr)
-		case "smoke":
-			return runSmoke(ctx, args[1:], stdout, stderr)
+		case "smoke", "smoke-pi":
+			return runSmoke(ctx, args[0], args[1:], stdout, stderr)
 		case "update":
 			return runUpdate(ctx, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintln(stderr, "usage: clinicimage build [-o FILE] [-perm DIR] TARGET | clinicimage smoke [-keep] | clinicimage update [-addr HOST[:PORT]] TARGET")
+	fmt.Fprintln(stderr, "usage: clinicimage build [-o FILE] [-perm DIR] TARGET | clinicimage smoke [-keep] | clinicimage smoke-pi [-keep] | clinicimage update [-addr HOST[:PORT]] TARGET")
 	return flag.ErrHelp
 }
 

@@ -49,20 +49,30 @@ func gptPartition(r io.ReaderAt, n int) (extent, error) {
 	return extent{Offset: first * sector, Size: (last - first + 1) * sector}, nil
 }
 
+// imagePartition returns where partition n (1-based) of the image file
+// lies.
+func imagePartition(image string, n int) (extent, error) {
+	f, err := os.Open(image)
+	if err != nil {
+		return extent{}, err
+	}
+	defer f.Close()
+	e, err := gptPartition(f, n)
+	if err != nil {
+		return extent{}, fmt.Errorf("%s: %w", image, err)
+	}
+	return e, nil
+}
+
 // formatPerm makes an ext4 file system in the image's /perm partition,
 // which the image builder leaves unformatted, and returns where it lies.
 // When seed is not empty, the file system starts with a copy of the
 // directory seed's contents (mkfs.ext4 -d), as if someone had put them on
 // /perm before the first boot.
 func formatPerm(ctx context.Context, image, seed string, stdout, stderr io.Writer) (extent, error) {
-	f, err := os.Open(image)
+	perm, err := imagePartition(image, permPartition)
 	if err != nil {
 		return extent{}, err
-	}
-	perm, err := gptPartition(f, permPartition)
-	f.Close()
-	if err != nil {
-		return extent{}, fmt.Errorf("%s: %w", image, err)
 	}
 	args := []string{"-q", "-F", "-L", "perm", "-E", "offset=" + strconv.FormatInt(perm.Offset, 10)}
 	if seed != "" {

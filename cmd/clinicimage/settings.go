@@ -31,8 +31,12 @@ type Target struct {
 type Smoke struct {
 	// Target names the image that is booted.
 	Target string
-	// Qemu is the emulator binary, OVMF its UEFI firmware.
+	// Qemu is the emulator binary, OVMF its UEFI firmware (a PC only).
 	Qemu, OVMF string
+	// Machine is qemu's board; "" means a PC booted by OVMF. "raspi3b"
+	// boots the kernel and the device tree DTB from the image's boot
+	// partition directly, as the Pi's firmware would (see pivm.go).
+	Machine, DTB string
 	// MemoryMiB and CPUs size the virtual machine.
 	MemoryMiB, CPUs int
 	// BootTimeout bounds the wait for the web interface; BackupTimeout
@@ -45,6 +49,9 @@ type Smoke struct {
 type Settings struct {
 	Targets map[string]*Target
 	Smoke   Smoke
+	// SmokePi is make smoke-pi (keys smokepi.*): the Pi image on an
+	// emulated Raspberry Pi 3B. Its zero value means not configured.
+	SmokePi Smoke
 }
 
 // overrideFields maps a target key in gokr-packer.yml to the config.json
@@ -110,8 +117,11 @@ func (s *Settings) set(key, value string) error {
 	if !ok {
 		return fmt.Errorf("key %s: want TARGET.field or smoke.field", key)
 	}
-	if prefix == "smoke" {
-		return s.Smoke.set(field, value)
+	switch prefix {
+	case "smoke":
+		return s.Smoke.set(prefix, field, value)
+	case "smokepi":
+		return s.SmokePi.set(prefix, field, value)
 	}
 	t := s.Targets[prefix]
 	if t == nil {
@@ -148,7 +158,7 @@ func (t *Target) set(field, value string) (err error) {
 	return nil
 }
 
-func (m *Smoke) set(field, value string) (err error) {
+func (m *Smoke) set(prefix, field, value string) (err error) {
 	switch field {
 	case "target":
 		m.Target = value
@@ -156,6 +166,10 @@ func (m *Smoke) set(field, value string) (err error) {
 		m.Qemu = value
 	case "ovmf":
 		m.OVMF = value
+	case "machine":
+		m.Machine = value
+	case "dtb":
+		m.DTB = value
 	case "memory_mib":
 		m.MemoryMiB, err = strconv.Atoi(value)
 	case "cpus":
@@ -167,10 +181,10 @@ func (m *Smoke) set(field, value string) (err error) {
 	case "step_timeout":
 		m.StepTimeout, err = time.ParseDuration(value)
 	default:
-		return fmt.Errorf("unknown key smoke.%s", field)
+		return fmt.Errorf("unknown key %s.%s", prefix, field)
 	}
 	if err != nil {
-		return fmt.Errorf("smoke.%s: %w", field, err)
+		return fmt.Errorf("%s.%s: %w", prefix, field, err)
 	}
 	return nil
 }
@@ -181,12 +195,33 @@ func (s *Settings) validate() error {
 			return fmt.Errorf("target %s: set %[1]s.goarch, %[1]s.output and %[1]s.storage_bytes", name)
 		}
 	}
-	m := s.Smoke
-	if s.Targets[m.Target] == nil {
-		return fmt.Errorf("smoke.target %q: no such target", m.Target)
+	if err := s.Smoke.validate("smoke", s.Targets); err != nil {
+		return err
 	}
-	if m.Qemu == "" || m.OVMF == "" || m.MemoryMiB <= 0 || m.CPUs <= 0 || m.BootTimeout <= 0 || m.BackupTimeout <= 0 || m.StepTimeout <= 0 {
-		return fmt.Errorf("smoke: set qemu, ovmf, memory_mib, cpus, boot_timeout, backup_timeout and step_timeout")
+	if s.SmokePi != (Smoke{}) {
+		return s.SmokePi.validate("smokepi", s.Targets)
+	}
+	return nil
+}
+
+func (m Smoke) validate(prefix string, targets map[string]*Target) error {
+	if targets[m.Target] == nil {
+		return fmt.Errorf("%s.target %q: no such target", prefix, m.Target)
+	}
+	if m.Qemu == "" || m.MemoryMiB <= 0 || m.CPUs <= 0 || m.BootTimeout <= 0 || m.BackupTimeout <= 0 || m.StepTimeout <= 0 {
+		return fmt.Errorf("%s: set qemu, memory_mib, cpus, boot_timeout, backup_timeout and step_timeout", prefix)
+	}
+	switch m.Machine {
+	case "":
+		if m.OVMF == "" {
+			return fmt.Errorf("%s: set ovmf (the UEFI firmware a PC boots from) or machine", prefix)
+		}
+	case piMachine:
+		if m.DTB == "" {
+			return fmt.Errorf("%s: set dtb, the device tree of the boot partition that %s boots with", prefix, piMachine)
+		}
+	default:
+		return fmt.Errorf("%s.machine %q: want %s, or no machine for a PC", prefix, m.Machine, piMachine)
 	}
 	return nil
 }

@@ -19,6 +19,8 @@ import (
 // smoke is one smoke run: the booted machine and what its steps share.
 type smoke struct {
 	set Smoke
+	// steps are what this run checks (smokeSteps, piSmokeSteps).
+	steps []step
 	// dir is the run's scratch directory: serial log, monitor socket, disks.
 	dir  string
 	vm   *VM
@@ -79,12 +81,12 @@ var smokeSteps = []step{
 	{"updated over the network: new build boots, /perm and the rotation kept", bootTimeout, updateOverNetwork},
 }
 
-// runSmoke is "clinicimage smoke": start a clinic database on the host,
-// build the smoke target's image with a throwaway web interface password
-// and the box's settings on /perm, boot it under qemu, run smokeSteps,
-// stop qemu and the database.
-func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fset := flag.NewFlagSet("smoke", flag.ContinueOnError)
+// runSmoke is "clinicimage smoke" (or "smoke-pi", see smokePlan): start
+// a clinic database on the host, build the smoke target's image with a
+// throwaway web interface password and the box's settings on /perm, boot
+// it under qemu, run the steps, stop qemu and the database.
+func runSmoke(ctx context.Context, name string, args []string, stdout, stderr io.Writer) (err error) {
+	fset := flag.NewFlagSet(name, flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	keep := fset.Bool("keep", false, "keep the scratch directory (image, serial log, password)")
 	if err := fset.Parse(args); err != nil {
@@ -94,18 +96,21 @@ func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err != nil {
 		return err
 	}
-	m := set.Smoke
+	m, steps, err := smokePlan(name, set)
+	if err != nil {
+		return err
+	}
 	if err := smokePrereqs(m); err != nil {
 		return fmt.Errorf("smoke: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(root, "_work"), 0o755); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(filepath.Join(root, "_work"), "smoke-")
+	dir, err := os.MkdirTemp(filepath.Join(root, "_work"), name+"-")
 	if err != nil {
 		return err
 	}
-	s := &smoke{set: m, dir: dir, out: stdout}
+	s := &smoke{set: m, steps: steps, dir: dir, out: stdout}
 	defer func() {
 		if *keep || err != nil {
 			fmt.Fprintf(stdout, "smoke: kept %s\n", dir)
@@ -129,7 +134,7 @@ func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 
 func (s *smoke) runSteps(ctx context.Context) error {
 	boot := time.Now()
-	for _, st := range smokeSteps {
+	for _, st := range s.steps {
 		start := time.Now()
 		sctx, cancel := context.WithTimeout(ctx, st.limit.of(s.set))
 		err := st.run(sctx, s)

@@ -33,7 +33,7 @@ func TestSmoke(t *testing.T) {
 		testenv.Skip(t, err.Error())
 	}
 	w := t.Output()
-	if err := runSmoke(context.Background(), nil, w, w); err != nil {
+	if err := runSmoke(context.Background(), "smoke", nil, w, w); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -20,14 +20,19 @@ import (
 // smokePrereqs says what the smoke needs and this machine lacks, with the
 // Debian package that has it (.ci/setup installs them all).
 func smokePrereqs(m Smoke) error {
-	for _, p := range []struct{ prog, pkg string }{
+	progs := []struct{ prog, pkg string }{
 		{m.Qemu, "qemu-system-x86"}, {"mkfs.ext4", "e2fsprogs"}, {"debugfs", "e2fsprogs"}, {"e2fsck", "e2fsprogs"},
-	} {
+	}
+	if m.Machine == piMachine {
+		progs[0].pkg = "qemu-system-arm"
+		progs = append(progs, struct{ prog, pkg string }{"mcopy", "mtools"})
+	}
+	for _, p := range progs {
 		if _, err := exec.LookPath(p.prog); err != nil {
 			return fmt.Errorf("%w (install %s, see .ci/setup)", err, p.pkg)
 		}
 	}
-	if _, err := os.Stat(m.OVMF); err != nil {
+	if _, err := os.Stat(m.OVMF); m.OVMF != "" && err != nil {
 		return fmt.Errorf("UEFI firmware: %w (install ovmf)", err)
 	}
 	if _, err := pgcluster.BinDir(); err != nil {
@@ -94,7 +99,11 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 
 	seed := filepath.Join(s.dir, "perm")
 	if err := (boxSeed{DBHost: hostOf(guestDBAddr), DBPort: portOf(guestDBAddr), DBUser: pgcluster.ReplUser, DBPassword: pgcluster.ReplPassword,
-		DBFingerprint: s.db.cert.SHA256, Recipient: s.host.recipient, Generations: []string{sonGen, "Father", "Grandfather"}}).write(seed); err != nil {
+		DBFingerprint: s.db.cert.SHA256, Recipient: s.host.recipient, Generations: []string{sonGen, "Father", "Grandfather"},
+		Panel: s.set.panel()}).write(seed); err != nil {
+		return stop, err
+	}
+	if err := s.set.seedClock(seed, time.Now()); err != nil {
 		return stop, err
 	}
 	password := rand.Text()
@@ -110,8 +119,12 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 
 	relay := guestForward{Guest: guestDBAddr, Command: []string{self, "relay", dbAddr()}}
 	m := s.set
+	pi, err := m.piBoot(ctx, image, s.dir)
+	if err != nil {
+		return stop, err
+	}
 	if s.vm, err = startVM(ctx, vmConfig{Qemu: m.Qemu, OVMF: m.OVMF, Image: image,
-		MemoryMiB: m.MemoryMiB, CPUs: m.CPUs, Dir: s.dir, Forwards: []guestForward{relay}}); err != nil {
+		MemoryMiB: m.MemoryMiB, CPUs: m.CPUs, Dir: s.dir, Forwards: []guestForward{relay}, Pi: pi}); err != nil {
 		return stop, err
 	}
 	undo = append(undo, func(bool) error {

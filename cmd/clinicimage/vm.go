@@ -28,6 +28,9 @@ type vmConfig struct {
 	// Forwards let the guest reach services on the host; none means the
 	// guest reaches nothing outside.
 	Forwards []guestForward
+	// Pi boots qemu's Raspberry Pi instead of a PC (pivm.go); nil means
+	// a PC.
+	Pi *piBoot
 }
 
 // guestForward lets the guest reach one service on the host although its
@@ -60,6 +63,8 @@ type VM struct {
 	// SerialLog is the file the guest's serial console is written to.
 	SerialLog string
 
+	// usbBus is the bus USB disks are plugged into.
+	usbBus  string
 	cmd     *exec.Cmd
 	mon     *monitor
 	exited  chan struct{}
@@ -76,6 +81,7 @@ func startVM(ctx context.Context, c vmConfig) (*VM, error) {
 		HTTPAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
 		PagesAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
 		SerialLog: filepath.Join(c.Dir, "serial.log"),
+		usbBus:    "xhci.0",
 		exited:    make(chan struct{}),
 	}
 	qmp := filepath.Join(c.Dir, "qmp.sock")
@@ -94,6 +100,9 @@ func startVM(ctx context.Context, c vmConfig) (*VM, error) {
 		"-device", "qemu-xhci,id=xhci",
 		"-serial", "file:" + vm.SerialLog,
 		"-qmp", "unix:" + qmp + ",server=on,wait=off",
+	}
+	if c.Pi != nil {
+		args, vm.usbBus = c.Pi.qemuArgs(c, vm.SerialLog, netdev, qmp), piUSBBus
 	}
 	if c.Paused {
 		args = append(args, "-S")
@@ -152,7 +161,7 @@ func (vm *VM) Pid() int { return vm.cmd.Process.Pid }
 func (vm *VM) Monitor() *monitor { return vm.mon }
 
 // PlugUSB hot-plugs the raw disk image file as USB mass storage with the
-// given id on the xHCI controller.
+// given id on the machine's USB controller.
 func (vm *VM) PlugUSB(ctx context.Context, id, image string) error {
 	out, err := vm.mon.Human(ctx, "drive_add 0 if=none,id="+id+",file="+image+",format=raw")
 	if err != nil {
@@ -164,7 +173,7 @@ func (vm *VM) PlugUSB(ctx context.Context, id, image string) error {
 	// The id doubles as the drive's USB serial number, so that two
 	// drives differ as two real ones do.
 	_, err = vm.mon.Execute(ctx, "device_add", map[string]string{
-		"driver": "usb-storage", "bus": "xhci.0", "drive": id, "id": id, "serial": id,
+		"driver": "usb-storage", "bus": vm.usbBus, "drive": id, "id": id, "serial": id,
 	})
 	return err
 }

@@ -39,17 +39,7 @@ func TestVMMonitor(t *testing.T) {
 			vm.Stop()
 		}
 	})
-	disk := filepath.Join(dir, "usb.img")
-	if err := makeExt4Disk(ctx, disk, 16<<20, "T"); err != nil {
-		t.Fatal(err)
-	}
-	if err := vm.PlugUSB(ctx, "usb1", disk); err != nil {
-		t.Fatalf("PlugUSB: %v", err)
-	}
-	usb, err := vm.Monitor().Human(ctx, "info usb")
-	if err != nil || !strings.Contains(usb, "ID: usb1") {
-		t.Errorf("info usb after plugging: got %q, %v; want a device with ID usb1", usb, err)
-	}
+	plugTestDisk(ctx, t, vm, dir)
 	if err := vm.PlugUSB(ctx, "usb2", filepath.Join(dir, "missing.img")); err == nil {
 		t.Errorf("PlugUSB of a missing file: got no error")
 	}
@@ -59,7 +49,7 @@ func TestVMMonitor(t *testing.T) {
 	if err := vm.UnplugUSB(ctx, "usb1"); err != nil {
 		t.Fatalf("UnplugUSB: %v", err)
 	}
-	usb, err = vm.Monitor().Human(ctx, "info usb")
+	usb, err := vm.Monitor().Human(ctx, "info usb")
 	if err != nil || strings.Contains(usb, "usb1") {
 		t.Errorf("info usb after unplugging: got %q, %v; want no usb1", usb, err)
 	}
@@ -74,5 +64,24 @@ func TestVMMonitor(t *testing.T) {
 	}
 	if err := syscall.Kill(vm.Pid(), 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("kill -0 %d after Stop: got %v; want ESRCH", vm.Pid(), err)
+	}
+}
+
+// plugTestDisk plugs a small ext4 disk into vm as usb1 and checks that
+// qemu lists it beside the devices named by also.
+func plugTestDisk(ctx context.Context, t *testing.T, vm *VM, dir string, also ...string) {
+	t.Helper()
+	disk := filepath.Join(dir, "usb.img")
+	if err := makeExt4Disk(ctx, disk, 16<<20, "T"); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.PlugUSB(ctx, "usb1", disk); err != nil {
+		t.Fatalf("PlugUSB: %v", err)
+	}
+	usb, err := vm.Monitor().Human(ctx, "info usb")
+	for _, want := range append(also, "ID: usb1") {
+		if err != nil || !strings.Contains(usb, want) {
+			t.Errorf("info usb after plugging: got %q, %v; want %q", usb, err, want)
+		}
 	}
 }

@@ -34,6 +34,7 @@ func OpenGPIO(p Pins) (Config, error) {
 	if chip == nil {
 		return cfg, fmt.Errorf("panel: %w", ErrNoGPIO)
 	}
+	cfg.Chip = chip.Name() + " (" + chip.Label() + ")"
 	out := func(n int) (Output, error) {
 		if n < 0 {
 			return nil, nil

@@ -33,6 +33,13 @@ type Config struct {
 	// ResetPress is how long the button must be held to reset the box's
 	// page password (someone at the box, in person); zero means 10 s.
 	ResetPress time.Duration
+	// Chip names the GPIO chip the lines are on, for the log; empty when
+	// the panel is not on GPIO.
+	Chip string
+	// OnError is called, from Run, with the first error of each output
+	// that fails to switch (a light or the buzzer that shows nothing);
+	// nil ignores them.
+	OnError func(error)
 }
 
 // EventKind is what the button did.

@@ -2,8 +2,12 @@ package panel
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
+
+// outputNames name Run's outputs in order, for errors.
+var outputNames = [...]string{"green", "amber", "red", "buzzer"}
 
 // Run drives the outputs and reads the button until ctx ends, then turns
 // everything off.
@@ -15,6 +19,7 @@ func (p *Panel) Run(ctx context.Context) error {
 	}
 	outs := []Output{p.cfg.Green, p.cfg.Amber, p.cfg.Red, p.cfg.Buzzer}
 	last := make([]int, len(outs)) // 0 unknown, 1 off, 2 on
+	failed := make([]bool, len(outs))
 	defer func() {
 		for _, o := range outs {
 			if o != nil {
@@ -53,7 +58,10 @@ func (p *Panel) Run(ctx context.Context) error {
 				want = 2
 			}
 			if last[i] != want {
-				outs[i].Set(on)
+				if err := outs[i].Set(on); err != nil && !failed[i] && p.cfg.OnError != nil {
+					failed[i] = true
+					p.cfg.OnError(fmt.Errorf("panel: switch %s: %w", outputNames[i], err))
+				}
 				last[i] = want
 			}
 		}
