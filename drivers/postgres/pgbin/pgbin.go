@@ -78,13 +78,7 @@ func (s Search) Find(ctx context.Context, major int) (Bin, error) {
 	}
 	miss := &MissingError{Major: major, Hint: s.Hint}
 	if s.Dir != "" {
-		b, err := Probe(ctx, s.Dir)
-		if err == nil && b.Major == major {
-			return b, nil
-		}
-		miss.Looked, miss.Wrong, miss.Explicit = []string{s.Dir}, b.Major, true
-		miss.Err = err
-		return Bin{}, miss
+		return s.findIn(ctx, major, miss)
 	}
 	layouts := s.Layouts
 	if layouts == nil {
@@ -92,7 +86,7 @@ func (s Search) Find(ctx context.Context, major int) (Bin, error) {
 	}
 	var dirs []string
 	for _, l := range layouts {
-		dirs = append(dirs, fmt.Sprintf(l, major))
+		dirs = append(dirs, strings.ReplaceAll(l, "%d", strconv.Itoa(major)))
 	}
 	if p, err := exec.LookPath("postgres"); err == nil && !s.NoPath {
 		dirs = append(dirs, filepath.Dir(p))
@@ -109,6 +103,21 @@ func (s Search) Find(ctx context.Context, major int) (Bin, error) {
 	if len(miss.Looked) == 0 {
 		miss.Looked = dirs
 	}
+	return Bin{}, miss
+}
+
+// findIn checks the one directory the operator chose.
+func (s Search) findIn(ctx context.Context, major int, miss *MissingError) (Bin, error) {
+	// Absolute: pg_ctl runs from elsewhere.
+	dir, err := filepath.Abs(s.Dir)
+	if err != nil {
+		return Bin{}, fmt.Errorf("pgbin: %w", err)
+	}
+	b, err := Probe(ctx, dir)
+	if err == nil && b.Major == major {
+		return b, nil
+	}
+	miss.Looked, miss.Wrong, miss.Explicit, miss.Err = []string{dir}, b.Major, true, err
 	return Bin{}, miss
 }
 
