@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 )
 
 // DrillOptions describe a restore drill.
@@ -23,6 +25,10 @@ type DrillOptions struct {
 	Target       Target
 	Checks       *Checks
 	FetchProgram string
+	// Search finds the PostgreSQL programs of the repository's major
+	// version (its server_version); the zero value searches the usual
+	// install layouts. Another major version is never run.
+	Search pgbin.Search
 	// Save writes the report into the repository's drills/ directory.
 	Save bool
 	Now  func() time.Time
@@ -32,6 +38,10 @@ type DrillOptions struct {
 // waits for recovery to end, runs integrity checks and the practice's own
 // checks, measures RTO and RPO, removes everything, and returns a signed
 // report. The report's OK is false on any failure, with the reason.
+//
+// When the PostgreSQL version the repository needs is not installed,
+// Drill touches nothing: it returns the signed, unsaved report of the
+// failure and an error matching pgbin.ErrMissing that names the version.
 func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -39,7 +49,16 @@ func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
 	start := opt.Now()
 	rep := &Report{Started: start.UTC(), Target: opt.Target.String(), Repository: opt.Repo.Dir, SystemID: opt.Repo.Info.SystemID}
 	rep.Host, _ = os.Hostname()
-	err := drill(ctx, opt, rep, start)
+	bin, err := FindServer(ctx, opt.Repo, opt.Search)
+	if err != nil {
+		rep.Failure, rep.Finished = err.Error(), opt.Now().UTC()
+		if serr := rep.Sign(opt.Signer); serr != nil {
+			return rep, serr
+		}
+		return rep, err
+	}
+	rep.Server = bin.Version
+	err = drill(ctx, opt, bin, rep, start)
 	if err != nil {
 		rep.Failure = err.Error()
 	}
@@ -59,7 +78,21 @@ func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
 	return rep, nil
 }
 
-func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) error {
+// FindServer finds the PostgreSQL programs of the repository's major
+// version (the server_version its backups were taken from).
+func FindServer(ctx context.Context, repo *archive.Repo, s pgbin.Search) (pgbin.Bin, error) {
+	v := repo.Info.ServerVersion
+	if v == 0 {
+		return pgbin.Bin{}, fmt.Errorf("restore: %s does not record which PostgreSQL its backups are from; it cannot be drilled safely", repo.Dir)
+	}
+	b, err := s.Find(ctx, pgbin.Major(v))
+	if err != nil {
+		return b, fmt.Errorf("restore: %w", err)
+	}
+	return b, nil
+}
+
+func drill(ctx context.Context, opt DrillOptions, bin pgbin.Bin, rep *Report, start time.Time) error {
 	uid, gid, err := ServerUser()
 	if err != nil {
 		return err
@@ -99,7 +132,7 @@ func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) 
 			return err
 		}
 	}
-	srv, err := StartServer(ctx, pgdata, scratch, uid, gid)
+	srv, err := StartServerWith(ctx, ServerConfig{PGData: pgdata, SockDir: scratch, UID: uid, GID: gid, Bin: bin})
 	if err != nil {
 		return err
 	}

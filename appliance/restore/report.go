@@ -27,6 +27,7 @@ type Report struct {
 	Backup       string        `json:"backup"`
 	BackupTime   time.Time     `json:"backup_time"`
 	Target       string        `json:"target"`
+	Server       string        `json:"server,omitempty"` // the PostgreSQL that ran the drill, as postgres -V says it
 	OK           bool          `json:"ok"`
 	Failure      string        `json:"failure,omitempty"`
 	RTO          float64       `json:"rto_seconds"`
@@ -113,6 +114,7 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.3
 <tr><th>Repository</th><td>{{.Repository}} (database system {{.SystemID}})</td></tr>
 <tr><th>Base backup</th><td>{{.Backup}} ({{when .BackupTime}})</td></tr>
 <tr><th>Recovery target</th><td>{{.Target}}</td></tr>
+<tr><th>PostgreSQL</th><td>{{.Server}}</td></tr>
 <tr><th>Time to a usable database (RTO)</th><td>{{printf "%.1f" .RTO}} s</td></tr>
 <tr><th>Last replayed commit</th><td>{{if not .LastReplayed.IsZero}}{{when .LastReplayed}}{{end}}</td></tr>
 <tr><th>Data-loss window (RPO)</th><td>{{printf "%.1f" .RPO}} s</td></tr>

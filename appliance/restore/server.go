@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -22,33 +22,58 @@ import (
 type Server struct {
 	PGData, SockDir string
 	Port            int
-	bin             string
+	Bin             pgbin.Bin // the programs it runs on
 	cred            *syscall.Credential
+}
+
+// ServerConfig says how to start a private server on a restored data
+// directory.
+type ServerConfig struct {
+	PGData, SockDir string
+	// UID and GID, when >= 0, are the unprivileged user the server runs as
+	// (see ServerUser).
+	UID, GID int
+	// Port is the loopback port; 0 means a free one.
+	Port int
+	// Bin are the programs to run. The zero value means: found by Search
+	// for the data directory's major version (PG_VERSION). Programs of
+	// another major version than the data directory's are refused.
+	Bin    pgbin.Bin
+	Search pgbin.Search
 }
 
 // StartServer starts PostgreSQL on a restored data directory. Settings that
 // would clash with the original server (port, sockets, archiving,
 // replication) are overridden. It returns once the server accepts
 // connections; recovery may still be running (see WaitRecovered).
+//
+// The programs are those of the data directory's major version, found in
+// the default places (pgbin.Layouts).
 func StartServer(ctx context.Context, pgdata, sockDir string, uid, gid int) (*Server, error) {
 	return StartServerOn(ctx, pgdata, sockDir, uid, gid, 0)
 }
 
 // StartServerOn is StartServer on the given loopback port (0: a free one).
 func StartServerOn(ctx context.Context, pgdata, sockDir string, uid, gid, port int) (*Server, error) {
-	bin, err := postgres.BinDir()
+	return StartServerWith(ctx, ServerConfig{PGData: pgdata, SockDir: sockDir, UID: uid, GID: gid, Port: port})
+}
+
+// StartServerWith is StartServer with every choice spelled out.
+func StartServerWith(ctx context.Context, cfg ServerConfig) (*Server, error) {
+	bin, err := serverBin(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{PGData: pgdata, SockDir: sockDir, bin: bin}
-	if uid >= 0 {
-		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	s := &Server{PGData: cfg.PGData, SockDir: cfg.SockDir, Bin: bin}
+	if cfg.UID >= 0 {
+		s.cred = &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID)}
 	}
-	if s.Port = port; port == 0 {
+	if s.Port = cfg.Port; s.Port == 0 {
 		if s.Port, err = freePort(); err != nil {
 			return nil, err
 		}
 	}
+	pgdata, sockDir := cfg.PGData, cfg.SockDir
 	conf := []string{"", "# Added by clinicctl drill: a private server on loopback",
 		"listen_addresses = '127.0.0.1'", fmt.Sprintf("port = %d", s.Port),
 		fmt.Sprintf("unix_socket_directories = '%s'", sockDir),
@@ -82,7 +107,7 @@ func (s *Server) LogTail(n int) string {
 }
 
 func (s *Server) pgctl(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, "pg_ctl"), append([]string{"-D", s.PGData}, args...)...)
+	cmd := exec.CommandContext(ctx, s.Bin.Path("pg_ctl"), append([]string{"-D", s.PGData}, args...)...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	if s.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
@@ -134,6 +159,45 @@ func (s *Server) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return s.pgctl(ctx, "-m", "fast", "-w", "stop")
+}
+
+// serverBin returns cfg.Bin, or finds the programs of the data
+// directory's major version; either way it checks that they match it.
+func serverBin(ctx context.Context, cfg ServerConfig) (pgbin.Bin, error) {
+	major, err := DataMajor(cfg.PGData)
+	if err != nil {
+		return pgbin.Bin{}, err
+	}
+	if cfg.Bin.Dir == "" {
+		return cfg.Search.Find(ctx, major)
+	}
+	if cfg.Bin.Major != major {
+		return pgbin.Bin{}, fmt.Errorf("restore: %s is a PostgreSQL %d data directory; the programs in %s are PostgreSQL %d and cannot run it",
+			cfg.PGData, major, cfg.Bin.Dir, cfg.Bin.Major)
+	}
+	return cfg.Bin, nil
+}
+
+// DataMajor reads the major version of a data directory (PG_VERSION).
+func DataMajor(pgdata string) (int, error) {
+	root, err := os.OpenRoot(pgdata)
+	if err != nil {
+		return 0, fmt.Errorf("restore: %w", err)
+	}
+	defer root.Close()
+	return dataMajor(root)
+}
+
+func dataMajor(root *os.Root) (int, error) {
+	v, err := readHead(root, "PG_VERSION", 8)
+	if err != nil {
+		return 0, err
+	}
+	major, err := strconv.Atoi(strings.TrimSpace(string(v)))
+	if err != nil || major < 10 || major > 999 {
+		return 0, fmt.Errorf("restore: the restored PG_VERSION holds %q, not a PostgreSQL major version", v)
+	}
+	return major, nil
 }
 
 func freePort() (int, error) {

@@ -153,19 +153,15 @@ func prepareCreated(pgdata string, ps []Placement) error {
 // versionDir is TABLESPACE_VERSION_DIRECTORY for the restored cluster:
 // PG_<major>_<catalog version>, from PG_VERSION and global/pg_control.
 func versionDir(root *os.Root) (string, error) {
-	v, err := readHead(root, "PG_VERSION", 8)
+	major, err := dataMajor(root)
 	if err != nil {
 		return "", err
 	}
-	major := strings.TrimSpace(string(v))
 	ctl, err := readHead(root, "global/pg_control", 16)
 	if err != nil {
 		return "", err
 	}
-	if _, err := strconv.Atoi(major); err != nil || len(major) > 4 {
-		return "", fmt.Errorf("restore: the restored PG_VERSION holds %q", v)
-	}
-	return fmt.Sprintf("PG_%s_%d", major, binary.LittleEndian.Uint32(ctl[12:])), nil
+	return fmt.Sprintf("PG_%d_%d", major, binary.LittleEndian.Uint32(ctl[12:])), nil
 }
 
 // readHead reads up to n bytes from the start of a restored file, and

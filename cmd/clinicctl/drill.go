@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/clinicbox/clinicbox/appliance/restore"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 )
 
 func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -18,6 +19,7 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	checkFile := fs.String("check-sql", "", "check file: 'count TABLE' lines and SQL statements (a false result fails)")
 	reportDir := fs.String("report", "", "also write the report (JSON and HTML) into this directory")
 	boxKey := boxKeyFlag(fs)
+	pgBin := pgBinFlag(fs)
 	if err := parse(fs, args, "repo", "identity"); err != nil {
 		return err
 	}
@@ -26,6 +28,11 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	opt, err := restoreOptions(*repoDir, *idFile, *boxKey, os.TempDir(), "", nil, stderr)
+	if err != nil {
+		return err
+	}
+	// The PostgreSQL of the repository's version, or nothing is touched.
+	bin, err := restore.FindServer(ctx, opt.Repo, pgbin.Search{Dir: *pgBin})
 	if err != nil {
 		return err
 	}
@@ -40,7 +47,8 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	d := restore.DrillOptions{Repo: opt.Repo, Identities: opt.Identities, IdentityFile: opt.IdentityFile, Signer: k, Target: t, Save: true}
+	d := restore.DrillOptions{Repo: opt.Repo, Identities: opt.Identities, IdentityFile: opt.IdentityFile, Signer: k, Target: t, Save: true,
+		Search: pgbin.Search{Dir: bin.Dir}}
 	if *checkFile != "" {
 		f, err := os.Open(*checkFile)
 		if err != nil {
@@ -77,11 +85,11 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !rep.OK {
 		return failedCheck{"drill FAILED: " + rep.Failure}
 	}
-	fmt.Fprintf(stdout, "backup %s restored to %s: usable after %.1fs (RTO), data-loss window %.1fs (RPO)\n", rep.Backup, rep.Target, rep.RTO, rep.RPO)
+	fmt.Fprintf(stdout, "backup %s restored to %s with PostgreSQL %s: usable after %.1fs (RTO), data-loss window %.1fs (RPO)\n", rep.Backup, rep.Target, rep.Server, rep.RTO, rep.RPO)
 	fmt.Fprintln(stdout, "drill passed; report saved in", filepath.Join(opt.Repo.Dir, "drills"))
 	return nil
 }
 
 func init() {
-	commands["drill"] = command{runDrill, "drill --repo DIR --identity FILE [--to-time T] [--check-sql FILE] [--report DIR]"}
+	commands["drill"] = command{runDrill, "drill --repo DIR --identity FILE [--to-time T] [--check-sql FILE] [--report DIR] [--pg-bin DIR]"}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os/user"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/restore"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 	"github.com/jackc/pglogrepl"
 )
 
@@ -30,6 +32,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Var(&ts, "tablespace", "OLD=DIR: restore the tablespace whose original location is OLD (in the backup or created by the WAL) into DIR, an empty directory (repeatable); unmapped tablespaces of the backup go inside --pgdata")
 	vf := addVaultFlags(fs)
 	boxKey := boxKeyFlag(fs)
+	pgBin := pgBinFlag(fs)
 	if err := parse(fs, args, "identity", "pgdata"); err != nil {
 		return err
 	}
@@ -51,6 +54,12 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	opt.Target = t
+	// A --pg-bin of another version is refused before anything is
+	// written; without one, a missing version only changes the advice.
+	bin, binErr := restore.FindServer(ctx, opt.Repo, pgbin.Search{Dir: *pgBin})
+	if binErr != nil && *pgBin != "" {
+		return binErr
+	}
 	prog, done := progress(stderr, "restore")
 	opt.Progress = prog
 	res, err := restore.Run(ctx, opt)
@@ -69,8 +78,18 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintln(stdout)
 	}
-	fmt.Fprintf(stdout, "start it with: pg_ctl -D %s start\n", opt.PGData)
+	if binErr != nil {
+		fmt.Fprintf(stdout, "start it with the pg_ctl of the PostgreSQL it came from: pg_ctl -D %s start\n(%s)\n",
+			opt.PGData, strings.TrimPrefix(binErr.Error(), "restore: pgbin: "))
+		return nil
+	}
+	fmt.Fprintf(stdout, "start it with PostgreSQL %s: %s -D %s start\n", bin.Version, bin.Path("pg_ctl"), opt.PGData)
 	return nil
+}
+
+// pgBinFlag is where the operator points at PostgreSQL's programs.
+func pgBinFlag(fs *flag.FlagSet) *string {
+	return fs.String("pg-bin", "", "directory of the PostgreSQL programs (postgres, pg_ctl) of the backup's major version; default: found in the usual places (/usr/lib/postgresql/N/bin, ...)")
 }
 
 func parseTarget(toTime, toLSN, toName string, latest bool) (restore.Target, error) {
@@ -137,5 +156,5 @@ func restoreOptions(repoDir, idFile, boxKey, pgdata, owner string, ts []string, 
 }
 
 func init() {
-	commands["restore"] = command{runRestore, "restore (--repo DIR | --vault HOST) --identity FILE --pgdata DIR [--to-time T | --to-lsn X/Y | --to-name N | --latest]"}
+	commands["restore"] = command{runRestore, "restore (--repo DIR | --vault HOST) --identity FILE --pgdata DIR [--to-time T | --to-lsn X/Y | --to-name N | --latest] [--pg-bin DIR]"}
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// Listen are addresses to listen on besides 127.0.0.1, each with
 	// pg_hba.conf lines for password logins from it.
 	Listen []string
+	// Major is the PostgreSQL major version to run (see version.go); 0
+	// means the newest installed under /usr/lib/postgresql.
+	Major int
 }
 
 // Cluster is a running PostgreSQL server.
@@ -72,7 +75,7 @@ func BinDir() (string, error) { return postgres.BinDir() }
 
 // Start creates and starts a cluster.
 func Start(ctx context.Context, opt Options) (*Cluster, error) {
-	bin, err := BinDir()
+	bin, err := opt.Bin(ctx)
 	if err != nil {
 		return nil, err
 	}

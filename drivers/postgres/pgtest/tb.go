@@ -58,7 +58,7 @@ var (
 // not installed.
 func New(t testing.TB, opt Options) *Cluster {
 	t.Helper()
-	if _, err := BinDir(); err != nil {
+	if _, err := opt.Bin(context.Background()); err != nil {
 		testenv.Skip(t, err.Error())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -1,0 +1,89 @@
+package pgbin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeInstall makes root/<major>/bin with a postgres that answers -V as
+// the given version says, and a pg_ctl beside it.
+func fakeInstall(t *testing.T, root string, major int, says string) string {
+	t.Helper()
+	dir := filepath.Join(root, fmt.Sprint(major), "bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\necho '" + says + "'\n"
+	for _, p := range []string{"postgres", "pg_ctl"} {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestFind(t *testing.T) {
+	root := t.TempDir()
+	d15 := fakeInstall(t, root, 15, "postgres (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)")
+	d17 := fakeInstall(t, root, 17, "postgres (PostgreSQL) 17.12 (Debian 17.12-1)")
+	// A directory named 16 that holds another version must not pass as 16.
+	fakeInstall(t, root, 16, "postgres (PostgreSQL) 15.14")
+	s := Search{Layouts: []string{filepath.Join(root, "%d/bin")}, NoPath: true}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		major   int
+		dir     string
+		version string
+	}{{15, d15, "15.14 (Debian 15.14-0+deb12u1)"}, {17, d17, "17.12 (Debian 17.12-1)"}} {
+		b, err := s.Find(ctx, tc.major)
+		if err != nil || b.Dir != tc.dir || b.Major != tc.major || b.Version != tc.version {
+			t.Errorf("Find(%d) = %+v, %v; want %s, version %q", tc.major, b, err, tc.dir, tc.version)
+		}
+	}
+	for _, major := range []int{16, 18} {
+		_, err := s.Find(ctx, major)
+		want := fmt.Sprintf("this backup is from PostgreSQL %d; it is not installed here", major)
+		if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), want) ||
+			!strings.Contains(err.Error(), fmt.Sprintf("install postgresql-%d or pass --pg-bin DIR", major)) {
+			t.Errorf("Find(%d): %v; want ErrMissing saying %q and how to install it", major, err, want)
+		}
+	}
+}
+
+func TestFindExplicit(t *testing.T) {
+	root := t.TempDir()
+	d15 := fakeInstall(t, root, 15, "postgres (PostgreSQL) 15.14")
+	ctx := context.Background()
+	if b, err := (Search{Dir: d15}).Find(ctx, 15); err != nil || b.Dir != d15 {
+		t.Errorf("Find(15) in %s = %+v, %v; want that directory", d15, b, err)
+	}
+	// The operator's directory is the only place looked at: another major
+	// there is refused, even though the wanted one is elsewhere.
+	d17 := fakeInstall(t, root, 17, "postgres (PostgreSQL) 17.12")
+	_, err := Search{Dir: d15, Layouts: []string{filepath.Join(root, "%d/bin")}}.Find(ctx, 17)
+	want := "this backup is from PostgreSQL 17, and " + d15 + " holds PostgreSQL 15, which cannot run it"
+	if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v; want ErrMissing saying %q (not %s)", err, want, d17)
+	}
+	empty := t.TempDir()
+	if _, err := (Search{Dir: empty}).Find(ctx, 17); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "no pg_ctl") {
+		t.Errorf("an empty --pg-bin: %v; want ErrMissing saying it has no pg_ctl", err)
+	}
+}
+
+// A program that is not postgres is refused, however much it says.
+func TestProbeHostile(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"postgres", "pg_ctl"} {
+		os.WriteFile(filepath.Join(dir, p), []byte("#!/bin/sh\nhead -c 10000000 /dev/zero\n"), 0o755)
+	}
+	_, err := Probe(context.Background(), dir)
+	if err == nil || !strings.Contains(err.Error(), "not a PostgreSQL version") || len(err.Error()) > 10000 {
+		t.Errorf("got %.200v (%d bytes); want a short refusal", err, len(fmt.Sprint(err)))
+	}
+}
