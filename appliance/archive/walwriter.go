@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -168,7 +169,7 @@ func (w *WALWriter) Write(lsn LSN, data []byte) error {
 // cut makes the chunk being filled into a frame job.
 func (w *WALWriter) cut(last bool) walJob {
 	n := len(*w.chunk)
-	j := walJob{kind: frameJob, tli: w.tli, segNo: w.segNo, off: w.fill - n, n: n, data: w.chunk, last: last}
+	j := walJob{kind: frameJob, tli: w.tli, segNo: w.segNo, off: w.fill - n, n: n, data: w.chunk, last: last, codec: w.work.codec()}
 	w.chunk = nil
 	return j
 }
@@ -220,7 +221,7 @@ func (w *WALWriter) SwitchTimeline(next uint32, end LSN) error {
 // sealRecord compresses and seals WAL bytes as one record of a partial file.
 func sealRecord(p []byte, tli uint32, segNo uint64, offset int, r *Repo) ([]byte, error) {
 	enc := encoders.Get().(*zstd.Encoder)
-	frame, sum := encodeFrame(make([]byte, 0, len(p)/2+frameHdr), enc, p)
+	frame, sum := encodeFrame(make([]byte, 0, len(p)/2+frameHdr), enc, CodecZstd, p)
 	encoders.Put(enc)
 	var d digester
 	d.add(len(p), sum)
@@ -237,12 +238,37 @@ func sealHistory(content []byte, tli uint32, r *Repo) ([]byte, error) {
 	return sealBytes(p, r.recips, false)
 }
 
-// encodeFrame appends data to dst as one zstd frame, header included, and
-// returns it with the SHA-256 of data.
-func encodeFrame(dst []byte, enc *zstd.Encoder, data []byte) ([]byte, [32]byte) {
+// encodeFrame appends data to dst as one frame of codec c, header
+// included, and returns it with the SHA-256 of data. A frame that the codec
+// would not make smaller is stored raw: no frame is larger than its data
+// and a header, whatever the data.
+func encodeFrame(dst []byte, enc *zstd.Encoder, c Codec, data []byte) ([]byte, [32]byte) {
 	start := len(dst)
+	body := start + frameHdr
 	dst = append(dst, make([]byte, frameHdr)...)
-	dst = enc.EncodeAll(data, dst)
-	putFrameHeader(dst[start:], CodecZstd, len(data), len(dst)-start-frameHdr)
+	switch c {
+	case CodecZstd:
+		dst = enc.EncodeAll(data, dst)
+	case CodecS2:
+		// s2.Encode writes into dst only when it has room for the worst
+		// case; otherwise it allocates a new block every time.
+		if need := body + s2.MaxEncodedLen(len(data)); cap(dst) < need {
+			grown := make([]byte, body, need)
+			copy(grown, dst)
+			dst = grown
+		}
+		dst = dst[:body+len(s2.Encode(dst[body:cap(dst)], data))]
+	}
+	if c == CodecRaw || len(dst)-body >= len(data) {
+		c, dst = CodecRaw, append(dst[:body], data...)
+	}
+	putFrameHeader(dst[start:], c, len(data), len(dst)-body)
 	return dst, sha256.Sum256(data)
 }
+
+// SetBehind tells the writer whether the stream is catching up on a
+// backlog. While it is, frames are compressed with S2, several times faster
+// than zstd's fastest level, or stored raw when even S2 falls behind the
+// stream; once caught up, zstd again. Each frame names its codec, and every
+// reader decodes them all.
+func (w *WALWriter) SetBehind(behind bool) { w.work.behind.Store(behind) }
