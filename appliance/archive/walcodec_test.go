@@ -207,7 +207,7 @@ func TestFrameNeverLargerThanData(t *testing.T) {
 	}
 	enc := newFrameEncoder()
 	for _, c := range []Codec{CodecZstd, CodecS2, CodecRaw} {
-		f, _ := encodeFrame(nil, enc, c, data)
+		f, _ := enc.encode(nil, c, data)
 		if len(f) != frameHdr+len(data) || Codec(f[0]) != CodecRaw {
 			t.Errorf("codec %d on random data: frame of %d bytes with codec %d; want %d bytes, raw", c, len(f), f[0], frameHdr+len(data))
 		}

@@ -82,7 +82,7 @@ type walWorker struct {
 	// mu is held while a job runs; it guards the fields below.
 	mu  sync.Mutex
 	err error // the first failure since the last reset; later jobs are skipped
-	enc *zstd.Encoder
+	enc *frameEncoder
 	rec []byte // a record being sealed, reused
 
 	// The segment being assembled.
@@ -125,10 +125,10 @@ func newWALWorker(r *Repo) *walWorker {
 // few hundred KB per encoder. Frames carry no zstd checksum: every byte of
 // them is sealed by age, whose authentication already rejects any change,
 // and the checksum would cost another pass over every WAL byte.
-func newFrameEncoder() *zstd.Encoder {
+func newFrameEncoder() *frameEncoder {
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
 		zstd.WithWindowSize(chunkSize), zstd.WithEncoderCRC(false))
-	return enc
+	return &frameEncoder{zstd: enc}
 }
 
 // compressor compresses queued frames and gives their chunk buffers back.
@@ -138,7 +138,7 @@ func (w *walWorker) compressor() {
 	for j := range w.compress {
 		if !w.failed.Load() {
 			j.frame = w.frames.Get().(*[]byte)
-			*j.frame, j.sum = encodeFrame((*j.frame)[:0], enc, j.codec, *j.data)
+			*j.frame, j.sum = enc.encode((*j.frame)[:0], j.codec, *j.data)
 		}
 		w.release(j.data)
 		j.data = nil

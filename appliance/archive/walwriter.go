@@ -221,7 +221,7 @@ func (w *WALWriter) SwitchTimeline(next uint32, end LSN) error {
 // sealRecord compresses and seals WAL bytes as one record of a partial file.
 func sealRecord(p []byte, tli uint32, segNo uint64, offset int, r *Repo) ([]byte, error) {
 	enc := encoders.Get().(*zstd.Encoder)
-	frame, sum := encodeFrame(make([]byte, 0, len(p)/2+frameHdr), enc, CodecZstd, p)
+	frame, sum := (&frameEncoder{zstd: enc}).encode(make([]byte, 0, len(p)/2+frameHdr), CodecZstd, p)
 	encoders.Put(enc)
 	var d digester
 	d.add(len(p), sum)
@@ -238,26 +238,31 @@ func sealHistory(content []byte, tli uint32, r *Repo) ([]byte, error) {
 	return sealBytes(p, r.recips, false)
 }
 
-// encodeFrame appends data to dst as one frame of codec c, header
-// included, and returns it with the SHA-256 of data. A frame that the codec
-// would not make smaller is stored raw: no frame is larger than its data
-// and a header, whatever the data.
-func encodeFrame(dst []byte, enc *zstd.Encoder, c Codec, data []byte) ([]byte, [32]byte) {
+// frameEncoder encodes frames one at a time: a zstd encoder, and a
+// scratch block for S2, which writes only into room for its worst case
+// (larger than the data); encoding there and appending what it wrote keeps
+// each kept frame as small as its content.
+type frameEncoder struct {
+	zstd    *zstd.Encoder
+	scratch []byte
+}
+
+// encode appends data to dst as one frame of codec c, header included, and
+// returns it with the SHA-256 of data. A frame that the codec would not
+// make smaller is stored raw: no frame is larger than its data and a
+// header, whatever the data.
+func (e *frameEncoder) encode(dst []byte, c Codec, data []byte) ([]byte, [32]byte) {
 	start := len(dst)
 	body := start + frameHdr
 	dst = append(dst, make([]byte, frameHdr)...)
 	switch c {
 	case CodecZstd:
-		dst = enc.EncodeAll(data, dst)
+		dst = e.zstd.EncodeAll(data, dst)
 	case CodecS2:
-		// s2.Encode writes into dst only when it has room for the worst
-		// case; otherwise it allocates a new block every time.
-		if need := body + s2.MaxEncodedLen(len(data)); cap(dst) < need {
-			grown := make([]byte, body, need)
-			copy(grown, dst)
-			dst = grown
+		if n := s2.MaxEncodedLen(len(data)); len(e.scratch) < n {
+			e.scratch = make([]byte, n)
 		}
-		dst = dst[:body+len(s2.Encode(dst[body:cap(dst)], data))]
+		dst = append(dst, s2.Encode(e.scratch, data)...)
 	}
 	if c == CodecRaw || len(dst)-body >= len(data) {
 		c, dst = CodecRaw, append(dst[:body], data...)
