@@ -174,22 +174,25 @@ func TestCodecFallsBackToRawWhenCompressionLags(t *testing.T) {
 	r, _ := testRepo(t)
 	w := newWALWorker(r)
 	defer w.stop()
-	if c := w.codec(); c != CodecZstd {
+	if c := w.codec(true); c != CodecZstd {
 		t.Errorf("caught up: codec %d; want zstd (%d)", c, CodecZstd)
 	}
 	w.behind.Store(true)
-	if c := w.codec(); c != CodecS2 {
+	if c := w.codec(true); c != CodecS2 {
 		t.Errorf("behind, buffers free: codec %d; want S2 (%d)", c, CodecS2)
 	}
 	var held []*[]byte
 	for range chunkBufs {
 		held = append(held, w.buffer())
 	}
-	if c := w.codec(); c != CodecRaw {
+	if c := w.codec(true); c != CodecRaw {
 		t.Errorf("behind, every buffer waiting: codec %d; want raw (%d)", c, CodecRaw)
 	}
+	if c := w.codec(false); c != CodecS2 {
+		t.Errorf("behind, every buffer waiting, no more raw frames allowed: codec %d; want S2 (%d)", c, CodecS2)
+	}
 	w.release(held[0])
-	if c := w.codec(); c != CodecS2 {
+	if c := w.codec(true); c != CodecS2 {
 		t.Errorf("behind, a buffer free again: codec %d; want S2 (%d)", c, CodecS2)
 	}
 	for _, b := range held[1:] {

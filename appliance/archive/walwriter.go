@@ -34,6 +34,7 @@ type WALWriter struct {
 	fill     int     // bytes of the current segment received
 	chunk    *[]byte // received bytes not yet given to the worker; they end at fill
 	recorded int     // bytes of the current segment covered by records asked for
+	lagged   int     // frames stored raw for lag since the last record or segment end
 	flushed  LSN     // what the last Flush returned
 	closed   bool
 }
@@ -117,7 +118,7 @@ func (w *WALWriter) Begin(tli uint32, lsn LSN) error {
 		return fmt.Errorf("archive: WAL session must start at a segment boundary, not %s", lsn)
 	}
 	w.reset()
-	w.tli, w.segNo, w.fill, w.recorded, w.flushed = tli, uint64(lsn)/w.r.Info.SegmentSize, 0, 0, lsn
+	w.tli, w.segNo, w.fill, w.recorded, w.lagged, w.flushed = tli, uint64(lsn)/w.r.Info.SegmentSize, 0, 0, 0, lsn
 	if err := mkdirAll(w.r.walDir(tli)); err != nil {
 		return err
 	}
@@ -158,7 +159,7 @@ func (w *WALWriter) Write(lsn LSN, data []byte) error {
 		case w.fill == segSize:
 			w.work.queue(w.cut(true))
 			w.segNo++
-			w.fill, w.recorded = 0, 0
+			w.fill, w.recorded, w.lagged = 0, 0, 0
 		case len(*w.chunk) == cap(*w.chunk):
 			w.work.queue(w.cut(false))
 		}
@@ -166,10 +167,20 @@ func (w *WALWriter) Write(lsn LSN, data []byte) error {
 	return nil
 }
 
+// laggedFrames bound the frames stored raw because the compressors lag:
+// every frame is kept until the next record or the segment's end, and a
+// raw one is the whole chunk, so without a bound a segment of them would
+// hold 16 MB of the box's 64.
+const laggedFrames = 4
+
 // cut makes the chunk being filled into a frame job.
 func (w *WALWriter) cut(last bool) walJob {
 	n := len(*w.chunk)
-	j := walJob{kind: frameJob, tli: w.tli, segNo: w.segNo, off: w.fill - n, n: n, data: w.chunk, last: last, codec: w.work.codec()}
+	c := w.work.codec(w.lagged < laggedFrames)
+	if c == CodecRaw {
+		w.lagged++
+	}
+	j := walJob{kind: frameJob, tli: w.tli, segNo: w.segNo, off: w.fill - n, n: n, data: w.chunk, last: last, codec: c}
 	w.chunk = nil
 	return j
 }
@@ -189,7 +200,7 @@ func (w *WALWriter) Flush() (LSN, error) {
 	j := walJob{kind: checkJob}
 	if w.fill > w.recorded {
 		j = walJob{kind: recordJob, tli: w.tli, segNo: w.segNo, off: w.fill}
-		w.recorded = w.fill
+		w.recorded, w.lagged = w.fill, 0
 	}
 	if err := w.work.call(j); err != nil {
 		return 0, err
