@@ -96,6 +96,11 @@ func TestWALFramesReadBackIdentical(t *testing.T) {
 
 // countFrames decrypts a complete segment and counts the zstd frames in it.
 func countFrames(t *testing.T, r *Repo, segNo uint64, ids []age.Identity) int {
+	return bytes.Count(segmentPlain(t, r, segNo, ids), []byte{0x28, 0xb5, 0x2f, 0xfd})
+}
+
+// segmentPlain decrypts a complete segment file on timeline 1.
+func segmentPlain(t *testing.T, r *Repo, segNo uint64, ids []age.Identity) []byte {
 	t.Helper()
 	f, err := os.Open(r.segPath(1, segNo, segSuffix))
 	if err != nil {
@@ -110,5 +115,5 @@ func countFrames(t *testing.T, r *Repo, segNo uint64, ids []age.Identity) int {
 	if _, err := plain.ReadFrom(o); err != nil {
 		t.Fatal(err)
 	}
-	return bytes.Count(plain.Bytes(), []byte{0x28, 0xb5, 0x2f, 0xfd})
+	return plain.Bytes()
 }

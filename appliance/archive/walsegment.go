@@ -31,7 +31,7 @@ func (w *walWorker) frame(j walJob) error {
 	fb, sum := j.frame, j.sum
 	if fb == nil {
 		fb = w.frames.Get().(*[]byte)
-		*fb, sum = encodeFrame((*fb)[:0], w.enc, *j.data)
+		*fb, sum = w.enc.encode((*fb)[:0], j.codec, *j.data)
 	}
 	w.pending = append(w.pending, fb)
 	w.pendTo += j.n

@@ -13,11 +13,11 @@ import (
 // The WAL writer hands full chunks of received bytes to a worker goroutine,
 // so that receiving a backlog overlaps with compressing, encrypting and
 // writing (the receiving side is mostly system calls). Each chunk is
-// compressed exactly once into a zstd frame, and that frame serves twice: in
-// the partial file's next record when the stream is flushed, and in the
-// complete segment file, which grows under a temporary name as frames come
-// and is renamed into place when the segment ends. zstd frames concatenate,
-// so a complete file is still age(zstd(segment)) to any reader.
+// compressed exactly once into a frame (zstd; S2 or raw while catching up,
+// see codec), and that frame serves twice: in the partial file's next
+// record when the stream is flushed, and in the complete segment file,
+// which grows under a temporary name as frames come and is renamed into
+// place when the segment ends (frame.go has the format).
 //
 // A flush waits for the queue to drain and then does its part on the
 // caller's goroutine: a caught-up stream flushes a few times a second with
@@ -53,6 +53,7 @@ type walJob struct {
 	n     int     // frameJob: bytes of WAL
 	data  *[]byte // frameJob: a chunk buffer, given back once compressed
 	last  bool
+	codec Codec // frameJob: how to store the frame
 	// A queued frame is compressed by one of the compressors, which then
 	// closes ready; frame is nil for a frame compressed inline.
 	frame *[]byte
@@ -72,6 +73,7 @@ type walWorker struct {
 	done     sync.WaitGroup // the worker's goroutines
 
 	failed atomic.Bool // err is set
+	behind atomic.Bool // the stream is catching up on a backlog (SetBehind)
 
 	qmu    sync.Mutex
 	idle   *sync.Cond // signalled when queued drops to zero
@@ -80,7 +82,7 @@ type walWorker struct {
 	// mu is held while a job runs; it guards the fields below.
 	mu  sync.Mutex
 	err error // the first failure since the last reset; later jobs are skipped
-	enc *zstd.Encoder
+	enc *frameEncoder
 	rec []byte // a record being sealed, reused
 
 	// The segment being assembled.
@@ -123,10 +125,10 @@ func newWALWorker(r *Repo) *walWorker {
 // few hundred KB per encoder. Frames carry no zstd checksum: every byte of
 // them is sealed by age, whose authentication already rejects any change,
 // and the checksum would cost another pass over every WAL byte.
-func newFrameEncoder() *zstd.Encoder {
+func newFrameEncoder() *frameEncoder {
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
 		zstd.WithWindowSize(chunkSize), zstd.WithEncoderCRC(false))
-	return enc
+	return &frameEncoder{zstd: enc}
 }
 
 // compressor compresses queued frames and gives their chunk buffers back.
@@ -136,12 +138,29 @@ func (w *walWorker) compressor() {
 	for j := range w.compress {
 		if !w.failed.Load() {
 			j.frame = w.frames.Get().(*[]byte)
-			*j.frame, j.sum = encodeFrame((*j.frame)[:0], enc, *j.data)
+			*j.frame, j.sum = enc.encode((*j.frame)[:0], j.codec, *j.data)
 		}
 		w.release(j.data)
 		j.data = nil
 		close(j.ready)
 	}
+}
+
+// codec chooses how to store the next frame: zstd when the stream is
+// caught up; S2 while it catches up; raw while it catches up and every
+// chunk buffer is waiting to be compressed, so that the receiver would
+// otherwise stop and wait for the compressors, if rawOK. Buffers are given
+// back as soon as they are compressed, before their frames are written, so
+// a slow drive never reads as slow compression here (it holds up queue
+// instead).
+func (w *walWorker) codec(rawOK bool) Codec {
+	switch {
+	case !w.behind.Load():
+		return CodecZstd
+	case rawOK && w.made.Load() >= chunkBufs && len(w.free) == 0:
+		return CodecRaw
+	}
+	return CodecS2
 }
 
 // buffer returns an empty chunk buffer, waiting for the worker to give one

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -33,6 +34,7 @@ type WALWriter struct {
 	fill     int     // bytes of the current segment received
 	chunk    *[]byte // received bytes not yet given to the worker; they end at fill
 	recorded int     // bytes of the current segment covered by records asked for
+	lagged   int     // frames stored raw for lag since the last record or segment end
 	flushed  LSN     // what the last Flush returned
 	closed   bool
 }
@@ -116,7 +118,7 @@ func (w *WALWriter) Begin(tli uint32, lsn LSN) error {
 		return fmt.Errorf("archive: WAL session must start at a segment boundary, not %s", lsn)
 	}
 	w.reset()
-	w.tli, w.segNo, w.fill, w.recorded, w.flushed = tli, uint64(lsn)/w.r.Info.SegmentSize, 0, 0, lsn
+	w.tli, w.segNo, w.fill, w.recorded, w.lagged, w.flushed = tli, uint64(lsn)/w.r.Info.SegmentSize, 0, 0, 0, lsn
 	if err := mkdirAll(w.r.walDir(tli)); err != nil {
 		return err
 	}
@@ -157,7 +159,7 @@ func (w *WALWriter) Write(lsn LSN, data []byte) error {
 		case w.fill == segSize:
 			w.work.queue(w.cut(true))
 			w.segNo++
-			w.fill, w.recorded = 0, 0
+			w.fill, w.recorded, w.lagged = 0, 0, 0
 		case len(*w.chunk) == cap(*w.chunk):
 			w.work.queue(w.cut(false))
 		}
@@ -165,10 +167,20 @@ func (w *WALWriter) Write(lsn LSN, data []byte) error {
 	return nil
 }
 
+// laggedFrames bound the frames stored raw because the compressors lag:
+// every frame is kept until the next record or the segment's end, and a
+// raw one is the whole chunk, so without a bound a segment of them would
+// hold 16 MB of the box's 64.
+const laggedFrames = 4
+
 // cut makes the chunk being filled into a frame job.
 func (w *WALWriter) cut(last bool) walJob {
 	n := len(*w.chunk)
-	j := walJob{kind: frameJob, tli: w.tli, segNo: w.segNo, off: w.fill - n, n: n, data: w.chunk, last: last}
+	c := w.work.codec(w.lagged < laggedFrames)
+	if c == CodecRaw {
+		w.lagged++
+	}
+	j := walJob{kind: frameJob, tli: w.tli, segNo: w.segNo, off: w.fill - n, n: n, data: w.chunk, last: last, codec: c}
 	w.chunk = nil
 	return j
 }
@@ -188,7 +200,7 @@ func (w *WALWriter) Flush() (LSN, error) {
 	j := walJob{kind: checkJob}
 	if w.fill > w.recorded {
 		j = walJob{kind: recordJob, tli: w.tli, segNo: w.segNo, off: w.fill}
-		w.recorded = w.fill
+		w.recorded, w.lagged = w.fill, 0
 	}
 	if err := w.work.call(j); err != nil {
 		return 0, err
@@ -220,7 +232,7 @@ func (w *WALWriter) SwitchTimeline(next uint32, end LSN) error {
 // sealRecord compresses and seals WAL bytes as one record of a partial file.
 func sealRecord(p []byte, tli uint32, segNo uint64, offset int, r *Repo) ([]byte, error) {
 	enc := encoders.Get().(*zstd.Encoder)
-	frame, sum := encodeFrame(make([]byte, 0, len(p)/2+frameHdr), enc, p)
+	frame, sum := (&frameEncoder{zstd: enc}).encode(make([]byte, 0, len(p)/2+frameHdr), CodecZstd, p)
 	encoders.Put(enc)
 	var d digester
 	d.add(len(p), sum)
@@ -237,12 +249,42 @@ func sealHistory(content []byte, tli uint32, r *Repo) ([]byte, error) {
 	return sealBytes(p, r.recips, false)
 }
 
-// encodeFrame appends data to dst as one zstd frame, header included, and
-// returns it with the SHA-256 of data.
-func encodeFrame(dst []byte, enc *zstd.Encoder, data []byte) ([]byte, [32]byte) {
+// frameEncoder encodes frames one at a time: a zstd encoder, and a
+// scratch block for S2, which writes only into room for its worst case
+// (larger than the data); encoding there and appending what it wrote keeps
+// each kept frame as small as its content.
+type frameEncoder struct {
+	zstd    *zstd.Encoder
+	scratch []byte
+}
+
+// encode appends data to dst as one frame of codec c, header included, and
+// returns it with the SHA-256 of data. A frame that the codec would not
+// make smaller is stored raw: no frame is larger than its data and a
+// header, whatever the data.
+func (e *frameEncoder) encode(dst []byte, c Codec, data []byte) ([]byte, [32]byte) {
 	start := len(dst)
+	body := start + frameHdr
 	dst = append(dst, make([]byte, frameHdr)...)
-	dst = enc.EncodeAll(data, dst)
-	putFrameHeader(dst[start:], CodecZstd, len(data), len(dst)-start-frameHdr)
+	switch c {
+	case CodecZstd:
+		dst = e.zstd.EncodeAll(data, dst)
+	case CodecS2:
+		if n := s2.MaxEncodedLen(len(data)); len(e.scratch) < n {
+			e.scratch = make([]byte, n)
+		}
+		dst = append(dst, s2.Encode(e.scratch, data)...)
+	}
+	if c == CodecRaw || len(dst)-body >= len(data) {
+		c, dst = CodecRaw, append(dst[:body], data...)
+	}
+	putFrameHeader(dst[start:], c, len(data), len(dst)-body)
 	return dst, sha256.Sum256(data)
 }
+
+// SetBehind tells the writer whether the stream is catching up on a
+// backlog. While it is, frames are compressed with S2, several times faster
+// than zstd's fastest level, or stored raw when even S2 falls behind the
+// stream; once caught up, zstd again. Each frame names its codec, and every
+// reader decodes them all.
+func (w *WALWriter) SetBehind(behind bool) { w.work.behind.Store(behind) }

@@ -4,21 +4,33 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"time"
 )
 
-// baseBackup compares clinicctl backup with pg_basebackup, both with zstd
-// level 1 on the server, alternating which goes first.
+// baseBackup compares clinicctl backup with pg_basebackup on the pgbench
+// database; the last repository feeds the verify measurement.
 func (b *bench) baseBackup(ctx context.Context) *section {
-	s := &section{title: "Base backup", ref: "pg_basebackup",
+	return b.baseBackupOf(ctx, "Base backup", true, func(mb float64) string {
+		return fmt.Sprintf("pgbench's rows are mostly blank padding: the %.2f GB database compresses to about %.0f MB, "+
+			"so these backups are bound by reading and checksumming on the server rather than by moving bytes; a clinic's real data compresses far less.",
+			float64(b.dataBytes)/1e9, mb)
+	})
+}
+
+// baseBackupOf compares clinicctl backup with pg_basebackup, both with
+// zstd level 1 on the server, alternating which goes first; note describes
+// the data given the MB clinicctl wrote.
+func (b *bench) baseBackupOf(ctx context.Context, title string, keep bool, note func(mb float64) string) *section {
+	s := &section{title: title, ref: "pg_basebackup",
 		about: "`clinicctl backup --compress server-zstd` (server-side zstd level 1, then age encryption, WAL of the backup stored in the repository) " +
 			"versus `pg_basebackup -Ft -X stream --compress=server-zstd:1 -c fast`, both over the same loopback TCP connection string. " +
-			"Outputs are removed between runs; the order alternates. Server-side CPU (the walsender compressing) is not counted for either."}
+			"Outputs are removed between runs; the order alternates; " + quietNote + ". Server-side CPU (the walsender compressing) is not counted for either."}
 	var ours, ref series
-	s.err = b.alternate("base backup",
+	s.err = b.alternate(ctx, title,
 		func(run int) error {
-			// The last repository feeds the verify measurement.
-			m, err := b.ctlBackup(ctx, run, run == b.cfg.runs-1)
+			m, err := b.ctlBackup(ctx, run, keep && run == b.cfg.runs-1)
 			ours = append(ours, m)
 			return err
 		},
@@ -32,10 +44,7 @@ func (b *bench) baseBackup(ctx context.Context) *section {
 		values("bytes written (MB)", "%.1f", ours.mb(), ref.mb()),
 		atMost("peak RSS (MiB)", "%.1f", ours.rss(), ref.rss(), 64, "MiB"),
 	}
-	s.notes = append(s.notes, fmt.Sprintf("wall times of the runs: clinicctl %s; pg_basebackup %s", walls(ours), walls(ref)),
-		fmt.Sprintf("pgbench's rows are mostly blank padding: the %.2f GB database compresses to about %.0f MB, "+
-			"so these backups are bound by reading and checksumming on the server rather than by moving bytes; a clinic's real data compresses far less.",
-			float64(b.dataBytes)/1e9, ours.mb()))
+	s.notes = append(s.notes, fmt.Sprintf("wall times of the runs: clinicctl %s; pg_basebackup %s", walls(ours), walls(ref)), note(ours.mb()))
 	return s
 }
 
@@ -78,21 +87,35 @@ func (b *bench) runPgBasebackup(ctx context.Context, dir string) (measure, error
 // alternate runs a side-by-side measurement b.cfg.runs times, swapping
 // which tool goes first on every other run so that neither always finds
 // the caches warmed by the other.
-func (b *bench) alternate(what string, ours, ref func(run int) error) error {
+func (b *bench) alternate(ctx context.Context, what string, ours, ref func(run int) error) error {
 	for i := 0; i < b.cfg.runs; i++ {
 		b.logf("%s run %d/%d", what, i+1, b.cfg.runs)
 		first, second := ours, ref
 		if i%2 == 1 {
 			first, second = ref, ours
 		}
+		b.quiet(ctx)
 		if err := first(i); err != nil {
 			return err
 		}
+		b.quiet(ctx)
 		if err := second(i); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// quietNote says how the disk is quieted before each run.
+const quietNote = "before each run the page cache is flushed with `sync` and the machine is left idle for 3 s, so that no tool finds the disk busy with the last one's writes"
+
+// quiet flushes dirty pages and pauses before a run.
+func (b *bench) quiet(ctx context.Context) {
+	exec.CommandContext(ctx, "sync").Run()
+	select {
+	case <-ctx.Done():
+	case <-time.After(3 * time.Second):
+	}
 }
 
 func walls(s series) string {

@@ -27,11 +27,12 @@ type bench struct {
 	recip   string // its public recipient
 	machine machine
 
-	dataBytes  int64             // pg_database_size after pgbench -i
-	walNotes   []string          // WAL generated for each measurement
-	backupRepo string            // a repository holding one base backup, for verify
-	ctlRuns    map[string]series // every clinicctl run, by subcommand
-	ctlOrder   []string          // subcommands in the order first run
+	dataBytes   int64             // pg_database_size after pgbench -i
+	clinicBytes int64             // the clinic dataset's size once loaded; zero before
+	walNotes    []string          // WAL generated for each measurement
+	backupRepo  string            // a repository holding one base backup, for verify
+	ctlRuns     map[string]series // every clinicctl run, by subcommand
+	ctlOrder    []string          // subcommands in the order first run
 }
 
 func newBench(ctx context.Context, cfg config, log io.Writer) (*bench, error) {

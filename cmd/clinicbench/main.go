@@ -3,7 +3,7 @@
 // machine and one pgbench database, and writes the comparison with the
 // machine's description to bench/RESULTS.md.
 //
-//	go run ./cmd/clinicbench [-scale N] [-runs N] [-out bench/RESULTS.md] [-quick] [-only backlog,live]
+//	go run ./cmd/clinicbench [-scale N] [-runs N] [-clinic-mb N] [-out bench/RESULTS.md] [-quick] [-only backlog,live]
 package main
 
 import (
@@ -21,18 +21,19 @@ import (
 
 // config is what the flags choose.
 type config struct {
-	scale   int             // pgbench scale; 70 is about 1.05 GB
-	runs    int             // runs per measurement; the tables show medians
-	out     string          // the results file
-	quick   bool            // a small smoke run
-	walMB   int             // size of the WAL backlog and of the WAL replayed by restores
-	liveFor time.Duration   // how long streamers run under load
-	rate    int             // pgbench transactions per second during live streaming
-	only    map[string]bool // sections to run; empty means all
+	scale    int             // pgbench scale; 70 is about 1.05 GB
+	runs     int             // runs per measurement; the tables show medians
+	out      string          // the results file
+	quick    bool            // a small smoke run
+	walMB    int             // size of the WAL backlog and of the WAL replayed by restores
+	liveFor  time.Duration   // how long streamers run under load
+	rate     int             // pgbench transactions per second during live streaming
+	only     map[string]bool // sections to run; empty means all
+	clinicMB int             // size of the clinic dataset
 }
 
 // sectionNames are the measurements -only can pick, in the order they run.
-var sectionNames = []string{"base", "backlog", "live", "verify", "restore", "offsite"}
+var sectionNames = []string{"base", "backlog", "live", "verify", "restore", "offsite", "clinic-base", "clinic-backlog"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -54,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.quick, "quick", false, "smoke run: small database, one run, short load")
 	fs.IntVar(&cfg.walMB, "wal-mb", 400, "MB of WAL in the backlog and in the restore's replay")
 	fs.DurationVar(&cfg.liveFor, "live", 60*time.Second, "how long the streamers run under pgbench load")
+	fs.IntVar(&cfg.clinicMB, "clinic-mb", 2000, "MB of clinic dataset for the clinic-base and clinic-backlog sections")
 	fs.IntVar(&cfg.rate, "rate", 500, "pgbench transactions per second during live streaming")
 	only := fs.String("only", "", "comma-separated sections to run, of "+strings.Join(sectionNames, ",")+" (verify needs base); empty runs all")
 	if err := fs.Parse(args); err != nil {
@@ -74,14 +76,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		for name, quick := range map[string]func(){
 			"scale": func() { cfg.scale = 5 }, "runs": func() { cfg.runs = 1 },
 			"wal-mb": func() { cfg.walMB = 48 }, "live": func() { cfg.liveFor = 10 * time.Second },
+			"clinic-mb": func() { cfg.clinicMB = 40 },
 		} {
 			if !set[name] {
 				quick()
 			}
 		}
 	}
-	if cfg.scale < 1 || cfg.runs < 1 || cfg.walMB < 1 || cfg.liveFor <= 0 {
-		return cfg, fmt.Errorf("-scale, -runs, -wal-mb and -live must be positive")
+	if cfg.scale < 1 || cfg.runs < 1 || cfg.walMB < 1 || cfg.liveFor <= 0 || cfg.clinicMB < 1 {
+		return cfg, fmt.Errorf("-scale, -runs, -wal-mb, -live and -clinic-mb must be positive")
 	}
 	return cfg, nil
 }
@@ -104,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	measures := map[string]func(context.Context) *section{
 		"base": b.baseBackup, "backlog": b.backlog, "live": b.live, "verify": b.verify, "restore": b.restore,
-		"offsite": b.offsite,
+		"offsite": b.offsite, "clinic-base": b.clinicBase, "clinic-backlog": b.clinicBacklog,
 	}
 	var sections []*section
 	for _, name := range sectionNames {

@@ -49,7 +49,7 @@ func (b *bench) restore(ctx context.Context) *section {
 		return s
 	}
 	var ours, ref []restoreRun
-	s.err = b.alternate("restore",
+	s.err = b.alternate(ctx, "restore",
 		func(int) error { r, err := b.restoreClinicctl(ctx, src); ours = append(ours, r); return err },
 		func(int) error { r, err := b.restoreReference(ctx, src); ref = append(ref, r); return err })
 	if s.err != nil {

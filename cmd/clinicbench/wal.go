@@ -15,44 +15,68 @@ import (
 	"github.com/jackc/pglogrepl"
 )
 
-// backlog compares how fast each tool drains the same WAL backlog. An
-// anchor slot is created before the backlog is written; each run copies it
-// into one fresh slot per tool, so every run of both tools starts at the
-// same position with an empty destination and stops at the same end.
+// backlog compares how fast each tool drains the same WAL backlog, written
+// by pgbench.
 func (b *bench) backlog(ctx context.Context) *section {
-	s := &section{title: "WAL backlog drain", ref: "pg_receivewal",
-		about: fmt.Sprintf("About %d MB of WAL is written by pgbench while no streamer runs, held by a slot. "+
-			"Then `pg_receivewal -D DIR --slot S --endpos LSN` and `clinicctl stream --repo DIR --slot S2 --endpos LSN` each drain it "+
-			"from the same start into an empty destination (fresh copies of one slot for every run; the order alternates). "+
-			"pg_receivewal runs with its defaults (no compression, fsync at each segment's end); clinicctl compresses with zstd and encrypts with age.", b.cfg.walMB)}
-	const anchor = "bench_backlog_anchor"
+	return b.drain(ctx, drainSpec{title: "WAL backlog drain", anchor: "bench_backlog_anchor",
+		about: fmt.Sprintf("About %d MB of WAL is written by pgbench while no streamer runs, held by a slot. ", b.cfg.walMB),
+		generate: func(ctx context.Context) (pglogrepl.LSN, pglogrepl.LSN, error) {
+			b.logf("writing a %d MB WAL backlog", b.cfg.walMB)
+			return b.generateWAL(ctx, int64(b.cfg.walMB)<<20)
+		}})
+}
+
+// drainSpec is one backlog to drain: how it is written and described.
+type drainSpec struct {
+	title, about, anchor string
+	generate             func(context.Context) (from, to pglogrepl.LSN, err error)
+}
+
+// drain compares how fast each tool drains the same WAL backlog. An anchor
+// slot is created before the backlog is written; each run copies it into
+// one fresh slot per tool, so every run of both tools starts at the same
+// position with an empty destination and stops at the same end. Then
+// clinicctl drains it again with zstd alone, for the drive space that
+// adaptive compression costs.
+func (b *bench) drain(ctx context.Context, d drainSpec) *section {
+	s := &section{title: d.title, ref: "pg_receivewal",
+		about: d.about + "Then `pg_receivewal -D DIR --slot S --endpos LSN` and `clinicctl stream --repo DIR --slot S2 --endpos LSN` each drain it " +
+			"from the same start into an empty destination (fresh copies of one slot for every run; the order alternates; " + quietNote + "). " +
+			"pg_receivewal runs with its defaults (no compression, fsync at each segment's end); clinicctl compresses adaptively " +
+			"(S2 while more than 4 MB behind the server, raw frames when S2 falls behind the socket, zstd once caught up) and encrypts with age. " +
+			"Last, `clinicctl stream --compress zstd` drains the same backlog once per run with zstd alone."}
 	var created bool
-	if err := b.scalar(ctx, "SELECT pg_create_physical_replication_slot($1, true) IS NOT NULL", &created, anchor); err != nil {
+	if err := b.scalar(ctx, "SELECT pg_create_physical_replication_slot($1, true) IS NOT NULL", &created, d.anchor); err != nil {
 		s.err = err
 		return s
 	}
-	defer b.dropSlot(context.Background(), anchor)
-	b.logf("writing a %d MB WAL backlog", b.cfg.walMB)
-	from, to, err := b.generateWAL(ctx, int64(b.cfg.walMB)<<20)
+	defer b.dropSlot(context.Background(), d.anchor)
+	from, to, err := d.generate(ctx)
 	if err != nil {
 		s.err = err
 		return s
 	}
 	walMB := float64(to-from) / 1e6
-	b.walNotes = append(b.walNotes, fmt.Sprintf("WAL backlog: %.0f MB (%s to %s)", walMB, from, to))
-	var ours, ref series
+	b.walNotes = append(b.walNotes, fmt.Sprintf("%s: %.0f MB of WAL (%s to %s)", d.title, walMB, from, to))
+	var ours, ref, zstdOnly series
 	var oursWAL, refWAL []string // the segments each run stored
-	s.err = b.alternate("backlog drain",
+	s.err = b.alternate(ctx, d.title,
 		func(run int) error {
-			m, segs, err := b.drainClinicctl(ctx, anchor, run, to)
+			m, segs, err := b.drainClinicctl(ctx, d.anchor, run, to)
 			ours, oursWAL = append(ours, m), append(oursWAL, segs)
 			return err
 		},
 		func(run int) error {
-			m, segs, err := b.drainReceivewal(ctx, anchor, run, to)
+			m, segs, err := b.drainReceivewal(ctx, d.anchor, run, to)
 			ref, refWAL = append(ref, m), append(refWAL, segs)
 			return err
 		})
+	for run := 0; s.err == nil && run < b.cfg.runs; run++ {
+		b.quiet(ctx)
+		var m measure
+		m, _, s.err = b.drainClinicctl(ctx, d.anchor, run, to, "--compress", "zstd")
+		zstdOnly = append(zstdOnly, m)
+	}
 	if s.err != nil {
 		return s
 	}
@@ -64,8 +88,14 @@ func (b *bench) backlog(ctx context.Context) *section {
 		values("bytes written (MB)", "%.1f", ours.mb(), ref.mb()),
 		values("server CPU meanwhile (s)", "%.2f", ours.server(), ref.server()),
 		atMost("peak RSS (MiB)", "%.1f", ours.rss(), ref.rss(), 64, "MiB"),
+		values("zstd alone: wall time (s)", "%.2f", zstdOnly.wall(), ref.wall()),
+		values("zstd alone: CPU user+sys (s)", "%.2f", zstdOnly.cpu(), ref.cpu()),
+		values("zstd alone: bytes written (MB)", "%.1f", zstdOnly.mb(), ref.mb()),
 	}
-	s.notes = append(s.notes, fmt.Sprintf("wall times of the runs: clinicctl %s; pg_receivewal %s", walls(ours), walls(ref)),
+	s.notes = append(s.notes, fmt.Sprintf("wall times of the runs: clinicctl %s; pg_receivewal %s; clinicctl with zstd alone %s", walls(ours), walls(ref), walls(zstdOnly)),
+		fmt.Sprintf("drive space: this WAL (%.0f MB) takes %.1f MB drained adaptively after an outage (the most it can take: a caught-up box stores zstd) "+
+			"and %.1f MB with zstd alone (%.2fx); recompressing the adaptive frames to zstd when idle would save %.1f MB for about %.2f s of CPU "+
+			"(the zstd drain's CPU less the adaptive one's)", walMB, ours.mb(), zstdOnly.mb(), ours.mb()/zstdOnly.mb(), ours.mb()-zstdOnly.mb(), zstdOnly.cpu()-ours.cpu()),
 		cpuFloor(ours, ref.wall()*0.5, b.machine.Cores))
 	return s
 }
@@ -80,14 +110,14 @@ func cpuFloor(ours series, target float64, cores int) string {
 	if floor > target {
 		verdict = "out of reach on this machine without spending less CPU per byte"
 	}
-	return fmt.Sprintf("CPU arithmetic: clinicctl (receive, zstd, age, write) %.2f s + walsender %.2f s = %.2f s of CPU; "+
+	return fmt.Sprintf("CPU arithmetic: clinicctl (receive, compress, age, write) %.2f s + walsender %.2f s = %.2f s of CPU; "+
 		"on %d cores that takes at least %.2f s of wall time, against a target of %.2f s (half of pg_receivewal's median): %s",
 		ours.cpu(), ours.server(), need, cores, floor, target, verdict)
 }
 
 // drainClinicctl drains the backlog with clinicctl stream and says which
 // segments it stored.
-func (b *bench) drainClinicctl(ctx context.Context, anchor string, run int, end pglogrepl.LSN) (measure, string, error) {
+func (b *bench) drainClinicctl(ctx context.Context, anchor string, run int, end pglogrepl.LSN, extra ...string) (measure, string, error) {
 	slot := fmt.Sprintf("bench_backlog_cc_%d", run)
 	if err := b.copySlot(ctx, anchor, slot); err != nil {
 		return measure{}, "", err
@@ -96,7 +126,8 @@ func (b *bench) drainClinicctl(ctx context.Context, anchor string, run int, end 
 	repo := b.fresh("backlog-repo")
 	defer os.RemoveAll(repo)
 	server := b.serverCPU()
-	m, _, err := b.clinicctl(ctx, "stream", "--db", b.pg.URL(), "--repo", repo, "--slot", slot, "--recipient", b.recip, "--endpos", end.String())
+	args := []string{"stream", "--db", b.pg.URL(), "--repo", repo, "--slot", slot, "--recipient", b.recip, "--endpos", end.String()}
+	m, _, err := b.clinicctl(ctx, append(args, extra...)...)
 	if err != nil {
 		return m, "", err
 	}

@@ -50,6 +50,7 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	repo := fs.String("repo", "", "repository directory (created if empty)")
 	slot := fs.String("slot", "", "physical replication slot (created if missing)")
 	endpos := fs.String("endpos", "", "stop once WAL up to this LSN (X/Y) is stored, like pg_receivewal --endpos")
+	compress := fs.String("compress", "adaptive", "adaptive (S2 while catching up on a backlog, zstd once caught up) or zstd (always: smaller on the drive, slower to catch up)")
 	signKey := signKeyFlag(fs)
 	var recips listFlag
 	fs.Var(&recips, "recipient", "age public key to encrypt to (repeat for the paper recovery key)")
@@ -67,8 +68,12 @@ func runStream(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("stream: --endpos %q is not an LSN like 0/16B3748", *endpos)
 		}
 	}
+	if *compress != "adaptive" && *compress != "zstd" {
+		return fmt.Errorf("stream: --compress %q: use adaptive or zstd", *compress)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	opt := backup.StreamOptions{DB: *db, Repo: *repo, Slot: *slot, Recipients: recips, Signer: k, Log: log, EndPos: end}
+	opt := backup.StreamOptions{DB: *db, Repo: *repo, Slot: *slot, Recipients: recips, Signer: k, Log: log, EndPos: end,
+		ZstdOnly: *compress == "zstd"}
 	if prog, done := progress(stderr, "catching up"); prog != nil {
 		c := &catchUp{end: end}
 		defer done()

@@ -27,6 +27,10 @@ type WALSink interface {
 	SwitchTimeline(next uint32, end LSN) error
 }
 
+// backlogSink is a WALSink that wants to know when the stream starts and
+// stops catching up on a backlog (the archive compresses faster then).
+type backlogSink interface{ SetBehind(behind bool) }
+
 // StreamOptions control StreamWAL.
 type StreamOptions struct {
 	// Slot names a permanent physical slot, created if missing. Empty means a
@@ -103,7 +107,8 @@ type streamer struct {
 	slot       string
 	received   LSN
 	flushed    LSN
-	serverEnd  LSN // the server's WAL end, as its last message said
+	serverEnd  LSN  // the server's WAL end, as its last message said
+	behind     bool // what the sink was last told (backlogSink)
 	lastStatus time.Time
 	lastFlush  time.Time
 	lastTick   time.Time

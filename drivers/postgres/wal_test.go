@@ -144,3 +144,40 @@ func TestStreamStopsAtPosition(t *testing.T) {
 		t.Errorf("flushes reported on timelines %v; want the last on timeline 1", flushTLI)
 	}
 }
+
+// backlogSink is a memSink that records what the stream says about its
+// backlog.
+type backlogSink struct {
+	memSink
+	behind []bool
+}
+
+func (b *backlogSink) SetBehind(behind bool) { b.behind = append(b.behind, behind) }
+
+// A stream that starts far behind the server tells its sink, which then
+// compresses faster, and tells it again once caught up.
+func TestStreamTellsSinkWhenBehind(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := postgres.Connect(ctx, c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.CreateSlot(ctx, "backlog_test", false); err != nil {
+		t.Fatal(err)
+	}
+	c.MustExec(t, "CREATE TABLE t AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 200000) g")
+	stop, err := c.CurrentLSN(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &backlogSink{}
+	if err := conn.StreamWAL(ctx, sink, postgres.StreamOptions{Slot: "backlog_test", StopAt: stop}); err != nil {
+		t.Fatalf("StreamWAL = %v; want nil", err)
+	}
+	if len(sink.behind) < 2 || !sink.behind[0] || sink.behind[len(sink.behind)-1] {
+		t.Errorf("sink told %v; want behind first (tens of MB of backlog), caught up last", sink.behind)
+	}
+}

@@ -108,8 +108,7 @@ func (s *streamer) nextTick() time.Time {
 // says where its WAL ends in every message.
 func (s *streamer) tick(tli uint32, now time.Time) error {
 	s.lastTick = now
-	behind := s.serverEnd > s.received+backlogBytes
-	if s.received > s.flushed && (!behind || now.Sub(s.lastFlush) >= backlogFlushes*s.opt.FlushInterval) {
+	if s.received > s.flushed && (!s.isBehind() || now.Sub(s.lastFlush) >= backlogFlushes*s.opt.FlushInterval) {
 		if err := s.flush(tli); err != nil {
 			return err
 		}
@@ -118,6 +117,20 @@ func (s *streamer) tick(tli uint32, now time.Time) error {
 		return s.sendStatus(false)
 	}
 	return nil
+}
+
+// isBehind reports whether the stream is catching up on a backlog.
+func (s *streamer) isBehind() bool { return s.serverEnd > s.received+backlogBytes }
+
+// noteBacklog tells a sink that wants to know when the stream starts or
+// stops catching up.
+func (s *streamer) noteBacklog() {
+	if b := s.isBehind(); b != s.behind {
+		s.behind = b
+		if bs, ok := s.sink.(backlogSink); ok {
+			bs.SetBehind(b)
+		}
+	}
 }
 
 // backlogFlushes is how many ticks a stream catching up lets pass between
@@ -149,6 +162,7 @@ func (s *streamer) handle(d []byte) error {
 		}
 		s.received = x.WALStart + LSN(len(x.WALData))
 		s.serverEnd = max(s.serverEnd, x.ServerWALEnd)
+		s.noteBacklog()
 		return nil
 	case pglogrepl.PrimaryKeepaliveMessageByteID:
 		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(d[1:])
@@ -156,6 +170,7 @@ func (s *streamer) handle(d []byte) error {
 			return fmt.Errorf("postgres: WAL stream: %w", err)
 		}
 		s.serverEnd = max(s.serverEnd, k.ServerWALEnd)
+		s.noteBacklog()
 		if k.ReplyRequested {
 			return s.sendStatus(false)
 		}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+)
+
+// clinicVisits is a busy practice's day: visits, each an encounter with
+// its note and labs, an earlier encounter signed and a note amended.
+const clinicVisits = 800
+
+// loadClinic loads the clinic dataset into the cluster, beside pgbench's
+// tables, once: vacuumed and checkpointed as a database in service is, so
+// that the first measurement does not pay for the load's hint bits.
+func (b *bench) loadClinic(ctx context.Context) error {
+	if b.clinicBytes > 0 {
+		return nil
+	}
+	b.logf("loading the clinic dataset (about %d MB)", b.cfg.clinicMB)
+	start := time.Now()
+	if err := b.pg.ClinicDataInit(ctx, pgtest.ClinicData{MB: b.cfg.clinicMB}); err != nil {
+		return err
+	}
+	if err := b.pg.Exec(ctx, "VACUUM (ANALYZE)", "CHECKPOINT"); err != nil {
+		return err
+	}
+	if err := b.scalar(ctx, pgtest.ClinicDataSize, &b.clinicBytes); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	b.logf("%.2f GB of clinic data in %s", float64(b.clinicBytes)/1e9, seconds(took))
+	b.walNotes = append(b.walNotes, fmt.Sprintf("clinic dataset (drivers/postgres/pgtest/clinicdata.go): %.2f GB of tables and indexes in schema clinic "+
+		"(patients, encounters, notes of Zipf-distributed medical vocabulary that compress about 3.3x with zstd, labs, scanned-document metadata), "+
+		"generated on the server in %s; the cluster also holds the pgbench database", float64(b.clinicBytes)/1e9, seconds(took)))
+	return nil
+}
+
+// clinicBase compares base backups of the cluster holding the clinic
+// dataset.
+func (b *bench) clinicBase(ctx context.Context) *section {
+	if err := b.loadClinic(ctx); err != nil {
+		return &section{title: "Base backup, clinic dataset", err: err}
+	}
+	return b.baseBackupOf(ctx, "Base backup, clinic dataset", false, func(mb float64) string {
+		return fmt.Sprintf("the cluster holds %.2f GB of clinic data and %.2f GB of pgbench data; clinicctl stored %.0f MB",
+			float64(b.clinicBytes)/1e9, float64(b.dataBytes)/1e9, mb)
+	})
+}
+
+// clinicBacklog drains a day of the clinic's WAL as a backlog, as after a
+// day the box was off.
+func (b *bench) clinicBacklog(ctx context.Context) *section {
+	const title = "WAL backlog drain, a clinic day"
+	if err := b.loadClinic(ctx); err != nil {
+		return &section{title: title, err: err}
+	}
+	return b.drain(ctx, drainSpec{title: title, anchor: "bench_clinic_anchor",
+		about: fmt.Sprintf("A day of the clinic dataset's workload is written while no streamer runs, held by a slot: %d visits "+
+			"(each an encounter, its note and a lab result in one transaction, an earlier encounter signed, a note amended), "+
+			"then the nightly maintenance (VACUUM ANALYZE of the busy tables, REINDEX of the encounters, the report table dropped and recreated). ", clinicVisits),
+		generate: b.clinicDay})
+}
+
+// clinicDay runs a day of clinic workload and returns the WAL it wrote.
+func (b *bench) clinicDay(ctx context.Context) (from, to pglogrepl.LSN, err error) {
+	b.logf("writing a clinic day of WAL (%d visits, maintenance)", clinicVisits)
+	if from, err = b.currentLSN(ctx); err != nil {
+		return 0, 0, err
+	}
+	conn, err := b.pg.Connect(ctx, "postgres")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close(context.Background())
+	rng := rand.New(rand.NewPCG(1, 2))
+	if err := pgtest.ClinicDataVisits(ctx, conn, rng, pgtest.ClinicData{MB: b.cfg.clinicMB}, clinicVisits); err != nil {
+		return 0, 0, err
+	}
+	if err := pgtest.ClinicDataMaintenance(ctx, conn); err != nil {
+		return 0, 0, err
+	}
+	to, err = b.currentLSN(ctx)
+	return from, to, err
+}
