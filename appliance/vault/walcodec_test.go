@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"fmt"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"io"
 	"os"
 	"path/filepath"
@@ -89,7 +90,7 @@ func TestVaultStoresMixedCodecWAL(t *testing.T) {
 		if c := firstCodec(t, rec, f.ids); c != want {
 			t.Errorf("record %d: first frame codec %d; want %d", i, c, want)
 		}
-		var p Problem
+		var p wire.Problem
 		q := fmt.Sprintf("/v1/wal/record?tli=1&seg=0&offset=%d&length=%d", from, cuts[i]-from)
 		if code := f.do("box:1", "POST", q, rec, &p); code != 200 {
 			t.Fatalf("record %d: got %d %+v; want 200", i, code, p)

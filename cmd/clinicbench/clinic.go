@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 
-	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 )
 
 // clinicVisits is a busy practice's day: visits, each an encounter with
@@ -24,13 +24,13 @@ func (b *bench) loadClinic(ctx context.Context) error {
 	}
 	b.logf("loading the clinic dataset (about %d MB)", b.cfg.clinicMB)
 	start := time.Now()
-	if err := b.pg.ClinicDataInit(ctx, pgtest.ClinicData{MB: b.cfg.clinicMB}); err != nil {
+	if err := b.pg.ClinicDataInit(ctx, pgcluster.ClinicData{MB: b.cfg.clinicMB}); err != nil {
 		return err
 	}
 	if err := b.pg.Exec(ctx, "VACUUM (ANALYZE)", "CHECKPOINT"); err != nil {
 		return err
 	}
-	if err := b.scalar(ctx, pgtest.ClinicDataSize, &b.clinicBytes); err != nil {
+	if err := b.scalar(ctx, pgcluster.ClinicDataSize, &b.clinicBytes); err != nil {
 		return err
 	}
 	took := time.Since(start)
@@ -79,10 +79,10 @@ func (b *bench) clinicDay(ctx context.Context) (from, to pglogrepl.LSN, err erro
 	}
 	defer conn.Close(context.Background())
 	rng := rand.New(rand.NewPCG(1, 2))
-	if err := pgtest.ClinicDataVisits(ctx, conn, rng, pgtest.ClinicData{MB: b.cfg.clinicMB}, clinicVisits); err != nil {
+	if err := pgcluster.ClinicDataVisits(ctx, conn, rng, pgcluster.ClinicData{MB: b.cfg.clinicMB}, clinicVisits); err != nil {
 		return 0, 0, err
 	}
-	if err := pgtest.ClinicDataMaintenance(ctx, conn); err != nil {
+	if err := pgcluster.ClinicDataMaintenance(ctx, conn); err != nil {
 		return 0, 0, err
 	}
 	to, err = b.currentLSN(ctx)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 )
 
@@ -19,7 +20,7 @@ func TestClinicDataSizeAndCompression(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	d := pgtest.ClinicData{MB: 12}
+	d := pgcluster.ClinicData{MB: 12}
 	if err := c.ClinicDataInit(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func TestClinicDataSizeAndCompression(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var size int64
-	if err := conn.QueryRow(ctx, pgtest.ClinicDataSize).Scan(&size); err != nil {
+	if err := conn.QueryRow(ctx, pgcluster.ClinicDataSize).Scan(&size); err != nil {
 		t.Fatal(err)
 	}
 	if mb := float64(size) / 1e6; mb < 0.7*float64(d.MB) || mb > 1.5*float64(d.MB) {
@@ -53,10 +54,10 @@ func TestClinicDataSizeAndCompression(t *testing.T) {
 	t.Logf("%.1f MB, %d notes, median %d characters, notes compress %.2fx; sample: %.300s", float64(size)/1e6, count, median, ratio, notes)
 
 	rng := rand.New(rand.NewPCG(1, 2))
-	if err := pgtest.ClinicDataVisits(ctx, conn, rng, d, 25); err != nil {
+	if err := pgcluster.ClinicDataVisits(ctx, conn, rng, d, 25); err != nil {
 		t.Fatal(err)
 	}
-	if err := pgtest.ClinicDataMaintenance(ctx, conn); err != nil {
+	if err := pgcluster.ClinicDataMaintenance(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
 	var after, addenda int
