@@ -200,6 +200,9 @@ func SaveBlockMap(path string, m *BlockMap) error {
 	return writeAtomic(path, m.Encode)
 }
 
+// SaveFile writes a small file durably, like SaveBlockMap.
+func SaveFile(path string, data []byte) error { return writeFileAtomic(path, data) }
+
 // LoadBlockMap reads a block map saved by SaveBlockMap and checks that it
 // is whole and describes backup id; damage wraps ErrBlockMap.
 func LoadBlockMap(path, id string) (*BlockMap, error) {

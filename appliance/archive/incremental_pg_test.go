@@ -132,13 +132,13 @@ func sameTree(t *testing.T, want, got string) {
 func TestIncrementalChainPostgres(t *testing.T) {
 	e := newIncrEnv(t)
 	e.c.MustExec(t, `CREATE DATABASE clinic`)
-	e.execIn(t, "clinic", `CREATE TABLE visits AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g`)
+	e.execIn(t, "clinic", `CREATE TABLE visits AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g`, `VACUUM`)
 	e.c.MustExec(t,
 		`CREATE TABLE notes (id int PRIMARY KEY, body text)`,
 		`INSERT INTO notes SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 20000) g`,
 		`CREATE TABLE scratch AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g`,
 		`CREATE TABLE rewritten AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 30000) g`,
-		`CHECKPOINT`)
+		`VACUUM`, `CHECKPOINT`) // settled: hint bits and visibility maps set, nothing left for autovacuum
 	drive, b1 := e.take(t)
 	m1, s1, err := drive.MapBackup(b1, e.ids)
 	if err != nil {
@@ -150,7 +150,8 @@ func TestIncrementalChainPostgres(t *testing.T) {
 		`DELETE FROM scratch WHERE id > 1000`, `VACUUM scratch`, // truncates the relation's file
 		`DELETE FROM rewritten WHERE id % 3 = 0`, `VACUUM FULL rewritten`, // a new relfilenode
 		`DROP DATABASE clinic`, `CREATE DATABASE clinic STRATEGY FILE_COPY`)
-	e.execIn(t, "clinic", `CREATE TABLE visits AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g`, `CHECKPOINT`)
+	e.execIn(t, "clinic", `CREATE TABLE visits AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g`, `VACUUM`)
+	e.c.MustExec(t, `VACUUM`, `CHECKPOINT`)
 	drive, b2 := e.take(t)
 	i2, m2, s2, err := e.spool.WriteIncremental(drive, b2, m1, e.ids)
 	if err != nil {
