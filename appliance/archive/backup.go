@@ -98,6 +98,7 @@ type BackupWriter struct {
 	compress Compression
 	files    []StoredFile
 	contents []Content // what each file held, for the signature
+	limit    int64     // stored bytes the backup may take; 0 means no limit
 }
 
 // NewBackup starts writing a backup. Directories left by interrupted runs
@@ -174,6 +175,9 @@ type fileWriter struct {
 }
 
 func (fw *fileWriter) Write(p []byte) (int, error) {
+	if err := fw.w.overLimit(fw.meta.Size); err != nil {
+		return 0, err
+	}
 	n, err := fw.s.Write(p)
 	fw.meta.Raw += int64(n)
 	return n, explainFS(err)

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,26 @@ const (
 	blockMapName   = "blockmap"
 	blockMapStored = blockMapName + ".age"
 )
+
+// ErrTooLarge means an incremental backup would take more room than its
+// writer was allowed: the box sends a full backup from the drive instead.
+var ErrTooLarge = errors.New("archive: the incremental backup is larger than the spool allows")
+
+// overLimit refuses to store more than w.limit bytes, counting cur bytes
+// of the file being written.
+func (w *BackupWriter) overLimit(cur int64) error {
+	if w.limit <= 0 {
+		return nil
+	}
+	n := cur
+	for _, f := range w.files {
+		n += f.Size
+	}
+	if n > w.limit {
+		return fmt.Errorf("%w (%d bytes)", ErrTooLarge, w.limit)
+	}
+	return nil
+}
 
 // Delta starts storing the delta of one of the server's archives.
 func (w *BackupWriter) Delta(archive, location string) (io.WriteCloser, error) {
@@ -56,8 +77,9 @@ func (r *Repo) MapBackup(b *Backup, ids []age.Identity) (*BlockMap, DeltaStats, 
 // WriteIncremental writes backup b of src into r as an incremental backup
 // against parent, the block map of a backup the vault holds, and returns
 // it with its block map. Nothing of it is visible in r unless every file
-// matched the manifest.
-func (r *Repo) WriteIncremental(src *Repo, b *Backup, parent *BlockMap, ids []age.Identity) (*Backup, *BlockMap, DeltaStats, error) {
+// matched the manifest; one that would store more than limit bytes (0: no
+// limit) is abandoned with ErrTooLarge.
+func (r *Repo) WriteIncremental(src *Repo, b *Backup, parent *BlockMap, ids []age.Identity, limit int64) (*Backup, *BlockMap, DeltaStats, error) {
 	if parent == nil || parent.Backup == "" || parent.Backup >= b.ID {
 		return nil, nil, DeltaStats{}, fmt.Errorf("archive: backup %s: an incremental backup needs the block map of an older backup", b.ID)
 	}
@@ -65,6 +87,7 @@ func (r *Repo) WriteIncremental(src *Repo, b *Backup, parent *BlockMap, ids []ag
 	if err != nil {
 		return nil, nil, DeltaStats{}, err
 	}
+	w.limit = limit
 	done := false
 	defer func() {
 		if !done {

@@ -153,7 +153,14 @@ func TestIncrementalChainPostgres(t *testing.T) {
 	e.execIn(t, "clinic", `CREATE TABLE visits AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g`, `VACUUM`)
 	e.c.MustExec(t, `VACUUM`, `CHECKPOINT`)
 	drive, b2 := e.take(t)
-	i2, m2, s2, err := e.spool.WriteIncremental(drive, b2, m1, e.ids)
+	// One that would not fit the spool is abandoned, leaving nothing.
+	if _, _, _, err := e.spool.WriteIncremental(drive, b2, m1, e.ids, 64<<10); !errors.Is(err, archive.ErrTooLarge) {
+		t.Fatalf("an incremental over the limit: got %v; want ErrTooLarge", err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(e.spool.Dir, "backups")); len(left) != 0 {
+		t.Fatalf("an abandoned incremental left %v in the spool", left)
+	}
+	i2, m2, s2, err := e.spool.WriteIncremental(drive, b2, m1, e.ids, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +173,7 @@ func TestIncrementalChainPostgres(t *testing.T) {
 
 	e.c.MustExec(t, `UPDATE notes SET body = 'again' WHERE id % 700 = 0`, `CHECKPOINT`)
 	drive, b3 := e.take(t)
-	i3, _, s3, err := e.spool.WriteIncremental(drive, b3, m2, e.ids)
+	i3, _, s3, err := e.spool.WriteIncremental(drive, b3, m2, e.ids, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,9 @@ type Config struct {
 	// MaxChain bounds the incremental backups built on one full one; zero
 	// means 13 (two weeks of daily backups).
 	MaxChain int
+	// SpoolLimit bounds the stored bytes of an incremental backup in the
+	// spool; a larger one goes whole from the drive. Zero means 384 MiB.
+	SpoolLimit int64
 	// FlushInterval is how often received WAL is sealed and sent while it
 	// keeps arriving; zero means 200 ms.
 	FlushInterval time.Duration

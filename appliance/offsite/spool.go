@@ -24,7 +24,8 @@ import (
 // on it, and takes a fresh full backup when the chain grows past MaxChain,
 // when its incrementals together hold more than a full one (the vault
 // keeps the whole chain for as long as the newest is kept), or when the
-// block map is damaged.
+// block map is damaged; and sends the backup whole when its incremental
+// would not fit the spool (SpoolLimit).
 //
 // What the spool holds: chain.json (the tip, its depth and sizes),
 // blockmap (16 bytes per 8 KiB of the data directory: 40 MiB for a
@@ -36,6 +37,9 @@ const (
 	spoolRepo     = "repo"
 	// defaultMaxChain is two weeks of daily incrementals.
 	defaultMaxChain = 13
+	// defaultSpoolLimit leaves most of the Pi's 0.9 GiB /perm to the
+	// rest: a larger incremental goes as a full backup instead.
+	defaultSpoolLimit = 384 << 20
 )
 
 // chainState is chain.json: the newest backup the vault holds of the chain
@@ -80,6 +84,10 @@ func (s *Shipper) buildOrUploadFull(ctx context.Context, repoDir, id string) (bo
 		return false, s.uploadFull(ctx, drive, b)
 	}
 	inc, stats, err := s.build(drive, b, parent)
+	if errors.Is(err, archive.ErrTooLarge) {
+		s.log.Info("offsite: the incremental backup does not fit the spool; uploading a full one", "op", "offsite", "backup", id, "limit", s.spoolLimit())
+		return false, s.uploadFull(ctx, drive, b)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -118,7 +126,7 @@ func (s *Shipper) build(drive *archive.Repo, b *archive.Backup, parent *archive.
 	if err != nil {
 		return nil, archive.DeltaStats{}, err
 	}
-	inc, _, stats, err := spool.WriteIncremental(drive, b, parent, s.cfg.Identities)
+	inc, _, stats, err := spool.WriteIncremental(drive, b, parent, s.cfg.Identities, s.spoolLimit())
 	if err != nil {
 		return nil, stats, fmt.Errorf("offsite: build incremental backup %s: %w", b.ID, err)
 	}
@@ -217,6 +225,14 @@ func (s *Shipper) parentMap(ctx context.Context, b *archive.Backup) (*archive.Bl
 		return nil, st, err.Error()
 	}
 	return m, st, ""
+}
+
+// spoolLimit is the most an incremental backup may take in the spool.
+func (s *Shipper) spoolLimit() int64 {
+	if s.cfg.SpoolLimit > 0 {
+		return s.cfg.SpoolLimit
+	}
+	return defaultSpoolLimit
 }
 
 func (s *Shipper) maxChain() int {

@@ -45,6 +45,7 @@ type spoolEnv struct {
 	spool string
 	recip string
 	ids   []age.Identity
+	limit int64 // Config.SpoolLimit
 }
 
 func newSpoolEnv(t *testing.T) *spoolEnv {
@@ -67,7 +68,7 @@ func newSpoolEnv(t *testing.T) *spoolEnv {
 func (e *spoolEnv) shipper(t *testing.T, rt http.RoundTripper) *Shipper {
 	t.Helper()
 	s, err := New(Config{Name: "home", DB: e.c.URL(), VaultURL: e.url, Recipients: []string{e.recip}, Signer: testSign,
-		Spool: e.spool, Identities: e.ids, Client: &http.Client{Transport: rt}}, nil)
+		Spool: e.spool, Identities: e.ids, Client: &http.Client{Transport: rt}, SpoolLimit: e.limit}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func (e *spoolEnv) restoredMatches(t *testing.T, id string) {
 // upload cut off and the drive taken away, a restarted box finishes it from
 // the spool without re-sending what the vault holds; a damaged block map
 // makes the next one full. Each restores from the vault matching its
-// manifest.
+// manifest; one too large for the spool goes whole.
 func TestSpoolChainAcrossSwapRestartAndDamage(t *testing.T) {
 	e := newSpoolEnv(t)
 	ctx := context.Background()
@@ -186,4 +187,18 @@ func TestSpoolChainAcrossSwapRestartAndDamage(t *testing.T) {
 		t.Errorf("the vault's answer for %s: %+v, %v", b3.ID, p3, err)
 	}
 	e.restoredMatches(t, b3.ID)
+
+	// An incremental that would not fit the spool: the backup goes whole.
+	e.c.MustExec(t, `UPDATE visits SET note = 'again' WHERE id % 10 = 0`, `CHECKPOINT`)
+	b4 := e.take(t, driveA)
+	e.limit = 16 << 10
+	if err := e.shipper(t, http.DefaultTransport).UploadBackup(ctx, driveA, b4.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := e.stored(t, b4.ID); got.Kind == archive.KindIncremental {
+		t.Errorf("backup %s went incremental past the spool's limit", b4.ID)
+	}
+	if left, _ := os.ReadDir(filepath.Join(e.spool, spoolRepo, "backups")); len(left) != 0 {
+		t.Errorf("the spool holds %v after the uploads", left)
+	}
 }

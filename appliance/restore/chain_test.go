@@ -40,7 +40,7 @@ func TestRestoreFromChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inc, _, stats, err := spool.WriteIncremental(drive, b2, parent, f.ids)
+	inc, _, stats, err := spool.WriteIncremental(drive, b2, parent, f.ids, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
