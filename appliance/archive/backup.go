@@ -33,16 +33,20 @@ const (
 // Backup is a complete base backup's metadata (backup.json, plain text: it
 // holds positions, sizes and hashes, no patient data).
 type Backup struct {
-	ID          string       `json:"id"`
-	SystemID    string       `json:"system_id"`
-	Label       string       `json:"label"`
-	Timeline    uint32       `json:"timeline"`
-	StartLSN    LSN          `json:"start_lsn"`
-	EndLSN      LSN          `json:"end_lsn"`
-	EndTimeline uint32       `json:"end_timeline"`
-	Start       time.Time    `json:"start"`
-	End         time.Time    `json:"end"`
-	Compression Compression  `json:"compression"`
+	ID          string      `json:"id"`
+	SystemID    string      `json:"system_id"`
+	Label       string      `json:"label"`
+	Timeline    uint32      `json:"timeline"`
+	StartLSN    LSN         `json:"start_lsn"`
+	EndLSN      LSN         `json:"end_lsn"`
+	EndTimeline uint32      `json:"end_timeline"`
+	Start       time.Time   `json:"start"`
+	End         time.Time   `json:"end"`
+	Compression Compression `json:"compression"`
+	// Kind is KindIncremental for a backup stored as deltas against
+	// Parent; "" (or KindFull) for a full one.
+	Kind        string       `json:"kind,omitempty"`
+	Parent      string       `json:"parent,omitempty"`
 	Files       []StoredFile `json:"files"`
 	Tablespaces []Tablespace `json:"tablespaces,omitempty"`
 	// Verified is the latest verification (verify.json), nil when never run.
@@ -94,6 +98,7 @@ type BackupWriter struct {
 	compress Compression
 	files    []StoredFile
 	contents []Content // what each file held, for the signature
+	limit    int64     // stored bytes the backup may take; 0 means no limit
 }
 
 // NewBackup starts writing a backup. Directories left by interrupted runs
@@ -170,6 +175,9 @@ type fileWriter struct {
 }
 
 func (fw *fileWriter) Write(p []byte) (int, error) {
+	if err := fw.w.overLimit(fw.meta.Size); err != nil {
+		return 0, err
+	}
 	n, err := fw.s.Write(p)
 	fw.meta.Raw += int64(n)
 	return n, explainFS(err)

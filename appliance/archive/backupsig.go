@@ -36,6 +36,9 @@ const (
 // Backup kinds. Format 2 readers refuse a kind they do not know.
 const (
 	KindFull = "full"
+	// KindIncremental is a backup whose archives are deltas (delta.go)
+	// against its parent's.
+	KindIncremental = "incremental"
 )
 
 // Content is one stored file's content as signed.
@@ -123,7 +126,11 @@ func (h *contentHasher) done() Content {
 
 // statementOf is what the box signs for backup b with contents.
 func statementOf(b *Backup, contents []Content) Statement {
-	return Statement{Format: FormatVersion, Kind: KindFull, ID: b.ID, SystemID: b.SystemID, Timeline: b.Timeline,
+	kind := KindFull
+	if b.Kind != "" {
+		kind = b.Kind
+	}
+	return Statement{Format: FormatVersion, Kind: kind, Parent: b.Parent, ID: b.ID, SystemID: b.SystemID, Timeline: b.Timeline,
 		StartLSN: b.StartLSN, EndLSN: b.EndLSN, EndTimeline: b.EndTimeline, Start: b.Start, End: b.End,
 		Compression: b.Compression, Tablespaces: b.Tablespaces, Contents: contents}
 }
@@ -185,7 +192,7 @@ func (r *Repo) BackupStatement(b *Backup) (*Statement, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("backup %s: %w", b.ID, err)
 	}
-	if st.Kind != KindFull {
+	if st.Kind != KindFull && (st.Kind != KindIncremental || st.Parent == "") {
 		return nil, "", fmt.Errorf("backup %s is of kind %q, which this clinicctl cannot read: update clinicctl", b.ID, st.Kind)
 	}
 	if err := st.matches(b); err != nil {

@@ -127,8 +127,11 @@ func (x *extraction) openDest(dest string) (*os.Root, string, error) {
 
 // file unpacks one stored file of the backup.
 func (x *extraction) file(f StoredFile) error {
-	if f.Archive == manifestName {
+	switch f.Archive {
+	case manifestName:
 		return x.r.copyOut(x.b, f, x.root, manifestName, x.opt.Identities)
+	case blockMapName:
+		return nil
 	}
 	dest, links := x.root, x.links
 	if f.Location != "" {
@@ -138,7 +141,8 @@ func (x *extraction) file(f StoredFile) error {
 		}
 		dest, links = x.roots[oid], nil
 	}
-	rc, err := x.r.OpenFile(x.b, f, x.opt.Identities)
+	// An incremental backup's archive is rebuilt beside pgdata.
+	rc, err := x.r.openArchive(x.b, f, x.opt.Identities, filepath.Dir(x.pgdata))
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func (r *Repo) queueBackup(b *Backup, br *BackupReport, rep *Report, ids []age.I
 	}
 	br.Files = len(m.Files)
 	for _, f := range b.Files {
-		if f.Archive == manifestName {
+		if f.Archive == manifestName || f.Archive == blockMapName {
 			continue
 		}
 		f := f
@@ -147,6 +147,14 @@ func (r *Repo) checkArchive(st *backupState, f StoredFile, rep *Report, ids []ag
 		prefix = "pg_tblspc/" + oid + "/"
 	}
 	err := r.streamStored(st.b, st.signed, f, ids, rep, func(rd io.Reader) error {
+		if IsDelta(f) {
+			tr, err := r.rebuild(st.b, f, rd, ids, "")
+			if err != nil {
+				return err
+			}
+			defer tr.Close()
+			rd = tr
+		}
 		return eachEntry(rd, func(h *tar.Header, body io.Reader, bad string) error {
 			switch {
 			case bad != "":

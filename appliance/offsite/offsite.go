@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
@@ -45,6 +47,19 @@ type Config struct {
 	Bandwidth Bandwidth
 	// Schedule says when a base backup is due offsite.
 	Schedule Schedule
+	// Spool is a directory on /perm where incremental base backups are
+	// built and uploaded from (spool.go); "" uploads every base backup
+	// whole from the drive.
+	Spool string
+	// Identities open the drive's backups to build incremental ones (the
+	// box's key); without them every base backup goes whole.
+	Identities []age.Identity
+	// MaxChain bounds the incremental backups built on one full one; zero
+	// means 13 (two weeks of daily backups).
+	MaxChain int
+	// SpoolLimit bounds the stored bytes of an incremental backup in the
+	// spool; a larger one goes whole from the drive. Zero means 384 MiB.
+	SpoolLimit int64
 	// FlushInterval is how often received WAL is sealed and sent while it
 	// keeps arriving; zero means 200 ms.
 	FlushInterval time.Duration
@@ -114,10 +129,17 @@ type Shipper struct {
 	log      *slog.Logger
 	vault    client
 	throttle *throttle
+	gate     *walGate // WAL sends in flight, which base uploads wait for
+	rate     linkRate
 	lag      lagTracker
 	wire     atomic.Int64
 	raw      atomic.Int64
 
+	// spoolMu serializes the uploads through the spool.
+	spoolMu sync.Mutex
+	// runCtx is Run's context, which spooled uploads run under; nil
+	// before Run.
+	runCtx atomic.Pointer[context.Context]
 	// mu guards st, waiting and the logs' state.
 	mu      sync.Mutex
 	st      Status
@@ -170,6 +192,7 @@ func New(cfg Config, log *slog.Logger) (*Shipper, error) {
 	}
 	s := &Shipper{cfg: cfg, log: log, vault: client{base: cfg.VaultURL, http: cfg.Client}}
 	s.throttle = newThrottle(cfg.Bandwidth, cfg.Now)
+	s.gate = newWALGate()
 	s.st = Status{Destination: cfg.Name, Slot: cfg.Slot}
 	return s, nil
 }

@@ -8,13 +8,22 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 )
 
-// Run streams WAL to the vault until ctx is cancelled, reconnecting after
+// Run streams WAL to the vault until ctx is cancelled (and finishes an
+// upload the spool holds), reconnecting after
 // every failure (the link, the vault or the database going away) with a
 // growing pause. Each new session asks the vault where its durable WAL
 // ends and continues there; the slot keeps the WAL in between. Run returns
 // nil when ctx is cancelled.
 func (s *Shipper) Run(ctx context.Context) error {
+	s.runCtx.Store(&ctx)
 	go s.poll(ctx)
+	go func() {
+		// An incremental backup left in the spool by a restart or a power
+		// cut goes on uploading without waiting for the next backup.
+		if err := s.ResumeSpool(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("offsite: resuming the spooled base backup", "op", "offsite", "err", err)
+		}
+	}()
 	pause := time.Second
 	for ctx.Err() == nil {
 		start := s.now()

@@ -95,7 +95,10 @@ func (k *sink) Flush() (archive.LSN, error) {
 			"offset": {strconv.Itoa(k.sent)}, "length": {strconv.Itoa(k.fill - k.sent)},
 		}
 		var p wire.Position
+		k.s.gate.begin() // a base upload waits while WAL goes
+		k.s.throttle.spend(len(rec))
 		err = k.s.call(k.ctx, "POST", "/v1/wal/record", q, rec, &p)
+		k.s.gate.end()
 		if c, prob := code(err); c == "replayed" && prob.Position != nil && prob.Position.Timeline == k.tli &&
 			prob.Position.Durable >= k.segStart()+archive.LSN(k.fill) {
 			err = nil // stored before; the answer was lost on the way

@@ -3,6 +3,7 @@ package offsite
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -10,7 +11,9 @@ import (
 
 // Bandwidth caps base backup uploads by hour of the day, in the box's
 // local time, so that a slow clinic link is not saturated during office
-// hours. WAL is not capped: it is small, and a cap would only add lag.
+// hours. WAL is not capped: it is small, and a cap would only add lag; but
+// what it sends counts against the cap, which base uploads then wait for
+// (the cap bounds the sum).
 type Bandwidth struct {
 	// BitsPerSecond per hour of day (0 = midnight to 1 am); 0 means no cap.
 	BitsPerSecond [24]int64 `json:"bits_per_second"`
@@ -41,11 +44,16 @@ func (b Bandwidth) Validate() error {
 
 // throttle paces uploads with a token bucket whose rate follows the hour.
 type throttle struct {
-	bw  Bandwidth
-	now func() time.Time
-	lim *rate.Limiter
-	bps int64 // the rate lim is set to
+	bw   Bandwidth
+	now  func() time.Time
+	lim  *rate.Limiter
+	bps  int64        // the rate lim is set to
+	debt atomic.Int64 // bytes WAL sent that base uploads have not waited for yet
 }
+
+// spend counts n bytes of WAL against the cap: the next base upload
+// chunks wait for them.
+func (t *throttle) spend(n int) { t.debt.Add(int64(n)) }
 
 func newThrottle(bw Bandwidth, now func() time.Time) *throttle {
 	return &throttle{bw: bw, now: now, lim: rate.NewLimiter(rate.Inf, 0), bps: -1}
@@ -77,7 +85,13 @@ func (t *throttle) wait(ctx context.Context, n int) error {
 		}
 	}
 	if bps == 0 {
+		t.debt.Store(0)
 		return nil
+	}
+	for d := t.debt.Swap(0); d > 0; d -= int64(t.lim.Burst()) {
+		if err := t.lim.WaitN(ctx, int(min(d, int64(t.lim.Burst())))); err != nil {
+			return err
+		}
 	}
 	return t.lim.WaitN(ctx, min(n, t.lim.Burst()))
 }

@@ -9,18 +9,29 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
 
-// UploadBackup copies a complete base backup from a local repository (a
-// drive) to the vault, file by file, as stored (the files are already
-// sealed). Each file continues at the offset the vault holds durably, so
+// UploadBackup sends backup backupID of the drive at repoDir to the vault:
+// through the spool (spool.go), as an incremental backup when it can be,
+// when Config.Spool is set; else whole from the drive.
+func (s *Shipper) UploadBackup(ctx context.Context, repoDir, backupID string) error {
+	if s.cfg.Spool != "" {
+		return s.uploadSpooled(ctx, repoDir, backupID)
+	}
+	return s.uploadFrom(ctx, repoDir, backupID)
+}
+
+// uploadFrom copies a complete base backup from a local repository (a
+// drive, or the spool) to the vault, file by file, as stored (the files
+// are already sealed). Each file continues at the offset the vault holds durably, so
 // an interrupted upload resumes where it stopped; the vault checks every
 // file's size and SHA-256 against backup.json and makes the backup
 // visible only when all are there. Uploads are paced by the bandwidth cap.
-func (s *Shipper) UploadBackup(ctx context.Context, repoDir, backupID string) error {
+func (s *Shipper) uploadFrom(ctx context.Context, repoDir, backupID string) error {
 	repo, err := archive.Open(repoDir)
 	if err != nil {
 		return err
@@ -105,16 +116,21 @@ func (s *Shipper) uploadFile(ctx context.Context, id, path string, off int64) er
 	name := filepath.Base(path)
 	buf := make([]byte, 1<<20)
 	for off < fi.Size() || (off == 0 && fi.Size() == 0) {
-		n := min(int64(s.throttle.chunk()), fi.Size()-off)
+		n := min(int64(s.rate.chunk(s.throttle.chunk())), fi.Size()-off)
 		if _, err := f.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("offsite: read %s: %w", path, err)
 		}
 		if err := s.throttle.wait(ctx, int(n)); err != nil {
 			return fmt.Errorf("offsite: upload %s: %w", name, err)
 		}
+		if err := s.gate.wait(ctx); err != nil { // WAL first
+			return fmt.Errorf("offsite: upload %s: %w", name, err)
+		}
 		var p wire.BackupProgress
 		q := url.Values{"offset": {strconv.FormatInt(off, 10)}}
+		start := time.Now()
 		err := s.call(ctx, "PUT", "/v1/backups/"+id+"/files/"+name, q, buf[:n], &p)
+		s.rate.sent(int(n), time.Since(start))
 		if c, prob := code(err); c == "gap" {
 			off = prob.Size // the vault holds another amount; continue from there
 			continue

@@ -87,7 +87,11 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if res.Needed, err = dataSize(opt.Repo, b, opt.Identities); err != nil {
 		return nil, err
 	}
-	if err := checkSpace(opt.PGData, res.Needed+int64(4*opt.Repo.Info.SegmentSize)); err != nil {
+	need := res.Needed
+	if b.Kind == archive.KindIncremental {
+		need *= 2 // its chain is rebuilt in a staging directory beside pgdata
+	}
+	if err := checkSpace(opt.PGData, need+int64(4*opt.Repo.Info.SegmentSize)); err != nil {
 		return nil, err
 	}
 	var stored int64
@@ -106,6 +110,11 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err := opt.Repo.Extract(b, opt.PGData, xopt); err != nil {
 		return nil, err
 	}
+	if b.Kind == archive.KindIncremental {
+		if err := checkRebuilt(opt.Repo, b, opt.PGData, opt.Identities); err != nil {
+			return nil, err
+		}
+	}
 	if err := prepareCreated(opt.PGData, res.Tablespaces); err != nil {
 		return nil, err
 	}
@@ -118,6 +127,20 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// checkRebuilt checks a data directory rebuilt from an incremental
+// backup's chain against the backup's manifest, every file's size and
+// checksum, before PostgreSQL is started on it.
+func checkRebuilt(repo *archive.Repo, b *archive.Backup, pgdata string, ids []age.Identity) error {
+	m, err := repo.Manifest(b, ids)
+	if err != nil {
+		return err
+	}
+	if bad := archive.CheckTree(pgdata, m); len(bad) > 0 {
+		return fmt.Errorf("restore: backup %s rebuilt from its chain differs from its manifest in %d files (first: %s); restore an older backup and keep the repository for investigation", b.ID, len(bad), bad[0])
+	}
+	return nil
 }
 
 // dataSize adds up the files of the backup's manifest.

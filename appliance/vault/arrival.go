@@ -35,6 +35,9 @@ type Arrival struct {
 	// Claimed is the WAL span backup.json claims; on its own it decides
 	// nothing.
 	Claimed Span `json:"claimed"`
+	// Parent is the backup an incremental one builds on ("" for a full
+	// one); retention keeps it while this one is kept.
+	Parent string `json:"parent,omitempty"`
 	// Checks are the checks of the claims, each with its outcome.
 	Checks []CheckResult `json:"checks"`
 	// Verified is the span every check confirmed, nil while one has not:

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
@@ -38,7 +39,8 @@ type Removal struct {
 // alone, oldest arrival first: every backup that arrived within r.Backups;
 // of the verified ones (whose WAL span the vault confirmed), the newest that
 // arrived before now-PITR, from which the point-in-time window starts, and
-// the newest; and the newest of all. A backup arrives after it ended, so
+// the newest; the newest of all; and every backup a kept incremental one
+// builds on. A backup arrives after it ended, so
 // aging by arrival keeps at least as much as aging by its end.
 func (r Retention) keep(arrivals []*Arrival, now time.Time) map[string]string {
 	out := map[string]string{}
@@ -66,6 +68,7 @@ func (r Retention) keep(arrivals []*Arrival, now time.Time) map[string]string {
 			out[arrivals[n-1].ID] = "the newest backup"
 		}
 	}
+	keepChains(arrivals, out)
 	return out
 }
 
@@ -103,8 +106,8 @@ func (v *Vault) pruneBox(b *box, now time.Time) ([]Removal, error) {
 	keep := v.cfg.Retention.keep(arrivals, now)
 	var floor *Span
 	for _, a := range arrivals {
-		if _, ok := keep[a.ID]; ok {
-			if floor == nil && a.Verified != nil {
+		if why, ok := keep[a.ID]; ok {
+			if floor == nil && a.Verified != nil && !strings.HasPrefix(why, chainReason) {
 				floor = a.Verified
 			}
 			continue

@@ -48,22 +48,32 @@ func (f *fixture) commitSigned(id string, span Span, sig []byte) {
 	meta, _ := json.Marshal(archive.Backup{ID: id, SystemID: f.info.SystemID, Timeline: tli, StartLSN: start, EndTimeline: endTLI, EndLSN: end,
 		End:   time.Now().Add(-30 * 24 * time.Hour), // claimed; the vault ages backups by their arrival
 		Files: []archive.StoredFile{{Name: "base.tar.zst.age", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}}})
+	f.stage(id, meta, "base.tar.zst.age", data)
+	if sig != nil {
+		staged := filepath.Join(f.dir, "boxes", "nBOX1", "repo", "backups", ".incomplete-"+id, "backup.sig")
+		if err := os.WriteFile(staged, sig, 0o644); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	var p wire.Problem
+	if code := f.do("box:1", "POST", "/v1/backups/"+id+"/commit", nil, &p); code != 200 {
+		f.t.Fatalf("commit %s: got %d %s; want 200", id, code, p.Error)
+	}
+}
+
+// stage uploads a backup's metadata, its one file and the sealed copy of
+// its metadata, short of the commit.
+func (f *fixture) stage(id string, meta []byte, name string, data []byte) {
+	f.t.Helper()
 	base := "/v1/backups/" + id
 	for _, step := range []struct {
 		method, target string
 		body           []byte
 	}{
 		{"PUT", base + "/meta", meta},
-		{"PUT", base + "/files/base.tar.zst.age?offset=0", data},
+		{"PUT", base + "/files/" + name + "?offset=0", data},
 		{"PUT", base + "/files/backup.json.age?offset=0", sealedStub},
-		{"POST", base + "/commit", nil},
 	} {
-		if step.target == base+"/commit" && sig != nil {
-			staged := filepath.Join(f.dir, "boxes", "nBOX1", "repo", "backups", ".incomplete-"+id, "backup.sig")
-			if err := os.WriteFile(staged, sig, 0o644); err != nil {
-				f.t.Fatal(err)
-			}
-		}
 		var p wire.Problem
 		if code := f.do("box:1", step.method, step.target, step.body, &p); code != 200 {
 			f.t.Fatalf("%s %s: got %d %s; want 200", step.method, step.target, code, p.Error)

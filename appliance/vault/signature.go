@@ -101,6 +101,9 @@ func (b *box) signedSpan(a *Arrival) (Span, error) {
 	if st.ID != a.ID || st.SystemID != b.repo.Info.SystemID {
 		return Span{}, fmt.Errorf("backup.sig is the statement of backup %s of system %s, not of this one", st.ID, st.SystemID)
 	}
+	if st.Parent != a.Parent {
+		return Span{}, fmt.Errorf("backup.sig names %q as the backup this one builds on; backup.json names %q", st.Parent, a.Parent)
+	}
 	return Span{Timeline: st.Timeline, Start: st.StartLSN, EndTimeline: st.EndTimeline, End: st.EndLSN}, nil
 }
 

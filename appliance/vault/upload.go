@@ -123,7 +123,10 @@ func (v *Vault) commitBackup(w http.ResponseWriter, r *http.Request, c *caller) 
 // held.
 func (b *box) arrive(m *archive.Backup, node string, now time.Time) (*Arrival, error) {
 	dir := stagingRel(m.ID)
-	a := &Arrival{ID: m.ID, Time: now.UTC(), Node: node, WAL: b.position(),
+	if err := b.checkParent(m); err != nil {
+		return nil, err
+	}
+	a := &Arrival{ID: m.ID, Time: now.UTC(), Node: node, WAL: b.position(), Parent: m.Parent,
 		Claimed: Span{Timeline: m.Timeline, Start: m.StartLSN, EndTimeline: m.EndTimeline, End: m.EndLSN}}
 	for _, f := range m.Files {
 		rel := filepath.Join(dir, f.Name)

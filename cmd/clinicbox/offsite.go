@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"filippo.io/age"
+
 	"github.com/clinicbox/clinicbox/appliance"
 	"github.com/clinicbox/clinicbox/appliance/offsite"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
@@ -44,6 +46,10 @@ func startOffsite(ctx context.Context, set *appliance.Settings, stateDir string,
 	}
 	sc := o.ShipperConfig(dbURL, append([]string{boxKey.Recipient()}, set.Recipients...))
 	sc.Signer = boxKey.Signer
+	// Incremental base backups are built on /perm and uploaded from there,
+	// so an eject or a restart never throws away upload progress.
+	sc.Spool = filepath.Join(stateDir, "offsite-spool")
+	sc.Identities = []age.Identity{boxKey.Identity}
 	sc.Client = node.HTTPClient()
 	sc.Now = cfg.Now
 	ship, err := offsite.New(sc, log)
