@@ -25,7 +25,13 @@ type DrillOptions struct {
 	FetchProgram string
 	// Save writes the report into the repository's drills/ directory.
 	Save bool
-	Now  func() time.Time
+	// ScratchParent is where the scratch directory is made; empty means
+	// the system's temporary directory.
+	ScratchParent string
+	// BinDir holds the PostgreSQL programs to run; empty means the ones
+	// postgres.BinDir finds.
+	BinDir string
+	Now    func() time.Time
 }
 
 // Drill restores into a scratch directory, starts a private PostgreSQL,
@@ -64,7 +70,7 @@ func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) 
 	if err != nil {
 		return err
 	}
-	scratch, err := os.MkdirTemp("", "clinicbox-drill-")
+	scratch, err := os.MkdirTemp(opt.ScratchParent, "clinicbox-drill-")
 	if err != nil {
 		return err
 	}
@@ -99,11 +105,13 @@ func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) 
 			return err
 		}
 	}
-	srv, err := StartServer(ctx, pgdata, scratch, uid, gid)
+	// A drill stopped while pg_ctl waits for the server to start leaves the
+	// server running: stop it before the scratch directory goes.
+	defer newServer(opt.BinDir, pgdata, scratch, uid, gid).Stop()
+	srv, err := startServer(ctx, opt.BinDir, pgdata, scratch, uid, gid, 0)
 	if err != nil {
 		return err
 	}
-	defer srv.Stop()
 	if err := srv.WaitRecovered(ctx); err != nil {
 		return err
 	}

@@ -36,14 +36,30 @@ func StartServer(ctx context.Context, pgdata, sockDir string, uid, gid int) (*Se
 
 // StartServerOn is StartServer on the given loopback port (0: a free one).
 func StartServerOn(ctx context.Context, pgdata, sockDir string, uid, gid, port int) (*Server, error) {
-	bin, err := postgres.BinDir()
-	if err != nil {
-		return nil, err
-	}
+	return startServer(ctx, "", pgdata, sockDir, uid, gid, port)
+}
+
+// newServer describes the server of a data directory, run with the
+// programs in bin, as uid and gid when uid >= 0.
+func newServer(bin, pgdata, sockDir string, uid, gid int) *Server {
 	s := &Server{PGData: pgdata, SockDir: sockDir, bin: bin}
 	if uid >= 0 {
 		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
+	return s
+}
+
+// startServer is StartServerOn with the programs in bin (empty: the ones
+// postgres.BinDir finds).
+func startServer(ctx context.Context, bin, pgdata, sockDir string, uid, gid, port int) (*Server, error) {
+	if bin == "" {
+		var err error
+		if bin, err = postgres.BinDir(); err != nil {
+			return nil, err
+		}
+	}
+	s := newServer(bin, pgdata, sockDir, uid, gid)
+	var err error
 	if s.Port = port; port == 0 {
 		if s.Port, err = freePort(); err != nil {
 			return nil, err
@@ -130,6 +146,13 @@ func (s *Server) WaitRecovered(ctx context.Context) error {
 func (s *Server) Stop() error {
 	if _, err := os.Stat(filepath.Join(s.PGData, "postmaster.pid")); err != nil {
 		return nil
+	}
+	if s.bin == "" {
+		bin, err := postgres.BinDir()
+		if err != nil {
+			return err
+		}
+		s.bin = bin
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
