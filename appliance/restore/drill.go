@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -105,11 +106,17 @@ func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) 
 			return err
 		}
 	}
+	sockDir, err := socketDir(uid, gid)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(sockDir)
+	srv := newServer(opt.BinDir, pgdata, sockDir, uid, gid)
+	srv.LogDir = scratch
 	// A drill stopped while pg_ctl waits for the server to start leaves the
 	// server running: stop it before the scratch directory goes.
-	defer newServer(opt.BinDir, pgdata, scratch, uid, gid).Stop()
-	srv, err := startServer(ctx, opt.BinDir, pgdata, scratch, uid, gid, 0)
-	if err != nil {
+	defer srv.Stop()
+	if err := srv.start(ctx, 0); err != nil {
 		return err
 	}
 	if err := srv.WaitRecovered(ctx); err != nil {
@@ -119,6 +126,23 @@ func drill(ctx context.Context, opt DrillOptions, rep *Report, start time.Time) 
 	rep.measureRPO(ctx, srv, opt.Target, res.Window)
 	rep.runChecks(ctx, srv, opt.Checks)
 	return nil
+}
+
+// socketDir makes the private server's socket directory. It is not the
+// scratch directory, whose path can be longer than a Unix socket's path
+// may be (107 bytes); it holds nothing but the socket and its lock file.
+func socketDir(uid, gid int) (string, error) {
+	dir, err := os.MkdirTemp("", "clinicbox-sock-")
+	if err != nil {
+		return "", fmt.Errorf("restore: socket directory: %w", err)
+	}
+	if uid >= 0 {
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("restore: socket directory: %w", err)
+		}
+	}
+	return dir, nil
 }
 
 // PrivateIdentity copies the identity into the scratch directory for the

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -22,8 +23,10 @@ import (
 type Server struct {
 	PGData, SockDir string
 	Port            int
-	bin             string
-	cred            *syscall.Credential
+	// LogDir holds the server's log; empty means SockDir.
+	LogDir string
+	bin    string
+	cred   *syscall.Credential
 }
 
 // StartServer starts PostgreSQL on a restored data directory. Settings that
@@ -36,7 +39,11 @@ func StartServer(ctx context.Context, pgdata, sockDir string, uid, gid int) (*Se
 
 // StartServerOn is StartServer on the given loopback port (0: a free one).
 func StartServerOn(ctx context.Context, pgdata, sockDir string, uid, gid, port int) (*Server, error) {
-	return startServer(ctx, "", pgdata, sockDir, uid, gid, port)
+	s := newServer("", pgdata, sockDir, uid, gid)
+	if err := s.start(ctx, port); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // newServer describes the server of a data directory, run with the
@@ -49,44 +56,42 @@ func newServer(bin, pgdata, sockDir string, uid, gid int) *Server {
 	return s
 }
 
-// startServer is StartServerOn with the programs in bin (empty: the ones
-// postgres.BinDir finds).
-func startServer(ctx context.Context, bin, pgdata, sockDir string, uid, gid, port int) (*Server, error) {
-	if bin == "" {
-		var err error
-		if bin, err = postgres.BinDir(); err != nil {
-			return nil, err
+// start starts the server on port (0: a free one) with the programs in
+// s.bin (empty: the ones postgres.BinDir finds).
+func (s *Server) start(ctx context.Context, port int) error {
+	var err error
+	if s.bin == "" {
+		if s.bin, err = postgres.BinDir(); err != nil {
+			return err
 		}
 	}
-	s := newServer(bin, pgdata, sockDir, uid, gid)
-	var err error
 	if s.Port = port; port == 0 {
 		if s.Port, err = freePort(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	conf := []string{"", "# Added by clinicctl drill: a private server on loopback",
 		"listen_addresses = '127.0.0.1'", fmt.Sprintf("port = %d", s.Port),
-		fmt.Sprintf("unix_socket_directories = '%s'", sockDir),
+		fmt.Sprintf("unix_socket_directories = '%s'", s.SockDir),
 		"archive_mode = off", "hot_standby = on",
 		"primary_conninfo = ''", "primary_slot_name = ''", "shared_preload_libraries = ''"}
-	f, err := os.OpenFile(filepath.Join(pgdata, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(filepath.Join(s.PGData, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return fmt.Errorf("restore: %w", err)
 	}
 	_, err = f.WriteString(strings.Join(conf, "\n") + "\n")
 	f.Close()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.pgctl(ctx, "-l", s.LogFile(), "-w", "-t", "3600", "start"); err != nil {
-		return nil, fmt.Errorf("restore: the restored server did not start: %w\n%s", err, s.LogTail(3000))
+		return fmt.Errorf("restore: the restored server did not start: %w\n%s", err, s.LogTail(3000))
 	}
-	return s, nil
+	return nil
 }
 
 // LogFile is where the server logs.
-func (s *Server) LogFile() string { return filepath.Join(s.SockDir, "postgres.log") }
+func (s *Server) LogFile() string { return filepath.Join(cmp.Or(s.LogDir, s.SockDir), "postgres.log") }
 
 // LogTail returns the end of the server's log.
 func (s *Server) LogTail(n int) string {
