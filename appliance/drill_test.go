@@ -339,6 +339,9 @@ func TestPowerCutMidDrillLeavesNoPlaintext(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate.reached(t)
+	if dirs, _ := filepath.Glob(filepath.Join(fs.mount, "scratch", "clinicbox-scratch-*")); len(dirs) != 1 {
+		t.Fatalf("the drill's scratch on the box's scratch filesystem: %v; want one directory", dirs)
+	}
 	if err := os.WriteFile(filepath.Join(fs.mount, "beside"), []byte(marker+"-control"), 0o600); err != nil {
 		t.Fatal(err)
 	}
