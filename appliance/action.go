@@ -20,6 +20,7 @@ const (
 	ActAcknowledge = "acknowledge" // silence the current condition
 	ActConsent     = "consent"     // open the remote-support window; Arg is hours
 	ActEnroll      = "enroll"      // enroll the unknown drive in the box; Arg is an optional generation
+	ActDrill       = "drill"       // run a restore drill of the drive in the box now
 )
 
 // Do performs an action on the loop goroutine and returns its outcome.
@@ -71,6 +72,8 @@ func (a *Appliance) act(ctx context.Context, name, arg, who string) error {
 		return nil
 	case ActEnroll:
 		return a.enroll(arg, who)
+	case ActDrill:
+		return a.drillNow(who)
 	}
 	return fmt.Errorf("unknown action %q", name)
 }

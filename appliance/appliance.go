@@ -56,6 +56,9 @@ type Config struct {
 	Button   <-chan Button
 	Notifier Notifier // nil: no alerts
 	Offsite  Offsite  // nil: no vault
+	// Drills lets the box run restore drills; nil: it carries no
+	// PostgreSQL and refuses them.
+	Drills *DrillConfig
 	// Now is the clock; nil means time.Now. The demo accelerates it.
 	Now func() time.Time
 	// Tick is how often conditions are evaluated; zero means 15 s.
@@ -175,6 +178,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	defer stopSrc()
 	tick := time.NewTicker(a.cfg.Tick)
 	defer tick.Stop()
+	a.sweepScratch()
 	a.startOffsite(ctx)
 	a.startLogs(ctx)
 	a.checkServer(ctx)

@@ -31,7 +31,11 @@ import (
 
 func TestMain(m *testing.M) {
 	testenv.RequireAll()
-	os.Exit(m.Run())
+	code := m.Run()
+	if clinicctlOnce.path != "" {
+		os.RemoveAll(filepath.Dir(clinicctlOnce.path))
+	}
+	os.Exit(code)
 }
 
 // clock is a settable clock.
@@ -363,10 +367,7 @@ func restoreLatest(t *testing.T, repoDir string, id *age.X25519Identity, visits 
 	}
 	os.Chmod(tmp, 0o755)
 	t.Cleanup(func() { os.RemoveAll(tmp) })
-	clinicctl := filepath.Join(tmp, "clinicctl")
-	if out, err := exec.Command("go", "build", "-o", clinicctl, "github.com/clinicbox/clinicbox/cmd/clinicctl").CombinedOutput(); err != nil {
-		t.Fatalf("build clinicctl: %v %s", err, out)
-	}
+	clinicctl := clinicctlBinary(t)
 	keyFile := filepath.Join(tmp, "box.key")
 	if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -242,6 +242,7 @@ func (a *Appliance) evaluate(ctx context.Context) {
 	now := a.cfg.Now()
 	var st status.Status
 	conds := append(a.conditions(now), a.offsiteStatus(&st, now)...)
+	conds = append(conds, a.drillConditions()...)
 	a.onsets.stamp(conds, now)
 	// Most severe first; within a severity, what nobody acknowledged yet
 	// comes first, so the panel sounds for it and the button's next press

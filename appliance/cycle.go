@@ -46,6 +46,7 @@ type inBox struct {
 	healthAt    time.Time
 	healthCheck *worker
 	stream      *worker // continuous WAL
+	drill       *drillRun
 	streamErr   string
 	flushed     atomic.Value // postgres.LSN
 	lastFlush   atomic.Int64 // unix nanoseconds
@@ -66,6 +67,8 @@ func (w *worker) stop() {
 
 func (b *inBox) stopAll() {
 	b.healthCheck.stop()
+	b.drill.stop()
+	b.drill = nil
 	b.job.stop()
 	b.upload.stop()
 	b.stream.stop()
@@ -253,6 +256,7 @@ func (a *Appliance) runBackup(ctx context.Context, b *inBox, why string) {
 			return
 		}
 		rec.ID, rec.End = bk.ID, a.cfg.Now()
+		a.countRows(ctx, b.dec.Drive, bk.ID)
 		for _, f := range bk.Files {
 			rec.Bytes += f.Size
 		}
@@ -298,6 +302,7 @@ func (a *Appliance) backupDone(b *inBox, rec status.Backup, err error) {
 		if b.stream == nil {
 			b.activity = "idle"
 		}
+		a.maybeDrill(a.runCtx)
 	}
 }
 
@@ -317,10 +322,14 @@ func (a *Appliance) eject(ctx context.Context, who string) error {
 	}
 	b.activity = "ejecting"
 	a.event("eject", fmt.Sprintf("Ejecting %s (requested by %s).", nameOf(b), who))
-	stream, job, upload := b.stream, b.job, b.upload
-	b.stream, b.job, b.upload = nil, nil, nil
+	stream, job, upload, drill := b.stream, b.job, b.upload, b.drill
+	b.stream, b.job, b.upload, b.drill = nil, nil, nil, nil
+	if drill != nil {
+		a.event("drill", "The restore drill of "+drill.gen+" was stopped for the eject; its scratch space is wiped.")
+	}
 	anchor := a.anchorOn(b)
 	b.job = a.spawn(ctx, func(ctx context.Context) {
+		drill.stop() // stops its PostgreSQL and removes its scratch directory
 		job.stop()
 		upload.stop()
 		stream.stop() // flushes everything received
@@ -470,8 +479,10 @@ func (a *Appliance) recheckHealth(ctx context.Context) {
 // periodic runs the scheduled work: health checks and the nightly backup.
 func (a *Appliance) periodic(ctx context.Context) {
 	a.recheckHealth(ctx)
+	a.maybeDrill(ctx)
 	b := a.box
-	if b == nil || !b.writable || b.ejected || b.job != nil || b.dec.Drive == "" || !a.cfg.ClockTrusted() {
+	// A drill running holds the nightly backup back until it ends.
+	if b == nil || !b.writable || b.ejected || b.job != nil || b.drill != nil || b.dec.Drive == "" || !a.cfg.ClockTrusted() {
 		return
 	}
 	loc := a.policy.Calendar.Location

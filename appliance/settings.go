@@ -53,6 +53,9 @@ type Settings struct {
 	Offsite json.RawMessage `json:"offsite,omitempty"`
 	// Support maps tailnet tags and logins to remote-support roles; raw.
 	Support json.RawMessage `json:"support,omitempty"`
+	// Drills configures the box's own restore drills; raw here, read by
+	// DrillSettings.
+	Drills json.RawMessage `json:"drills,omitempty"`
 }
 
 // Database is how the box reaches the clinic's server.
@@ -163,7 +166,8 @@ func (s *Settings) Validate() error {
 		}
 		pins[p] = name
 	}
-	return nil
+	_, err = s.DrillSettings()
+	return err
 }
 
 func validSlot(s string) bool {

@@ -32,6 +32,9 @@ type book struct {
 	Maint status.Maintenance `json:"maintenance,omitzero"`
 	// Consent is when the remote-support window ends.
 	Consent time.Time `json:"consent,omitzero"`
+	// RowCounts are the server's row counts at each drive's last backup,
+	// for its drills to compare with.
+	RowCounts map[rotation.DriveID]rowCounts `json:"row_counts,omitempty"`
 }
 
 const (

@@ -75,6 +75,12 @@ func (n *Notifier) summary(now time.Time, st status.Status) Message {
 		}
 		return fmt.Sprintf("%s: %s kept (%s), status %s", s.Name, size(s.RetainedBytes), limit, orUnknown(s.WALStatus))
 	})
+	section(&b, "Latest restore drill of each drive", "none yet", status.LatestDrills(st.Drills), func(d status.Drill) string {
+		if !d.OK {
+			return fmt.Sprintf("%s: FAILED %s: %s", d.Drive, n.when(d.Time), strings.Join(d.Problems, "; "))
+		}
+		return fmt.Sprintf("%s: passed %s, a usable database in %.0f s, %.0f s of changes missing", d.Drive, n.when(d.Time), d.RTO, d.RPO)
+	})
 	if !st.Maint.LastRun.IsZero() {
 		fmt.Fprintf(&b, "\nDatabase maintenance: last run %s: %s\n", n.when(st.Maint.LastRun), st.Maint.Result)
 	}

@@ -63,6 +63,8 @@ func TestDailySummary(t *testing.T) {
 		"- clinicbox_drive: 512.0 MB kept (limit 8.0 GB), status reserved",
 		"Database maintenance: last run Sun 1 Mar 2026 02:00: 12 of 12 tables vacuumed",
 		"- Mon 21:55 verified: nightly backup verified",
+		"- Father-1: FAILED Sun 1 Mar 2026 03:00: 000000010000000000000003 is damaged",
+		"- Son-1: passed Mon 2 Mar 2026 23:00, a usable database in 41 s, 12 s of changes missing",
 	} {
 		if !strings.Contains(first.Body, want) {
 			t.Errorf("summary lacks %q:\n%s", want, first.Body)
@@ -86,6 +88,9 @@ func summaryStatus(now time.Time) status.Status {
 		Offsite: []status.Offsite{{Name: "vault", Lag: status.Lag{Seconds: 3 * 3600, Bytes: 2 << 20}, BacklogBytes: 120 << 20}},
 		Slots:   []status.Slot{{Name: "clinicbox_drive", Exists: true, WALStatus: "reserved", RetainedBytes: 512 << 20, LimitBytes: 8 << 30}},
 		Maint:   status.Maintenance{LastRun: at(1, 2, 0), Result: "12 of 12 tables vacuumed and analyzed in 3m"},
+		Drills: []status.Drill{{Time: at(1, 3, 0), Drive: "Son-1", OK: true, RTO: 50},
+			{Time: at(1, 3, 0), Drive: "Father-1", Problems: []string{"000000010000000000000003 is damaged"}},
+			{Time: at(2, 23, 0), Drive: "Son-1", OK: true, RTO: 41, RPO: 12}},
 		Events: []status.Event{
 			{Time: at(2, 21, 55), Kind: "verified", Message: "nightly backup verified"},
 			{Time: time.Date(2026, 2, 24, 9, 0, 0, 0, now.Location()), Kind: "inserted", Message: "last week's event"},

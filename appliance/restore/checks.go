@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -25,7 +26,32 @@ type Checks struct {
 type CheckStep struct {
 	Database string
 	Count    string // a table to count, or ""
+	// Recorded, with Count, is the table's row count on the original
+	// server when the backup was taken: a table that had rows must still
+	// have some.
+	Recorded *RecordedCount
 	SQL      string
+}
+
+// RecordedCount is a table's row count on the original server.
+type RecordedCount struct {
+	Rows int64
+	At   time.Time
+}
+
+// compare judges a restored table's row count against the recorded one.
+// Rows deleted since the recording are normal; a table emptied is not.
+func (rc *RecordedCount) compare(res CheckResult, n int64) CheckResult {
+	if rc == nil {
+		return res
+	}
+	at := rc.At.UTC().Format("2006-01-02 15:04 MST")
+	res.Detail = fmt.Sprintf("%d (%d on the server at %s)", n, rc.Rows, at)
+	if rc.Rows > 0 && n == 0 {
+		res.OK = false
+		res.Detail = fmt.Sprintf("empty, but it had %d rows on the server at %s", rc.Rows, at)
+	}
+	return res
 }
 
 // ParseChecks reads a check file.
@@ -80,7 +106,7 @@ func runStep(ctx context.Context, conn *pgx.Conn, st CheckStep) CheckResult {
 		if err != nil {
 			return CheckResult{Name: "rows in " + st.Count, Detail: err.Error()}
 		}
-		return CheckResult{Name: "rows in " + st.Count, OK: true, Detail: fmt.Sprint(n)}
+		return st.Recorded.compare(CheckResult{Name: "rows in " + st.Count, OK: true, Detail: fmt.Sprint(n)}, n)
 	}
 	name := strings.Join(strings.Fields(st.SQL), " ")
 	rows, err := conn.Query(ctx, st.SQL)

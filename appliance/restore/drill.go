@@ -31,7 +31,10 @@ type DrillOptions struct {
 	Search pgbin.Search
 	// Save writes the report into the repository's drills/ directory.
 	Save bool
-	Now  func() time.Time
+	// ScratchParent is where the scratch directory is made; empty means
+	// the system's temporary directory.
+	ScratchParent string
+	Now           func() time.Time
 }
 
 // Drill restores into a scratch directory, starts a private PostgreSQL,
@@ -97,7 +100,7 @@ func drill(ctx context.Context, opt DrillOptions, bin pgbin.Bin, rep *Report, st
 	if err != nil {
 		return err
 	}
-	scratch, err := os.MkdirTemp("", "clinicbox-drill-")
+	scratch, err := os.MkdirTemp(opt.ScratchParent, "clinicbox-drill-")
 	if err != nil {
 		return err
 	}
@@ -132,11 +135,21 @@ func drill(ctx context.Context, opt DrillOptions, bin pgbin.Bin, rep *Report, st
 			return err
 		}
 	}
-	srv, err := StartServerWith(ctx, ServerConfig{PGData: pgdata, SockDir: scratch, UID: uid, GID: gid, Bin: bin})
+	sockDir, err := socketDir(uid, gid)
 	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(sockDir)
+	srv, err := newServer(ctx, ServerConfig{PGData: pgdata, SockDir: sockDir, LogDir: scratch, UID: uid, GID: gid, Bin: bin})
+	if err != nil {
+		return err
+	}
+	// A drill stopped while pg_ctl waits for the server to start leaves the
+	// server running: stop it before the scratch directory goes.
 	defer srv.Stop()
+	if err := srv.start(ctx); err != nil {
+		return err
+	}
 	if err := srv.WaitRecovered(ctx); err != nil {
 		return err
 	}
@@ -144,6 +157,23 @@ func drill(ctx context.Context, opt DrillOptions, bin pgbin.Bin, rep *Report, st
 	rep.measureRPO(ctx, srv, opt.Target, res.Window)
 	rep.runChecks(ctx, srv, opt.Checks)
 	return nil
+}
+
+// socketDir makes the private server's socket directory. It is not the
+// scratch directory, whose path can be longer than a Unix socket's path
+// may be (107 bytes); it holds nothing but the socket and its lock file.
+func socketDir(uid, gid int) (string, error) {
+	dir, err := os.MkdirTemp("", "clinicbox-sock-")
+	if err != nil {
+		return "", fmt.Errorf("restore: socket directory: %w", err)
+	}
+	if uid >= 0 {
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("restore: socket directory: %w", err)
+		}
+	}
+	return dir, nil
 }
 
 // PrivateIdentity copies the identity into the scratch directory for the

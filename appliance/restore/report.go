@@ -83,9 +83,11 @@ func (rep *Report) Files() (map[string][]byte, error) {
 	if err := reportPage.Execute(&h, rep); err != nil {
 		return nil, err
 	}
-	stamp := rep.Started.Format("20060102T150405Z")
-	return map[string][]byte{"drill-" + stamp + ".json": append(j, '\n'), "drill-" + stamp + ".html": h.Bytes()}, nil
+	return map[string][]byte{rep.Name() + ".json": append(j, '\n'), rep.Name() + ".html": h.Bytes()}, nil
 }
+
+// Name is the report's file name without its extension.
+func (rep *Report) Name() string { return "drill-" + rep.Started.Format("20060102T150405Z") }
 
 // Save writes the report files into the repository's drills/ directory.
 func (rep *Report) Save(repo *archive.Repo) error {

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -22,14 +23,19 @@ import (
 type Server struct {
 	PGData, SockDir string
 	Port            int
-	Bin             pgbin.Bin // the programs it runs on
-	cred            *syscall.Credential
+	// LogDir holds the server's log; empty means SockDir.
+	LogDir string
+	Bin    pgbin.Bin // the programs it runs on
+	cred   *syscall.Credential
 }
 
 // ServerConfig says how to start a private server on a restored data
 // directory.
 type ServerConfig struct {
 	PGData, SockDir string
+	// LogDir holds the server's log; empty means SockDir (a drill keeps
+	// it in its scratch, and its socket in a short directory of its own).
+	LogDir string
 	// UID and GID, when >= 0, are the unprivileged user the server runs as
 	// (see ServerUser).
 	UID, GID int
@@ -45,9 +51,8 @@ type ServerConfig struct {
 // StartServer starts PostgreSQL on a restored data directory. Settings that
 // would clash with the original server (port, sockets, archiving,
 // replication) are overridden. It returns once the server accepts
-// connections; recovery may still be running (see WaitRecovered).
-//
-// The programs are those of the data directory's major version, found in
+// connections; recovery may still be running (see WaitRecovered). The
+// programs are those of the data directory's major version, found in
 // the default places (pgbin.Layouts).
 func StartServer(ctx context.Context, pgdata, sockDir string, uid, gid int) (*Server, error) {
 	return StartServerOn(ctx, pgdata, sockDir, uid, gid, 0)
@@ -60,11 +65,26 @@ func StartServerOn(ctx context.Context, pgdata, sockDir string, uid, gid, port i
 
 // StartServerWith is StartServer with every choice spelled out.
 func StartServerWith(ctx context.Context, cfg ServerConfig) (*Server, error) {
+	s, err := newServer(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServer describes the server of cfg, its programs found and its port
+// chosen, without starting it: a caller that must stop it whatever
+// happens (a drill cancelled while pg_ctl waits for the start) can defer
+// Stop first.
+func newServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	bin, err := serverBin(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{PGData: cfg.PGData, SockDir: cfg.SockDir, Bin: bin}
+	s := &Server{PGData: cfg.PGData, SockDir: cfg.SockDir, LogDir: cfg.LogDir, Bin: bin}
 	if cfg.UID >= 0 {
 		s.cred = &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID)}
 	}
@@ -73,29 +93,33 @@ func StartServerWith(ctx context.Context, cfg ServerConfig) (*Server, error) {
 			return nil, err
 		}
 	}
-	pgdata, sockDir := cfg.PGData, cfg.SockDir
+	return s, nil
+}
+
+// start configures the private server and starts it.
+func (s *Server) start(ctx context.Context) error {
 	conf := []string{"", "# Added by clinicctl drill: a private server on loopback",
 		"listen_addresses = '127.0.0.1'", fmt.Sprintf("port = %d", s.Port),
-		fmt.Sprintf("unix_socket_directories = '%s'", sockDir),
+		fmt.Sprintf("unix_socket_directories = '%s'", s.SockDir),
 		"archive_mode = off", "hot_standby = on",
 		"primary_conninfo = ''", "primary_slot_name = ''", "shared_preload_libraries = ''"}
-	f, err := os.OpenFile(filepath.Join(pgdata, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(filepath.Join(s.PGData, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return fmt.Errorf("restore: %w", err)
 	}
 	_, err = f.WriteString(strings.Join(conf, "\n") + "\n")
 	f.Close()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.pgctl(ctx, "-l", s.LogFile(), "-w", "-t", "3600", "start"); err != nil {
-		return nil, fmt.Errorf("restore: the restored server did not start: %w\n%s", err, s.LogTail(3000))
+		return fmt.Errorf("restore: the restored server did not start: %w\n%s", err, s.LogTail(3000))
 	}
-	return s, nil
+	return nil
 }
 
 // LogFile is where the server logs.
-func (s *Server) LogFile() string { return filepath.Join(s.SockDir, "postgres.log") }
+func (s *Server) LogFile() string { return filepath.Join(cmp.Or(s.LogDir, s.SockDir), "postgres.log") }
 
 // LogTail returns the end of the server's log.
 func (s *Server) LogTail(n int) string {

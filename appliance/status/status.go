@@ -232,6 +232,11 @@ type Drill struct {
 	RTO      float64   `json:"rto_seconds"`
 	RPO      float64   `json:"rpo_seconds"`
 	Problems []string  `json:"problems,omitempty"`
+	// Target is the recovery target: "latest" or a moment.
+	Target string `json:"target,omitempty"`
+	// Report names the signed report's files (.json and .html) in the
+	// drive's drills/ and the box's.
+	Report string `json:"report,omitempty"`
 }
 
 // WAL is how far behind the server each copy of the WAL is.

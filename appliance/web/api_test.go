@@ -153,6 +153,8 @@ func TestMetrics(t *testing.T) {
 		`clinicbox_last_backup_age_seconds{where="offsite"} 93600`,
 		"clinicbox_swap_due 1",
 		"clinicbox_last_drill_ok 1",
+		`clinicbox_drive_last_drill_ok{drive="d-5a1e-son"} 1`,
+		`clinicbox_drive_last_drill_age_seconds{drive="d-5a1e-son"} 259200`,
 		"clinicbox_support_consent_open 0",
 	} {
 		if !strings.Contains(res.body, s) {

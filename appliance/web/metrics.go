@@ -38,13 +38,15 @@ var (
 	descVerified   = desc("last_verified_backup_age_seconds", "Seconds since the end of the last base backup that verified.", "where")
 	descWindow     = desc("recoverable_window_start_seconds", "Start of the recoverable window, as a Unix time; 0 when there is none.", "where")
 	descDrill      = desc("last_drill_ok", "1 when the last restore drill passed.")
+	descDriveDrill = desc("drive_last_drill_ok", "1 when the drive's last restore drill passed.", "drive")
+	descDrillAge   = desc("drive_last_drill_age_seconds", "Seconds since the drive's last restore drill.", "drive")
 	descConsent    = desc("support_consent_open", "1 while the front desk's support window is open.")
 	descDatabase   = desc("database_reachable", "1 when the clinic's PostgreSQL server answers.")
 )
 
 var allDescs = []*prometheus.Desc{descSeverity, descCondition, descSwapDue, descLagSeconds, descLagBytes, descStreaming,
 	descRetained, descSlotLimit, descHealth, descTemp, descUsed, descCapacity, descBackupAge, descVerified, descWindow,
-	descDrill, descConsent, descDatabase}
+	descDrill, descDriveDrill, descDrillAge, descConsent, descDatabase}
 
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
@@ -103,6 +105,10 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descWindow, unixOrZero(st.Window.Offsite.From), "offsite")
 	if n := len(st.Drills); n > 0 {
 		g(descDrill, b2f(latestDrill(st.Drills).OK))
+	}
+	for _, d := range status.LatestDrills(st.Drills) {
+		g(descDriveDrill, b2f(d.OK), d.Drive)
+		g(descDrillAge, now.Sub(d.Time).Seconds(), d.Drive)
 	}
 	g(descConsent, b2f(st.Support.ConsentUntil.After(now)))
 	g(descDatabase, b2f(st.Database.Reachable))

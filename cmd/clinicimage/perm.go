@@ -74,7 +74,9 @@ func formatPerm(ctx context.Context, image, seed string, stdout, stderr io.Write
 	if err != nil {
 		return extent{}, err
 	}
-	args := []string{"-q", "-F", "-L", "perm", "-E", "offset=" + strconv.FormatInt(perm.Offset, 10)}
+	// The encrypt feature lets restore drills keep their scratch space
+	// encrypted with a key that lives only in the kernel (fscrypt).
+	args := []string{"-q", "-F", "-L", "perm", "-O", "encrypt", "-E", "offset=" + strconv.FormatInt(perm.Offset, 10)}
 	if seed != "" {
 		args = append(args, "-d", seed)
 	}

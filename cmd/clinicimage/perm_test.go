@@ -102,6 +102,10 @@ func TestFormatPerm(t *testing.T) {
 	if magic := binary.LittleEndian.Uint16(sb[56:]); magic != 0xef53 {
 		t.Errorf("got superblock magic %#x at /perm; want 0xef53", magic)
 	}
+	// s_feature_incompat, EXT4_FEATURE_INCOMPAT_ENCRYPT: drills' scratch.
+	if incompat := binary.LittleEndian.Uint32(sb[96:]); incompat&0x10000 == 0 {
+		t.Errorf("/perm has no encrypt feature (incompat flags %#x)", incompat)
+	}
 	blocks := int64(binary.LittleEndian.Uint32(sb[4:]))
 	blockSize := int64(1024) << binary.LittleEndian.Uint32(sb[24:])
 	if blocks*blockSize > perm.Size {

@@ -17,6 +17,8 @@ type Image struct {
 	// empty lets mkfs choose. mkfs.exfat cannot set one.
 	ID   string
 	Size int64 // bytes; zero means 32 MiB
+	// Options are more arguments for mkfs, such as "-O", "encrypt".
+	Options []string
 }
 
 var mkfs = map[string]string{"ext4": "mkfs.ext4", "vfat": "mkfs.vfat", "exfat": "mkfs.exfat"}
@@ -63,6 +65,7 @@ func MakeImage(t testing.TB, img Image) string {
 			args = append(args, "-L", img.Label)
 		}
 	}
+	args = append(args, img.Options...)
 	out, err := exec.Command(prog, append(args, p)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %v: %v\n%s", prog, args, err, out)
