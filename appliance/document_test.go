@@ -50,4 +50,3 @@ func TestLocalWAL(t *testing.T) {
 		t.Errorf("caught up: got %+v; want 0 bytes, 0 s", got)
 	}
 }
-
