@@ -188,7 +188,7 @@ func (a *Appliance) slotConditions() []status.Condition {
 		case s.AtRisk():
 			add(status.Failure, fmt.Sprintf("The server is about to drop the WAL it keeps for the box (%s); put a drive in now, or a new full backup will be needed.", s.WALStatus))
 		case s.RetainedBytes > warn:
-			add(status.Attention, fmt.Sprintf("The server keeps %s of WAL for the box because no drive has taken it; put the expected drive in.", bytesText(s.RetainedBytes)))
+			add(status.Attention, fmt.Sprintf("The server keeps %s of WAL for the box because no drive has taken it; put the expected drive in.", status.Bytes(s.RetainedBytes)))
 		}
 	}
 	if s := a.srv.offsite; s.Exists {
@@ -196,7 +196,7 @@ func (a *Appliance) slotConditions() []status.Condition {
 		case s.AtRisk():
 			add(status.Failure, fmt.Sprintf("The server is about to drop the WAL it keeps for the offsite vault (%s); ask IT to restore the internet link now, or the vault will have a gap until its next base backup.", s.WALStatus))
 		case s.RetainedBytes > warn:
-			add(status.Attention, fmt.Sprintf("The server keeps %s of WAL for the offsite vault because the vault has not taken it; ask IT to check the internet link.", bytesText(s.RetainedBytes)))
+			add(status.Attention, fmt.Sprintf("The server keeps %s of WAL for the offsite vault because the vault has not taken it; ask IT to check the internet link.", status.Bytes(s.RetainedBytes)))
 		}
 	}
 	return out
@@ -226,16 +226,6 @@ func first(s []string) string {
 		return ""
 	}
 	return s[0]
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // mirror is the panel state the lights show for conds, when no panel
