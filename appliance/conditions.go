@@ -77,67 +77,95 @@ var rotationSeverity = map[rotation.Kind]status.Severity{
 // conditions lists everything the box wants people to know, most severe
 // first.
 func (a *Appliance) conditions(now time.Time) []status.Condition {
-	var out []status.Condition
-	add := func(name string, sev status.Severity, drive, msg string, since time.Time) {
-		out = append(out, status.Condition{Name: name, Severity: sev, Drive: drive, Message: msg, Since: since})
-	}
 	if !a.cfg.ClockTrusted() {
-		add("waiting for the clock", status.Busy, "", "The box is waiting for the network time before it decides anything by date.", a.started)
-		return out
+		return []status.Condition{{Name: "waiting for the clock", Severity: status.Busy, Since: a.started,
+			Message: "The box is waiting for the network time before it decides anything by date."}}
 	}
-	b := a.box
-	if _, dec := a.policy.Evaluate(a.rot, now); true {
-		for _, c := range dec.Conditions {
-			if c.Kind == rotation.SwapDue && (!a.swapReady(b) || b.ejected) {
-				continue // not before the drive's backup is verified; done once ejected
-			}
-			if c.Kind == rotation.NoDrive && b != nil {
-				continue // a drive is in and being identified
-			}
-			add(string(c.Kind), rotationSeverity[c.Kind], string(c.Drive), c.Reason, c.Since)
-		}
-	}
-	if b != nil {
-		var since time.Time // the onset is when the box first shows it
-		switch b.activity {
-		case "identifying":
-			add("identifying drive", status.Busy, "", "A drive was plugged in; the box is checking which one it is.", since)
-		case "backing up":
-			p := math.Float64frombits(b.progress.Load())
-			add("backing up", status.Busy, string(b.dec.Drive), fmt.Sprintf("Backing up onto %s (%.0f%%). Leave the drive in.", nameOf(b), p*100), since)
-		case "verifying":
-			add("verifying", status.Busy, string(b.dec.Drive), "Checking the new backup on "+nameOf(b)+". Leave the drive in.", since)
-		case "ejecting":
-			add("ejecting", status.Busy, string(b.dec.Drive), "Ejecting "+nameOf(b)+"; wait for the amber light before taking it out.", since)
-		case "safe to remove":
-			next := "the next drive"
-			if d, ok := a.rot.ExpectedNext(); ok {
-				next = d.Generation
-			}
-			add("safe to remove", status.Attention, string(b.dec.Drive), fmt.Sprintf("%s is safe to remove. Take it out, take it offsite, and put in %s.", nameOf(b), next), since)
-		}
-		if b.problem != "" {
-			add(condBackupFailed, status.Failure, string(b.dec.Drive), b.problem, since)
-		}
-		if b.streamErr != "" {
-			add(condStreamStopped, status.Failure, string(b.dec.Drive), "Continuous backup onto the drive stopped: "+b.streamErr, since)
-		}
-		if b.health.Verdict == "warning" {
-			add("drive health", status.Attention, string(b.dec.Drive), nameOf(b)+" shows signs of wear: "+first(b.health.Reasons)+" Plan to replace it.", since)
-		}
+	out := a.rotationConditions(now)
+	if b := a.box; b != nil {
+		out = append(out, a.driveConditions(b)...)
 	}
 	if a.srv.err != nil {
-		add("database unreachable", status.Failure, "", "The box cannot reach the practice's database server: "+a.srv.err.Error(), time.Time{})
+		out = append(out, status.Condition{Name: "database unreachable", Severity: status.Failure,
+			Message: "The box cannot reach the practice's database server: " + a.srv.err.Error()})
 	} else {
 		out = append(out, a.slotConditions()...)
 	}
 	out = append(out, a.notEncrypted()...)
 	if h, ok := a.cfg.Notifier.(interface{ Health() error }); ok {
 		if err := h.Health(); err != nil {
-			add("alerts failing", status.Attention, "", "Alert e-mails or webhooks are not getting through: "+err.Error()+" Ask IT to check the alert settings.", time.Time{})
+			out = append(out, status.Condition{Name: "alerts failing", Severity: status.Attention,
+				Message: "Alert e-mails or webhooks are not getting through: " + err.Error() + " Ask IT to check the alert settings."})
 		}
 	}
 	return out
+}
+
+// rotationConditions are the rotation's own conditions, less those the
+// drive in the box answers for now.
+func (a *Appliance) rotationConditions(now time.Time) []status.Condition {
+	var out []status.Condition
+	b := a.box
+	_, dec := a.policy.Evaluate(a.rot, now)
+	for _, c := range dec.Conditions {
+		if c.Kind == rotation.SwapDue && (!a.swapReady(b) || b.ejected) {
+			continue // not before the drive's backup is verified; done once ejected
+		}
+		if c.Kind == rotation.NoDrive && b != nil {
+			continue // a drive is in and being identified
+		}
+		out = append(out, status.Condition{Name: string(c.Kind), Severity: rotationSeverity[c.Kind], Drive: string(c.Drive), Message: c.Reason, Since: c.Since})
+	}
+	return out
+}
+
+// driveConditions are what the drive in the box is doing and what went
+// wrong with it. Their onset is when the box first shows them.
+func (a *Appliance) driveConditions(b *inBox) []status.Condition {
+	var out []status.Condition
+	add := func(name string, sev status.Severity, msg string) {
+		out = append(out, status.Condition{Name: name, Severity: sev, Drive: string(b.dec.Drive), Message: msg})
+	}
+	if c, ok := a.activityCondition(b); ok {
+		out = append(out, c)
+	}
+	if b.problem != "" {
+		add(condBackupFailed, status.Failure, b.problem)
+	}
+	if b.streamErr != "" {
+		add(condStreamStopped, status.Failure, "Continuous backup onto the drive stopped: "+b.streamErr)
+	}
+	if b.health.Verdict == "warning" {
+		add("drive health", status.Attention, nameOf(b)+" shows signs of wear: "+first(b.health.Reasons)+" Plan to replace it.")
+	}
+	return out
+}
+
+// activityCondition is the busy (or done) condition of what the box is
+// doing with the drive, if anything.
+func (a *Appliance) activityCondition(b *inBox) (status.Condition, bool) {
+	c := status.Condition{Name: b.activity, Severity: status.Busy, Drive: string(b.dec.Drive)}
+	switch b.activity {
+	case "identifying":
+		c.Name, c.Drive, c.Message = "identifying drive", "", "A drive was plugged in; the box is checking which one it is."
+	case "backing up":
+		p := math.Float64frombits(b.progress.Load())
+		c.Message = fmt.Sprintf("Backing up onto %s (%.0f%%). Leave the drive in.", nameOf(b), p*100)
+	case "verifying":
+		c.Message = "Checking the new backup on " + nameOf(b) + ". Leave the drive in."
+	case "ejecting":
+		c.Message = "Ejecting " + nameOf(b) + "; wait for the amber light before taking it out."
+	case "safe to remove":
+		next := "the next drive"
+		if d, ok := a.rot.ExpectedNext(); ok {
+			next = d.Generation
+		}
+		c.Severity = status.Attention
+		c.Message = fmt.Sprintf("%s is safe to remove. Take it out, take it offsite, and put in %s.", nameOf(b), next)
+	default:
+		return status.Condition{}, false
+	}
+	return c, true
 }
 
 // slotConditions warns when the server keeps more WAL for the drive's or
@@ -160,7 +188,7 @@ func (a *Appliance) slotConditions() []status.Condition {
 		case s.AtRisk():
 			add(status.Failure, fmt.Sprintf("The server is about to drop the WAL it keeps for the box (%s); put a drive in now, or a new full backup will be needed.", s.WALStatus))
 		case s.RetainedBytes > warn:
-			add(status.Attention, fmt.Sprintf("The server keeps %s of WAL for the box because no drive has taken it; put the expected drive in.", bytesText(s.RetainedBytes)))
+			add(status.Attention, fmt.Sprintf("The server keeps %s of WAL for the box because no drive has taken it; put the expected drive in.", status.Bytes(s.RetainedBytes)))
 		}
 	}
 	if s := a.srv.offsite; s.Exists {
@@ -168,7 +196,7 @@ func (a *Appliance) slotConditions() []status.Condition {
 		case s.AtRisk():
 			add(status.Failure, fmt.Sprintf("The server is about to drop the WAL it keeps for the offsite vault (%s); ask IT to restore the internet link now, or the vault will have a gap until its next base backup.", s.WALStatus))
 		case s.RetainedBytes > warn:
-			add(status.Attention, fmt.Sprintf("The server keeps %s of WAL for the offsite vault because the vault has not taken it; ask IT to check the internet link.", bytesText(s.RetainedBytes)))
+			add(status.Attention, fmt.Sprintf("The server keeps %s of WAL for the offsite vault because the vault has not taken it; ask IT to check the internet link.", status.Bytes(s.RetainedBytes)))
 		}
 	}
 	return out
@@ -200,16 +228,6 @@ func first(s []string) string {
 	return s[0]
 }
 
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
 // mirror is the panel state the lights show for conds, when no panel
 // driver reports its own.
 func mirror(conds []status.Condition) status.Panel {
@@ -237,76 +255,19 @@ func mirror(conds []status.Condition) status.Panel {
 }
 
 // evaluate rebuilds the status document and hands it to the panel, the
-// alerts and the pages.
+// alerts and the pages. Building it (document) has no effects; the rest of
+// evaluate is the effects.
 func (a *Appliance) evaluate(ctx context.Context) {
 	now := a.cfg.Now()
+	a.recordHealth()
 	var st status.Status
 	conds := append(a.conditions(now), a.offsiteStatus(&st, now)...)
 	conds = append(conds, a.drillConditions()...)
 	a.onsets.stamp(conds, now)
-	// Most severe first; within a severity, what nobody acknowledged yet
-	// comes first, so the panel sounds for it and the button's next press
-	// acknowledges it.
-	slices.SortStableFunc(conds, func(x, y status.Condition) int {
-		if x.Severity != y.Severity {
-			return int(y.Severity) - int(x.Severity)
-		}
-		return cmp.Compare(b2i(x.Acknowledged), b2i(y.Acknowledged))
-	})
-	st.Time, st.Conditions, st.Severity = now, conds, status.Worst(conds)
-	host, _ := os.Hostname()
-	if a.cfg.Hostname != "" {
-		host = a.cfg.Hostname
-	}
-	st.Box = status.Box{Hostname: host, Version: a.cfg.Version, Started: a.started, ClockTrusted: a.cfg.ClockTrusted(), Setup: "ok",
-		SigningKey: a.key.Signer.Public().String()}
-	st.Headline = "All good. Backups are current; nothing to do."
-	for _, c := range conds {
-		if c.Severity > status.Good {
-			st.Headline = c.Message
-			break
-		}
-	}
+	st = a.document(st, conds, now)
 	if a.cfg.Panel != nil {
-		a.cfg.Panel.Set(conds)
+		a.cfg.Panel.Set(st.Conditions)
 		st.Panel = a.cfg.Panel.State()
-	} else {
-		st.Panel = mirror(conds)
-	}
-	a.fillDrives(&st, now)
-	st.Backups = slices.Clone(a.book.Backups)
-	st.Drills = slices.Clone(a.book.Drills)
-	st.Events = slices.Clone(a.book.Events)
-	slices.Reverse(st.Events)
-	st.Maint = a.book.Maint
-	st.Support.ConsentUntil = a.consent
-	if !a.consent.After(now) {
-		st.Support.ConsentUntil = time.Time{}
-	}
-	st.Database = status.Database{Target: Redact(a.set.Database.URL), Reachable: a.srv.err == nil && !a.srv.checkedAt.IsZero(), SystemID: fmt.Sprint(a.srv.sys.ID), Version: a.srv.sys.ServerVersion}
-	if a.srv.err != nil {
-		st.Database.LastError = a.srv.err.Error()
-	}
-	if s := a.srv.slot; s.Exists || a.srv.checkedAt.IsZero() == false {
-		st.Slots = []status.Slot{{Name: a.set.Slot, Exists: s.Exists, Active: s.Active, WALStatus: s.WALStatus, RetainedBytes: s.RetainedBytes, LimitBytes: a.srv.limit}}
-	}
-	if s := a.srv.offsite; s.Exists {
-		st.Slots = append(st.Slots, status.Slot{Name: a.srv.offsiteSlot, Exists: true, Active: s.Active, WALStatus: s.WALStatus, RetainedBytes: s.RetainedBytes, LimitBytes: a.srv.limit})
-	}
-	st.WAL.ServerLSN = a.srv.sys.XLogPos.String()
-	if b := a.box; b != nil && b.stream != nil {
-		st.WAL.Local.Streaming = true
-		if l, ok := b.flushed.Load().(postgres.LSN); ok {
-			st.WAL.Local.FlushedLSN = l.String()
-			if a.srv.sys.XLogPos > l {
-				st.WAL.Local.Bytes = int64(a.srv.sys.XLogPos - l)
-			}
-		}
-		if t := b.lastFlush.Load(); t != 0 && st.WAL.Local.Bytes > 0 {
-			st.WAL.Local.LastFlush = time.Unix(0, t)
-			st.WAL.Local.Seconds = now.Sub(st.WAL.Local.LastFlush).Seconds()
-		}
-		st.WAL.Local.LastError = b.streamErr
 	}
 	smp := status.Sample{Time: now, LocalSeconds: st.WAL.Local.Seconds, RetainedBytes: a.srv.slot.RetainedBytes}
 	if len(st.Offsite) > 0 {
@@ -319,12 +280,112 @@ func (a *Appliance) evaluate(ctx context.Context) {
 	a.publish(st)
 }
 
-func (a *Appliance) fillDrives(st *status.Status, now time.Time) {
+// document builds the status document as of now from the box's state,
+// conds and st's offsite part. The panel part is what the lights would
+// show (mirror); evaluate replaces it with the panel's own report.
+func (a *Appliance) document(st status.Status, conds []status.Condition, now time.Time) status.Status {
+	sortConditions(conds)
+	st.Time, st.Conditions, st.Severity = now, conds, status.Worst(conds)
+	st.Box = a.boxStatus()
+	st.Headline = headline(conds)
+	st.Panel = mirror(conds)
+	a.fillDrives(&st, now)
+	st.Backups = slices.Clone(a.book.Backups)
+	st.Drills = slices.Clone(a.book.Drills)
+	st.Events = slices.Clone(a.book.Events)
+	slices.Reverse(st.Events)
+	st.Maint = a.book.Maint
+	if a.consent.After(now) {
+		st.Support.ConsentUntil = a.consent
+	}
+	st.Database = a.databaseStatus()
+	st.Slots = a.slotStatus()
+	st.WAL.ServerLSN = a.srv.sys.XLogPos.String()
+	if b := a.box; b != nil && b.stream != nil {
+		// The stream stamps its flushes with the appliance's clock.
+		st.WAL.Local = localWAL(b, a.srv.sys.XLogPos, now)
+	}
+	return st
+}
+
+// sortConditions puts the most severe first; within a severity, what
+// nobody acknowledged yet comes first, so the panel sounds for it and the
+// button's next press acknowledges it.
+func sortConditions(conds []status.Condition) {
+	slices.SortStableFunc(conds, func(x, y status.Condition) int {
+		if x.Severity != y.Severity {
+			return int(y.Severity) - int(x.Severity)
+		}
+		return cmp.Compare(b2i(x.Acknowledged), b2i(y.Acknowledged))
+	})
+}
+
+// headline is the message of the first condition worse than good, in
+// conds sorted by sortConditions.
+func headline(conds []status.Condition) string {
+	for _, c := range conds {
+		if c.Severity > status.Good {
+			return c.Message
+		}
+	}
+	return "All good. Backups are current; nothing to do."
+}
+
+func (a *Appliance) boxStatus() status.Box {
+	host, _ := os.Hostname()
+	if a.cfg.Hostname != "" {
+		host = a.cfg.Hostname
+	}
+	return status.Box{Hostname: host, Version: a.cfg.Version, Started: a.started, ClockTrusted: a.cfg.ClockTrusted(), Setup: "ok",
+		SigningKey: a.key.Signer.Public().String()}
+}
+
+func (a *Appliance) databaseStatus() status.Database {
+	d := status.Database{Target: Redact(a.set.Database.URL), Reachable: a.srv.err == nil && !a.srv.checkedAt.IsZero(), SystemID: fmt.Sprint(a.srv.sys.ID), Version: a.srv.sys.ServerVersion}
+	if a.srv.err != nil {
+		d.LastError = a.srv.err.Error()
+	}
+	return d
+}
+
+func (a *Appliance) slotStatus() []status.Slot {
+	var out []status.Slot
+	if s := a.srv.slot; s.Exists || !a.srv.checkedAt.IsZero() {
+		out = []status.Slot{{Name: a.set.Slot, Exists: s.Exists, Active: s.Active, WALStatus: s.WALStatus, RetainedBytes: s.RetainedBytes, LimitBytes: a.srv.limit}}
+	}
+	if s := a.srv.offsite; s.Exists {
+		out = append(out, status.Slot{Name: a.srv.offsiteSlot, Exists: true, Active: s.Active, WALStatus: s.WALStatus, RetainedBytes: s.RetainedBytes, LimitBytes: a.srv.limit})
+	}
+	return out
+}
+
+// localWAL is how far the drive's WAL stream is behind the server at
+// serverAt, as of now (the appliance's clock, which stamps the flushes).
+func localWAL(b *inBox, serverAt postgres.LSN, now time.Time) status.Lag {
+	lag := status.Lag{Streaming: true, LastError: b.streamErr}
+	if l, ok := b.flushed.Load().(postgres.LSN); ok {
+		lag.FlushedLSN = l.String()
+		if serverAt > l {
+			lag.Bytes = int64(serverAt - l)
+		}
+	}
+	if t := b.lastFlush.Load(); t != 0 && lag.Bytes > 0 {
+		lag.LastFlush = time.Unix(0, t)
+		lag.Seconds = now.Sub(lag.LastFlush).Seconds()
+	}
+	return lag
+}
+
+// recordHealth keeps the health of the drive in the box in its history.
+func (a *Appliance) recordHealth() {
 	if b := a.box; b != nil && b.dec.Drive != "" && b.health.Verdict != "" {
 		if a.book.setHealth(b.dec.Drive, b.health) {
 			a.saveBook()
 		}
 	}
+}
+
+func (a *Appliance) fillDrives(st *status.Status, now time.Time) {
 	next, _ := a.rot.ExpectedNext()
 	st.Expected = next.Generation
 	for _, d := range a.rot.Drives {

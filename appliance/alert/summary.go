@@ -55,7 +55,7 @@ func (n *Notifier) summary(now time.Time, st status.Status) Message {
 		if bk.Drive != "" {
 			where = "drive " + bk.Drive
 		}
-		return fmt.Sprintf("%s on %s, finished %s, %s, %s", bk.ID, where, n.when(bk.End), size(bk.Bytes), n.verified(bk))
+		return fmt.Sprintf("%s on %s, finished %s, %s, %s", bk.ID, where, n.when(bk.End), status.Bytes(bk.Bytes), n.verified(bk))
 	})
 	fmt.Fprintf(&b, "\nChanges since the last backup (WAL) on the drive: %s\n", n.lag(st.WAL.Local))
 	section(&b, "Offsite copies", "none configured", st.Offsite, func(o status.Offsite) string {
@@ -63,7 +63,7 @@ func (n *Notifier) summary(now time.Time, st status.Status) Message {
 		if !o.Connected {
 			link = "NOT connected"
 		}
-		return fmt.Sprintf("%s: %s, %s, %s waiting to be sent, last full backup %s", o.Name, link, n.lag(o.Lag), size(o.BacklogBytes), n.when(o.LastBaseBackup))
+		return fmt.Sprintf("%s: %s, %s, %s waiting to be sent, last full backup %s", o.Name, link, n.lag(o.Lag), status.Bytes(o.BacklogBytes), n.when(o.LastBaseBackup))
 	})
 	section(&b, "WAL kept on the database server for the box", "no replication slots", st.Slots, func(s status.Slot) string {
 		if !s.Exists {
@@ -71,9 +71,9 @@ func (n *Notifier) summary(now time.Time, st status.Status) Message {
 		}
 		limit := "no limit set"
 		if s.LimitBytes > 0 {
-			limit = "limit " + size(s.LimitBytes)
+			limit = "limit " + status.Bytes(s.LimitBytes)
 		}
-		return fmt.Sprintf("%s: %s kept (%s), status %s", s.Name, size(s.RetainedBytes), limit, orUnknown(s.WALStatus))
+		return fmt.Sprintf("%s: %s kept (%s), status %s", s.Name, status.Bytes(s.RetainedBytes), limit, orUnknown(s.WALStatus))
 	})
 	section(&b, "Latest restore drill of each drive", "none yet", status.LatestDrills(st.Drills), func(d status.Drill) string {
 		if !d.OK {
@@ -125,7 +125,7 @@ func (n *Notifier) lag(l status.Lag) string {
 	if l.Streaming {
 		s = "streaming"
 	}
-	s += fmt.Sprintf(", %s behind (%s)", ago(time.Duration(l.Seconds*float64(time.Second))), size(l.Bytes))
+	s += fmt.Sprintf(", %s behind (%s)", ago(time.Duration(l.Seconds*float64(time.Second))), status.Bytes(l.Bytes))
 	if l.LastError != "" {
 		s += ", last error: " + l.LastError
 	}
@@ -137,18 +137,4 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
-}
-
-// size writes a byte count as "1.5 GB".
-func size(b int64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%d bytes", b)
-	}
-	div, exp := int64(unit), 0
-	for x := b / unit; x >= unit; x /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(b)/float64(div), "KMGTPE"[exp])
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/status"
 )
 
 // Limits bound what one box may make the vault hold.
@@ -52,7 +54,7 @@ func (b *box) fits(n int64) error {
 // it, and only the vault's operator can act on it.
 func (b *box) full() error {
 	return problem("quota", "the vault is full for this practice: ask the vault's operator to raise the quota (namespace %s holds %s of its %s)",
-		b.ns, bytesText(b.used), bytesText(b.quota))
+		b.ns, status.Bytes(b.used), status.Bytes(b.quota))
 }
 
 // measure counts the bytes the namespace holds. b.mu is held.
@@ -72,14 +74,4 @@ func (b *box) measure() error {
 	}
 	b.used = n
 	return nil
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"io"
 	"net/http/httptest"
@@ -71,7 +72,7 @@ func TestSegmentSizeRange(t *testing.T) {
 		{2 << 30, 422},
 		{1 << 40, 422},
 	} {
-		t.Run(bytesText(int64(tc.size)), func(t *testing.T) {
+		t.Run(status.Bytes(int64(tc.size)), func(t *testing.T) {
 			f := newFixture(t)
 			info := f.info
 			info.SegmentSize = tc.size

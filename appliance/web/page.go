@@ -21,7 +21,7 @@ import (
 var assets embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"bytes":   humanBytes,
+	"bytes":   status.Bytes,
 	"seconds": func(s float64) string { return shortDuration(s) },
 	"pct":     func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	"join":    strings.Join,
@@ -204,17 +204,4 @@ func dict(kv ...any) map[string]any {
 		m[fmt.Sprint(kv[i])] = kv[i+1]
 	}
 	return m
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
