@@ -148,8 +148,7 @@ func readDevice(dev string) (Report, error) {
 		}
 		var attrs []Attribute
 		for id, a := range data.Attrs {
-			attrs = append(attrs, Attribute{ID: id, Name: ataNames[id], Value: a.Current, Worst: a.Worst, Threshold: th.Thresholds[id],
-				Raw: rawValue(id, a.VendorBytes), PreFail: a.Flags&1 != 0})
+			attrs = append(attrs, ataAttribute(id, a.Flags, a.Current, a.Worst, a.VendorBytes, th.Thresholds[id]))
 		}
 		sort.Slice(attrs, func(i, j int) bool { return attrs[i].ID < attrs[j].ID })
 		judgeATA(&r, attrs)
