@@ -273,6 +273,7 @@ func (a *Appliance) evaluate(ctx context.Context) {
 		st.Panel = mirror(conds)
 	}
 	a.fillDrives(&st, now)
+	st.Disks = slices.Clone(a.disks)
 	st.Backups = slices.Clone(a.book.Backups)
 	st.Drills = slices.Clone(a.book.Drills)
 	st.Events = slices.Clone(a.book.Events)

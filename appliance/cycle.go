@@ -467,9 +467,11 @@ func (a *Appliance) recheckHealth(ctx context.Context) {
 	})
 }
 
-// periodic runs the scheduled work: health checks and the nightly backup.
+// periodic runs the scheduled work: health checks, the disk survey and
+// the nightly backup.
 func (a *Appliance) periodic(ctx context.Context) {
 	a.recheckHealth(ctx)
+	a.surveyDisks(ctx)
 	b := a.box
 	if b == nil || !b.writable || b.ejected || b.job != nil || b.dec.Drive == "" || !a.cfg.ClockTrusted() {
 		return
