@@ -109,9 +109,13 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 	fmt.Fprintf(s.out, "smoke: built the %s image in %s\n", t.Name, since(start))
 
 	relay := guestForward{Guest: guestDBAddr, Command: []string{self, "relay", dbAddr()}}
+	disks, err := makeDisks(s.dir, smokeDisks, 64<<20)
+	if err != nil {
+		return stop, err
+	}
 	m := s.set
 	if s.vm, err = startVM(ctx, vmConfig{Qemu: m.Qemu, OVMF: m.OVMF, Image: image,
-		MemoryMiB: m.MemoryMiB, CPUs: m.CPUs, Dir: s.dir, Forwards: []guestForward{relay}}); err != nil {
+		MemoryMiB: m.MemoryMiB, CPUs: m.CPUs, Dir: s.dir, Forwards: []guestForward{relay}, Disks: disks}); err != nil {
 		return stop, err
 	}
 	undo = append(undo, func(bool) error {

@@ -28,6 +28,8 @@ type vmConfig struct {
 	// Forwards let the guest reach services on the host; none means the
 	// guest reaches nothing outside.
 	Forwards []guestForward
+	// Disks are attached from boot on besides the boot disk.
+	Disks []vmDisk
 }
 
 // guestForward lets the guest reach one service on the host although its
@@ -95,6 +97,7 @@ func startVM(ctx context.Context, c vmConfig) (*VM, error) {
 		"-serial", "file:" + vm.SerialLog,
 		"-qmp", "unix:" + qmp + ",server=on,wait=off",
 	}
+	args = append(args, diskArgs(c.Disks)...)
 	if c.Paused {
 		args = append(args, "-S")
 	}
@@ -262,7 +265,7 @@ func netdevArg(hostfwd map[int]int, fwds []guestForward) (string, error) {
 		parts = append(parts, "guestfwd=tcp:"+host+":"+port+"-cmd:"+strings.Join(quoted, " "))
 	}
 	for i, p := range parts {
-		parts[i] = strings.ReplaceAll(p, ",", ",,") // qemu's escape for a comma in a value
+		parts[i] = qemuEscape(p)
 	}
 	return strings.Join(parts, ","), nil
 }
