@@ -47,7 +47,10 @@ type Config struct {
 	StateDir string
 	Drives   DriveSource
 	Health   Health // nil: health unknown
-	Panel    Panel  // nil: no panel
+	// Disks surveys the box's disks that are not backup drives; nil: the
+	// status lists none.
+	Disks    DiskSurvey
+	Panel    Panel // nil: no panel
 	Button   <-chan Button
 	Notifier Notifier // nil: no alerts
 	Offsite  Offsite  // nil: no vault
@@ -87,6 +90,9 @@ type Appliance struct {
 	maint        *maint.Maintainer
 	maintRunning bool
 	onsets       *onsets // when each condition shown began; acknowledgements
+	disks        []status.Disk
+	disksAt      time.Time // when the last disk survey started
+	diskSurvey   *worker   // the running survey; nil when none
 	consent      time.Time
 
 	runCtx  context.Context            // Run's context, for work started by actions

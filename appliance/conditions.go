@@ -291,6 +291,7 @@ func (a *Appliance) document(st status.Status, conds []status.Condition, now tim
 	st.Panel = mirror(conds)
 	a.fillDrives(&st, now)
 	st.Backups = slices.Clone(a.book.Backups)
+	st.Disks = slices.Clone(a.disks)
 	st.Drills = slices.Clone(a.book.Drills)
 	st.Events = slices.Clone(a.book.Events)
 	slices.Reverse(st.Events)

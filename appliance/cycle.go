@@ -476,10 +476,12 @@ func (a *Appliance) recheckHealth(ctx context.Context) {
 	})
 }
 
-// periodic runs the scheduled work: health checks and the nightly backup.
+// periodic runs the scheduled work: health checks, the disk survey and
+// the nightly backup.
 func (a *Appliance) periodic(ctx context.Context) {
 	a.recheckHealth(ctx)
 	a.maybeDrill(ctx)
+	a.surveyDisks(ctx)
 	b := a.box
 	// A drill running holds the nightly backup back until it ends.
 	if b == nil || !b.writable || b.ejected || b.job != nil || b.drill != nil || b.dec.Drive == "" || !a.cfg.ClockTrusted() {

@@ -5,10 +5,17 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/smart"
+	"github.com/clinicbox/clinicbox/drivers/usb"
 )
 
-// SMARTHealth checks drives with drivers/smart.
-type SMARTHealth struct{ Checker *smart.Checker }
+// SMARTHealth checks drives, and surveys the box's other disks, with
+// drivers/smart.
+type SMARTHealth struct {
+	Checker *smart.Checker
+	// Identifier lists the disks to survey; its zero value reads the
+	// real sysfs.
+	Identifier usb.Identifier
+}
 
 var _ Health = SMARTHealth{}
 
@@ -24,7 +31,10 @@ func (h SMARTHealth) Check(ctx context.Context, d Drive) status.Health {
 
 func (h SMARTHealth) checkDisk(ctx context.Context, disk, bridge string) status.Health {
 	h.Checker.Forget(disk)
-	r := h.Checker.Check(ctx, disk, bridge)
+	return healthOf(h.Checker.Check(ctx, disk, bridge))
+}
+
+func healthOf(r smart.Report) status.Health {
 	return status.Health{Verdict: string(r.Verdict), Reasons: r.Reasons, Temperature: r.Temperature,
 		BadSectors: badSectors(r), PowerOnHours: r.PowerOnHours, Checked: r.Checked}
 }

@@ -87,6 +87,10 @@ type Status struct {
 	Conditions []Condition `json:"conditions"`
 	Panel      Panel       `json:"panel"`
 	Drives     []Drive     `json:"drives"`
+	// Disks are the box's other disks (its boot disk, an NVMe or SATA
+	// disk): never written by backups, listed for their health; nil
+	// before the first survey.
+	Disks []Disk `json:"disks,omitempty"`
 	// InBox is the drive in the box and what the box is doing with it;
 	// nil when the box is empty.
 	InBox *InBox `json:"in_box,omitempty"`
@@ -172,6 +176,19 @@ type Health struct {
 	BadSectors   int64     `json:"bad_sectors,omitempty"`
 	PowerOnHours int       `json:"power_on_hours,omitempty"`
 	Checked      time.Time `json:"checked,omitzero"`
+}
+
+// Disk is a disk in the box that is not a backup drive.
+type Disk struct {
+	// Name is the kernel's: "nvme0n1", "sda", "mmcblk0".
+	Name string `json:"name"`
+	// Model and Serial are the disk's own, from its health data; empty
+	// when it has none.
+	Model    string `json:"model,omitempty"`
+	Serial   string `json:"serial,omitempty"`
+	Protocol string `json:"protocol,omitempty"` // "ata", "nvme" or ""
+	Size     int64  `json:"size,omitempty"`     // bytes
+	Health   Health `json:"health"`
 }
 
 // InBox is the drive in the box.

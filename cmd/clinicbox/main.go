@@ -72,11 +72,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if err != nil {
 		log.Error("alerts are off until their settings are fixed", "err", err)
 	}
+	health := appliance.SMARTHealth{Checker: &smart.Checker{}}
 	cfg := appliance.Config{
 		Settings: set,
 		StateDir: *stateDir,
 		Drives:   &appliance.USBDrives{RunDir: *runDir, Log: log, Accept: acceptDrives("/sys", *loopDrives)},
-		Health:   appliance.SMARTHealth{Checker: &smart.Checker{}},
+		Health:   health,
+		Disks:    health,
 		Log:      log,
 		Version:  version(),
 	}

@@ -118,13 +118,17 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 	fmt.Fprintf(s.out, "smoke: built the %s image in %s\n", t.Name, since(start))
 
 	relay := guestForward{Guest: guestDBAddr, Command: []string{self, "relay", dbAddr()}}
+	disks, err := makeDisks(s.dir, smokeDisks, 64<<20)
+	if err != nil {
+		return stop, err
+	}
 	m := s.set
 	pi, err := m.piBoot(ctx, image, s.dir)
 	if err != nil {
 		return stop, err
 	}
 	if s.vm, err = startVM(ctx, vmConfig{Qemu: m.Qemu, OVMF: m.OVMF, Image: image,
-		MemoryMiB: m.MemoryMiB, CPUs: m.CPUs, Dir: s.dir, Forwards: []guestForward{relay}, Pi: pi}); err != nil {
+		MemoryMiB: m.MemoryMiB, CPUs: m.CPUs, Dir: s.dir, Forwards: []guestForward{relay}, Pi: pi, Disks: disks}); err != nil {
 		return stop, err
 	}
 	undo = append(undo, func(bool) error {

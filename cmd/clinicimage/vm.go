@@ -31,6 +31,8 @@ type vmConfig struct {
 	// Pi boots qemu's Raspberry Pi instead of a PC (pivm.go); nil means
 	// a PC.
 	Pi *piBoot
+	// Disks are attached from boot on besides the boot disk.
+	Disks []vmDisk
 }
 
 // guestForward lets the guest reach one service on the host although its
@@ -103,6 +105,8 @@ func startVM(ctx context.Context, c vmConfig) (*VM, error) {
 	}
 	if c.Pi != nil {
 		args, vm.usbBus = c.Pi.qemuArgs(c, vm.SerialLog, netdev, qmp), piUSBBus
+	} else {
+		args = append(args, diskArgs(c.Disks)...)
 	}
 	if c.Paused {
 		args = append(args, "-S")
@@ -271,7 +275,7 @@ func netdevArg(hostfwd map[int]int, fwds []guestForward) (string, error) {
 		parts = append(parts, "guestfwd=tcp:"+host+":"+port+"-cmd:"+strings.Join(quoted, " "))
 	}
 	for i, p := range parts {
-		parts[i] = strings.ReplaceAll(p, ",", ",,") // qemu's escape for a comma in a value
+		parts[i] = qemuEscape(p)
 	}
 	return strings.Join(parts, ","), nil
 }

@@ -33,17 +33,23 @@ func rawValue(id uint8, b [6]byte) uint64 {
 	return v
 }
 
-// DecodeATA reads the raw 512-byte SMART READ DATA and READ THRESHOLDS
-// pages (as a device or a recorded fixture gives them) into attributes.
-// The page layouts are smart.go's exported raw structures.
+// PageSize is the size of an ATA SMART page and of the NVMe SMART / health
+// log page.
+const PageSize = 512
+
+// DecodeATA reads the SMART READ DATA and READ THRESHOLDS pages (ACS: a
+// 2-byte revision, 30 entries of 12 bytes from offset 2, byte 511 making
+// the page's sum zero) into attributes. It reads them into smart.go's
+// exported raw structures, the ones smart.go reads a device's pages into,
+// and converts each entry with ataAttribute, as readDevice does.
 func DecodeATA(data, thresholds []byte) ([]Attribute, error) {
 	var page smartgo.AtaSmartPageRaw
-	if err := binary.Read(bytes.NewReader(data), binary.LittleEndian, &page); err != nil {
-		return nil, fmt.Errorf("smart: SMART data page: %w", err)
+	if err := readPage("SMART data page", data, &page); err != nil {
+		return nil, err
 	}
 	var th smartgo.AtaSmartThresholdsPageRaw
-	if err := binary.Read(bytes.NewReader(thresholds), binary.LittleEndian, &th); err != nil {
-		return nil, fmt.Errorf("smart: thresholds page: %w", err)
+	if err := readPage("thresholds page", thresholds, &th); err != nil {
+		return nil, err
 	}
 	limits := map[uint8]uint8{}
 	for _, e := range th.ThresholdEntries {
@@ -53,13 +59,36 @@ func DecodeATA(data, thresholds []byte) ([]Attribute, error) {
 	}
 	var out []Attribute
 	for _, a := range page.Attrs {
-		if a.Id == 0 {
-			continue
+		if a.Id != 0 {
+			out = append(out, ataAttribute(a.Id, a.Flags, a.Current, a.Worst, a.VendorBytes, limits[a.Id]))
 		}
-		out = append(out, Attribute{ID: a.Id, Name: ataNames[a.Id], Value: a.Current, Worst: a.Worst, Threshold: limits[a.Id],
-			Raw: rawValue(a.Id, a.VendorBytes), PreFail: a.Flags&1 != 0})
 	}
 	return out, nil
+}
+
+// readPage checks an ATA SMART page's size and checksum and reads it into v.
+func readPage(what string, b []byte, v any) error {
+	if len(b) != PageSize {
+		return fmt.Errorf("smart: %s: %d bytes; want %d (a whole page as the drive sends it)", what, len(b), PageSize)
+	}
+	var sum byte
+	for _, c := range b {
+		sum += c
+	}
+	if sum != 0 {
+		return fmt.Errorf("smart: %s: checksum byte %#02x does not make the page sum to zero: the page is damaged", what, b[PageSize-1])
+	}
+	if err := binary.Read(bytes.NewReader(b), binary.LittleEndian, v); err != nil {
+		return fmt.Errorf("smart: %s: %w", what, err)
+	}
+	return nil
+}
+
+// ataAttribute is one attribute as the verdict reads it; bit 0 of the
+// flags marks a pre-fail attribute.
+func ataAttribute(id uint8, flags uint16, current, worst uint8, raw [6]byte, threshold uint8) Attribute {
+	return Attribute{ID: id, Name: ataNames[id], Value: current, Worst: worst, Threshold: threshold,
+		Raw: rawValue(id, raw), PreFail: flags&1 != 0}
 }
 
 // judgeATA derives the verdict from attributes: a pre-fail attribute at or

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	smartgo "github.com/anatol/smart.go"
 )
@@ -137,6 +140,9 @@ func readDevice(dev string) (Report, error) {
 			return r, err
 		}
 		judgeNVMe(&r, l)
+		if c, _, err := t.Identify(); err == nil {
+			r.Model, r.Serial = printable(c.ModelNumber()), printable(c.SerialNumber())
+		}
 	case *smartgo.SataDevice:
 		data, err := t.ReadSMARTData()
 		if err != nil {
@@ -148,11 +154,13 @@ func readDevice(dev string) (Report, error) {
 		}
 		var attrs []Attribute
 		for id, a := range data.Attrs {
-			attrs = append(attrs, Attribute{ID: id, Name: ataNames[id], Value: a.Current, Worst: a.Worst, Threshold: th.Thresholds[id],
-				Raw: rawValue(id, a.VendorBytes), PreFail: a.Flags&1 != 0})
+			attrs = append(attrs, ataAttribute(id, a.Flags, a.Current, a.Worst, a.VendorBytes, th.Thresholds[id]))
 		}
 		sort.Slice(attrs, func(i, j int) bool { return attrs[i].ID < attrs[j].ID })
 		judgeATA(&r, attrs)
+		if id, err := t.Identify(); err == nil {
+			r.Model, r.Serial = printable(id.ModelNumber()), printable(id.SerialNumber())
+		}
 	default:
 		r.Verdict = Unknown
 		r.Reasons = []string{"The drive speaks SCSI only: no SMART attributes to check."}
@@ -180,4 +188,15 @@ func FromNVMe(page []byte) (Report, error) {
 	var r Report
 	judgeNVMe(&r, l)
 	return r, nil
+}
+
+// printable keeps a drive's own string to printable characters: the drive
+// chooses its bytes, and the string ends up on the page.
+func printable(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return -1
+		}
+		return r
+	}, s))
 }

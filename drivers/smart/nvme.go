@@ -8,9 +8,13 @@ import (
 	smartgo "github.com/anatol/smart.go"
 )
 
-// DecodeNVMe reads a raw 512-byte NVMe SMART / health log page into
-// smart.go's exported structure.
+// DecodeNVMe reads a raw 512-byte NVMe SMART / health log page (log
+// identifier 02h) into smart.go's exported structure, the one smart.go
+// reads a device's page into.
 func DecodeNVMe(page []byte) (*smartgo.NvmeSMARTLog, error) {
+	if len(page) != PageSize {
+		return nil, fmt.Errorf("smart: NVMe health log: %d bytes; want %d (the whole log page)", len(page), PageSize)
+	}
 	var l smartgo.NvmeSMARTLog
 	if err := binary.Read(bytes.NewReader(page), binary.LittleEndian, &l); err != nil {
 		return nil, fmt.Errorf("smart: NVMe health log: %w", err)

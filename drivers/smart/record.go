@@ -26,7 +26,11 @@ func Record(dev, dir, name string) error {
 		if err := binary.Write(&b, binary.LittleEndian, v); err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(dir, name+suffix), append(b.Bytes(), make([]byte, max(0, 512-b.Len()))...), 0o644)
+		page := append(b.Bytes(), make([]byte, max(0, PageSize-b.Len()))...)
+		if _, nvme := v.(*smartgo.NvmeSMARTLog); !nvme {
+			sealATA(page)
+		}
+		return os.WriteFile(filepath.Join(dir, name+suffix), page, 0o644)
 	}
 	switch t := d.(type) {
 	case *smartgo.NVMeDevice:
@@ -62,4 +66,15 @@ func Record(dev, dir, name string) error {
 		return write(".thresholds.bin", tp)
 	}
 	return fmt.Errorf("smart: record %s: the drive speaks SCSI only; there are no SMART pages", dev)
+}
+
+// sealATA sets an ATA SMART page's checksum byte, which makes the sum of
+// its 512 bytes zero: the rebuilt page carries a checksum as the drive's
+// own did, and DecodeATA checks it.
+func sealATA(page []byte) {
+	var sum byte
+	for _, c := range page[:PageSize-1] {
+		sum += c
+	}
+	page[PageSize-1] = -sum
 }

@@ -33,8 +33,12 @@ type Attribute struct {
 
 // Report is one health check.
 type Report struct {
-	Device       string      `json:"device"`
-	Protocol     string      `json:"protocol"` // "ata", "nvme" or ""
+	Device   string `json:"device"`
+	Protocol string `json:"protocol"` // "ata", "nvme" or ""
+	// Model and Serial are the drive's own (ATA IDENTIFY DEVICE, NVMe
+	// Identify Controller); empty when it could not say.
+	Model        string      `json:"model,omitempty"`
+	Serial       string      `json:"serial,omitempty"`
 	Verdict      Verdict     `json:"verdict"`
 	Reasons      []string    `json:"reasons,omitempty"`
 	Temperature  int         `json:"temperature,omitempty"` // °C; 0 unknown

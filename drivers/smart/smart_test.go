@@ -15,7 +15,7 @@ func load(t *testing.T, name string) Report {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name+".data.bin"))
 	if err != nil {
-		t.Fatalf("%v (run go test -run TestWriteFixtures -update)", err)
+		t.Fatalf("%v (run go test -run TestFixturesMatchSpecLayouts -update)", err)
 	}
 	if strings.HasPrefix(name, "nvme") {
 		r, err := FromNVMe(data)
