@@ -99,22 +99,8 @@ func (a *Appliance) conditions(now time.Time) []status.Condition {
 	}
 	if b != nil {
 		var since time.Time // the onset is when the box first shows it
-		switch b.activity {
-		case "identifying":
-			add("identifying drive", status.Busy, "", "A drive was plugged in; the box is checking which one it is.", since)
-		case "backing up":
-			p := math.Float64frombits(b.progress.Load())
-			add("backing up", status.Busy, string(b.dec.Drive), fmt.Sprintf("Backing up onto %s (%.0f%%). Leave the drive in.", nameOf(b), p*100), since)
-		case "verifying":
-			add("verifying", status.Busy, string(b.dec.Drive), "Checking the new backup on "+nameOf(b)+". Leave the drive in.", since)
-		case "ejecting":
-			add("ejecting", status.Busy, string(b.dec.Drive), "Ejecting "+nameOf(b)+"; wait for the amber light before taking it out.", since)
-		case "safe to remove":
-			next := "the next drive"
-			if d, ok := a.rot.ExpectedNext(); ok {
-				next = d.Generation
-			}
-			add("safe to remove", status.Attention, string(b.dec.Drive), fmt.Sprintf("%s is safe to remove. Take it out, take it offsite, and put in %s.", nameOf(b), next), since)
+		if c, ok := a.activityCondition(b); ok {
+			out = append(out, c) // its onset, too, is when the box first shows it
 		}
 		if b.problem != "" {
 			add(condBackupFailed, status.Failure, string(b.dec.Drive), b.problem, since)
@@ -122,7 +108,7 @@ func (a *Appliance) conditions(now time.Time) []status.Condition {
 		if b.streamErr != "" {
 			add(condStreamStopped, status.Failure, string(b.dec.Drive), "Continuous backup onto the drive stopped: "+b.streamErr, since)
 		}
-		if b.health.Verdict == "warning" {
+		if b.health.Verdict == status.VerdictWarning {
 			add("drive health", status.Attention, string(b.dec.Drive), nameOf(b)+" shows signs of wear: "+first(b.health.Reasons)+" Plan to replace it.", since)
 		}
 	}
@@ -187,7 +173,7 @@ func (a *Appliance) swapReady(b *inBox) bool {
 	for i := len(a.book.Backups) - 1; i >= 0; i-- {
 		r := a.book.Backups[i]
 		if r.Drive == string(b.dec.Drive) && !r.Start.Before(d.InsertedAt) {
-			return r.Verified == "ok"
+			return r.Verified == status.VerifiedOK
 		}
 	}
 	return false
@@ -331,7 +317,7 @@ func (a *Appliance) fillDrives(st *status.Status, now time.Time) {
 			Serial: d.Serial, Capacity: d.Capacity, InsertedAt: d.InsertedAt, AwaySince: d.AwaySince, Health: a.book.health(d.ID),
 			HealthTrend: slices.Clone(a.book.HealthLog[d.ID])}
 		for _, r := range a.book.Backups {
-			if r.Drive == string(d.ID) && r.Verified == "ok" && r.End.After(sd.LastBackup) {
+			if r.Drive == string(d.ID) && r.Verified == status.VerifiedOK && r.End.After(sd.LastBackup) {
 				sd.LastBackup = r.End
 			}
 		}
