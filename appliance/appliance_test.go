@@ -23,15 +23,9 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/panel"
 	"github.com/clinicbox/clinicbox/drivers/panel/paneltest"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
-	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/clinicbox/clinicbox/rotation"
 	"github.com/jackc/pglogrepl"
 )
-
-func TestMain(m *testing.M) {
-	testenv.RequireAll()
-	os.Exit(m.Run())
-}
 
 // clock is a settable clock.
 type clock struct {
