@@ -52,6 +52,11 @@ type Prefetch struct {
 	// Mapped lists the CREATE TABLESPACE records served as no-ops
 	// (MapTablespaceRecords).
 	Mapped []archive.LSN
+
+	// looked, when set, is told what the prefetcher knows after each look
+	// at the cache that found nothing to do: tests wait on it instead of
+	// sleeping.
+	looked func(prefetchState)
 }
 
 // WantSegment records that recovery asked for a segment the cache did not
@@ -121,6 +126,9 @@ func (p *Prefetch) Run(ctx context.Context) error {
 			return err
 		}
 		if !more {
+			if p.looked != nil {
+				p.looked(*st)
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(p.Poll):
