@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
 )
 
@@ -88,7 +89,7 @@ func (a *Appliance) enroll(generation, who string) error {
 	if b.dec.Kind != rotation.UnknownDrive {
 		return fmt.Errorf("the drive in the box cannot be enrolled: %s", first(b.dec.Reasons))
 	}
-	if b.health.Verdict == "failing" {
+	if b.health.Verdict == status.VerdictFailing {
 		return fmt.Errorf("this drive is failing its health check (%s); use a new drive", first(b.health.Reasons))
 	}
 	dir, err := b.dev.Mount(a.runCtx, true)
@@ -115,7 +116,7 @@ func (a *Appliance) enroll(generation, who string) error {
 	if dec.Write {
 		a.startWriting(a.runCtx, b, "new drive enrolled")
 	} else {
-		b.activity = "idle"
+		b.activity = status.Idle
 	}
 	return nil
 }

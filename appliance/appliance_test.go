@@ -23,14 +23,12 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/panel"
 	"github.com/clinicbox/clinicbox/drivers/panel/paneltest"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
-	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/clinicbox/clinicbox/rotation"
 	"github.com/clinicbox/clinicbox/rotation/chain"
 	"github.com/jackc/pglogrepl"
 )
 
 func TestMain(m *testing.M) {
-	testenv.RequireAll()
 	code := m.Run()
 	if clinicctlOnce.path != "" {
 		os.RemoveAll(filepath.Dir(clinicctlOnce.path))

@@ -135,37 +135,10 @@ func (a *Appliance) driveConditions(b *inBox) []status.Condition {
 	if b.streamErr != "" {
 		add(condStreamStopped, status.Failure, "Continuous backup onto the drive stopped: "+b.streamErr)
 	}
-	if b.health.Verdict == "warning" {
+	if b.health.Verdict == status.VerdictWarning {
 		add("drive health", status.Attention, nameOf(b)+" shows signs of wear: "+first(b.health.Reasons)+" Plan to replace it.")
 	}
 	return out
-}
-
-// activityCondition is the busy (or done) condition of what the box is
-// doing with the drive, if anything.
-func (a *Appliance) activityCondition(b *inBox) (status.Condition, bool) {
-	c := status.Condition{Name: b.activity, Severity: status.Busy, Drive: string(b.dec.Drive)}
-	switch b.activity {
-	case "identifying":
-		c.Name, c.Drive, c.Message = "identifying drive", "", "A drive was plugged in; the box is checking which one it is."
-	case "backing up":
-		p := math.Float64frombits(b.progress.Load())
-		c.Message = fmt.Sprintf("Backing up onto %s (%.0f%%). Leave the drive in.", nameOf(b), p*100)
-	case "verifying":
-		c.Message = "Checking the new backup on " + nameOf(b) + ". Leave the drive in."
-	case "ejecting":
-		c.Message = "Ejecting " + nameOf(b) + "; wait for the amber light before taking it out."
-	case "safe to remove":
-		next := "the next drive"
-		if d, ok := a.rot.ExpectedNext(); ok {
-			next = d.Generation
-		}
-		c.Severity = status.Attention
-		c.Message = fmt.Sprintf("%s is safe to remove. Take it out, take it offsite, and put in %s.", nameOf(b), next)
-	default:
-		return status.Condition{}, false
-	}
-	return c, true
 }
 
 // slotConditions warns when the server keeps more WAL for the drive's or
@@ -215,7 +188,7 @@ func (a *Appliance) swapReady(b *inBox) bool {
 	for i := len(a.book.Backups) - 1; i >= 0; i-- {
 		r := a.book.Backups[i]
 		if r.Drive == string(b.dec.Drive) && !r.Start.Before(d.InsertedAt) {
-			return r.Verified == "ok"
+			return r.Verified == status.VerifiedOK
 		}
 	}
 	return false
@@ -394,7 +367,7 @@ func (a *Appliance) fillDrives(st *status.Status, now time.Time) {
 			Serial: d.Serial, Capacity: d.Capacity, InsertedAt: d.InsertedAt, AwaySince: d.AwaySince, Health: a.book.health(d.ID),
 			HealthTrend: slices.Clone(a.book.HealthLog[d.ID])}
 		for _, r := range a.book.Backups {
-			if r.Drive == string(d.ID) && r.Verified == "ok" && r.End.After(sd.LastBackup) {
+			if r.Drive == string(d.ID) && r.Verified == status.VerifiedOK && r.End.After(sd.LastBackup) {
 				sd.LastBackup = r.End
 			}
 		}

@@ -28,7 +28,7 @@ type inBox struct {
 	dir      string
 	mounted  bool
 	writable bool
-	activity string
+	activity status.Activity
 	problem  string // why the drive is not written, or what failed on it
 	ejected  bool
 	// oldSigned is set when the drive's identity carries the box's older
@@ -94,7 +94,7 @@ func (a *Appliance) arrived(ctx context.Context, dev Drive) {
 		a.event("insert", fmt.Sprintf("A second drive (%s) was plugged in while %s is in the box; it is ignored. Take it out.", dev.Name(), a.box.dev.Name()))
 		return
 	}
-	b := &inBox{dev: dev, info: dev.Info(), activity: "identifying"}
+	b := &inBox{dev: dev, info: dev.Info(), activity: status.Identifying}
 	a.box = b
 	b.job = a.spawn(ctx, func(ctx context.Context) {
 		dir, err := dev.Mount(ctx, false)
@@ -102,7 +102,7 @@ func (a *Appliance) arrived(ctx context.Context, dev Drive) {
 		if err == nil {
 			id, err = readIdentity(ctx, dir, b.info)
 		}
-		h := status.Health{Verdict: "unknown", Reasons: []string{"no health check on this box"}}
+		h := status.Health{Verdict: status.VerdictUnknown, Reasons: []string{"no health check on this box"}}
 		if a.cfg.Health != nil {
 			h = a.cfg.Health.Check(ctx, dev)
 		}
@@ -119,7 +119,7 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 	}
 	b.health, b.id, b.healthAt = h, id, a.cfg.Now()
 	if err != nil {
-		b.activity = "not written"
+		b.activity = status.NotWritten
 		a.driveProblem(b, "insert", "The box cannot read this drive ("+err.Error()+"). A backup drive must be formatted ext4 and enrolled; ask IT.")
 		return
 	}
@@ -145,7 +145,7 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 		}
 		dec = a.decide(rotation.Event{Kind: rotation.Insert, Identity: id, Capacity: b.info.Capacity})
 	}
-	if h.Verdict == "failing" && dec.Drive != "" {
+	if h.Verdict == status.VerdictFailing && dec.Drive != "" {
 		detail := "SMART health check: failing"
 		if len(h.Reasons) > 0 {
 			detail += ": " + h.Reasons[0]
@@ -156,7 +156,7 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 	}
 	b.dec = dec
 	if !dec.Write {
-		b.activity = "not written"
+		b.activity = status.NotWritten
 		return
 	}
 	a.startWriting(ctx, b, "backup when the drive came in")
@@ -167,7 +167,7 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 func (a *Appliance) startWriting(ctx context.Context, b *inBox, why string) {
 	dir, err := b.dev.Mount(ctx, true)
 	if err != nil {
-		b.activity = "not written"
+		b.activity = status.NotWritten
 		a.driveProblem(b, "backup", "The drive cannot be written: "+err.Error())
 		return
 	}
@@ -231,7 +231,7 @@ func (a *Appliance) slotRecreated(ctx context.Context, b *inBox, stored, restart
 
 // runBackup takes and verifies a base backup on the drive in the box.
 func (a *Appliance) runBackup(ctx context.Context, b *inBox, why string) {
-	b.activity, b.problem = "backing up", ""
+	b.activity, b.problem = status.BackingUp, ""
 	b.progress.Store(0)
 	drive, gen := string(b.dec.Drive), b.dec.Generation
 	// The drive's stream stores the backup's WAL, even when it is still
@@ -260,18 +260,18 @@ func (a *Appliance) runBackup(ctx context.Context, b *inBox, why string) {
 		for _, f := range bk.Files {
 			rec.Bytes += f.Size
 		}
-		a.post(ctx, func() { b.activity = "verifying" })
+		a.post(ctx, func() { b.activity = status.Verifying })
 		repo, err := a.openRepo(b)
 		if err == nil {
 			var rep *archive.Report
 			rep, err = repo.Verify(ctx, archive.VerifyOptions{Identities: []age.Identity{a.key.Identity}, Backup: bk.ID, Record: true, Now: a.cfg.Now})
 			if err == nil {
-				rec.VerifiedAt, rec.Verified = a.cfg.Now(), "ok"
+				rec.VerifiedAt, rec.Verified = a.cfg.Now(), status.VerifiedOK
 				for _, p := range rep.Problems {
 					rec.Problems = append(rec.Problems, p.String())
 				}
 				if !rep.OK() {
-					rec.Verified = "failed"
+					rec.Verified = status.VerifyFailed
 				}
 			}
 		}
@@ -285,10 +285,10 @@ func (a *Appliance) backupDone(b *inBox, rec status.Backup, err error) {
 		return
 	}
 	if err != nil {
-		rec.Verified = "failed"
+		rec.Verified = status.VerifyFailed
 		rec.Problems = append(rec.Problems, err.Error())
 		a.driveProblem(b, "backup", "The backup onto "+rec.Generation+" failed: "+err.Error())
-	} else if rec.Verified != "ok" {
+	} else if rec.Verified != status.VerifiedOK {
 		a.driveProblem(b, "verify", fmt.Sprintf("The backup onto %s did not verify: %v", rec.Generation, rec.Problems))
 	} else {
 		a.event("verify", fmt.Sprintf("Base backup %s onto %s verified.", rec.ID, rec.Generation))
@@ -298,9 +298,9 @@ func (a *Appliance) backupDone(b *inBox, rec status.Backup, err error) {
 	}
 	a.recordBackup(rec)
 	if a.box == b {
-		b.activity = "streaming"
+		b.activity = status.Streaming
 		if b.stream == nil {
-			b.activity = "idle"
+			b.activity = status.Idle
 		}
 		a.maybeDrill(a.runCtx)
 	}
@@ -314,13 +314,13 @@ func (a *Appliance) eject(ctx context.Context, who string) error {
 		return errors.New("there is no drive in the box")
 	case b.ejected:
 		return errors.New("the drive is already safe to remove")
-	case b.activity == "ejecting":
+	case b.activity == status.Ejecting:
 		return errors.New("the drive is being ejected")
 	}
-	if b.job != nil && b.activity != "streaming" {
+	if b.job != nil && b.activity != status.Streaming {
 		return fmt.Errorf("the drive is busy (%s); wait until the panel shows green", b.activity)
 	}
-	b.activity = "ejecting"
+	b.activity = status.Ejecting
 	a.event("eject", fmt.Sprintf("Ejecting %s (requested by %s).", nameOf(b), who))
 	stream, job, upload, drill := b.stream, b.job, b.upload, b.drill
 	b.stream, b.job, b.upload, b.drill = nil, nil, nil, nil
@@ -342,10 +342,10 @@ func (a *Appliance) eject(ctx context.Context, who string) error {
 			b.job = nil
 			b.mounted = err == nil && !safe && b.mounted
 			if err != nil || !safe {
-				b.activity = "idle"
+				b.activity = status.Idle
 				a.driveProblem(b, "eject", fmt.Sprintf("The drive could not be ejected safely (%v); do not pull it yet, and press the button again.", err))
 			} else {
-				b.ejected, b.activity, b.writable = true, "safe to remove", false
+				b.ejected, b.activity, b.writable = true, status.SafeToRemove, false
 				a.event("eject", nameOf(b)+" is safe to remove.")
 				a.shipLogsNow()
 			}
@@ -370,7 +370,7 @@ func (a *Appliance) left(ctx context.Context, dev Drive) {
 	if b == nil || b.dev.Name() != dev.Name() {
 		return
 	}
-	if b.activity == "ejecting" && b.job != nil {
+	if b.activity == status.Ejecting && b.job != nil {
 		// Ejecting a USB drive ends with the kernel deleting its disk, so
 		// the removal can arrive before the eject reports; the eject's
 		// result then finishes this.
@@ -411,7 +411,7 @@ func (a *Appliance) button(ctx context.Context, p Button) {
 			a.event("password", "Setup open: set the page's password on the box's page within 10 minutes.")
 		}
 		st := a.Status()
-		if len(st.Conditions) > 0 && st.Conditions[0].Name == "swap due" {
+		if len(st.Conditions) > 0 && rotation.Kind(st.Conditions[0].Name) == rotation.SwapDue {
 			if err := a.eject(ctx, "front desk (button)"); err != nil {
 				a.event("eject", "Button pressed: "+err.Error())
 			}
@@ -466,11 +466,11 @@ func (a *Appliance) recheckHealth(ctx context.Context) {
 			}
 			was := b.health.Verdict
 			b.health = h
-			if h.Verdict == "failing" && was != "failing" {
+			if h.Verdict == status.VerdictFailing && was != status.VerdictFailing {
 				a.decide(rotation.Event{Kind: rotation.Fail, Drive: b.dec.Drive, Detail: "SMART health check: failing: " + first(h.Reasons)})
 				b.job.stop()
 				b.stream.stop()
-				b.job, b.stream, b.writable, b.activity = nil, nil, false, "not written"
+				b.job, b.stream, b.writable, b.activity = nil, nil, false, status.NotWritten
 			}
 		})
 	})

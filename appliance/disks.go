@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/status"
-	"github.com/clinicbox/clinicbox/drivers/smart"
 )
 
 // DiskSurvey reports the health of the box's disks that are not backup
@@ -64,7 +63,7 @@ func (h SMARTHealth) Survey(ctx context.Context) ([]status.Disk, error) {
 		}
 		sd := status.Disk{Name: d.Disk, Size: d.Size}
 		if why := noSMART(d.Disk); why != "" {
-			sd.Health = status.Health{Verdict: string(smart.Unknown), Reasons: []string{why}}
+			sd.Health = status.Health{Verdict: status.VerdictUnknown, Reasons: []string{why}}
 		} else {
 			r := h.Checker.Check(ctx, d.DevNode, "")
 			sd.Model, sd.Serial, sd.Protocol, sd.Health = r.Model, r.Serial, r.Protocol, healthOf(r)

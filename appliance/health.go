@@ -24,7 +24,7 @@ var _ Health = SMARTHealth{}
 func (h SMARTHealth) Check(ctx context.Context, d Drive) status.Health {
 	info := d.Info()
 	if info.Disk == "" {
-		return status.Health{Verdict: string(smart.Unknown), Reasons: []string{"a simulated drive has no health data"}}
+		return status.Health{Verdict: status.VerdictUnknown, Reasons: []string{"a simulated drive has no health data"}}
 	}
 	return h.checkDisk(ctx, info.Disk, info.Bridge)
 }
@@ -35,7 +35,7 @@ func (h SMARTHealth) checkDisk(ctx context.Context, disk, bridge string) status.
 }
 
 func healthOf(r smart.Report) status.Health {
-	return status.Health{Verdict: string(r.Verdict), Reasons: r.Reasons, Temperature: r.Temperature,
+	return status.Health{Verdict: verdict(r.Verdict), Reasons: r.Reasons, Temperature: r.Temperature,
 		BadSectors: badSectors(r), PowerOnHours: r.PowerOnHours, Checked: r.Checked}
 }
 
@@ -49,4 +49,19 @@ func badSectors(r smart.Report) int64 {
 		}
 	}
 	return n
+}
+
+// verdict is the status document's word for a SMART verdict; a word this
+// version does not know counts as unknown, never as healthy.
+func verdict(v smart.Verdict) status.Verdict {
+	switch v {
+	case smart.OK:
+		return status.VerdictOK
+	case smart.Warning:
+		return status.VerdictWarning
+	case smart.Failing:
+		return status.VerdictFailing
+	case smart.Unknown:
+	}
+	return status.VerdictUnknown
 }

@@ -230,7 +230,7 @@ func (b *book) health(id rotation.DriveID) status.Health {
 	if h, ok := b.Health[id]; ok {
 		return h
 	}
-	return status.Health{Verdict: "unknown"}
+	return status.Health{Verdict: status.VerdictUnknown}
 }
 
 // setHealth keeps the drive's latest check and adds it to its trend once;
@@ -240,7 +240,7 @@ func (b *book) setHealth(id rotation.DriveID, h status.Health) bool {
 		b.Health = map[rotation.DriveID]status.Health{}
 	}
 	b.Health[id] = h
-	if h.Checked.IsZero() || h.Verdict == "unknown" {
+	if h.Checked.IsZero() || h.Verdict == status.VerdictUnknown {
 		return false
 	}
 	if b.HealthLog == nil {

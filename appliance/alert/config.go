@@ -138,6 +138,15 @@ func (s *SMTPConfig) validate() error {
 	if err != nil || host == "" || port == "" {
 		return fmt.Errorf("alert: alerts.smtp.server: %q is not host:port; write it as smtp.example.com:587", s.Server)
 	}
+	if err := s.validateSecurity(); err != nil {
+		return err
+	}
+	return s.validateAddresses()
+}
+
+// validateSecurity checks the connection's security and the credentials
+// sent over it.
+func (s *SMTPConfig) validateSecurity() error {
 	switch s.Security {
 	case "", "starttls", "tls":
 	case "none":
@@ -155,6 +164,11 @@ func (s *SMTPConfig) validate() error {
 			return fmt.Errorf("alert: alerts.smtp.password_file: %v; put the mail password in that file", err)
 		}
 	}
+	return nil
+}
+
+// validateAddresses checks the sender and the recipients.
+func (s *SMTPConfig) validateAddresses() error {
 	if _, err := mail.ParseAddress(s.From); err != nil {
 		return fmt.Errorf("alert: alerts.smtp.from: %q is not an e-mail address; write it as clinicbox@practice.example", s.From)
 	}

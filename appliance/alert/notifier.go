@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/rotation"
 )
 
 // target is somewhere messages go: e-mail or a webhook.
@@ -88,7 +89,7 @@ func New(cfg Config, log *slog.Logger) (*Notifier, error) {
 		n.host, _ = os.Hostname()
 	}
 	if n.daily == nil {
-		n.daily = []string{"swap due"}
+		n.daily = []string{string(rotation.SwapDue)}
 	}
 	if n.clearAfter == 0 {
 		n.clearAfter = DefaultClearAfter

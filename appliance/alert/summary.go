@@ -47,7 +47,7 @@ func (n *Notifier) summary(now time.Time, st status.Status) Message {
 		if !d.AwaySince.IsZero() {
 			s += ", away since " + n.when(d.AwaySince)
 		}
-		return s + fmt.Sprintf(", last backup %s, health %s", n.when(d.LastBackup), orUnknown(d.Health.Verdict))
+		return s + fmt.Sprintf(", last backup %s, health %s", n.when(d.LastBackup), orUnknown(string(d.Health.Verdict)))
 	})
 	backups := st.Backups[max(0, len(st.Backups)-3):]
 	section(&b, "Latest backups", "none yet", backups, func(bk status.Backup) string {
@@ -112,10 +112,11 @@ func section[T any](b *strings.Builder, title, none string, items []T, line func
 
 func (n *Notifier) verified(bk status.Backup) string {
 	switch bk.Verified {
-	case "ok":
+	case status.VerifiedOK:
 		return "verified " + n.when(bk.VerifiedAt)
-	case "failed":
+	case status.VerifyFailed:
 		return "VERIFICATION FAILED: " + strings.Join(bk.Problems, "; ")
+	case status.NotVerified:
 	}
 	return "not yet verified"
 }

@@ -40,8 +40,8 @@ func (r *Repo) scanWAL() (map[uint32]*Timeline, error) {
 	}
 	out := map[uint32]*Timeline{}
 	for _, d := range dirs {
-		var tli uint32
-		if _, err := fmt.Sscanf(d.Name(), "%08X", &tli); err != nil || len(d.Name()) != 8 || !d.IsDir() {
+		tli, ok := parseTLIDir(d.Name())
+		if !ok || !d.IsDir() {
 			continue
 		}
 		tl := &Timeline{TLI: tli}

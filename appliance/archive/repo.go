@@ -112,27 +112,16 @@ func create(dir string, info Info, k *signer.Key) (*Repo, error) {
 	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return nil, fmt.Errorf("archive: %w", explainFS(err))
 	}
-	l, err := os.OpenFile(filepath.Join(dir, ".lock-create"), os.O_RDWR|os.O_CREATE, 0o600)
+	l, err := lockCreate(dir)
 	if err != nil {
-		return nil, fmt.Errorf("archive: %w", explainFS(err))
+		return nil, err
 	}
 	defer l.Close()
-	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
-		return nil, fmt.Errorf("archive: lock: %w", err)
-	}
 	if r, err := Open(dir); err == nil || !errors.Is(err, ErrNotRepo) {
 		return checkSame(r, err, dir, info)
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
-		var names []string
-		for _, e := range entries {
-			if !strings.HasPrefix(e.Name(), "lost+found") && !strings.HasPrefix(e.Name(), ".lock-") {
-				names = append(names, e.Name())
-			}
-		}
-		if len(names) > 0 {
-			return nil, fmt.Errorf("archive: %s is not empty and holds no repository (found %s); choose an empty directory", dir, strings.Join(names[:min(3, len(names))], ", "))
-		}
+	if err := checkEmpty(dir); err != nil {
+		return nil, err
 	}
 	if k != nil {
 		info.Format, info.Signer, info.SignedFrom = FormatVersion, k.Public().String(), 0
@@ -153,6 +142,36 @@ func create(dir string, info Info, k *signer.Key) (*Repo, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// lockCreate takes the lock that lets one process at a time create a
+// repository in dir.
+func lockCreate(dir string) (*os.File, error) {
+	l, err := os.OpenFile(filepath.Join(dir, ".lock-create"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", explainFS(err))
+	}
+	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("archive: lock: %w", err)
+	}
+	return l, nil
+}
+
+// checkEmpty refuses a directory that holds anything but a filesystem's
+// lost+found and locks: a repository goes only where nothing else is.
+func checkEmpty(dir string) error {
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "lost+found") && !strings.HasPrefix(e.Name(), ".lock-") {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("archive: %s is not empty and holds no repository (found %s); choose an empty directory", dir, strings.Join(names[:min(3, len(names))], ", "))
+	}
+	return nil
 }
 
 // writeInfo stores the repository's identity, clinicbox-repo.json.

@@ -204,14 +204,21 @@ func TestHistorySigned(t *testing.T) {
 // writeBackup stores a backup of content (as base.tar) through r.
 func writeBackup(t *testing.T, r *Repo, content []byte) *Backup {
 	t.Helper()
-	w, err := r.NewBackup(NewID(r.Info.Created), NoCompress)
+	return storeBackup(t, r, content, []byte("{}"), Backup{Timeline: 1, StartLSN: 0x3000028, EndLSN: 0x3000100, EndTimeline: 1, Compression: NoCompress})
+}
+
+// storeBackup stores a backup of base.tar and a manifest through r, with
+// b's positions and compression.
+func storeBackup(t *testing.T, r *Repo, base, manifest []byte, b Backup) *Backup {
+	t.Helper()
+	w, err := r.NewBackup(NewID(r.Info.Created), b.Compression)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []struct {
 		open func() (io.WriteCloser, error)
 		data []byte
-	}{{func() (io.WriteCloser, error) { return w.Archive("base.tar", "") }, content}, {w.Manifest, []byte("{}")}} {
+	}{{func() (io.WriteCloser, error) { return w.Archive("base.tar", "") }, base}, {w.Manifest, manifest}} {
 		fw, err := f.open()
 		if err != nil {
 			t.Fatal(err)
@@ -221,11 +228,11 @@ func writeBackup(t *testing.T, r *Repo, content []byte) *Backup {
 			t.Fatal(err)
 		}
 	}
-	b, err := w.Commit(Backup{Timeline: 1, StartLSN: 0x3000028, EndLSN: 0x3000100, EndTimeline: 1, Compression: NoCompress})
+	stored, err := w.Commit(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return stored
 }
 
 // readBase reads a backup's base archive through OpenFile.

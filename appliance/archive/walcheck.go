@@ -173,24 +173,11 @@ func (r *Repo) checkPages(sd *SegmentData, j segJob) string {
 	if sd.Valid < longHeaderLen {
 		return ""
 	}
+	blck, msg := r.checkLongHeader(d)
+	if msg != "" {
+		return msg
+	}
 	magic := binary.LittleEndian.Uint16(d)
-	if !knownMagic[magic] {
-		return fmt.Sprintf("page 0: not a WAL page (magic %#04x)", magic)
-	}
-	info := binary.LittleEndian.Uint16(d[2:])
-	if info&xlpLongHeader == 0 {
-		return "page 0 lacks the long header"
-	}
-	if sys := binary.LittleEndian.Uint64(d[24:]); fmt.Sprint(sys) != r.Info.SystemID {
-		return fmt.Sprintf("segment belongs to database system %d, not %s", sys, r.Info.SystemID)
-	}
-	if ss := binary.LittleEndian.Uint32(d[32:]); uint64(ss) != r.Info.SegmentSize {
-		return fmt.Sprintf("segment size in header is %d", ss)
-	}
-	blck := int(binary.LittleEndian.Uint32(d[36:]))
-	if blck < 1024 || blck > 65536 || blck&(blck-1) != 0 {
-		return fmt.Sprintf("page size in header is %d", blck)
-	}
 	base := j.segNo * r.Info.SegmentSize
 	prevTLI := uint32(0)
 	zeroFrom := -1 // after a WAL switch the rest of the segment is zero pages
@@ -205,19 +192,54 @@ func (r *Repo) checkPages(sd *SegmentData, j segJob) string {
 		if zeroFrom >= 0 {
 			return fmt.Sprintf("page at offset %d follows zero pages from offset %d", off, zeroFrom)
 		}
-		if binary.LittleEndian.Uint16(p) != magic || binary.LittleEndian.Uint16(p[2:])&^xlpAllFlags != 0 {
-			return fmt.Sprintf("page at offset %d: bad header", off)
-		}
-		tli := binary.LittleEndian.Uint32(p[4:])
-		if tli > j.tli || tli < prevTLI {
-			return fmt.Sprintf("page at offset %d: timeline %d out of order", off, tli)
+		tli, msg := checkPage(p, off, magic, j.tli, prevTLI, base+uint64(off))
+		if msg != "" {
+			return msg
 		}
 		prevTLI = tli
-		if addr := binary.LittleEndian.Uint64(p[8:]); addr != base+uint64(off) {
-			return fmt.Sprintf("page at offset %d: page address %X, expected %X", off, addr, base+uint64(off))
-		}
 	}
 	return ""
+}
+
+// checkLongHeader checks the first page's long header and returns the
+// page size it gives.
+func (r *Repo) checkLongHeader(d []byte) (blck int, msg string) {
+	magic := binary.LittleEndian.Uint16(d)
+	if !knownMagic[magic] {
+		return 0, fmt.Sprintf("page 0: not a WAL page (magic %#04x)", magic)
+	}
+	info := binary.LittleEndian.Uint16(d[2:])
+	if info&xlpLongHeader == 0 {
+		return 0, "page 0 lacks the long header"
+	}
+	if sys := binary.LittleEndian.Uint64(d[24:]); fmt.Sprint(sys) != r.Info.SystemID {
+		return 0, fmt.Sprintf("segment belongs to database system %d, not %s", sys, r.Info.SystemID)
+	}
+	if ss := binary.LittleEndian.Uint32(d[32:]); uint64(ss) != r.Info.SegmentSize {
+		return 0, fmt.Sprintf("segment size in header is %d", ss)
+	}
+	blck = int(binary.LittleEndian.Uint32(d[36:]))
+	if blck < 1024 || blck > 65536 || blck&(blck-1) != 0 {
+		return 0, fmt.Sprintf("page size in header is %d", blck)
+	}
+	return blck, ""
+}
+
+// checkPage checks one page header that is not zero: its magic and flags,
+// a timeline no higher than the segment's and no lower than the page
+// before's, and its own address. It returns the page's timeline.
+func checkPage(p []byte, off int, magic uint16, segTLI, prevTLI uint32, addr uint64) (uint32, string) {
+	if binary.LittleEndian.Uint16(p) != magic || binary.LittleEndian.Uint16(p[2:])&^xlpAllFlags != 0 {
+		return 0, fmt.Sprintf("page at offset %d: bad header", off)
+	}
+	tli := binary.LittleEndian.Uint32(p[4:])
+	if tli > segTLI || tli < prevTLI {
+		return 0, fmt.Sprintf("page at offset %d: timeline %d out of order", off, tli)
+	}
+	if got := binary.LittleEndian.Uint64(p[8:]); got != addr {
+		return 0, fmt.Sprintf("page at offset %d: page address %X, expected %X", off, got, addr)
+	}
+	return tli, ""
 }
 
 func isZero(p []byte) bool {

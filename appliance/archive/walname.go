@@ -29,6 +29,16 @@ func parseSegName(name string, segSize uint64) (tli uint32, segNo uint64, ok boo
 
 func tliDir(tli uint32) string { return fmt.Sprintf("%08X", tli) }
 
+// parseTLIDir reads a timeline directory's name: exactly tliDir of a
+// timeline above zero.
+func parseTLIDir(name string) (uint32, bool) {
+	t, err := strconv.ParseUint(name, 16, 32)
+	if err != nil || t == 0 || name != tliDir(uint32(t)) {
+		return 0, false
+	}
+	return uint32(t), true
+}
+
 // File name suffixes in wal/TLI/.
 const (
 	segSuffix     = ".zst.age"     // a complete segment: age(zstd(16 MB))

@@ -179,7 +179,7 @@ func (s *boxService) awaitRetention() bool {
 	return false
 }
 
-func activity(a string) func(*status.Status) bool {
+func activity(a status.Activity) func(*status.Status) bool {
 	return func(st *status.Status) bool { return st.InBox != nil && st.InBox.Activity == a }
 }
 

@@ -53,6 +53,11 @@ type Prefetch struct {
 	// the data directory recovery replays into.
 	Guard  Guard
 	PGData string
+
+	// looked, when set, is told what the prefetcher knows after each look
+	// at the cache that found nothing to do: tests wait on it instead of
+	// sleeping.
+	looked func(prefetchState)
 }
 
 // WantSegment records that recovery asked for a segment the cache did not
@@ -122,6 +127,9 @@ func (p *Prefetch) Run(ctx context.Context) error {
 			return err
 		}
 		if !more {
+			if p.looked != nil {
+				p.looked(*st)
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(p.Poll):

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,7 +87,9 @@ func TestPrefetch(t *testing.T) {
 	if err != nil || !start {
 		t.Fatalf("WantSegment = %v, %v; want a prefetcher to start", start, err)
 	}
-	p := &Prefetch{Repo: r, Identities: ids, Dir: dir, Ahead: 3, Poll: time.Millisecond}
+	var idle atomic.Pointer[prefetchState]
+	p := &Prefetch{Repo: r, Identities: ids, Dir: dir, Ahead: 3, Poll: time.Millisecond,
+		looked: func(s prefetchState) { idle.Store(&s) }}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
 
@@ -108,7 +111,12 @@ func TestPrefetch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(20 * time.Millisecond)
+	// The prefetcher's own word that it stopped at the damaged segment
+	// and saw the cache empty, not a pause that a slow run outlasts.
+	waitFor(t, "the prefetcher to stop at "+name(7), func() bool {
+		s := idle.Load()
+		return s != nil && s.stuck && s.next == 7 && s.cached == 0
+	})
 	if got := cachedNames(dir); len(got) != 0 {
 		t.Errorf("cached %v; want nothing at or after the damaged segment", got)
 	}

@@ -53,21 +53,54 @@ type Result struct {
 // Run restores a backup into opt.PGData and configures recovery to the
 // target. The result starts with a plain pg_ctl start.
 func Run(ctx context.Context, opt Options) (*Result, error) {
+	if err := opt.check(); err != nil {
+		return nil, err
+	}
+	res, err := plan(opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := extract(opt, res); err != nil {
+		return nil, err
+	}
+	if err := prepareCreated(opt.PGData, res.Tablespaces); err != nil {
+		return nil, err
+	}
+	if err := writeRecoveryConf(opt, newGuard(res.Backup, res.Window, opt.Target, res.Tablespaces).Flags()); err != nil {
+		return nil, err
+	}
+	if opt.OwnerUID >= 0 {
+		if err := chownTree(opt, res.Tablespaces); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// check refuses options a restore cannot honour, and finds the program
+// restore_command runs when none is given.
+func (opt *Options) check() error {
 	if opt.Standby && !opt.Target.Latest() {
-		return nil, fmt.Errorf("restore: a standby follows the latest WAL; it takes no target (%s)", opt.Target)
+		return fmt.Errorf("restore: a standby follows the latest WAL; it takes no target (%s)", opt.Target)
 	}
 	if opt.FetchProgram == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		opt.FetchProgram = exe
 	}
 	for _, p := range []string{opt.FetchProgram, opt.IdentityFile, opt.Repo.Dir} {
 		if strings.ContainsAny(p, `'"\`+"\n") {
-			return nil, fmt.Errorf("restore: path %q contains quotes; move it to a plain path", p)
+			return fmt.Errorf("restore: path %q contains quotes; move it to a plain path", p)
 		}
 	}
+	return nil
+}
+
+// plan chooses the backup for the target, places its tablespaces and
+// makes sure the data directory's file system has room.
+func plan(opt Options) (*Result, error) {
 	sum, err := opt.Repo.Summarize()
 	if err != nil {
 		return nil, err
@@ -94,8 +127,14 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err := checkSpace(opt.PGData, need+int64(4*opt.Repo.Info.SegmentSize)); err != nil {
 		return nil, err
 	}
+	return res, nil
+}
+
+// extract unpacks the chosen backup into the data directory and the
+// tablespaces' places.
+func extract(opt Options, res *Result) error {
 	var stored int64
-	for _, f := range b.Files {
+	for _, f := range res.Backup.Files {
 		stored += f.Size
 	}
 	xopt := archive.ExtractOptions{Identities: opt.Identities, Tablespaces: map[uint32]string{}}
@@ -107,26 +146,13 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Progress != nil {
 		xopt.Progress = func(done int64) { opt.Progress(done, stored) }
 	}
-	if err := opt.Repo.Extract(b, opt.PGData, xopt); err != nil {
-		return nil, err
+	if err := opt.Repo.Extract(res.Backup, opt.PGData, xopt); err != nil {
+		return err
 	}
-	if b.Kind == archive.KindIncremental {
-		if err := checkRebuilt(opt.Repo, b, opt.PGData, opt.Identities); err != nil {
-			return nil, err
-		}
+	if res.Backup.Kind == archive.KindIncremental {
+		return checkRebuilt(opt.Repo, res.Backup, opt.PGData, opt.Identities)
 	}
-	if err := prepareCreated(opt.PGData, res.Tablespaces); err != nil {
-		return nil, err
-	}
-	if err := writeRecoveryConf(opt, newGuard(b, w, opt.Target, res.Tablespaces).Flags()); err != nil {
-		return nil, err
-	}
-	if opt.OwnerUID >= 0 {
-		if err := chownTree(opt, res.Tablespaces); err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
+	return nil
 }
 
 // checkRebuilt checks a data directory rebuilt from an incremental

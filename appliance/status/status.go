@@ -159,15 +159,14 @@ type Drive struct {
 // HealthSample is one SMART check, for trends.
 type HealthSample struct {
 	Time        time.Time `json:"time"`
-	Verdict     string    `json:"verdict"`
+	Verdict     Verdict   `json:"verdict"`
 	Temperature int       `json:"temperature,omitempty"`
 	BadSectors  int64     `json:"bad_sectors"`
 }
 
 // Health is a drive's last SMART check.
 type Health struct {
-	// Verdict is "ok", "warning", "failing" or "unknown".
-	Verdict     string   `json:"verdict"`
+	Verdict     Verdict  `json:"verdict"`
 	Reasons     []string `json:"reasons,omitempty"`
 	Temperature int      `json:"temperature,omitempty"`
 	// BadSectors counts what the drive could not read or had to move:
@@ -200,10 +199,8 @@ type InBox struct {
 	// drive", "foreign drive", "refused".
 	Decision string `json:"decision"`
 	Writable bool   `json:"writable"`
-	// Activity is what the box is doing with it: "identifying", "backing
-	// up", "verifying", "streaming", "ejecting", "safe to remove", "idle",
-	// "not written".
-	Activity string `json:"activity"`
+	// Activity is what the box is doing with it.
+	Activity Activity `json:"activity"`
 	// Progress is between 0 and 1 while backing up or verifying.
 	Progress float64 `json:"progress,omitempty"`
 }
@@ -235,10 +232,10 @@ type Backup struct {
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end"`
 	Bytes      int64     `json:"bytes"`
-	// Verified is "ok", "failed" or "" (not yet).
-	Verified   string    `json:"verified"`
-	VerifiedAt time.Time `json:"verified_at,omitzero"`
-	Problems   []string  `json:"problems,omitempty"`
+	// Verified is NotVerified until the backup has been checked.
+	Verified   Verification `json:"verified"`
+	VerifiedAt time.Time    `json:"verified_at,omitzero"`
+	Problems   []string     `json:"problems,omitempty"`
 }
 
 // Drill is one restore drill.

@@ -105,6 +105,28 @@ func (b *box) load() error {
 	if err != nil {
 		return err
 	}
+	b.findEnd(tls)
+	if !b.have {
+		return nil
+	}
+	idx, err := b.readIndex(b.cur.tli, b.cur.seg)
+	if err != nil {
+		return err
+	}
+	if err := b.cutTornIndex(); err != nil {
+		return err
+	}
+	b.cur.fill = idx.raw
+	if b.cur.fill == int(b.repo.Info.SegmentSize) {
+		b.cur = walPos{tli: b.cur.tli, seg: b.cur.seg + 1}
+		return nil
+	}
+	return b.cutUnacknowledged(idx)
+}
+
+// findEnd sets the current position to the segment after the highest
+// complete segment of the highest timeline, or to the highest partial one.
+func (b *box) findEnd(tls []*archive.Timeline) {
 	for _, tl := range tls {
 		for _, s := range tl.Segments {
 			if !b.have || tl.TLI > b.cur.tli || (tl.TLI == b.cur.tli && s.SegNo >= b.cur.seg) {
@@ -115,29 +137,32 @@ func (b *box) load() error {
 			}
 		}
 	}
-	if !b.have {
-		return nil
-	}
-	idx, err := b.readIndex(b.cur.tli, b.cur.seg)
-	if err != nil {
-		return err
-	}
-	if fi, err := os.Stat(b.indexPath(b.cur.tli, b.cur.seg)); err == nil && fi.Size()%indexEntry != 0 {
-		if err := os.Truncate(b.indexPath(b.cur.tli, b.cur.seg), fi.Size()-fi.Size()%indexEntry); err != nil {
+}
+
+// cutTornIndex cuts a torn last entry off the current segment's index.
+func (b *box) cutTornIndex() error {
+	path := b.indexPath(b.cur.tli, b.cur.seg)
+	if fi, err := os.Stat(path); err == nil && fi.Size()%indexEntry != 0 {
+		if err := os.Truncate(path, fi.Size()-fi.Size()%indexEntry); err != nil {
 			return fmt.Errorf("vault: cut a torn index entry: %w", err)
 		}
 	}
-	b.cur.fill = idx.raw
-	if b.cur.fill == int(b.repo.Info.SegmentSize) {
-		b.cur = walPos{tli: b.cur.tli, seg: b.cur.seg + 1}
-		return nil
-	}
+	return nil
+}
+
+// cutUnacknowledged cuts the current partial segment back to what its
+// index acknowledges; a file shorter than that has lost acknowledged data.
+func (b *box) cutUnacknowledged(idx indexSum) error {
 	path := filepath.Join(b.repo.Dir, archive.WALFile(b.repo.Info.SegmentSize, b.cur.tli, b.cur.seg, archive.WALPartial))
-	if fi, err := os.Stat(path); err == nil && fi.Size() > idx.stored {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil
+	case fi.Size() > idx.stored:
 		if err := os.Truncate(path, idx.stored); err != nil {
 			return fmt.Errorf("vault: cut an unacknowledged record: %w", err)
 		}
-	} else if err == nil && fi.Size() < idx.stored {
+	case fi.Size() < idx.stored:
 		return fmt.Errorf("vault: %s is shorter (%d bytes) than its index says (%d): the disk lost acknowledged data", path, fi.Size(), idx.stored)
 	}
 	return nil

@@ -177,7 +177,7 @@ func healthTrend(samples []status.HealthSample) template.HTML {
 			r := min(2+math.Log2(float64(s.BadSectors)), 8)
 			fmt.Fprintf(&b, `<circle class="bad" cx="%.1f" cy="%d" r="%.1f"/>`, x(s.Time), trendH/2, r)
 		}
-		if s.Verdict == "warning" || s.Verdict == "failing" {
+		if s.Verdict == status.VerdictWarning || s.Verdict == status.VerdictFailing {
 			fmt.Fprintf(&b, `<line class="verdict-%s" x1="%.1f" x2="%.1f" y1="0" y2="%d"/>`, s.Verdict, x(s.Time), x(s.Time), trendH)
 		}
 	}

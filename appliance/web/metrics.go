@@ -54,7 +54,20 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-var verdictValue = map[string]float64{"ok": 0, "warning": 1, "failing": 2}
+// verdictValue is the health gauge's value: -1 when the drive cannot be
+// asked.
+func verdictValue(v status.Verdict) float64 {
+	switch v {
+	case status.VerdictOK:
+		return 0
+	case status.VerdictWarning:
+		return 1
+	case status.VerdictFailing:
+		return 2
+	case status.VerdictUnknown:
+	}
+	return -1
+}
 
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	st, now := c.box.Status(), c.now()
@@ -80,11 +93,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		g(descSlotLimit, float64(sl.LimitBytes), sl.Name)
 	}
 	for _, d := range st.Drives {
-		v, ok := verdictValue[d.Health.Verdict]
-		if !ok {
-			v = -1
-		}
-		g(descHealth, v, d.ID, d.Generation)
+		g(descHealth, verdictValue(d.Health.Verdict), d.ID, d.Generation)
 		if d.Health.Temperature != 0 {
 			g(descTemp, float64(d.Health.Temperature), d.ID, d.Generation)
 		}
@@ -119,7 +128,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 func lastBackup(bs []status.Backup, where string, verified bool) (time.Time, bool) {
 	var last time.Time
 	for _, b := range bs {
-		if (where == "offsite") != (b.Drive == "") || (verified && b.Verified != "ok") {
+		if (where == "offsite") != (b.Drive == "") || (verified && b.Verified != status.VerifiedOK) {
 			continue
 		}
 		if b.End.After(last) {

@@ -20,6 +20,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance"
 	"github.com/clinicbox/clinicbox/appliance/web"
 	"github.com/clinicbox/clinicbox/drivers/smart"
+	"github.com/clinicbox/clinicbox/drivers/tailnet"
 )
 
 // exitDisabled tells gokrazy's supervisor not to restart the service.
@@ -35,24 +36,22 @@ func main() {
 	os.Exit(code)
 }
 
+// options are the service's flags.
+type options struct {
+	settings, state, run, listen, console, loopDrives string
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	fs := flag.NewFlagSet("clinicbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	settingsPath := fs.String("settings", "/perm/clinicbox/settings.json", "settings file (JSON)")
-	stateDir := fs.String("state", "/perm/clinicbox", "directory for the box key, rotation state and custody log")
-	runDir := fs.String("run", "/tmp/clinicbox", "directory for drive mount points (tmpfs)")
-	listen := fs.String("listen", ":8080", "address of the box's pages on the practice's network")
-	console := fs.String("console", "/dev/console", "where the page's setup code is shown to someone at the box (a monitor, the serial port); empty: only in the log")
-	loopDrives := fs.String("loop-drives", "", "for tests and demos only: also take loop devices whose image file is in this directory for drives (default: USB drives only)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, nil
-		}
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0, nil
+	}
+	if err != nil {
 		return 2, err
 	}
 	fmt.Fprintln(stdout, "clinicbox: starting")
 	log := slog.New(slog.NewTextHandler(stdout, nil))
-	set, err := loadSettings(*settingsPath)
+	set, err := loadSettings(o.settings)
 	if err != nil {
 		// First run, or a broken file: say what to do and stay up, so the
 		// message is visible on the gokrazy page instead of a restart loop.
@@ -61,22 +60,64 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return 0, nil
 	}
 	if set.Disabled {
-		log.Info("disabled in the settings; not starting", "settings", *settingsPath)
+		log.Info("disabled in the settings; not starting", "settings", o.settings)
 		return exitDisabled, nil
 	}
-	if *loopDrives != "" {
-		log.Warn("loop devices attached from this directory are taken for drives (tests and demos only)", "dir", *loopDrives)
+	cfg := o.config(ctx, set, log)
+	node, err := startOffsite(ctx, set, o.state, &cfg, log)
+	if err != nil {
+		log.Error("offsite is off until its settings are fixed", "err", err)
+	}
+	if node != nil {
+		defer node.Close()
+	}
+	a, err := appliance.New(cfg)
+	if err != nil {
+		return 1, err
+	}
+	pages, err := a.NewWeb(nil, tailnetCallers(node), func(c *web.Config) {
+		c.ShowSetupCode = showOnConsole(o.console, log)
+		c.Hosts = boxHosts(node)
+	})
+	if err != nil {
+		return 1, err
+	}
+	served := o.serve(ctx, node, pages, log)
+	// Not a secret: people compare it with what their browser shows.
+	log.Info("running", "database", appliance.Redact(set.Database.URL), "state", o.state, "pages", o.listen,
+		"fingerprint", pages.Cert().Fingerprint)
+	return stopped(a.Run(ctx), served, log)
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("clinicbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.settings, "settings", "/perm/clinicbox/settings.json", "settings file (JSON)")
+	fs.StringVar(&o.state, "state", "/perm/clinicbox", "directory for the box key, rotation state and custody log")
+	fs.StringVar(&o.run, "run", "/tmp/clinicbox", "directory for drive mount points (tmpfs)")
+	fs.StringVar(&o.listen, "listen", ":8080", "address of the box's pages on the practice's network")
+	fs.StringVar(&o.console, "console", "/dev/console", "where the page's setup code is shown to someone at the box (a monitor, the serial port); empty: only in the log")
+	fs.StringVar(&o.loopDrives, "loop-drives", "", "for tests and demos only: also take loop devices whose image file is in this directory for drives (default: USB drives only)")
+	return o, fs.Parse(args)
+}
+
+// config wires the real drivers, the panel and the alerts to the
+// appliance; what cannot start is logged and left out.
+func (o options) config(ctx context.Context, set *appliance.Settings, log *slog.Logger) appliance.Config {
+	if o.loopDrives != "" {
+		log.Warn("loop devices attached from this directory are taken for drives (tests and demos only)", "dir", o.loopDrives)
 	}
 	host, _ := os.Hostname()
-	notifier, err := appliance.NewNotifier(set, *stateDir, host, log)
+	notifier, err := appliance.NewNotifier(set, o.state, host, log)
 	if err != nil {
 		log.Error("alerts are off until their settings are fixed", "err", err)
 	}
 	health := appliance.SMARTHealth{Checker: &smart.Checker{}}
 	cfg := appliance.Config{
 		Settings: set,
-		StateDir: *stateDir,
-		Drives:   &appliance.USBDrives{RunDir: *runDir, Log: log, Accept: acceptDrives("/sys", *loopDrives)},
+		StateDir: o.state,
+		Drives:   &appliance.USBDrives{RunDir: o.run, Log: log, Accept: acceptDrives("/sys", o.loopDrives)},
 		Health:   health,
 		Disks:    health,
 		Log:      log,
@@ -89,47 +130,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		cfg.Notifier = notifier
 		go notifier.Run(ctx)
 	}
-	node, err := startOffsite(ctx, set, *stateDir, &cfg, log)
-	if err != nil {
-		log.Error("offsite is off until its settings are fixed", "err", err)
+	return cfg
+}
+
+// tailnetCallers tells the pages who calls over the tailnet; nil without
+// a tailnet node.
+func tailnetCallers(node *tailnet.Node) func(context.Context, string) (web.Caller, error) {
+	if node == nil {
+		return nil
 	}
-	if node != nil {
-		defer node.Close()
+	return func(ctx context.Context, addr string) (web.Caller, error) {
+		p, err := node.WhoIs(ctx, addr)
+		return web.Caller{Via: "tailnet", Addr: addr, Node: p.Node, Login: p.Login, Tags: p.Tags}, err
 	}
-	a, err := appliance.New(cfg)
-	if err != nil {
-		return 1, err
-	}
-	var whois func(context.Context, string) (web.Caller, error)
-	if node != nil {
-		whois = func(ctx context.Context, addr string) (web.Caller, error) {
-			p, err := node.WhoIs(ctx, addr)
-			return web.Caller{Via: "tailnet", Addr: addr, Node: p.Node, Login: p.Login, Tags: p.Tags}, err
-		}
-	}
-	pages, err := a.NewWeb(nil, whois, func(c *web.Config) {
-		c.ShowSetupCode = showOnConsole(*console, log)
-		c.Hosts = boxHosts(node)
-	})
-	if err != nil {
-		return 1, err
-	}
+}
+
+// serve serves the pages on the tailnet, when there is a node, and on the
+// practice's network.
+func (o options) serve(ctx context.Context, node *tailnet.Node, pages *web.Server, log *slog.Logger) *servers {
 	var served servers
 	if node != nil {
 		served.serveTailnet(ctx, node, pages, log)
 	}
-	if err := served.serveLAN(pages, *listen); err != nil {
-		log.Error("the box's pages are not served", "addr", *listen, "err", err)
+	if err := served.serveLAN(pages, o.listen); err != nil {
+		log.Error("the box's pages are not served", "addr", o.listen, "err", err)
 	}
-	// Not a secret: people compare it with what their browser shows.
-	log.Info("running", "database", appliance.Redact(set.Database.URL), "state", *stateDir, "pages", *listen,
-		"fingerprint", pages.Cert().Fingerprint)
-	err = a.Run(ctx)
+	return &served
+}
+
+// stopped shuts the pages down after the appliance returned runErr and
+// says how the service ends.
+func stopped(runErr error, served *servers, log *slog.Logger) (int, error) {
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	served.shutdown(shut)
-	if err != nil {
-		return 1, err
+	if runErr != nil {
+		return 1, runErr
 	}
 	log.Info("stopped cleanly")
 	return 0, nil

@@ -38,44 +38,72 @@ func runHwcheck(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := os.MkdirAll(*record, 0o755); err != nil {
 			return err
 		}
-	}
-	if *record != "" && *uevents > 0 {
-		f, err := os.Create(filepath.Join(*record, "hotplug.uevents"))
-		if err != nil {
+		if err := hwRecordUEvents(ctx, *record, *uevents, stdout); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "Recording uevents for %v: plug a drive in and take it out now.\n", *uevents)
-		src, err := usb.OpenKernel()
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("hwcheck: uevents: %w", err)
-		}
-		rctx, cancel := context.WithTimeout(ctx, *uevents)
-		n, err := recordUEvents(rctx, src, f, nil)
-		cancel()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "  %d uevents recorded in %s\n", n, f.Name())
 	}
 	fmt.Fprintln(stdout, "Drives:")
-	found := hwDrives(ctx, *sysfs, *record, stdout)
-	if found == 0 {
+	if hwDrives(ctx, *sysfs, *record, stdout) == 0 {
 		fmt.Fprintln(stdout, "  no USB drives attached: plug one in and run hwcheck again")
 	}
 	fmt.Fprintln(stdout, "Front panel:")
-	cfg, err := panel.OpenGPIO(panel.Pins{Green: *green, Amber: *amber, Red: *red, Buzzer: *buzzer, Button: *button})
-	if err != nil {
-		fmt.Fprintf(stdout, "  no GPIO panel: %v\n", err)
-		if cfg, err = panel.BoardLEDs(*sysfs); err != nil {
-			fmt.Fprintf(stdout, "  no board LEDs either: %v\n", err)
-			return nil
-		}
-		fmt.Fprintln(stdout, "  using the board's own LEDs")
+	cfg, ok := hwPanel(*sysfs, panel.Pins{Green: *green, Amber: *amber, Red: *red, Buzzer: *buzzer, Button: *button}, stdout)
+	if !ok {
+		return nil
 	}
+	hwOutputs(ctx, cfg, stdout)
+	hwButton(ctx, cfg.Button, *wait, stdout)
+	return nil
+}
+
+// hwRecordUEvents records the kernel's uevents for d into the fixture
+// directory, while someone plugs a drive in and takes it out; zero d
+// records nothing.
+func hwRecordUEvents(ctx context.Context, dir string, d time.Duration, stdout io.Writer) error {
+	if d <= 0 {
+		return nil
+	}
+	f, err := os.Create(filepath.Join(dir, "hotplug.uevents"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Recording uevents for %v: plug a drive in and take it out now.\n", d)
+	src, err := usb.OpenKernel()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("hwcheck: uevents: %w", err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, d)
+	n, err := recordUEvents(rctx, src, f, nil)
+	cancel()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "  %d uevents recorded in %s\n", n, f.Name())
+	return nil
+}
+
+// hwPanel opens the GPIO panel, or the board's own LEDs without one; ok is
+// false when there is neither.
+func hwPanel(sysfs string, pins panel.Pins, stdout io.Writer) (panel.Config, bool) {
+	cfg, err := panel.OpenGPIO(pins)
+	if err == nil {
+		return cfg, true
+	}
+	fmt.Fprintf(stdout, "  no GPIO panel: %v\n", err)
+	if cfg, err = panel.BoardLEDs(sysfs); err != nil {
+		fmt.Fprintf(stdout, "  no board LEDs either: %v\n", err)
+		return cfg, false
+	}
+	fmt.Fprintln(stdout, "  using the board's own LEDs")
+	return cfg, true
+}
+
+// hwOutputs turns each light and the buzzer on for a moment.
+func hwOutputs(ctx context.Context, cfg panel.Config, stdout io.Writer) {
 	for _, o := range []struct {
 		name string
 		out  panel.Output
@@ -93,20 +121,23 @@ func runHwcheck(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		o.out.Set(false)
 	}
-	if cfg.Button == nil {
+}
+
+// hwButton waits up to wait for a press of the button.
+func hwButton(ctx context.Context, button panel.Input, wait time.Duration, stdout io.Writer) {
+	if button == nil {
 		fmt.Fprintln(stdout, "  button: not wired")
-		return nil
+		return
 	}
-	fmt.Fprintf(stdout, "  button: press it within %v\n", *wait)
-	deadline := time.Now().Add(*wait)
+	fmt.Fprintf(stdout, "  button: press it within %v\n", wait)
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if cfg.Button.WaitForEdge(time.Until(deadline)) && cfg.Button.Pressed() {
+		if button.WaitForEdge(time.Until(deadline)) && button.Pressed() {
 			fmt.Fprintln(stdout, "  button: pressed, it works")
-			return nil
+			return
 		}
 	}
 	fmt.Fprintln(stdout, "  button: no press seen; check its wiring (GPIO to button to GND)")
-	return nil
 }
 
 // hwDrives lists the USB disks and their health; it returns how many.

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 // drive's repository on the host with clinicctl verify and restore.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
-		t.Skip("boots a virtual machine for several minutes")
+		testenv.Skip(t, "boots a virtual machine for several minutes, which -short leaves out")
 	}
 	_, set, err := loadProject()
 	if err != nil {

@@ -49,7 +49,7 @@ func offeredForEnrollment(st *status.Status) error {
 		return errNoBox
 	case b.Decision != "unknown drive":
 		return fmt.Errorf("the drive in the box is %q (%s); want an unknown drive", b.Decision, b.Activity)
-	case b.Writable || b.Activity != "not written":
+	case b.Writable || b.Activity != status.NotWritten:
 		return failNowf("an unknown drive is writable %v, %q; want not written", b.Writable, b.Activity)
 	case !slices.ContainsFunc(st.Conditions, func(c status.Condition) bool { return c.Name == "unknown drive" }):
 		return fmt.Errorf("no \"unknown drive\" condition yet (headline %q)", st.Headline)
@@ -81,16 +81,16 @@ func verifiedBackup(st *status.Status, drive string) (*status.Backup, error) {
 			last = b
 		}
 	}
-	activity := ""
+	var activity status.Activity
 	if st.InBox != nil {
 		activity = st.InBox.Activity
 	}
 	switch {
 	case last == nil:
 		return nil, fmt.Errorf("no backup on %s yet (%s)", drive, activity)
-	case last.Verified == "failed":
+	case last.Verified == status.VerifyFailed:
 		return nil, failNowf("backup %s on %s failed verification: %s", last.ID, drive, strings.Join(last.Problems, "; "))
-	case last.Verified != "ok":
+	case last.Verified != status.VerifiedOK:
 		return nil, fmt.Errorf("backup %s on %s not verified yet (%s)", last.ID, drive, activity)
 	}
 	return last, nil
@@ -140,7 +140,7 @@ func acknowledged(st *status.Status, c status.Condition) error {
 // eject. A removal without one fails at once.
 func ejectedSafely(st *status.Status, drive string) error {
 	if b := st.InBox; b != nil {
-		if b.Drive == drive && b.Activity == "safe to remove" {
+		if b.Drive == drive && b.Activity == status.SafeToRemove {
 			return nil
 		}
 		return fmt.Errorf("the drive in the box is %q; want safe to remove", b.Activity)

@@ -109,18 +109,24 @@ func (s *Settings) Validate() error {
 	if s.AbandonHours < 0 || (s.AbandonHours > 0 && s.AbandonHours < 12) {
 		errs = append(errs, fmt.Errorf("abandon_hours: %d: give a box at least 12 hours to resume an upload (0 means 48)", s.AbandonHours))
 	}
-	if sb := s.Standby; sb != nil {
-		if sb.Namespace == "" || strings.ContainsAny(sb.Namespace, "/\\.") {
-			errs = append(errs, fmt.Errorf("standby.namespace: %q: set it to the box's namespace as the vault's status lists it", sb.Namespace))
-		}
-		if sb.IdentityFile == "" {
-			errs = append(errs, errors.New("standby.identity_file: missing; the standby needs the practice's recovery key to replay WAL"))
-		}
-		if sb.Port < 0 || sb.Port > 65535 {
-			errs = append(errs, fmt.Errorf("standby.port: %d is not a port", sb.Port))
-		}
+	if s.Standby != nil {
+		errs = append(errs, s.Standby.validate()...)
 	}
 	return errors.Join(errs...)
+}
+
+func (sb *StandbySettings) validate() []error {
+	var errs []error
+	if sb.Namespace == "" || strings.ContainsAny(sb.Namespace, "/\\.") {
+		errs = append(errs, fmt.Errorf("standby.namespace: %q: set it to the box's namespace as the vault's status lists it", sb.Namespace))
+	}
+	if sb.IdentityFile == "" {
+		errs = append(errs, errors.New("standby.identity_file: missing; the standby needs the practice's recovery key to replay WAL"))
+	}
+	if sb.Port < 0 || sb.Port > 65535 {
+		errs = append(errs, fmt.Errorf("standby.port: %d is not a port", sb.Port))
+	}
+	return errs
 }
 
 func (s *Settings) limits() vault.Limits {

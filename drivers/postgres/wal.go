@@ -121,53 +121,8 @@ func (s *streamer) startPosition(ctx context.Context) (uint32, LSN, error) {
 	s.slot = s.opt.TempSlot
 	if s.opt.Slot != "" {
 		s.slot = s.opt.Slot
-		si, err := s.c.ReadSlot(ctx, s.opt.Slot)
-		if err != nil {
-			return 0, 0, err
-		}
-		recreated := false
-		if !si.Exists {
-			if err := s.c.CreateSlot(ctx, s.opt.Slot, false); err != nil {
-				return 0, 0, err
-			}
-			s.log.Info("created replication slot", "op", "wal", "slot", s.opt.Slot)
-			recreated = true
-			if si, err = s.c.ReadSlot(ctx, s.opt.Slot); err != nil {
-				return 0, 0, err
-			}
-		}
-		if s.opt.StartLSN == 0 {
-			tli, lsn, ok, err := s.sink.Resume()
-			if err != nil {
-				return 0, 0, err
-			}
-			// Drives take turns on one slot: while this repository was
-			// away, another one moved the slot on and the server may have
-			// recycled the WAL in between. That WAL is on the other drive;
-			// this one starts afresh where the slot is. A slot that had to
-			// be created again means the WAL in between is nowhere.
-			if ok && si.RestartLSN != 0 && si.RestartLSN > lsn+LSN(s.c.System.SegmentSize) {
-				if recreated {
-					s.log.Warn("the replication slot was missing (dropped on the server?) and was created again; the WAL in between is lost, starting afresh at the slot: a new base backup is needed for point-in-time recovery past this point",
-						"op", "wal", "slot", s.opt.Slot, "stored", lsn, "lsn", si.RestartLSN)
-				} else {
-					s.log.Info("stored WAL ends before the slot; starting afresh at the slot", "op", "wal", "slot", s.opt.Slot, "stored", lsn, "lsn", si.RestartLSN)
-				}
-				if s.opt.OnGap != nil {
-					s.opt.OnGap(lsn, si.RestartLSN, recreated)
-				}
-				ok = false
-			}
-			if ok {
-				return tli, lsn, nil
-			}
-			if si.RestartLSN != 0 {
-				tli := si.Timeline
-				if tli == 0 {
-					tli = s.c.System.Timeline
-				}
-				return tli, s.c.System.SegmentStart(si.RestartLSN), nil
-			}
+		if tli, lsn, ok, err := s.slotPosition(ctx); err != nil || ok {
+			return tli, lsn, err
 		}
 	}
 	if s.opt.StartLSN != 0 {
@@ -177,6 +132,69 @@ func (s *streamer) startPosition(ctx context.Context) (uint32, LSN, error) {
 		return tli, lsn, err
 	}
 	return s.c.System.Timeline, s.c.System.SegmentStart(s.c.System.XLogPos), nil
+}
+
+// slotPosition makes sure the named slot exists and, without a StartLSN,
+// decides where to start by it: the stored WAL unless the slot has moved
+// past it, else the slot's restart position. ok is false when neither
+// says.
+func (s *streamer) slotPosition(ctx context.Context) (tli uint32, lsn LSN, ok bool, err error) {
+	si, recreated, err := s.ensureSlot(ctx)
+	if err != nil || s.opt.StartLSN != 0 {
+		return 0, 0, false, err
+	}
+	tli, lsn, ok, err = s.sink.Resume()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if ok && !s.slotPassed(si, lsn, recreated) {
+		return tli, lsn, true, nil
+	}
+	if si.RestartLSN == 0 {
+		return 0, 0, false, nil
+	}
+	tli = si.Timeline
+	if tli == 0 {
+		tli = s.c.System.Timeline
+	}
+	return tli, s.c.System.SegmentStart(si.RestartLSN), true, nil
+}
+
+// ensureSlot reads the named slot, creating it when it is missing;
+// recreated says it had to be created.
+func (s *streamer) ensureSlot(ctx context.Context) (si SlotInfo, recreated bool, err error) {
+	si, err = s.c.ReadSlot(ctx, s.opt.Slot)
+	if err != nil || si.Exists {
+		return si, false, err
+	}
+	if err := s.c.CreateSlot(ctx, s.opt.Slot, false); err != nil {
+		return si, false, err
+	}
+	s.log.Info("created replication slot", "op", "wal", "slot", s.opt.Slot)
+	si, err = s.c.ReadSlot(ctx, s.opt.Slot)
+	return si, true, err
+}
+
+// slotPassed reports whether the slot has moved more than a segment past
+// the stored WAL, which ends at lsn, and says so. Drives take turns on one
+// slot: while this repository was away, another one moved the slot on and
+// the server may have recycled the WAL in between. That WAL is on the
+// other drive; this one starts afresh where the slot is. A slot that had
+// to be created again means the WAL in between is nowhere.
+func (s *streamer) slotPassed(si SlotInfo, lsn LSN, recreated bool) bool {
+	if si.RestartLSN == 0 || si.RestartLSN <= lsn+LSN(s.c.System.SegmentSize) {
+		return false
+	}
+	if recreated {
+		s.log.Warn("the replication slot was missing (dropped on the server?) and was created again; the WAL in between is lost, starting afresh at the slot: a new base backup is needed for point-in-time recovery past this point",
+			"op", "wal", "slot", s.opt.Slot, "stored", lsn, "lsn", si.RestartLSN)
+	} else {
+		s.log.Info("stored WAL ends before the slot; starting afresh at the slot", "op", "wal", "slot", s.opt.Slot, "stored", lsn, "lsn", si.RestartLSN)
+	}
+	if s.opt.OnGap != nil {
+		s.opt.OnGap(lsn, si.RestartLSN, recreated)
+	}
+	return true
 }
 
 // timeline streams one timeline. It returns the next timeline when the

@@ -31,46 +31,22 @@ func (s *streamer) copyLoop(ctx context.Context, tli uint32) (uint32, LSN, error
 	}()
 	timedOut := false
 	for {
-		// Once WAL up to StopAt has arrived it is flushed at once, not at
-		// the next tick: waiting would add up to a FlushInterval to every
-		// drain that ends at a given position.
-		if s.opt.StopAt > 0 && s.received >= s.opt.StopAt {
-			if err := s.flush(tli); err != nil {
-				return 0, 0, err
-			}
-			return 0, 0, s.stop(context.WithoutCancel(ctx))
-		}
-		if now := time.Now(); now.After(s.nextTick()) && (timedOut || (!s.buffered() && sock.idle())) {
-			if err := s.tick(tli, now); err != nil {
-				return 0, 0, err
-			}
-		}
-		timedOut = false
-		if s.opt.StopAt > 0 {
-			sock.expect(int(s.opt.StopAt) - int(s.received))
+		if done, err := s.beforeReceive(ctx, tli, sock, timedOut); done {
+			return 0, 0, err
 		}
 		nc.SetReadDeadline(s.nextTick())
 		if ctx.Err() != nil {
 			return 0, 0, s.stop(context.WithoutCancel(ctx))
 		}
 		msg, err := s.c.pg.ReceiveMessage(context.Background())
+		timedOut = err != nil && ctx.Err() == nil && pgconn.Timeout(err)
 		switch {
-		case err != nil && ctx.Err() != nil:
-			return 0, 0, s.stop(context.WithoutCancel(ctx))
-		case err != nil && pgconn.Timeout(err):
-			timedOut = true
+		case timedOut:
 			continue
 		case err != nil:
-			s.flush(tli) // keep what arrived
-			return 0, 0, s.c.explainReceive("WAL stream", err)
+			return 0, 0, s.receiveFailed(ctx, tli, err)
 		}
-		switch m := msg.(type) {
-		case *pgproto3.CopyData:
-			if err := s.handle(m.Data); err != nil {
-				s.flush(tli)
-				return 0, 0, err
-			}
-		case *pgproto3.CopyDone:
+		if _, ok := msg.(*pgproto3.CopyDone); ok {
 			if err := s.flush(tli); err != nil {
 				return 0, 0, err
 			}
@@ -78,11 +54,60 @@ func (s *streamer) copyLoop(ctx context.Context, tli uint32) (uint32, LSN, error
 			nc.SetReadDeadline(time.Time{})
 			sock.reset() // the replies that follow are small
 			return s.endOfTimeline(ctx)
-		case *pgproto3.ErrorResponse:
-			s.flush(tli)
-			return 0, 0, explainQuery(s.c.user, "WAL stream", pgErr(m))
+		}
+		if err := s.handleMessage(tli, msg); err != nil {
+			return 0, 0, err
 		}
 	}
+}
+
+// beforeReceive runs before each wait for a message: it ends the stream
+// (done) once WAL up to StopAt has arrived, and ticks when a tick is due
+// and the connection has nothing waiting or the last wait timed out.
+func (s *streamer) beforeReceive(ctx context.Context, tli uint32, sock *walSocket, timedOut bool) (done bool, err error) {
+	// Once WAL up to StopAt has arrived it is flushed at once, not at the
+	// next tick: waiting would add up to a FlushInterval to every drain
+	// that ends at a given position.
+	if s.opt.StopAt > 0 && s.received >= s.opt.StopAt {
+		if err := s.flush(tli); err != nil {
+			return true, err
+		}
+		return true, s.stop(context.WithoutCancel(ctx))
+	}
+	if now := time.Now(); now.After(s.nextTick()) && (timedOut || (!s.buffered() && sock.idle())) {
+		if err := s.tick(tli, now); err != nil {
+			return true, err
+		}
+	}
+	if s.opt.StopAt > 0 {
+		sock.expect(int(s.opt.StopAt) - int(s.received))
+	}
+	return false, nil
+}
+
+// receiveFailed ends the stream after a failed receive: cleanly when ctx
+// ended, else keeping what arrived and saying what went wrong.
+func (s *streamer) receiveFailed(ctx context.Context, tli uint32, err error) error {
+	if ctx.Err() != nil {
+		return s.stop(context.WithoutCancel(ctx))
+	}
+	s.flush(tli) // keep what arrived
+	return s.c.explainReceive("WAL stream", err)
+}
+
+// handleMessage takes one message of the COPY stream other than its end.
+func (s *streamer) handleMessage(tli uint32, msg pgproto3.BackendMessage) error {
+	switch m := msg.(type) {
+	case *pgproto3.CopyData:
+		if err := s.handle(m.Data); err != nil {
+			s.flush(tli)
+			return err
+		}
+	case *pgproto3.ErrorResponse:
+		s.flush(tli)
+		return explainQuery(s.c.user, "WAL stream", pgErr(m))
+	}
+	return nil
 }
 
 // buffered reports whether received bytes wait in the connection's buffers.

@@ -101,41 +101,40 @@ func judgeATA(r *Report, attrs []Attribute) {
 		if a.PreFail && a.Threshold > 0 && a.Value <= a.Threshold {
 			r.worse(Failing, fmt.Sprintf("%s has reached its failure threshold (%d ≤ %d): the drive is failing; replace it now.", nameOr(a), a.Value, a.Threshold))
 		}
-		switch a.ID {
-		case 5:
-			if a.Raw > 0 {
-				r.worse(Warning, fmt.Sprintf("%d sectors reallocated: the drive is wearing out; replace it soon.", a.Raw))
-			}
-		case 197:
-			if a.Raw > 0 {
-				r.worse(Warning, fmt.Sprintf("%d sectors waiting to be reallocated: the drive has trouble reading; replace it soon.", a.Raw))
-			}
-		case 198:
-			if a.Raw > 0 {
-				r.worse(Warning, fmt.Sprintf("%d sectors could not be read at all: replace the drive soon.", a.Raw))
-			}
-		case 187:
-			if a.Raw > 0 {
-				r.worse(Warning, fmt.Sprintf("%d errors the drive could not correct: replace it soon.", a.Raw))
-			}
-		case 188:
-			if a.Raw > 0 {
-				r.worse(Warning, fmt.Sprintf("%d commands timed out: check the cable and enclosure, then the drive.", a.Raw))
-			}
-		case 199:
-			if a.Raw > 0 {
-				r.Reasons = append(r.Reasons, fmt.Sprintf("%d transfer (CRC) errors: usually the cable or enclosure, not the disk.", a.Raw))
-			}
-		case 9:
-			r.PowerOnHours = int(a.Raw)
-		case 194, 190:
-			if r.Temperature == 0 || a.ID == 194 {
-				r.Temperature = int(a.Raw)
-			}
+		if say, ok := ataWarnings[a.ID]; ok && a.Raw > 0 {
+			r.worse(Warning, fmt.Sprintf(say, a.Raw))
 		}
+		r.readATA(a)
 	}
 	if r.Temperature > HotCelsius {
 		r.worse(Warning, fmt.Sprintf("The drive is at %d °C: keep it away from heat and give the box air.", r.Temperature))
+	}
+}
+
+// ataWarnings are the attributes whose raw count above zero is a warning,
+// and what to say about the count.
+var ataWarnings = map[uint8]string{
+	5:   "%d sectors reallocated: the drive is wearing out; replace it soon.",
+	197: "%d sectors waiting to be reallocated: the drive has trouble reading; replace it soon.",
+	198: "%d sectors could not be read at all: replace the drive soon.",
+	187: "%d errors the drive could not correct: replace it soon.",
+	188: "%d commands timed out: check the cable and enclosure, then the drive.",
+}
+
+// readATA takes what the report shows from an attribute that is no
+// warning: cable errors, power-on hours and the temperature.
+func (r *Report) readATA(a Attribute) {
+	switch a.ID {
+	case 199:
+		if a.Raw > 0 {
+			r.Reasons = append(r.Reasons, fmt.Sprintf("%d transfer (CRC) errors: usually the cable or enclosure, not the disk.", a.Raw))
+		}
+	case 9:
+		r.PowerOnHours = int(a.Raw)
+	case 194, 190:
+		if r.Temperature == 0 || a.ID == 194 {
+			r.Temperature = int(a.Raw)
+		}
 	}
 }
 

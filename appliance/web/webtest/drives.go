@@ -60,13 +60,13 @@ func (b *Box) Plug(name string) error {
 	b.st.InBox = &status.InBox{Drive: string(IDs[name]), Generation: name, Decision: string(dec)}
 	b.setDrive(name, func(d *status.Drive) { d.Where, d.InsertedAt, d.Expected = "in box", now, false })
 	if dec == rotation.Accepted {
-		b.st.InBox.Writable, b.st.InBox.Activity, b.st.InBox.Progress = true, "backing up", 0.05
+		b.st.InBox.Writable, b.st.InBox.Activity, b.st.InBox.Progress = true, status.BackingUp, 0.05
 		b.st.Conditions = nil
 		b.st.Panel = status.Panel{Green: "slow", Amber: "off", Red: "off", Buzzer: "silent"}
 		b.st.Swap.Due, b.st.Swap.DueAt = false, now.Add(7*24*time.Hour)
 		b.st.Expected = b.longestAway()
 	} else {
-		b.st.InBox.Activity = "not written"
+		b.st.InBox.Activity = status.NotWritten
 		b.st.Conditions = []status.Condition{{Name: "wrong drive", Severity: status.Attention, Drive: string(IDs[name]), Since: now,
 			Message: fmt.Sprintf("This is %s; the box expected %s. Take it out and put in %s.", name, b.st.Expected, b.st.Expected)}}
 		b.st.Panel = status.Panel{Green: "off", Amber: "code 2", Red: "off", Buzzer: "three beeps", Condition: "wrong drive"}

@@ -35,13 +35,13 @@ func realistic(now time.Time) status.Status {
 		Panel: status.Panel{Green: "steady", Amber: "slow", Red: "off", Buzzer: "two beeps every 30 minutes", Condition: "swap due"},
 		Drives: []status.Drive{
 			{ID: string(IDs["Son"]), Generation: "Son", Where: "in box", Serial: "WX12A3B4C5D6", Capacity: 2000 * gb, Used: 412 * gb, InsertedAt: t0, LastBackup: now.Add(-2 * time.Hour),
-				Health: status.Health{Verdict: "ok", Temperature: 38, Checked: now.Add(-time.Hour)}},
+				Health: status.Health{Verdict: status.VerdictOK, Temperature: 38, Checked: now.Add(-time.Hour)}},
 			{ID: string(IDs["Father"]), Generation: "Father", Where: "offsite", Expected: true, Serial: "WX98Z7Y6X5W4", Capacity: 2000 * gb, Used: 405 * gb, AwaySince: t0.Add(-week), LastBackup: t0.Add(-week - 10*time.Minute),
-				Health: status.Health{Verdict: "ok", Temperature: 36, Checked: t0.Add(-week)}},
+				Health: status.Health{Verdict: status.VerdictOK, Temperature: 36, Checked: t0.Add(-week)}},
 			{ID: string(IDs["Grandfather"]), Generation: "Grandfather", Where: "offsite", Serial: "S3Z9NB0K123456", Capacity: 2000 * gb, Used: 398 * gb, AwaySince: t0, LastBackup: t0.Add(-5 * time.Minute),
-				Health: status.Health{Verdict: "warning", Reasons: []string{"reallocated sectors: 8 (0 a month ago)"}, Temperature: 41, Checked: t0}},
+				Health: status.Health{Verdict: status.VerdictWarning, Reasons: []string{"reallocated sectors: 8 (0 a month ago)"}, Temperature: 41, Checked: t0}},
 		},
-		InBox:    &status.InBox{Drive: string(IDs["Son"]), Generation: "Son", Decision: "accepted", Writable: true, Activity: "streaming"},
+		InBox:    &status.InBox{Drive: string(IDs["Son"]), Generation: "Son", Decision: "accepted", Writable: true, Activity: status.Streaming},
 		Expected: "Father",
 		Swap:     status.Swap{DueAt: now.Add(-3 * time.Hour), Due: true},
 		Backups: []status.Backup{

@@ -150,7 +150,7 @@ func (b *Box) Act(ctx context.Context, a web.Action) error {
 		if b.st.InBox == nil {
 			return errors.New("there is no drive in the box")
 		}
-		b.st.InBox.Activity, b.st.InBox.Progress = "backing up", 0.01
+		b.st.InBox.Activity, b.st.InBox.Progress = status.BackingUp, 0.01
 		b.st.Panel.Green = "slow"
 	case web.ActDrill, web.ActEject, web.ActEnroll:
 	default:
