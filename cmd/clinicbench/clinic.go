@@ -35,7 +35,7 @@ func (b *bench) loadClinic(ctx context.Context) error {
 	}
 	took := time.Since(start)
 	b.logf("%.2f GB of clinic data in %s", float64(b.clinicBytes)/1e9, seconds(took))
-	b.walNotes = append(b.walNotes, fmt.Sprintf("clinic dataset (drivers/postgres/pgtest/clinicdata.go): %.2f GB of tables and indexes in schema clinic "+
+	b.walNotes = append(b.walNotes, fmt.Sprintf("clinic dataset (drivers/postgres/pgcluster/clinicdata.go): %.2f GB of tables and indexes in schema clinic "+
 		"(patients, encounters, notes of Zipf-distributed medical vocabulary that compress about 3.3x with zstd, labs, scanned-document metadata), "+
 		"generated on the server in %s; the cluster also holds the pgbench database", float64(b.clinicBytes)/1e9, seconds(took)))
 	return nil

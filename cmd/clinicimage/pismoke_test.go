@@ -42,9 +42,17 @@ func TestParseSmokePi(t *testing.T) {
 	for _, st := range steps {
 		names = append(names, st.name)
 	}
-	if len(steps) != len(smokeSteps)+1 || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, piUpdateStep) }) ||
-		!strings.HasPrefix(names[4], "panel on the SoC's GPIO chip") || !strings.HasPrefix(names[8], "the host sees the lights follow") {
-		t.Errorf("got pi steps %q; want the smoke's but the update, with the two panel checks after the sign-in and the visits", names)
+	after := func(prefix string) string {
+		i := slices.IndexFunc(names, func(n string) bool { return strings.HasPrefix(n, prefix) })
+		if i < 0 || i+1 >= len(names) {
+			return ""
+		}
+		return names[i+1]
+	}
+	left := func(n string) bool { return strings.HasPrefix(n, piUpdateStep) || strings.HasPrefix(n, piDisksStep) }
+	if len(steps) != len(smokeSteps) || slices.ContainsFunc(names, left) ||
+		!strings.HasPrefix(after("box password set"), "panel on the SoC's GPIO chip") || !strings.HasPrefix(after("visits after the backup"), "the host sees the lights follow") {
+		t.Errorf("got pi steps %q; want the smoke's but the update and the NVMe and SATA disks, with the two panel checks after the sign-in and the visits", names)
 	}
 	if m, _, _ := smokePlan("smoke", s); m.Machine != "" || m.Target != "vm" {
 		t.Errorf("smoke: got %+v; want the PC smoke", m)
