@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -31,7 +32,7 @@ func newWALClock(backups []*archive.Backup, flushed archive.LSN, now time.Time) 
 	}
 	slices.SortFunc(pts, func(a, b point) int {
 		if a.lsn != b.lsn {
-			return cmpLSN(a.lsn, b.lsn)
+			return cmp.Compare(a.lsn, b.lsn)
 		}
 		return a.at.Compare(b.at)
 	})
@@ -43,16 +44,6 @@ func newWALClock(backups []*archive.Backup, flushed archive.LSN, now time.Time) 
 		c.lsn, c.at = append(c.lsn, p.lsn), append(c.at, p.at)
 	}
 	return c
-}
-
-func cmpLSN(a, b archive.LSN) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // time dates the WAL up to position end: before the first point, at the
