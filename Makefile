@@ -59,7 +59,14 @@ smoke-pi: setup
 bench:
 	$(GO) run ./cmd/clinicbench -out bench/RESULTS.md
 
-# The fault suite with 100 SIGKILL and power-cut rounds (the CI run does 5);
-# it rewrites RELIABILITY.md from what happened. Needs root for loop devices.
+# 100 rounds of random faults (SIGKILL of clinicctl and of the service at
+# random moments, including during an eject, a swap and the nightly backup
+# on the service's controlled clock; power cuts; pulled drives), shared
+# among the fault suite's round tests; every round checks that nothing was
+# lost and nothing is marked good that is not. Writes docs/TORTURE.md.
+# Needs root for loop devices. ROUNDS=N runs a shorter or longer one.
+ROUNDS ?= 100
 torture:
-	CLINICBOX_TORTURE_ROUNDS=100 CLINICBOX_WRITE_RELIABILITY=1 $(GO) test -race -count=1 -timeout 180m -v ./appliance/fault/
+	CLINICBOX_TORTURE_ROUNDS=$(ROUNDS) CLINICBOX_TORTURE_OUT=$(CURDIR)/docs/TORTURE.md $(GO) test -race -count=1 -timeout 90m -v \
+		-run '^(TestSIGKILL|TestPowerLoss|TestDrivePulledMidWrite|TestSIGKILLService|TestSIGKILLServiceOnClock)$$' ./appliance/fault/
+
