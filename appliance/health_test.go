@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/drive"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/smart"
 	"github.com/clinicbox/clinicbox/drivers/smart/smarttest"
@@ -20,7 +21,7 @@ type healthByName struct {
 	reports map[string]smart.Report
 }
 
-func (h *healthByName) Check(ctx context.Context, d Drive) status.Health {
+func (h *healthByName) Check(ctx context.Context, d drive.Drive) status.Health {
 	h.mu.Lock()
 	c := &smart.Checker{Read: smarttest.Reports(h.reports)}
 	h.mu.Unlock()

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/drive"
 )
 
 // SimDrives are drives simulated by directories, for the demo and for tests
@@ -24,10 +26,10 @@ type SimDrives struct {
 	EjectRemoves bool
 
 	mu      sync.Mutex
-	out     chan<- DriveEvent
+	out     chan<- drive.Event
 	ctx     context.Context
 	plugged map[string]*simDrive
-	pending []DriveEvent // events before Run started
+	pending []drive.Event // events before Run started
 }
 
 // SimDrive describes a simulated drive for a page or a test.
@@ -48,7 +50,7 @@ func NewSimDrives(dir string, names ...string) (*SimDrives, error) {
 }
 
 // Run delivers plug and unplug events until ctx ends.
-func (s *SimDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
+func (s *SimDrives) Run(ctx context.Context, out chan<- drive.Event) error {
 	s.mu.Lock()
 	s.out, s.ctx = out, ctx
 	pending := s.pending
@@ -56,8 +58,8 @@ func (s *SimDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
 	// Like the kernel's devices at boot, drives already plugged in when
 	// the service (re)starts are reported first.
 	for _, d := range s.plugged {
-		if !slices.ContainsFunc(pending, func(ev DriveEvent) bool { return ev.Drive == d }) {
-			pending = append([]DriveEvent{{Arrived: true, Drive: d}}, pending...)
+		if !slices.ContainsFunc(pending, func(ev drive.Event) bool { return ev.Drive == d }) {
+			pending = append([]drive.Event{{Arrived: true, Drive: d}}, pending...)
 		}
 	}
 	s.mu.Unlock()
@@ -106,7 +108,7 @@ func (s *SimDrives) Plug(name string) error {
 	d := &simDrive{name: name, dir: filepath.Join(s.Dir, name), sim: s}
 	s.plugged[name] = d
 	s.mu.Unlock()
-	return s.send(DriveEvent{Arrived: true, Drive: d})
+	return s.send(drive.Event{Arrived: true, Drive: d})
 }
 
 // Unplug takes a drive out, ejected or not.
@@ -118,7 +120,7 @@ func (s *SimDrives) Unplug(name string) error {
 	if d == nil {
 		return fmt.Errorf("drive %s is not plugged in", name)
 	}
-	return s.send(DriveEvent{Drive: d})
+	return s.send(drive.Event{Drive: d})
 }
 
 // taken waits until the box has taken every event sent, so that it hears
@@ -133,7 +135,7 @@ func (s *SimDrives) taken(ctx context.Context) {
 	}
 }
 
-func (s *SimDrives) send(ev DriveEvent) error {
+func (s *SimDrives) send(ev drive.Event) error {
 	s.mu.Lock()
 	out, ctx := s.out, s.ctx
 	if out == nil {
@@ -159,8 +161,8 @@ type simDrive struct {
 
 func (d *simDrive) Name() string { return d.name }
 
-func (d *simDrive) Info() DriveInfo {
-	return DriveInfo{Serial: "SIM-" + d.name, FSUUID: "sim-" + d.name, Label: d.name, Capacity: 64 << 30}
+func (d *simDrive) Info() drive.Info {
+	return drive.Info{Serial: "SIM-" + d.name, FSUUID: "sim-" + d.name, Label: d.name, Capacity: 64 << 30}
 }
 
 func (d *simDrive) Mount(ctx context.Context, writable bool) (string, error) {
