@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/drive"
+	"github.com/clinicbox/clinicbox/appliance/drive/drivetest"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -148,7 +149,7 @@ func TestOldSignedDriveIsSignedAgain(t *testing.T) {
 	if len(said) != 2 {
 		t.Errorf("got events %q; want one saying the drive was signed the old way and one that it is signed again", said)
 	}
-	info := (&simDrive{name: "blue"}).Info()
+	info := drivetest.Info("blue")
 	doc = readDoc(t, p)
 	got := r.a.key.driveSigning(rotation.Identity{ID: doc.ID, Signature: doc.Signature, FSUUID: info.FSUUID, Serial: info.Serial})
 	if got != signedDrive {
