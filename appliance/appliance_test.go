@@ -18,6 +18,7 @@ import (
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/drive/drivetest"
+	"github.com/clinicbox/clinicbox/appliance/hardware"
 	"github.com/clinicbox/clinicbox/appliance/restore"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/appliance/status"
@@ -250,7 +251,7 @@ func TestWeekOfCorrectSwaps(t *testing.T) {
 	pctx, stopPanel := context.WithCancel(context.Background())
 	defer stopPanel()
 	go p.Run(pctx)
-	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Panel = StatusPanel{p} })
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Panel = hardware.StatusPanel{P: p} })
 	r.at(monday, 7, 0)
 	for _, name := range []string{"blue", "green"} {
 		r.enroll(name)

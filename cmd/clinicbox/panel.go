@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/appliance/hardware"
 	"github.com/clinicbox/clinicbox/drivers/panel"
 )
 
@@ -66,5 +67,5 @@ func startPanel(ctx context.Context, set *appliance.Settings, log *slog.Logger) 
 			}
 		}
 	}()
-	return appliance.StatusPanel{P: p}, buttons
+	return hardware.StatusPanel{P: p}, buttons
 }

@@ -1,4 +1,8 @@
-package appliance
+// Package hardware glues the box's drivers to the appliance (box step of
+// the data path): USB drives from kernel events, SMART health, and the
+// front panel, each offered as one of the small interfaces the appliance
+// declares.
+package hardware
 
 import (
 	"context"
@@ -33,7 +37,7 @@ type USBDrives struct {
 func (u *USBDrives) Run(ctx context.Context, out chan<- drive.Event) error {
 	w, err := usb.NewWatcher(u.Watcher)
 	if err != nil {
-		return fmt.Errorf("appliance: watch drives: %w", err)
+		return fmt.Errorf("hardware: watch drives: %w", err)
 	}
 	defer w.Close()
 	events := make(chan usb.Event, 16)
@@ -100,7 +104,7 @@ func (d *usbDrive) Mount(ctx context.Context, writable bool) (string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.pulled {
-		return "", errors.New("appliance: the drive is gone")
+		return "", errors.New("hardware: the drive is gone")
 	}
 	if d.m == nil {
 		m, err := usb.MountReadOnly(d.u.RunDir, d.id)

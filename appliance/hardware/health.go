@@ -1,4 +1,4 @@
-package appliance
+package hardware
 
 import (
 	"context"
@@ -17,8 +17,6 @@ type SMARTHealth struct {
 	// real sysfs.
 	Identifier usb.Identifier
 }
-
-var _ Health = SMARTHealth{}
 
 // Check reports a drive's health for the status document; a drive that
 // just came in is asked afresh even if it hung before.
