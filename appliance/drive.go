@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/clinicbox/clinicbox/appliance/drive"
+	"github.com/clinicbox/clinicbox/appliance/durable"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/usb/drivefile"
 	"github.com/clinicbox/clinicbox/rotation"
@@ -75,7 +76,7 @@ func readIdentity(ctx context.Context, dir string, info drive.Info) (rotation.Id
 func writeIdentity(dir string, id rotation.DriveID, sig []byte) error {
 	b, _ := json.MarshalIndent(identityDoc{ID: id, Signature: sig,
 		Note: "This drive belongs to a clinicbox. Its backups are encrypted; the keys are not on this drive."}, "", "  ")
-	return writeFileAtomic(filepath.Join(dir, identityFile), append(b, '\n'), 0o644)
+	return durable.WriteFile(filepath.Join(dir, identityFile), append(b, '\n'), 0o644)
 }
 
 // resign signs the identity of a drive enrolled before signatures covered
