@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 TESTFLAGS ?= -race -count=1 -timeout 60m
 
-.PHONY: all build test setup demo bench torture image image-amd64 update smoke smoke-pi vet
+.PHONY: all build test setup demo bench torture soak image image-amd64 update smoke smoke-pi vet
 
 all: build
 
@@ -70,3 +70,12 @@ torture:
 	CLINICBOX_TORTURE_ROUNDS=$(ROUNDS) CLINICBOX_TORTURE_OUT=$(CURDIR)/docs/TORTURE.md $(GO) test -race -count=1 -timeout 90m -v \
 		-run '^(TestSIGKILL|TestPowerLoss|TestDrivePulledMidWrite|TestSIGKILLService|TestSIGKILLServiceOnClock)$$' ./appliance/fault/
 
+# A month of clinic life: cmd/clinicbox on its controlled clock for DAYS
+# simulated days (three drives swapped every workday, nightly backups, a
+# clinic workload, a vault on an in-process tailnet), sampling its memory,
+# goroutines, threads, open files, state directory, custody log, drive use
+# and WAL lag after every day. Writes bench/SOAK.md and bench/soak.svg.
+# Needs root for loop devices.
+DAYS ?= 30
+soak:
+	CLINICBOX_SOAK_DAYS=$(DAYS) CLINICBOX_SOAK_OUT=$(CURDIR)/bench $(GO) test -tags soak -count=1 -timeout 150m -v -run '^TestSoak$$' ./appliance/fault/

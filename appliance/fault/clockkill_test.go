@@ -227,7 +227,11 @@ func (s *boxService) killInSwap(b *box, day time.Time, next string, rng *rand.Ra
 		s.kill(0)
 		s.t.Logf("killed with the old drive safe to remove; the drives change while the service is down")
 	}
-	s.loop.Detach()
+	if stage == 1 {
+		s.loop.Detach() // the service is down: nothing to wait for
+	} else {
+		s.pull()
+	}
 	stint, err := b.c.CurrentLSN(context.Background(), false)
 	if err != nil {
 		s.t.Fatal(err)
@@ -264,8 +268,19 @@ func (s *boxService) changeDrive(img string) {
 	s.t.Helper()
 	s.act(appliance.ActEject, "")
 	s.wait("safe to remove", 2*time.Minute, activity(status.SafeToRemove))
-	s.loop.Detach()
+	s.pull()
 	s.plug(img)
+}
+
+// pull detaches the drive in the box and waits until the running service
+// has seen it go. A loop device stays in place when its image is
+// detached, and the next image attached takes the same device: plugged
+// before the service handled the detach, it would look like the same
+// disk changing size (a person takes seconds between the two).
+func (s *boxService) pull() {
+	s.t.Helper()
+	s.loop.Detach()
+	s.wait("the drive out", 2*time.Minute, func(st *status.Status) bool { return st.InBox == nil })
 }
 
 // waitBackup waits for a verified backup of the drive in the box that

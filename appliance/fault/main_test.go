@@ -16,6 +16,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/durable"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 )
 
@@ -222,7 +223,7 @@ func loadAverage() string {
 }
 
 // writeTorture writes the torture run's summary to path (make torture:
-// docs/TORTURE.md), temp file and rename.
+// docs/TORTURE.md).
 func writeTorture(path string, run Torture) error {
 	run.Rounds = map[string]int{}
 	torturedRounds.Range(func(k, v any) bool {
@@ -233,11 +234,7 @@ func writeTorture(path string, run Torture) error {
 	if err := WriteTorture(&b, machine(), run, report.Rows()); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return durable.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 func writeReliability(path string) error {

@@ -259,8 +259,9 @@ func (s *boxService) wait(what string, stall time.Duration, ok func(*status.Stat
 
 // statusProgress is what of the status moves while the service works on
 // something: the drive's activity and its progress, events, backups and
-// their checks, and the vault's position. The local WAL position is left
-// out: under a workload it moves all the time, whatever else is stuck.
+// their checks, and the vault's base backups. The WAL positions, local
+// and offsite, are left out: under a workload they move all the time,
+// whatever else is stuck (a wait for WAL passes its own progress).
 func statusProgress(st *status.Status) string {
 	if st == nil {
 		return ""
@@ -276,7 +277,7 @@ func statusProgress(st *status.Status) string {
 		fmt.Fprintf(&b, "%s %s;", bk.ID, bk.Verified)
 	}
 	for _, o := range st.Offsite {
-		fmt.Fprintf(&b, "%s %d %s %s;", o.Lag.FlushedLSN, o.BacklogBytes, o.LastBaseBackup, o.WaitingForWAL)
+		fmt.Fprintf(&b, "%v %s %s;", o.Connected, o.LastBaseBackup, o.WaitingForWAL)
 	}
 	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -98,8 +99,9 @@ func (c *fileClock) watch(ctx context.Context, every time.Duration, moved func()
 			continue
 		}
 		if changed {
-			// The line the fault suite and the soak wait for.
-			log.Info("clock moved", "now", c.Now().Format(time.RFC3339Nano))
+			// The line the fault suite and the soak wait for; the soak
+			// reads the goroutines from it, to see that none leak.
+			log.Info("clock moved", "now", c.Now().Format(time.RFC3339Nano), "goroutines", runtime.NumGoroutine())
 			moved()
 		}
 	}
