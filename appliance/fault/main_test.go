@@ -174,7 +174,7 @@ func verifyRepo(t *testing.T, dir string, k key) *archive.Report {
 // as long as the fingerprint keeps changing and fails only when it stays
 // the same for stall: a loaded machine slows the work down without
 // failing the test, a stuck process fails it within stall.
-func waitUntil(t *testing.T, what string, stall time.Duration, cond func() bool, progress ...func() string) {
+func waitUntil(t testing.TB, what string, stall time.Duration, cond func() bool, progress ...func() string) {
 	t.Helper()
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
