@@ -64,6 +64,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		log.Info("disabled in the settings; not starting", "settings", o.settings)
 		return exitDisabled, nil
 	}
+	return o.start(ctx, set, log)
+}
+
+// start runs the box with valid settings until ctx ends.
+func (o options) start(ctx context.Context, set *appliance.Settings, log *slog.Logger) (int, error) {
 	clock, err := o.clock(log)
 	if err != nil {
 		return 2, err
