@@ -54,17 +54,26 @@ func (s *S3) checkLock(ctx context.Context) error {
 	return nil
 }
 
-// Retention returns an object's lock mode and the time it is kept until.
+// Retention returns an object's lock mode and the time it is kept until,
+// from the headers of a HEAD request. (GetObjectRetention would be the
+// direct call, but versitygw v1.8.0 answers it with an XML element
+// minio-go does not accept.)
 func (s *S3) Retention(ctx context.Context, key string) (string, time.Time, error) {
 	if err := CheckKey(key); err != nil {
 		return "", time.Time{}, err
 	}
-	mode, until, err := s.core.GetObjectRetention(ctx, s.bucket, s.name(key), "")
+	oi, err := s.core.StatObject(ctx, s.bucket, s.name(key), minio.StatObjectOptions{})
 	if err != nil {
 		return "", time.Time{}, s.fail("retention of", key, err)
 	}
-	if mode == nil || until == nil {
+	mode := oi.Metadata.Get("X-Amz-Object-Lock-Mode")
+	raw := oi.Metadata.Get("X-Amz-Object-Lock-Retain-Until-Date")
+	if mode == "" || raw == "" {
 		return "", time.Time{}, nil
 	}
-	return string(*mode), *until, nil
+	until, err := time.Parse(time.RFC3339, raw)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("store: retention of %s: the server sent %q as the date: %w", key, raw, err)
+	}
+	return mode, until, nil
 }

@@ -183,13 +183,17 @@ func code(err error) string {
 // fail turns a client error into the package's errors, with the fix.
 func (s *S3) fail(op, key string, err error) error {
 	resp := minio.ToErrorResponse(err)
-	switch {
-	case resp.Code == "NoSuchKey" || resp.Code == "NoSuchUpload" || (resp.StatusCode == http.StatusNotFound && resp.Code != "NoSuchBucket"):
+	switch resp.Code {
+	case "NoSuchKey", "NoSuchUpload":
 		return fmt.Errorf("store: %s %s: %w", op, key, ErrNotFound)
-	case resp.Code == "NoSuchBucket":
-		return fmt.Errorf("store: %s %s: bucket %q does not exist; create it or fix the bucket setting: %w", op, key, s.bucket, err)
-	case resp.Code == "AccessDenied" || resp.Code == "InvalidAccessKeyId" || resp.Code == "SignatureDoesNotMatch":
-		return fmt.Errorf("store: %s %s: the server refused the credentials; check the credentials file and the bucket's policy: %w", op, key, err)
+	case "NoSuchBucket":
+		return fmt.Errorf("store: %s %s: bucket %q does not exist; create it or fix s3.bucket: %w", op, key, s.bucket, err)
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "XAdminUserNotFound":
+		// The last is versitygw's answer to an unknown access key.
+		return fmt.Errorf("store: %s %s: the server refused the credentials; check s3.credentials_file and the bucket's policy: %w", op, key, err)
+	}
+	if resp.StatusCode == http.StatusNotFound && resp.Code == "" { // a HEAD answer has no body
+		return fmt.Errorf("store: %s %s: %w", op, key, ErrNotFound)
 	}
 	return fmt.Errorf("store: %s %s: %w", op, key, err)
 }

@@ -120,12 +120,10 @@ func OpenS3(ctx context.Context, c S3Config) (*S3, error) {
 		return nil, fmt.Errorf("store: s3 client for %s: %w", c.Endpoint, err)
 	}
 	s := &S3{core: minio.Core{Client: cl}, bucket: c.Bucket, prefix: c.Prefix, lock: c.Lock}
-	ok, err := cl.BucketExists(ctx, c.Bucket)
-	if err != nil {
+	// A listing of one key says what BucketExists hides: whether the
+	// bucket is missing or the credentials are refused.
+	if _, err := s.core.ListObjectsV2(c.Bucket, "", "", "", "", 1); err != nil {
 		return nil, s.fail("open bucket", c.Bucket, err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("store: bucket %q does not exist at %s; create it (with Object Lock if you set object_lock) or fix s3.bucket", c.Bucket, c.Endpoint)
 	}
 	if c.Lock != nil {
 		if err := s.checkLock(ctx); err != nil {
