@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	AuditLog string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Bucket is the object storage Offload copies the namespaces into;
+	// nil means none (the directory is the only copy).
+	Bucket *bucket.Bucket
 	// Standbys are the trusted standbys the vault runs, by namespace; their
 	// state shows in the status document.
 	Standbys map[string]*Standby

@@ -1,0 +1,194 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
+)
+
+// The vault's directory is the journal; Offload copies it into object
+// storage (Config.Bucket), laid out by namespace as the repository is:
+// committed backups as multipart uploads committed by their backup.json,
+// complete WAL segments as one object each, the segment being filled as
+// batches of what it gained since the last call, and every other file
+// whole. A box's acknowledgement still means "fsynced on the vault
+// node"; the bucket lags it by the interval between calls. No lock is
+// held while objects are written: only the current segment's durable
+// size is read under the box's lock.
+
+// Offload copies every namespace into the bucket; it does nothing
+// without one. A namespace that fails is reported and the others still
+// go.
+func (v *Vault) Offload(ctx context.Context) error {
+	if v.cfg.Bucket == nil {
+		return nil
+	}
+	names, err := v.namespaces()
+	if err != nil {
+		return fmt.Errorf("vault: offload: %w", err)
+	}
+	var errs []error
+	for _, ns := range names {
+		b, err := v.getBox(ns)
+		if err == nil {
+			err = v.offloadBox(ctx, b)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vault: offload %s: %w", ns, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// offloadBox copies one namespace's repository.
+func (v *Vault) offloadBox(ctx context.Context, b *box) error {
+	b.mu.Lock()
+	current, size := b.growing()
+	b.mu.Unlock()
+	files, err := repoFiles(b.repoDir())
+	if err != nil {
+		return err
+	}
+	backups := map[string][]wire.FileEntry{}
+	var rest []wire.FileEntry
+	for _, f := range files {
+		if id, _, ok := strings.Cut(strings.TrimPrefix(f.Path, "backups/"), "/"); ok && strings.HasPrefix(f.Path, "backups/") {
+			backups[id] = append(backups[id], f)
+		} else {
+			rest = append(rest, f)
+		}
+	}
+	if err := v.offloadBackups(ctx, b, backups); err != nil {
+		return err
+	}
+	for _, f := range rest {
+		if f.Path == current {
+			f.Size = size // what the index acknowledged, not a record being appended
+		}
+		if err := v.offloadFile(ctx, b, f, f.Path == current); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// growing returns the segment being filled and its durable size; b.mu is
+// held.
+func (b *box) growing() (string, int64) {
+	if b.repo == nil || !b.have {
+		return "", 0
+	}
+	rel := archive.WALFile(b.repo.Info.SegmentSize, b.cur.tli, b.cur.seg, archive.WALPartial)
+	fi, err := b.root.Stat(inRepo(rel))
+	if err != nil {
+		return filepath.ToSlash(rel), 0
+	}
+	return filepath.ToSlash(rel), fi.Size()
+}
+
+// offloadBackups stores the committed backups the bucket lacks.
+func (v *Vault) offloadBackups(ctx context.Context, b *box, backups map[string][]wire.FileEntry) error {
+	stored, err := v.cfg.Bucket.Backups(ctx, b.ns)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, id := range stored {
+		have[id] = true
+	}
+	for id, ents := range backups {
+		if have[id] {
+			continue
+		}
+		if err := v.offloadBackup(ctx, b, id, ents); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *Vault) offloadBackup(ctx context.Context, b *box, id string, ents []wire.FileEntry) error {
+	meta, err := b.root.ReadFile(inRepo(path.Join("backups", id, "backup.json")))
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", id, err)
+	}
+	var files []bucket.File
+	for _, e := range ents {
+		name := path.Base(e.Path)
+		if name == "backup.json" {
+			continue
+		}
+		f, err := b.root.Open(inRepo(filepath.FromSlash(e.Path)))
+		if err != nil {
+			return fmt.Errorf("backup %s: %w", id, err) // removed by retention meanwhile: next time
+		}
+		defer f.Close()
+		files = append(files, bucket.File{Name: name, Size: e.Size, Data: f})
+	}
+	return v.cfg.Bucket.PutBackup(ctx, b.ns, id, meta, files)
+}
+
+// offloadFile stores one file outside the backups: WAL segments whole
+// (or, the one being filled, in batches), anything else replaced when it
+// changed.
+func (v *Vault) offloadFile(ctx context.Context, b *box, e wire.FileEntry, growing bool) error {
+	f, err := b.root.Open(inRepo(filepath.FromSlash(e.Path)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed by retention or renamed meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bk := v.cfg.Bucket
+	switch {
+	case growing:
+		_, err = bk.FlushPartial(ctx, b.ns, strings.TrimPrefix(e.Path, "wal/"), f, e.Size)
+	case strings.HasPrefix(e.Path, "wal/") && strings.HasSuffix(e.Path, archive.WALPartial):
+		err = bk.PutSegment(ctx, b.ns, strings.TrimPrefix(e.Path, "wal/"), f, e.Size)
+	default:
+		err = bk.PutFile(ctx, b.ns, e.Path, io.NewSectionReader(f, 0, e.Size), e.Size)
+	}
+	return err
+}
+
+// repoFiles lists a repository's files: everything but temporary files,
+// locks and uploads in progress (names starting with a dot).
+func repoFiles(root string) ([]wire.FileEntry, error) {
+	var out []wire.FileEntry
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return nil // removed by retention meanwhile
+			}
+			out = append(out, wire.FileEntry{Path: filepath.ToSlash(rel), Size: fi.Size()})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
