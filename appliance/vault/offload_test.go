@@ -130,3 +130,36 @@ func TestOffloadBackup(t *testing.T) {
 		}
 	})
 }
+
+// The S3 server goes away for a while and comes back on the same
+// directory: the box is acknowledged all along (the journal holds the
+// WAL), offloading fails meanwhile, and the first pass after the server
+// is back stores everything, once.
+func TestOffloadCatchesUpAfterServerOutage(t *testing.T) {
+	srv := storetest.StartVersityGW(t, storetest.Options{})
+	st := srv.Open(t)
+	f := newFixture(t)
+	f.cfg.Bucket = bucket.New(st)
+	f.open()
+	f.createRepo("box:1")
+	f.do("box:1", "POST", "/v1/wal/begin?tli=1&lsn=0", nil, nil)
+	seg0 := archive.WALFile(segSize, 1, 0, archive.WALPartial)
+	name := strings.TrimPrefix(filepath.ToSlash(seg0), "wal/")
+	f.record("box:1", 0, 0, walBytes(1000, 1))
+	f.offload()
+	srv.Kill()
+	for i := range 5 {
+		if code, p := f.record("box:1", 0, 1000+i*1000, walBytes(1000, byte(i))); code != 200 {
+			t.Fatalf("record %d with the S3 server down: %d %+v; want it acknowledged", i, code, p)
+		}
+	}
+	if err := f.v.Offload(context.Background()); err == nil {
+		t.Fatal("offloading with the S3 server down succeeded")
+	}
+	srv.Start()
+	f.offload()
+	got, err := bucket.New(st).Partial(context.Background(), "nBOX1", name, 64<<20)
+	if want := f.repoFile(seg0); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("after the outage the bucket holds %d bytes (%v); want the journal's %d", len(got), err, len(want))
+	}
+}
