@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
@@ -50,7 +51,8 @@ func (v *Vault) Offload(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// offloadBox copies one namespace's repository.
+// offloadBox copies what changed in one namespace's repository since the
+// last pass.
 func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 	b.mu.Lock()
 	current, size := b.growing()
@@ -59,19 +61,25 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 	if err != nil {
 		return err
 	}
+	changed, stamps := v.changed(b, files)
 	backups := map[string][]wire.FileEntry{}
-	var rest []wire.FileEntry
 	for _, f := range files {
-		if id, _, ok := strings.Cut(strings.TrimPrefix(f.Path, "backups/"), "/"); ok && strings.HasPrefix(f.Path, "backups/") {
+		if id, ok := backupOf(f.Path); ok && changed[f.Path] {
+			backups[id] = nil
+		}
+	}
+	for _, f := range files {
+		if id, ok := backupOf(f.Path); ok && backups[id] != nil || ok && changed[f.Path] {
 			backups[id] = append(backups[id], f)
-		} else {
-			rest = append(rest, f)
 		}
 	}
 	if err := v.offloadBackups(ctx, b, backups); err != nil {
 		return err
 	}
-	for _, f := range rest {
+	for _, f := range files {
+		if _, ok := backupOf(f.Path); ok || !changed[f.Path] {
+			continue
+		}
 		if f.Path == current {
 			f.Size = size // what the index acknowledged, not a record being appended
 		}
@@ -79,7 +87,56 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 			return err
 		}
 	}
+	v.remember(b, stamps)
 	return nil
+}
+
+// backupOf returns the backup a repository path belongs to.
+func backupOf(rel string) (string, bool) {
+	rest, ok := strings.CutPrefix(rel, "backups/")
+	if !ok {
+		return "", false
+	}
+	id, _, ok := strings.Cut(rest, "/")
+	return id, ok
+}
+
+// stamp is what a file looked like when it was stored: a pass sends only
+// files whose stamp changed, so an idle box costs no requests.
+type stamp struct {
+	size int64
+	mod  time.Time
+}
+
+// changed returns the files whose stamps differ from those remembered,
+// and the stamps to remember once they are stored.
+func (v *Vault) changed(b *box, files []wire.FileEntry) (map[string]bool, map[string]stamp) {
+	v.offMu.Lock()
+	defer v.offMu.Unlock()
+	changed, stamps := map[string]bool{}, map[string]stamp{}
+	for _, f := range files {
+		fi, err := b.root.Stat(inRepo(filepath.FromSlash(f.Path)))
+		if err != nil {
+			continue // removed meanwhile
+		}
+		st := stamp{size: fi.Size(), mod: fi.ModTime()}
+		stamps[f.Path] = st
+		if v.offloaded[b.ns+"/"+f.Path] != st {
+			changed[f.Path] = true
+		}
+	}
+	return changed, stamps
+}
+
+func (v *Vault) remember(b *box, stamps map[string]stamp) {
+	v.offMu.Lock()
+	defer v.offMu.Unlock()
+	if v.offloaded == nil {
+		v.offloaded = map[string]stamp{}
+	}
+	for rel, st := range stamps {
+		v.offloaded[b.ns+"/"+rel] = st
+	}
 }
 
 // growing returns the segment being filled and its durable size; b.mu is
@@ -98,6 +155,9 @@ func (b *box) growing() (string, int64) {
 
 // offloadBackups stores the committed backups the bucket lacks.
 func (v *Vault) offloadBackups(ctx context.Context, b *box, backups map[string][]wire.FileEntry) error {
+	if len(backups) == 0 {
+		return nil
+	}
 	stored, err := v.cfg.Bucket.Backups(ctx, b.ns)
 	if err != nil {
 		return err

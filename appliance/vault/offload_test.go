@@ -163,3 +163,31 @@ func TestOffloadCatchesUpAfterServerOutage(t *testing.T) {
 		t.Errorf("after the outage the bucket holds %d bytes (%v); want the journal's %d", len(got), err, len(want))
 	}
 }
+
+// A pass over a box that sent nothing since the last one makes no
+// request: a provider pays per request.
+func TestOffloadIdleBoxCostsNoRequests(t *testing.T) {
+	st, err := store.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counted := &requests{Store: st}
+	f := newFixture(t)
+	f.cfg.Bucket = bucket.New(counted)
+	f.open()
+	f.createRepo("box:1")
+	f.do("box:1", "POST", "/v1/wal/begin?tli=1&lsn=0", nil, nil)
+	f.record("box:1", 0, 0, walBytes(1000, 1))
+	f.offload()
+	counted.n.Store(0)
+	f.offload()
+	if n := counted.n.Load(); n != 0 {
+		t.Errorf("an idle pass made %d requests; want 0", n)
+	}
+	f.record("box:1", 0, 1000, walBytes(1000, 2))
+	f.offload()
+	if n := counted.n.Load(); n == 0 || n > 4 {
+		t.Errorf("a pass after one record made %d requests; want 1 to 4", n)
+	}
+}

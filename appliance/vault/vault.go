@@ -88,6 +88,11 @@ type Vault struct {
 	mu sync.Mutex
 	// boxes holds each namespace opened since start, by namespace.
 	boxes map[string]*box
+
+	offMu sync.Mutex
+	// offloaded holds each file's stamp when Offload last stored it, by
+	// namespace/path; empty after a start, when everything is checked.
+	offloaded map[string]stamp
 }
 
 // New opens a vault in cfg.Dir.

@@ -206,25 +206,20 @@ func (b *Bucket) DeleteBackup(ctx context.Context, ns, id string) error {
 
 // PutFile stores a file of the repository that is neither a backup's nor
 // a WAL segment (a history, a session marker, the repository's
-// description, wal/state.json): a small one is replaced when its content
-// changed, a bigger one is stored once.
+// description, wal/state.json): a small one replaces the stored copy (the
+// caller sends only files that changed; reading the old copy to compare
+// would cost a request as well), a bigger one is stored once.
 func (b *Bucket) PutFile(ctx context.Context, ns, rel string, data io.ReaderAt, size int64) error {
 	key := path.Join(ns, rel)
 	if size > maxMeta {
 		return b.putFile(ctx, key, size, data)
 	}
-	buf := make([]byte, size)
-	if _, err := data.ReadAt(buf, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
-		return fmt.Errorf("bucket: read %s: %w", rel, err)
-	}
 	fi, err := b.st.Stat(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		_, err = b.st.PutIfAbsent(ctx, key, bytes.NewReader(buf), size)
-	} else if err == nil {
-		var old []byte
-		if old, err = store.ReadAll(ctx, b.st, key, maxMeta); err == nil && !bytes.Equal(old, buf) {
-			_, err = b.st.PutIfMatch(ctx, key, bytes.NewReader(buf), size, fi.ETag)
-		}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		_, err = b.st.PutIfAbsent(ctx, key, io.NewSectionReader(data, 0, size), size)
+	case err == nil:
+		_, err = b.st.PutIfMatch(ctx, key, io.NewSectionReader(data, 0, size), size, fi.ETag)
 	}
 	if err != nil {
 		return fmt.Errorf("bucket: store %s: %w", rel, err)
