@@ -56,7 +56,12 @@ func (v *Vault) Offload(ctx context.Context) error {
 func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 	b.mu.Lock()
 	current, size := b.growing()
+	pruned := b.pruned
+	b.pruned = nil
 	b.mu.Unlock()
+	if err := v.unload(ctx, b, pruned); err != nil {
+		return err
+	}
 	files, err := repoFiles(b.repoDir())
 	if err != nil {
 		return err
@@ -88,6 +93,27 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 		}
 	}
 	v.remember(b, stamps)
+	return nil
+}
+
+// unload removes from the bucket what retention removed from the
+// directory; what fails (an object still under Object Lock, the server
+// down) is tried again on the next pass.
+func (v *Vault) unload(ctx context.Context, b *box, pruned []string) error {
+	for i, rel := range pruned {
+		var err error
+		if id, ok := strings.CutPrefix(rel, "backups/"); ok {
+			err = v.cfg.Bucket.DeleteBackup(ctx, b.ns, id)
+		} else {
+			err = v.cfg.Bucket.DeleteSegment(ctx, b.ns, strings.TrimPrefix(rel, "wal/"))
+		}
+		if err != nil {
+			b.mu.Lock()
+			b.pruned = append(b.pruned, pruned[i:]...)
+			b.mu.Unlock()
+			return err
+		}
+	}
 	return nil
 }
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
@@ -190,4 +192,33 @@ func TestOffloadIdleBoxCostsNoRequests(t *testing.T) {
 	if n := counted.n.Load(); n == 0 || n > 4 {
 		t.Errorf("a pass after one record made %d requests; want 1 to 4", n)
 	}
+}
+
+// What retention removes from the directory goes from the bucket too, on
+// the next pass; what it keeps stays.
+func TestOffloadFollowsRetention(t *testing.T) {
+	eachBucket(t, func(t *testing.T, f *fixture, st store.Store) {
+		ctx := context.Background()
+		f.createRepo("box:1")
+		f.storeWAL()
+		f.commitClaiming("20261122T101500Z", 1, 2*segSize+10, 1, 3*segSize)
+		f.offload()
+		if _, err := f.v.Prune(time.Now().Add(40 * 24 * time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		f.offload()
+		var segs []string
+		st.List(ctx, "nBOX1/wal/", func(fi store.Info) error {
+			if strings.HasSuffix(fi.Key, archive.WALPartial) {
+				segs = append(segs, path.Base(fi.Key)[16:24])
+			}
+			return nil
+		})
+		if want := []string{"00000002", "00000003"}; !slices.Equal(segs, want) {
+			t.Errorf("segments in the bucket after retention: %v; want %v (4 is still being filled)", segs, want)
+		}
+		if ids, _ := bucket.New(st).Backups(ctx, "nBOX1"); len(ids) != 1 {
+			t.Errorf("backups in the bucket: %v; want the kept one", ids)
+		}
+	})
 }

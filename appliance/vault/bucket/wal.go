@@ -131,6 +131,15 @@ func (b *Bucket) Segment(ctx context.Context, ns, name string, max int64) ([]byt
 	return store.ReadAll(ctx, b.st, segmentKey(ns, name), max)
 }
 
+// DeleteSegment removes a segment and its batches, once retention no
+// longer needs it.
+func (b *Bucket) DeleteSegment(ctx context.Context, ns, name string) error {
+	if err := b.st.Delete(ctx, segmentKey(ns, name)); err != nil {
+		return fmt.Errorf("bucket: delete segment %s: %w", name, err)
+	}
+	return b.deleteBatches(ctx, ns, name)
+}
+
 func (b *Bucket) deleteBatches(ctx context.Context, ns, name string) error {
 	infos, _, err := b.batches(ctx, ns, name)
 	for _, fi := range infos {
