@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,7 +67,7 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 	if err != nil {
 		return err
 	}
-	changed, stamps := v.changed(b, files)
+	changed, stamps := v.changed(b, files, "repo")
 	backups := map[string][]wire.FileEntry{}
 	for _, f := range files {
 		if id, ok := backupOf(f.Path); ok && changed[f.Path] {
@@ -89,6 +90,54 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 			f.Size = size // what the index acknowledged, not a record being appended
 		}
 		if err := v.offloadFile(ctx, b, f, f.Path == current); err != nil {
+			return err
+		}
+	}
+	if err := v.offloadIndexes(ctx, b); err != nil {
+		return err
+	}
+	v.remember(b, stamps)
+	return nil
+}
+
+// indexKey is where a segment's index goes in the bucket, beside the
+// repository's files: what Rehydrate needs to know a complete segment is
+// complete.
+const indexKey = "vault-index"
+
+// offloadIndexes stores the indexes of complete segments (the index of
+// the segment being filled changes with every record; that segment is
+// sent again after a rehydration).
+func (v *Vault) offloadIndexes(ctx context.Context, b *box) error {
+	b.mu.Lock()
+	current := ""
+	if b.have {
+		current = filepath.Base(indexRel(b.cur.tli, b.cur.seg))
+	}
+	b.mu.Unlock()
+	ents, err := fs.ReadDir(b.root.FS(), indexDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var files []wire.FileEntry
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && e.Type().IsRegular() && e.Name() != current {
+			files = append(files, wire.FileEntry{Path: path.Join(indexDir, e.Name()), Size: fi.Size()})
+		}
+	}
+	changed, stamps := v.changed(b, files, "")
+	for _, f := range files {
+		if !changed[f.Path] {
+			continue
+		}
+		data, err := b.root.ReadFile(f.Path)
+		if err != nil {
+			return err
+		}
+		if err := v.cfg.Bucket.PutFile(ctx, b.ns, path.Join(indexKey, path.Base(f.Path)), bytes.NewReader(data), int64(len(data))); err != nil {
 			return err
 		}
 	}
@@ -136,12 +185,13 @@ type stamp struct {
 
 // changed returns the files whose stamps differ from those remembered,
 // and the stamps to remember once they are stored.
-func (v *Vault) changed(b *box, files []wire.FileEntry) (map[string]bool, map[string]stamp) {
+// Paths are relative to base in the namespace directory.
+func (v *Vault) changed(b *box, files []wire.FileEntry, base string) (map[string]bool, map[string]stamp) {
 	v.offMu.Lock()
 	defer v.offMu.Unlock()
 	changed, stamps := map[string]bool{}, map[string]stamp{}
 	for _, f := range files {
-		fi, err := b.root.Stat(inRepo(filepath.FromSlash(f.Path)))
+		fi, err := b.root.Stat(filepath.Join(base, filepath.FromSlash(f.Path)))
 		if err != nil {
 			continue // removed meanwhile
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
 	"github.com/clinicbox/clinicbox/appliance/vault/store"
 	"github.com/clinicbox/clinicbox/appliance/vault/store/storetest"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
 
 // eachBucket runs f with a vault offloading into a local store and into
@@ -219,6 +220,43 @@ func TestOffloadFollowsRetention(t *testing.T) {
 		}
 		if ids, _ := bucket.New(st).Backups(ctx, "nBOX1"); len(ids) != 1 {
 			t.Errorf("backups in the bucket: %v; want the kept one", ids)
+		}
+	})
+}
+
+// A new vault node with an empty directory gets a box's repository back
+// from the bucket: the committed backup and the complete segments, not
+// the segment being filled, which the box then sends again.
+func TestRehydrateFromBucket(t *testing.T) {
+	eachBucket(t, func(t *testing.T, f *fixture, st store.Store) {
+		f.createRepo("box:1")
+		f.storeWAL()
+		f.commitClaiming("20261122T101500Z", 1, 2*segSize+10, 1, 3*segSize)
+		f.offload()
+		var before []wire.FileEntry
+		f.do("restore:1", "GET", "/v1/files?box=nBOX1", nil, &before)
+
+		g := newFixture(t) // the replacement node
+		g.cfg.Bucket = f.cfg.Bucket
+		g.open()
+		if _, err := g.v.Rehydrate(context.Background(), st, "nBOX1"); err != nil {
+			t.Fatal(err)
+		}
+		var after []wire.FileEntry
+		g.do("restore:1", "GET", "/v1/files?box=nBOX1", nil, &after)
+		want := slices.DeleteFunc(slices.Clone(before), func(e wire.FileEntry) bool {
+			return strings.HasPrefix(e.Path, "wal/state.json") || e.Path == filepath.ToSlash(archive.WALFile(segSize, 1, 4, archive.WALPartial))
+		})
+		if !slices.Equal(after, want) {
+			t.Errorf("files after rehydrating:\n%v\nwant\n%v", after, want)
+		}
+		var pos wire.Position
+		g.do("box:1", "GET", "/v1/wal", nil, &pos)
+		if pos.Durable != 4*segSize {
+			t.Errorf("the rehydrated vault's WAL position %s; want the end of segment 3", pos.Durable)
+		}
+		if _, err := g.v.Rehydrate(context.Background(), st, "nBOX1"); err == nil {
+			t.Error("rehydrating a namespace that holds a repository succeeded")
 		}
 	})
 }
