@@ -15,8 +15,8 @@ import (
 // replaces a lost one, or a second node taking a box over, gets back the
 // repository the bucket holds and then serves restores, the keyless
 // check and the standby from it as before. It copies the committed
-// backups and the complete WAL segments and every other repository file;
-// with their indexes; it leaves out uploads and backups never committed, and the segment
+// backups, the complete WAL segments with their indexes and every other
+// repository file; it leaves out backups never committed and the segment
 // that was being filled (the box sends it again from the vault's
 // position, the end of the last complete segment). Arrival records are
 // not in the bucket: until backups arrive again retention keeps
