@@ -56,7 +56,7 @@ func (v *Vault) Offload(ctx context.Context) error {
 // last pass.
 func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 	b.mu.Lock()
-	current, size := b.growing()
+	current, size, curStamp := b.growing()
 	pruned := b.pruned
 	b.pruned = nil
 	b.mu.Unlock()
@@ -68,6 +68,14 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 		return err
 	}
 	changed, stamps := v.changed(b, files, "repo")
+	if current != "" {
+		// The growing file's stamp is the one taken with its size under
+		// the lock: a stat taken later could include records that
+		// completed the segment after the size was read, and the
+		// complete segment would then never be stored whole.
+		stamps[current] = curStamp
+		changed[current] = v.stampOf(b, current) != curStamp
+	}
 	backups := map[string][]wire.FileEntry{}
 	for _, f := range files {
 		if id, ok := backupOf(f.Path); ok && changed[f.Path] {
@@ -204,6 +212,13 @@ func (v *Vault) changed(b *box, files []wire.FileEntry, base string) (map[string
 	return changed, stamps
 }
 
+// stampOf is the stamp remembered for a file.
+func (v *Vault) stampOf(b *box, rel string) stamp {
+	v.offMu.Lock()
+	defer v.offMu.Unlock()
+	return v.offloaded[b.ns+"/"+rel]
+}
+
 func (v *Vault) remember(b *box, stamps map[string]stamp) {
 	v.offMu.Lock()
 	defer v.offMu.Unlock()
@@ -215,18 +230,18 @@ func (v *Vault) remember(b *box, stamps map[string]stamp) {
 	}
 }
 
-// growing returns the segment being filled and its durable size; b.mu is
-// held.
-func (b *box) growing() (string, int64) {
+// growing returns the segment being filled, its durable size and its
+// stamp; b.mu is held.
+func (b *box) growing() (string, int64, stamp) {
 	if b.repo == nil || !b.have {
-		return "", 0
+		return "", 0, stamp{}
 	}
 	rel := archive.WALFile(b.repo.Info.SegmentSize, b.cur.tli, b.cur.seg, archive.WALPartial)
 	fi, err := b.root.Stat(inRepo(rel))
 	if err != nil {
-		return filepath.ToSlash(rel), 0
+		return filepath.ToSlash(rel), 0, stamp{}
 	}
-	return filepath.ToSlash(rel), fi.Size()
+	return filepath.ToSlash(rel), fi.Size(), stamp{size: fi.Size(), mod: fi.ModTime()}
 }
 
 // offloadBackups stores the committed backups the bucket lacks.
