@@ -76,17 +76,7 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 		stamps[current] = curStamp
 		changed[current] = v.stampOf(b, current) != curStamp
 	}
-	backups := map[string][]wire.FileEntry{}
-	for _, f := range files {
-		if id, ok := backupOf(f.Path); ok && changed[f.Path] {
-			backups[id] = nil
-		}
-	}
-	for _, f := range files {
-		if id, ok := backupOf(f.Path); ok && backups[id] != nil || ok && changed[f.Path] {
-			backups[id] = append(backups[id], f)
-		}
-	}
+	backups := changedBackups(files, changed)
 	if err := v.offloadBackups(ctx, b, backups); err != nil {
 		return err
 	}
@@ -172,6 +162,23 @@ func (v *Vault) unload(ctx context.Context, b *box, pruned []string) error {
 		}
 	}
 	return nil
+}
+
+// changedBackups groups the files of every backup that has a changed file.
+func changedBackups(files []wire.FileEntry, changed map[string]bool) map[string][]wire.FileEntry {
+	touched := map[string]bool{}
+	for _, f := range files {
+		if id, ok := backupOf(f.Path); ok && changed[f.Path] {
+			touched[id] = true
+		}
+	}
+	backups := map[string][]wire.FileEntry{}
+	for _, f := range files {
+		if id, ok := backupOf(f.Path); ok && touched[id] {
+			backups[id] = append(backups[id], f)
+		}
+	}
+	return backups
 }
 
 // backupOf returns the backup a repository path belongs to.

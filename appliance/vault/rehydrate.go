@@ -29,21 +29,7 @@ func (v *Vault) Rehydrate(ctx context.Context, st store.Store, ns string) (int, 
 	if _, err := os.Stat(filepath.Join(dir, "repo", "clinicbox-repo.json")); err == nil {
 		return 0, fmt.Errorf("vault: rehydrate %s: the namespace already holds a repository; only an empty one is filled from the bucket", ns)
 	}
-	committed := map[string]bool{}
-	ids, err := v.cfg.Bucket.Backups(ctx, ns)
-	if err != nil {
-		return 0, err
-	}
-	for _, id := range ids {
-		committed[id] = true
-	}
-	var keys []store.Info
-	err = st.List(ctx, ns+"/", func(fi store.Info) error {
-		if rel := strings.TrimPrefix(fi.Key, ns+"/"); wanted(rel, committed) {
-			keys = append(keys, fi)
-		}
-		return nil
-	})
+	keys, err := v.bucketKeys(ctx, st, ns)
 	if err != nil {
 		return 0, fmt.Errorf("vault: rehydrate %s: %w", ns, err)
 	}
@@ -77,6 +63,27 @@ func (v *Vault) Rehydrate(ctx context.Context, st store.Store, ns string) (int, 
 	delete(v.boxes, ns) // opened afresh, from the files now there
 	v.mu.Unlock()
 	return len(keys), nil
+}
+
+// bucketKeys lists the namespace's objects that go back into the
+// directory.
+func (v *Vault) bucketKeys(ctx context.Context, st store.Store, ns string) ([]store.Info, error) {
+	committed := map[string]bool{}
+	ids, err := v.cfg.Bucket.Backups(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		committed[id] = true
+	}
+	var keys []store.Info
+	err = st.List(ctx, ns+"/", func(fi store.Info) error {
+		if rel := strings.TrimPrefix(fi.Key, ns+"/"); wanted(rel, committed) {
+			keys = append(keys, fi)
+		}
+		return nil
+	})
+	return keys, err
 }
 
 // wanted reports whether a bucket key (relative to its namespace) goes
