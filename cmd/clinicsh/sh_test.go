@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
 // buildSh builds this shell once per test into a temporary directory.
@@ -122,5 +125,40 @@ func TestBuiltinsNeedNoPrograms(t *testing.T) {
 	}
 	if got := snapshot(t, dir); got != "RECOVERYXLOG=wal\n" {
 		t.Errorf("files: got %q; want only RECOVERYXLOG=wal", got)
+	}
+}
+
+// pg_ctl starts PostgreSQL through /bin/sh with exec and redirections and
+// waits for the server to write its own process ID, which must be the
+// shell's: with this shell as /bin/sh (bound over it in a private mount
+// namespace) pg_ctl -w start returns, the server answers, and it stops.
+func TestPgCtlStartsThroughIt(t *testing.T) {
+	testenv.NeedRoot(t)
+	unshare := testenv.NeedCommand(t, "unshare")
+	bin := "/usr/lib/postgresql/15/bin"
+	if _, err := os.Stat(filepath.Join(bin, "pg_ctl")); err != nil {
+		testenv.Skip(t, "no PostgreSQL 15 at "+bin)
+	}
+	ours := buildSh(t)
+	dir, err := os.MkdirTemp("", "clinicsh-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	os.Chmod(filepath.Dir(ours), 0o755)
+	data := filepath.Join(dir, "data")
+	// The host's shell sets up the namespace; from the mount on, every
+	// /bin/sh pg_ctl and the server run is this one.
+	script := fmt.Sprintf(`set -e
+mount --bind %[1]s /bin/sh
+runuser -u postgres -- %[2]s/initdb -D %[3]s -U postgres --locale=C.UTF-8 >/dev/null
+runuser -u postgres -- %[2]s/pg_ctl -D %[3]s -l %[4]s/log -w -t 60 -o "-k %[4]s -c listen_addresses=''" start
+runuser -u postgres -- %[2]s/psql -h %[4]s -U postgres -Atc 'SELECT 6*7' postgres
+runuser -u postgres -- %[2]s/pg_ctl -D %[3]s -w -m fast stop`, ours, bin, data, dir)
+	out, err := exec.Command(unshare, "-m", "--propagation", "private", "/bin/bash", "-c", script).CombinedOutput()
+	log, _ := os.ReadFile(filepath.Join(dir, "log"))
+	if err != nil || !strings.Contains(string(out), "42") {
+		t.Fatalf("got %v:\n%s\nserver log:\n%s\nwant pg_ctl to start and stop the server through this shell", err, out, log)
 	}
 }
