@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"debug/elf"
 	"fmt"
 	"io/fs"
 	"os"
@@ -142,5 +143,39 @@ func runServer(t *testing.T, b pgbin.Bin, uid, gid int) {
 	var v string
 	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil || !strings.HasPrefix(v, strconv.Itoa(b.Major)+".") {
 		t.Errorf("server_version: got %q, %v; want %d.x", v, err, b.Major)
+	}
+}
+
+// The Pi's trees (arm64) assemble on this machine with every library the
+// programs and modules need found in the pinned packages, and the
+// programs point at the tree's own arm64 loader. (They cannot run here.)
+func TestPGTreesForThePiAssemble(t *testing.T) {
+	testenv.NeedCommand(t, "dpkg-deb")
+	testenv.NeedCommand(t, "patchelf")
+	root := moduleRoot(t)
+	lock, err := os.Open(filepath.Join(root, pgLockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	out := t.TempDir()
+	trees, err := buildPGTrees(context.Background(), lock, "arm64", filepath.Join(root, "_work", "debs"), out, pgTreeRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, major := range []int{15, 17} {
+		prog := filepath.Join(trees.Dir, fmt.Sprintf("pg%d/usr/lib/postgresql/%d/bin/postgres", major, major))
+		f, err := elf.Open(prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		interp := interpreter(f)
+		f.Close()
+		if want := fmt.Sprintf("%s/pg%d/lib/ld-linux-aarch64.so.1", pgTreeRoot, major); f.Machine != elf.EM_AARCH64 || interp != want {
+			t.Errorf("pg%d postgres: got %v with loader %q; want arm64 with %s", major, f.Machine, interp, want)
+		}
+		if !fileExists(filepath.Join(trees.Dir, fmt.Sprintf("pg%d/lib/ld-linux-aarch64.so.1", major))) {
+			t.Errorf("pg%d: no arm64 loader in the tree", major)
+		}
 	}
 }
