@@ -40,6 +40,7 @@ func main() {
 // options are the service's flags.
 type options struct {
 	settings, state, run, listen, console, loopDrives, clockFile string
+	pgDir, clinicctl                                             string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
@@ -115,6 +116,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.listen, "listen", ":8080", "address of the box's pages on the practice's network")
 	fs.StringVar(&o.console, "console", "/dev/console", "where the page's setup code is shown to someone at the box (a monitor, the serial port); empty: only in the log")
 	fs.StringVar(&o.loopDrives, "loop-drives", "", "for tests and demos only: also take loop devices whose image file is in this directory for drives (default: USB drives only)")
+	fs.StringVar(&o.pgDir, "pg-dir", "/usr/lib/clinicbox", "directory of the PostgreSQL trees the image carries for restore drills, one pgN per major version")
+	fs.StringVar(&o.clinicctl, "clinicctl", "/user/clinicctl", "the clinicctl program a drill's PostgreSQL runs to fetch WAL (restore_command)")
 	fs.StringVar(&o.clockFile, "clock-file", "", "for tests and demos only: run on the RFC 3339 time in this file, read again every "+clockPoll.String()+" (write a later time to jump forward; default: the system clock)")
 	return o, fs.Parse(args)
 }
@@ -153,6 +156,7 @@ func (o options) config(ctx context.Context, set *appliance.Settings, log *slog.
 		Drives:   &hardware.USBDrives{RunDir: o.run, Log: log, Accept: acceptDrives("/sys", o.loopDrives)},
 		Health:   health,
 		Disks:    health,
+		Drills:   drillConfig(o.pgDir, o.clinicctl, o.state, log),
 		Log:      log,
 		Version:  version(),
 	}

@@ -155,6 +155,13 @@ func runMonogok(ctx context.Context, root string, t *Target, password string, st
 	if err != nil {
 		return err
 	}
+	paths, contents, err := drillFiles(ctx, root, t, stdout, stderr)
+	if err != nil {
+		return fmt.Errorf("restore drills on the box: %w", err)
+	}
+	if cfg, err = addExtraFiles(cfg, paths, contents); err != nil {
+		return err
+	}
 	// monogok finds the module from the config's directory, so the derived
 	// config (it holds the password) lives in the untracked _work.
 	if err := os.MkdirAll(filepath.Join(root, "_work"), 0o755); err != nil {

@@ -15,7 +15,10 @@ import (
 // These tests check the project's config.json: the gokrazy instance the
 // images are built from.
 
-const clinicboxPkg = "github.com/clinicbox/clinicbox/cmd/clinicbox"
+const (
+	clinicboxPkg = boxPackage
+	clinicctlPkg = "github.com/clinicbox/clinicbox/cmd/clinicctl"
+)
 
 func moduleRoot(t *testing.T) string {
 	t.Helper()
@@ -47,8 +50,13 @@ func TestConfigInstance(t *testing.T) {
 	if in.Hostname != "clinicbox" {
 		t.Errorf("got Hostname %q; want clinicbox", in.Hostname)
 	}
-	if got := strings.Join(in.Packages, " "); got != clinicboxPkg {
-		t.Errorf("got Packages %q; want %s", got, clinicboxPkg)
+	// clinicctl serves a drill's restore_command (wal-fetch); it is
+	// never started as a service.
+	if got := strings.Join(in.Packages, " "); got != clinicboxPkg+" "+clinicctlPkg {
+		t.Errorf("got Packages %q; want %s %s", got, clinicboxPkg, clinicctlPkg)
+	}
+	if pc := in.PackageConfig[clinicctlPkg]; !pc.DontStart {
+		t.Errorf("got PackageConfig[clinicctl] %+v; want DontStart", pc)
 	}
 	pc, ok := in.PackageConfig[clinicboxPkg]
 	if !ok || !pc.WaitForClock {

@@ -33,6 +33,8 @@ type driveRun struct {
 	visits int64
 	// repo is the host's copy of the drive's repository.
 	repo string
+	// drillReport names the box's drill report on the drive (.json, .html).
+	drillReport string
 }
 
 // The enrolled drive: its qemu id, its size (sparse) and generation.

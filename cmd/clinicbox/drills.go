@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
+)
+
+// drillConfig is what the box's own restore drills run with: the
+// PostgreSQL trees the image carries (pgDir/pgN, each laid out like
+// Debian's packages so PostgreSQL finds its share directory beside its
+// programs), clinicctl for restore_command's wal-fetch, and scratch space
+// on /perm. Nil, with the reason logged, when the image carries no
+// clinicctl: a drill could not fetch WAL. A PostgreSQL major version the
+// image lacks is not checked here: the drill of such a backup names the
+// missing version in its report.
+func drillConfig(pgDir, clinicctl, stateDir string, log *slog.Logger) *appliance.DrillConfig {
+	if fi, err := os.Stat(clinicctl); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		log.Warn("restore drills are off: the image carries no clinicctl to fetch WAL with", "clinicctl", clinicctl, "err", err)
+		return nil
+	}
+	return &appliance.DrillConfig{
+		FetchProgram: clinicctl,
+		Search:       boxSearch(pgDir),
+		Scratch:      filepath.Join(stateDir, "drill-scratch"),
+	}
+}
+
+// boxSearch finds PostgreSQL only among the trees the image carries:
+// never on PATH, where a program of another build could answer.
+func boxSearch(pgDir string) pgbin.Search {
+	return pgbin.Search{
+		Layouts: []string{filepath.Join(pgDir, "pg%d", "usr/lib/postgresql/%d/bin")},
+		NoPath:  true,
+		Hint:    fmt.Sprintf("build the box's image with that version (cmd/clinicimage's PostgreSQL list) so that it is under %s", pgDir),
+	}
+}

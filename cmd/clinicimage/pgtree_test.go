@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"debug/elf"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/clinicbox/clinicbox/appliance/restore"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
+)
+
+// The trees the image carries run a PostgreSQL server of each pinned major
+// version on this machine's architecture with nothing of the machine's
+// own PostgreSQL: a cluster made by the machine's initdb starts on the
+// tree's programs, loads amcheck and checks an index, reads a time zone
+// abbreviation file and uses a text search dictionary module. The tree
+// keeps no JIT and no initdb.
+func TestPGTreesRunAServer(t *testing.T) {
+	testenv.NeedRoot(t) // the server runs as the postgres user
+	testenv.NeedCommand(t, "dpkg-deb")
+	testenv.NeedCommand(t, "patchelf")
+	uid, gid, err := restore.ServerUser()
+	if err != nil {
+		testenv.Skip(t, err.Error())
+	}
+	root := moduleRoot(t)
+	lock, err := os.Open(filepath.Join(root, pgLockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	out, err := os.MkdirTemp("", "pgtree-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(out) })
+	os.Chmod(out, 0o755) // the postgres user runs the programs
+	ctx := context.Background()
+	// The loader path is absolute: here the tree's own place.
+	trees, err := buildPGTrees(ctx, lock, runtime.GOARCH, filepath.Join(root, "_work", "debs"), out, filepath.Join(out, "lib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(trees.Majors) != "[15 17]" {
+		t.Errorf("got majors %v; want [15 17]", trees.Majors)
+	}
+	checkTreeContents(t, trees)
+	for _, major := range trees.Majors {
+		t.Run(strconv.Itoa(major), func(t *testing.T) {
+			s := pgbin.Search{Layouts: []string{filepath.Join(trees.Dir, "pg%d", "usr/lib/postgresql/%d/bin")}, NoPath: true}
+			b, err := s.Find(ctx, major)
+			if err != nil || !strings.HasPrefix(b.Dir, trees.Dir) {
+				t.Fatalf("Find(%d): got %+v, %v; want the tree's programs", major, b, err)
+			}
+			runServer(t, b, uid, gid)
+		})
+	}
+}
+
+// checkTreeContents checks what the trees leave out and that the time
+// zone data is there.
+func checkTreeContents(t *testing.T, trees *pgTrees) {
+	t.Helper()
+	if b, err := os.ReadFile(filepath.Join(trees.Zoneinfo, "America/New_York")); err != nil || !strings.HasPrefix(string(b), "TZif") {
+		t.Errorf("zoneinfo/America/New_York: %v; want a TZif file", err)
+	}
+	var size int64
+	filepath.WalkDir(trees.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if strings.HasPrefix(name, "llvmjit") || name == "initdb" || name == "bitcode" || name == "psql" || name == "doc" {
+			t.Errorf("the tree carries %s", p)
+		}
+		if fi, err := d.Info(); err == nil && !d.IsDir() {
+			size += fi.Size()
+		}
+		return nil
+	})
+	t.Logf("trees: %.1f MB uncompressed", float64(size)/1e6)
+}
+
+// hostInitdb is the machine's initdb of a major version (the tree has none).
+func hostInitdb(t *testing.T, major int) string {
+	for _, dir := range []string{fmt.Sprintf("/usr/lib/postgresql/%d/bin", major), filepath.Join(pgbin.TestTree(), fmt.Sprintf("usr/lib/postgresql/%d/bin", major))} {
+		if p := filepath.Join(dir, "initdb"); fileExists(p) {
+			return p
+		}
+	}
+	testenv.Skip(t, fmt.Sprintf("no initdb of PostgreSQL %d on this machine (make setup builds 17)", major))
+	return ""
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// runServer makes a cluster with the machine's initdb and runs it on b.
+func runServer(t *testing.T, b pgbin.Bin, uid, gid int) {
+	initdb := hostInitdb(t, b.Major)
+	dir, err := os.MkdirTemp("", "pgtree-data-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chown(dir, uid, gid)
+	pgdata := filepath.Join(dir, "data")
+	cmd := exec.Command(initdb, "-D", pgdata, "-U", "postgres", "--locale=C.UTF-8", "-E", "UTF8")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	srv, err := restore.StartServerWith(ctx, restore.ServerConfig{PGData: pgdata, SockDir: dir, UID: uid, GID: gid, Bin: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	conn, err := srv.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		"CREATE EXTENSION amcheck",
+		"SELECT bt_index_check('pg_class_oid_index', true)",
+		"SET timezone_abbreviations = 'Default'",
+		"SELECT to_tsvector('english', 'running drills')",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Errorf("%s: %v\n%s", q, err, srv.LogTail(2000))
+		}
+	}
+	var v string
+	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil || !strings.HasPrefix(v, strconv.Itoa(b.Major)+".") {
+		t.Errorf("server_version: got %q, %v; want %d.x", v, err, b.Major)
+	}
+}
+
+// The Pi's trees (arm64) assemble on this machine with every library the
+// programs and modules need found in the pinned packages, and the
+// programs point at the tree's own arm64 loader. (They cannot run here.)
+func TestPGTreesForThePiAssemble(t *testing.T) {
+	testenv.NeedCommand(t, "dpkg-deb")
+	testenv.NeedCommand(t, "patchelf")
+	root := moduleRoot(t)
+	lock, err := os.Open(filepath.Join(root, pgLockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	out := t.TempDir()
+	trees, err := buildPGTrees(context.Background(), lock, "arm64", filepath.Join(root, "_work", "debs"), out, pgTreeRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, major := range []int{15, 17} {
+		prog := filepath.Join(trees.Dir, fmt.Sprintf("pg%d/usr/lib/postgresql/%d/bin/postgres", major, major))
+		f, err := elf.Open(prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		interp := interpreter(f)
+		f.Close()
+		if want := fmt.Sprintf("%s/pg%d/lib/ld-linux-aarch64.so.1", pgTreeRoot, major); f.Machine != elf.EM_AARCH64 || interp != want {
+			t.Errorf("pg%d postgres: got %v with loader %q; want arm64 with %s", major, f.Machine, interp, want)
+		}
+		if !fileExists(filepath.Join(trees.Dir, fmt.Sprintf("pg%d/lib/ld-linux-aarch64.so.1", major))) {
+			t.Errorf("pg%d: no arm64 loader in the tree", major)
+		}
+	}
+}
