@@ -26,6 +26,15 @@ var attacks = []Attack{
 	{"a block map on the box's /perm with any byte changed, cut short, or naming another backup", "refused before anything is built or uploaded; the next offsite backup goes whole", "archive TestBlockMapDamageDetected, TestDamagedBlockMapRefused, offsite TestSpoolChainAcrossSwapRestartAndDamage"},
 	{"a drive's backup file that disagrees with its manifest while an incremental is built from it", "refused; nothing signed, uploaded or committed", "archive TestDeltaChecksManifest"},
 	{"an incremental uploaded to a vault that lacks its parent, or whose backup.json names another parent than its signature", "commit refused (missing-parent); a mismatched parent is not confirmed and retention does not act on it", "vault TestIncrementalNeedsItsParent"},
+	// The vault's object storage.
+	{"wrong S3 credentials; an unknown field in the credentials file", "named as refused credentials (never shown, never a missing bucket); the unknown field refused", "vault/store TestS3CredentialsNeverInErrors"},
+	{"a second backup.json under a committed backup's ID; a half-written multipart backup", "the commit is a conditional write (If-None-Match): refused; a backup is invisible until its backup.json is written", "vault/bucket TestBackupInvisibleUntilCommittedAndResumed, vault/store TestS3Conformance"},
+	{"someone holding the vault's own credentials deletes a practice's objects before their time", "with Object Lock the delete leaves the object in place until its retention date", "vault/store TestS3ObjectLock"},
+	{"two vault nodes racing for one namespace; a holder paused past its lease", "one writer wins; the paused one is told it lost before it writes", "vault/bucket TestLeaseOneWriterAmongRacingNodes, TestLeaseExpiresWhileHolderPaused"},
+	// The box's image.
+	{"shell syntax the box's /bin/sh does not implement (variables, globs, pipes, substitutions)", "refused with exit 2 before anything runs", "clinicsh TestRefusesWhatItDoesNotImplement"},
+	{"a PostgreSQL package lock line that is not a pinned .deb from Debian's mirror, or a package whose SHA-256 differs", "the image build stops, naming the line or package and saying to pin again", "clinicimage TestReadPinsRefusesOddLines, TestFetchDebChecksThePin"},
+	{"the test-only clock file moved back, malformed or huge; the image's settings passing -clock-file or -loop-drives", "refused; the image's config.json is checked never to pass either", "clinicbox TestFileClock, TestImageHasNoTestFlags"},
 	// The USB port.
 	{"a drive's identity file that is a FIFO (hung the main loop), a link to a device or to a file of the box, a directory, a huge file", "refused at once with the reason on the panel; read off the main loop with a timeout; drives mounted nosymfollow", "appliance TestReadIdentityFromHostileDrive, usb TestKernelMountDoesNotFollowSymlinks"},
 	{"a 2 MiB, 10 KiB or line-break drive ID, or a strange serial or filesystem UUID (a 2 MiB ID in the custody log stopped the service for good)", "refused where it is read; a foreign drive, nothing kept from it", "appliance TestReadIdentityRefusesStrangeHardwareIDs, rotation TestDecideRefusesStrangeIdentities"},

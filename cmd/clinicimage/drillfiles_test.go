@@ -1,7 +1,13 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -47,5 +53,37 @@ func TestReadPinsRefusesOddLines(t *testing.T) {
 	}
 	if _, err := readPins(strings.NewReader(good), "arm64"); err == nil {
 		t.Error("no pins for arm64: got no error; want one")
+	}
+}
+
+// A download whose SHA-256 differs from the pin is never kept, and a cached
+// package damaged since is fetched again.
+func TestFetchDebChecksThePin(t *testing.T) {
+	body := "the package"
+	sum := sha256.Sum256([]byte(body))
+	served := body + " changed"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, served) }))
+	defer srv.Close()
+	cache := t.TempDir()
+	p := debPin{Package: "libc6", Version: "2.36", SHA256: hex.EncodeToString(sum[:]), URL: srv.URL + "/libc6.deb"}
+	if _, err := fetchDeb(t.Context(), srv.Client(), cache, p); err == nil || !strings.Contains(err.Error(), "not used") {
+		t.Fatalf("a download that is not the pinned package: got %v; want refused", err)
+	}
+	if left, _ := os.ReadDir(cache); len(left) != 0 {
+		t.Fatalf("the cache holds %d files after a refused download; want none", len(left))
+	}
+	served = body
+	path, err := fetchDeb(t.Context(), srv.Client(), cache, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fetchDeb(t.Context(), srv.Client(), cache, p); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != body {
+		t.Errorf("the damaged cached package reads %q after fetching; want %q", got, body)
 	}
 }
