@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 )
 
 // Roles created in every cluster. The passwords protect nothing but a
@@ -101,12 +101,10 @@ func (c *Cluster) setOwner() error {
 	if os.Geteuid() != 0 {
 		return os.Chmod(c.Dir, 0o700)
 	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return fmt.Errorf("pgcluster: running as root needs the unprivileged user %q (install postgresql): %w", "postgres", err)
+	var err error
+	if c.uid, c.gid, err = pgbin.ServerUser(); err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
 	}
-	c.uid, _ = strconv.Atoi(u.Uid)
-	c.gid, _ = strconv.Atoi(u.Gid)
 	c.cred = &syscall.Credential{Uid: uint32(c.uid), Gid: uint32(c.gid)}
 	// The parents of a temp dir may be private to root: the server must
 	// reach its own directory.
