@@ -176,8 +176,6 @@ func validSlot(s string) bool {
 	return true
 }
 
-var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
-
 // Location is the practice's time zone.
 func (s *Settings) Location() (*time.Location, error) {
 	if s.Rotation.TimeZone == "" {
@@ -204,9 +202,9 @@ func (s *Settings) Policy(verify rotation.VerifyFunc) (*rotation.Policy, error) 
 		Verify:       verify,
 	}
 	for _, w := range s.Rotation.Workdays {
-		d, ok := weekdays[strings.ToLower(w)[:min(3, len(w))]]
-		if !ok {
-			return nil, fmt.Errorf("settings: rotation.workdays: %q is not a weekday; use Mon, Tue, Wed, Thu, Fri, Sat or Sun", w)
+		d, err := civil.ParseWeekday(w)
+		if err != nil {
+			return nil, fmt.Errorf("settings: rotation.workdays: %w", err)
 		}
 		p.Calendar.Workdays = append(p.Calendar.Workdays, d)
 	}
