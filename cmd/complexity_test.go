@@ -24,7 +24,7 @@ var notShipped = regexp.MustCompile(`_test\.go$|/testdata/|/_work/`)
 var notYetSplit = map[string]bool{
 	"(*box).appendLog": true, "(*smoke).setUp": true,
 	"runDrill": true, "(*Shipper).shipLog": true, "maintainDatabase": true,
-	"runWALFetch": true, "(*backupReader).copyData": true, "(*Settings).Validate": true, "(*USBDrives).Run": true,
+	"runWALFetch": true, "(*backupReader).copyData": true, "(*Settings).Validate": true, 
 	"(*Appliance).identified": true, "Stream": true, "Take": true, "(*Notifier).decidePresent": true,
 }
 
