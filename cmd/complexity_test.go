@@ -24,8 +24,8 @@ var notShipped = regexp.MustCompile(`_test\.go$|/testdata/|/_work/`)
 var notYetSplit = map[string]bool{
 	"(*box).appendLog": true, "(*smoke).setUp": true,
 	"runDrill": true, "(*Shipper).shipLog": true, "maintainDatabase": true,
-	"runWALFetch": true, "(*backupReader).copyData": true, "(*Settings).Validate": true, 
-	"(*Appliance).identified": true, "Stream": true, "Take": true, "(*Notifier).decidePresent": true,
+	"runWALFetch": true, "(*backupReader).copyData": true, "(*Settings).Validate": true,
+	"Stream": true, "Take": true,
 }
 
 // TestComplexity fails for every non-test function over maxComplexity.
