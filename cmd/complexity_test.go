@@ -25,7 +25,6 @@ var notYetSplit = map[string]bool{
 	"(*box).appendLog": true, "(*smoke).setUp": true,
 	"runDrill": true, "(*Shipper).shipLog": true, "maintainDatabase": true,
 	"runWALFetch": true, "(*backupReader).copyData": true, "(*Settings).Validate": true,
-	"Stream": true, "Take": true,
 }
 
 // TestComplexity fails for every non-test function over maxComplexity.

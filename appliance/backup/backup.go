@@ -55,21 +55,11 @@ func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 	if err != nil {
 		return nil, err
 	}
-	var wal *archive.WALWriter
-	if !opt.Streamed {
-		wal, err = repo.WAL()
-		if err != nil && !errors.Is(err, archive.ErrWALLocked) {
-			return nil, err
-		}
+	ws, stop, err := streamOwnWAL(ctx, opt, repo)
+	if err != nil {
+		return nil, err
 	}
-	var ws *walStream
-	if wal != nil {
-		defer wal.Close()
-		if ws, err = startWALStream(ctx, opt, wal); err != nil {
-			return nil, err
-		}
-		defer ws.stop()
-	}
+	defer stop()
 	start := opt.Now().UTC()
 	bw, err := repo.NewBackup(archive.NewID(start), opt.Compression)
 	if err != nil {
@@ -91,6 +81,39 @@ func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 		bw.Abort()
 		return nil, err
 	}
+	done, err := bw.Commit(record(opt, res, start))
+	if err != nil {
+		bw.Abort()
+		return nil, err
+	}
+	opt.Log.Info("base backup stored", "op", "backup", "id", done.ID, "lsn", res.EndLSN, "bytes", res.Received, "dur", time.Since(res.Start).Round(time.Millisecond))
+	return done, nil
+}
+
+// streamOwnWAL starts streaming the backup's WAL through a temporary slot
+// unless another process streams WAL into repo (ws is then nil); stop ends
+// the stream and closes the WAL writer.
+func streamOwnWAL(ctx context.Context, opt Options, repo *archive.Repo) (ws *walStream, stop func(), err error) {
+	stop = func() {}
+	if opt.Streamed {
+		return nil, stop, nil
+	}
+	wal, err := repo.WAL()
+	if errors.Is(err, archive.ErrWALLocked) {
+		return nil, stop, nil
+	}
+	if err != nil {
+		return nil, stop, err
+	}
+	if ws, err = startWALStream(ctx, opt, wal); err != nil {
+		wal.Close()
+		return nil, stop, err
+	}
+	return ws, func() { ws.stop(); wal.Close() }, nil
+}
+
+// record is the repository's record of a finished base backup.
+func record(opt Options, res postgres.BackupResult, start time.Time) archive.Backup {
 	b := archive.Backup{Label: opt.Label, Timeline: res.Timeline, EndTimeline: res.EndTimeline,
 		StartLSN: res.StartLSN, EndLSN: res.EndLSN, Start: start, End: opt.Now().UTC(), Compression: opt.Compression}
 	for _, ts := range res.Tablespaces {
@@ -98,13 +121,7 @@ func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 			b.Tablespaces = append(b.Tablespaces, archive.Tablespace{OID: ts.OID, Location: ts.Location})
 		}
 	}
-	done, err := bw.Commit(b)
-	if err != nil {
-		bw.Abort()
-		return nil, err
-	}
-	opt.Log.Info("base backup stored", "op", "backup", "id", done.ID, "lsn", res.EndLSN, "bytes", res.Received, "dur", time.Since(res.Start).Round(time.Millisecond))
-	return done, nil
+	return b
 }
 
 func (o *Options) defaults() {
