@@ -97,6 +97,16 @@ func (s *Settings) Validate() error {
 			errs = append(errs, fmt.Errorf("tags: %q: tags start with tag:", t))
 		}
 	}
+	errs = append(errs, s.validateLimits()...)
+	if s.Standby != nil {
+		errs = append(errs, s.Standby.validate()...)
+	}
+	return errors.Join(errs...)
+}
+
+// validateLimits checks how long the vault keeps what and how much.
+func (s *Settings) validateLimits() []error {
+	var errs []error
 	if s.RetentionDays < 0 || (s.RetentionDays > 0 && s.RetentionDays < 7) {
 		errs = append(errs, fmt.Errorf("pitr_days: %d: keep at least 7 days of point-in-time recovery (0 means 7)", s.RetentionDays))
 	}
@@ -109,10 +119,7 @@ func (s *Settings) Validate() error {
 	if s.AbandonHours < 0 || (s.AbandonHours > 0 && s.AbandonHours < 12) {
 		errs = append(errs, fmt.Errorf("abandon_hours: %d: give a box at least 12 hours to resume an upload (0 means 48)", s.AbandonHours))
 	}
-	if s.Standby != nil {
-		errs = append(errs, s.Standby.validate()...)
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func (sb *StandbySettings) validate() []error {
