@@ -1,6 +1,7 @@
-// Package appliance is the box's daily life: drives come and go, the
-// rotation decides, backups are taken, verified and streamed, the panel and
-// the alerts say what to do, and everything is recorded.
+// Package appliance is the box's daily life, the box step of the data path:
+// drives come and go, the rotation decides, backups are taken, verified and
+// streamed, the panel and the alerts say what to do, and everything is
+// recorded.
 //
 // Run is the clinicbox service; the drivers it uses are passed in as small
 // interfaces, so tests and the demo run the same code with simulated parts.

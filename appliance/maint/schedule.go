@@ -1,7 +1,7 @@
-// Package maint schedules the clinic database's routine maintenance
-// (VACUUM (ANALYZE) and optionally REINDEX CONCURRENTLY) inside the
-// practice's maintenance window and turns the outcome into a short result
-// for the status document.
+// Package maint schedules the upkeep of the clinic's database, at the server
+// step of the data path (VACUUM (ANALYZE), optionally REINDEX CONCURRENTLY),
+// inside the practice's maintenance window, and turns the outcome into a
+// short result for the status document.
 package maint
 
 import (

@@ -1,4 +1,5 @@
-// Package chain keeps the box's logs tamper-evident: hash-chained entries
+// Package chain keeps the box's logs tamper-evident (box step of the data
+// path, anchored on the drives and in the vault): hash-chained entries
 // signed with the box's key (or sealed, before signing), signed heads kept
 // outside the box, and the one checker of the custody and audit logs.
 package chain

@@ -1,5 +1,6 @@
-// Package pgcluster starts throwaway PostgreSQL clusters on loopback ports
-// for the demo, the benchmark harness and (through pgtest) the tests.
+// Package pgcluster starts throwaway PostgreSQL clusters on loopback ports,
+// stand-ins for the clinic's server (server step of the data path), for the
+// demo, the benchmark harness and (through pgtest) the tests.
 //
 // initdb and postgres refuse to run as root, so when the caller is root the
 // cluster runs as the unprivileged "postgres" user that Debian's package
