@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -54,6 +55,10 @@ type Repo struct {
 	recips []age.Recipient
 	sign   *signer.Key       // signs what is written; nil: read only
 	trust  *signer.PublicKey // checks what is read; nil: no anchor
+
+	ageOnce sync.Once // measures ageOver
+	ageOver int       // bytes age adds to an empty file for recips
+	ageErr  error
 }
 
 // ErrOtherSystem means the repository holds backups of another database.

@@ -1,7 +1,6 @@
 // Package backup takes base backups and streams WAL from the clinic's
-// PostgreSQL into a repository, from the server step of the data path to the
-// drive step: the operations the command line, the appliance and the vault
-// share.
+// PostgreSQL into a repository: the operations the command line, the
+// appliance and the vault share.
 package backup
 
 import (
@@ -47,42 +46,41 @@ type Options struct {
 // process to store it.
 func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 	opt.defaults()
-	conn, err := postgres.Connect(ctx, opt.DB)
+	var early *walConnect
+	if !opt.Streamed {
+		early = connectWALStream(ctx, opt)
+	}
+	conn, repo, err := connectRepo(ctx, opt)
 	if err != nil {
+		early.discard()
 		return nil, err
 	}
 	defer conn.Close()
-	repo, err := OpenRepo(opt.Repo, conn.System, opt.Recipients, opt.Signer)
+	ws, err := ownWALStream(ctx, opt, repo, early)
 	if err != nil {
 		return nil, err
 	}
-	ws, stop, err := streamOwnWAL(ctx, opt, repo)
-	if err != nil {
-		return nil, err
+	if ws != nil {
+		defer ws.wal.Close()
+		defer ws.stop()
 	}
-	defer stop()
 	start := opt.Now().UTC()
 	bw, err := repo.NewBackup(archive.NewID(start), opt.Compression)
 	if err != nil {
 		return nil, err
 	}
-	bopt := postgres.BackupOptions{Label: opt.Label, Progress: opt.Progress}
-	if opt.Compression == archive.ServerZstd {
-		bopt.ServerZstdLevel = 1
+	res, err := conn.BaseBackup(ctx, backupOptions(opt, ws), bw)
+	if err == nil {
+		err = awaitWAL(ctx, opt, repo, ws, res.EndLSN)
 	}
-	if ws != nil {
-		bopt.OnStart = ws.begin
-	}
-	res, err := conn.BaseBackup(ctx, bopt, bw)
 	if err != nil {
 		bw.Abort()
 		return nil, err
 	}
-	if err := awaitWAL(ctx, opt, repo, ws, res.EndLSN); err != nil {
-		bw.Abort()
-		return nil, err
+	if ws != nil {
+		ws.end() // its last flush overlaps the commit's
 	}
-	done, err := bw.Commit(record(opt, res, start))
+	done, err := bw.Commit(describe(opt, start, res))
 	if err != nil {
 		bw.Abort()
 		return nil, err
@@ -91,30 +89,59 @@ func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 	return done, nil
 }
 
-// streamOwnWAL starts streaming the backup's WAL through a temporary slot
-// unless another process streams WAL into repo (ws is then nil); stop ends
-// the stream and closes the WAL writer.
-func streamOwnWAL(ctx context.Context, opt Options, repo *archive.Repo) (ws *walStream, stop func(), err error) {
-	stop = func() {}
-	if opt.Streamed {
-		return nil, stop, nil
-	}
-	wal, err := repo.WAL()
-	if errors.Is(err, archive.ErrWALLocked) {
-		return nil, stop, nil
-	}
+// connectRepo connects for the backup and opens the repository.
+func connectRepo(ctx context.Context, opt Options) (*postgres.Conn, *archive.Repo, error) {
+	conn, err := postgres.Connect(ctx, opt.DB)
 	if err != nil {
-		return nil, stop, err
+		return nil, nil, err
 	}
-	if ws, err = startWALStream(ctx, opt, wal); err != nil {
-		wal.Close()
-		return nil, stop, err
+	repo, err := OpenRepo(opt.Repo, conn.System, opt.Recipients, opt.Signer)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
 	}
-	return ws, func() { ws.stop(); wal.Close() }, nil
+	return conn, repo, nil
 }
 
-// record is the repository's record of a finished base backup.
-func record(opt Options, res postgres.BackupResult, start time.Time) archive.Backup {
+// ownWALStream takes the repository's WAL and prepares the backup's own
+// stream on early's connection, unless another process streams into the
+// repository (then it returns nil and early is discarded).
+func ownWALStream(ctx context.Context, opt Options, repo *archive.Repo, early *walConnect) (*walStream, error) {
+	if early == nil {
+		return nil, nil
+	}
+	wal, err := repo.WAL()
+	if err != nil {
+		early.discard()
+		if errors.Is(err, archive.ErrWALLocked) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	ws, err := startWALStream(ctx, opt, early, wal)
+	if err != nil {
+		wal.Close()
+		return nil, err
+	}
+	return ws, nil
+}
+
+// backupOptions asks the server for what opt wants: server-side zstd, and
+// progress reports (which cost the server a pass over the data directory
+// first) only when someone shows them.
+func backupOptions(opt Options, ws *walStream) postgres.BackupOptions {
+	bopt := postgres.BackupOptions{Label: opt.Label, Progress: opt.Progress}
+	if opt.Compression == archive.ServerZstd {
+		bopt.ServerZstdLevel = 1
+	}
+	if ws != nil {
+		bopt.OnStart = ws.begin
+	}
+	return bopt
+}
+
+// describe is the backup's record from the server's answer.
+func describe(opt Options, start time.Time, res postgres.BackupResult) archive.Backup {
 	b := archive.Backup{Label: opt.Label, Timeline: res.Timeline, EndTimeline: res.EndTimeline,
 		StartLSN: res.StartLSN, EndLSN: res.EndLSN, Start: start, End: opt.Now().UTC(), Compression: opt.Compression}
 	for _, ts := range res.Tablespaces {
