@@ -19,10 +19,26 @@ const maxComplexity = 15
 // the build's scratch space.
 var notShipped = regexp.MustCompile(`_test\.go$|/testdata/|/_work/`)
 
+// notYetSplit are functions over the limit, written while the limit was
+// being set, that still wait for their split; an entry is removed with
+// its split (the test fails while it stays).
+var notYetSplit = map[string]bool{
+	"(*S3Config).Validate": true, "(*Local).List": true, "run": true,
+}
+
 // TestComplexity fails for every non-test function over maxComplexity.
 func TestComplexity(t *testing.T) {
+	seen := map[string]bool{}
 	for _, s := range tooComplex([]string{".."}) {
-		t.Errorf("%s: %s has cyclomatic complexity %d; split it to %d or less", s.Pos, s.FuncName, s.Complexity, maxComplexity)
+		seen[s.FuncName] = true
+		if !notYetSplit[s.FuncName] {
+			t.Errorf("%s: %s has cyclomatic complexity %d; split it to %d or less", s.Pos, s.FuncName, s.Complexity, maxComplexity)
+		}
+	}
+	for name := range notYetSplit {
+		if !seen[name] {
+			t.Errorf("%s is within the limit now; remove it from notYetSplit", name)
+		}
 	}
 }
 

@@ -100,7 +100,8 @@ func TestOffsiteDownForADay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the vault to catch up to "+target.String(), 3*time.Minute, func() bool { return ship.Status().Durable >= target })
+	waitUntil(t, "the vault to catch up to "+target.String(), 3*time.Minute, func() bool { return ship.Status().Durable >= target },
+		func() string { return ship.Status().Durable.String() })
 	s.clock.Add(time.Minute)
 	s.a.Poke()
 	s.wait("the warnings cleared", func(st status.Status) bool {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -99,4 +101,29 @@ func (p *Process) Output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.String()
+}
+
+// Progress is a fingerprint of what the process has done so far: how much
+// it printed and how much CPU time it used. Waits for the process take a
+// change as a sign that it is still working, however slowly.
+func (p *Process) Progress() string {
+	return fmt.Sprintf("out %d cpu %s", len(p.Output()), cpuTime(p.cmd.Process.Pid))
+}
+
+// cpuTime is the user and system time in clock ticks from
+// /proc/PID/stat; "" once the process has gone.
+func cpuTime(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis. utime and stime are fields 14 and 15,
+	// the 12th and 13th after it.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return ""
+	}
+	return f[11] + "+" + f[12]
 }

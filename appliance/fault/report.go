@@ -100,19 +100,7 @@ func WriteMarkdown(w io.Writer, m Machine, rows []Row, attacks []Attack, notes [
 		"\"Lost\" compares what the box had reported durable with what a restore or a verification found; the goal is nothing.\n\n")
 	fmt.Fprintf(&b, "Run on %s (%s, %d CPUs, Linux %s, %s, PostgreSQL %s).\n\n",
 		m.Date.UTC().Format("2006-01-02 15:04 MST"), m.Host, m.CPUs, m.Kernel, m.Go, m.PostgreSQL)
-	b.WriteString("| Fault or input | Tries | What the box did | Lost |\n")
-	b.WriteString("| --- | ---: | --- | --- |\n")
-	for _, r := range rows {
-		tries := fmt.Sprint(r.Tries)
-		if r.Failures > 0 {
-			tries = fmt.Sprintf("%d (**%d failed**)", r.Tries, r.Failures)
-		}
-		lost := "nothing"
-		if len(r.Lost) > 0 {
-			lost = strings.Join(r.Lost, "; ")
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(r.Fault), tries, cell(strings.Join(r.Outcomes, "; ")), cell(lost))
-	}
+	writeRows(&b, rows)
 	if len(attacks) > 0 {
 		b.WriteString("\n## Tried as an attacker would\n\n")
 		b.WriteString("Hostile input tried by the packages' own tests (run by every `make test`); each test fails if the box stops doing what the row says.\n\n")
@@ -128,6 +116,65 @@ func WriteMarkdown(w io.Writer, m Machine, rows []Row, attacks []Attack, notes [
 			b.WriteString("- " + n + "\n")
 		}
 	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeRows writes the table of faults: tries, what the box did, lost.
+func writeRows(b *strings.Builder, rows []Row) {
+	b.WriteString("| Fault or input | Tries | What the box did | Lost |\n")
+	b.WriteString("| --- | ---: | --- | --- |\n")
+	for _, r := range rows {
+		tries := fmt.Sprint(r.Tries)
+		if r.Failures > 0 {
+			tries = fmt.Sprintf("%d (**%d failed**)", r.Tries, r.Failures)
+		}
+		lost := "nothing"
+		if len(r.Lost) > 0 {
+			lost = strings.Join(r.Lost, "; ")
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", cell(r.Fault), tries, cell(strings.Join(r.Outcomes, "; ")), cell(lost))
+	}
+}
+
+// Torture is a torture run: how long it took, how loaded the machine
+// was, and how many rounds each test ran.
+type Torture struct {
+	Took             time.Duration
+	LoadBefore, Load string // /proc/loadavg at the start and at the end
+	Rounds           map[string]int
+}
+
+// WriteTorture writes the summary of a torture run: the machine, the
+// rounds per test, the faults by kind with what was lost, ready to paste
+// into RELIABILITY.md.
+func WriteTorture(w io.Writer, m Machine, run Torture, rows []Row) error {
+	var b strings.Builder
+	b.WriteString("# Torture run\n\n")
+	fmt.Fprintf(&b, "`%s` on %s (%s, %d CPUs, Linux %s, %s, PostgreSQL %s): %s; load average (1, 5, 15 min) %s at the start, %s at the end.\n\n",
+		m.Command, m.Date.UTC().Format("2006-01-02 15:04 MST"), m.Host, m.CPUs, m.Kernel, m.Go, m.PostgreSQL,
+		run.Took.Round(time.Second), run.LoadBefore, run.Load)
+	b.WriteString("| Test | Rounds |\n| --- | ---: |\n")
+	names := make([]string, 0, len(run.Rounds))
+	total := 0
+	for n, r := range run.Rounds {
+		names = append(names, n)
+		total += r
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "| %s | %d |\n", n, run.Rounds[n])
+	}
+	fmt.Fprintf(&b, "| all | %d |\n\n", total)
+	tries, failed, lost := 0, 0, 0
+	for _, r := range rows {
+		tries, failed = tries+r.Tries, failed+r.Failures
+		if len(r.Lost) > 0 {
+			lost++
+		}
+	}
+	fmt.Fprintf(&b, "%d faults of %d kinds; %d tries failed; %d kinds lost something.\n\n", tries, len(rows), failed, lost)
+	writeRows(&b, rows)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -32,7 +32,7 @@ func (b *box) catchUp(t *testing.T, c *pgtest.Cluster, tli uint32) {
 		}
 		st, _ := r.WALState()
 		return st.Timeline == tli && st.Flushed >= target
-	})
+	}, s.Progress)
 	if err := b.stream.Interrupt(); err != nil {
 		t.Errorf("stream after SIGINT: %v\n%s", err, b.stream.Output())
 	}
@@ -139,14 +139,14 @@ func TestSlotDropped(t *testing.T) {
 	}()
 	waitUntil(t, "the stream to say what happened", 2*time.Minute, func() bool {
 		return strings.Contains(p.Output(), "created again")
-	})
+	}, p.Progress)
 	said := firstLine(p.Output(), "created again")
 	if !strings.Contains(said, "WARN") || !strings.Contains(said, "new base backup") {
 		t.Errorf("stream said %q; want a warning that a new base backup is needed", said)
 	}
 	before := b.flushed()
 	bulkWAL(t, c, 5000)
-	waitUntil(t, "the stream to store WAL after the gap", 2*time.Minute, func() bool { return b.flushed() > before })
+	waitUntil(t, "the stream to store WAL after the gap", 2*time.Minute, func() bool { return b.flushed() > before }, p.Progress)
 	p.Kill()
 	rep := verifyRepo(t, b.dir, b.k)
 	for _, pr := range rep.Problems {

@@ -26,15 +26,20 @@ import (
 
 var (
 	clinicboxOnce sync.Once
-	clinicboxBin  string // the appliance service, built with -race by the first test that needs it
+	clinicboxBin  string // the appliance service, built by the first test that needs it
 	clinicboxErr  error
+	clinicboxRace = true // built with the race detector; the soak builds it as for the box
 )
 
 func buildClinicbox(t *testing.T) string {
 	t.Helper()
 	clinicboxOnce.Do(func() {
 		clinicboxBin = filepath.Join(filepath.Dir(clinicctl), "clinicbox")
-		out, err := exec.Command("go", "build", "-race", "-o", clinicboxBin, "github.com/clinicbox/clinicbox/cmd/clinicbox").CombinedOutput()
+		args := []string{"build", "-o", clinicboxBin}
+		if clinicboxRace {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, "github.com/clinicbox/clinicbox/cmd/clinicbox")...).CombinedOutput()
 		if err != nil {
 			clinicboxErr = fmt.Errorf("build clinicbox: %v\n%s", err, out)
 		}
@@ -56,11 +61,18 @@ type boxService struct {
 	base     string // the LAN pages' URL
 	password string
 	run      string        // -run: the drive is mounted at run/loopN
+	images   string        // -loop-drives: loop devices of images here are drives
 	loop     *usbtest.Loop // the drive
 	started  time.Time     // when the running child was started
 	setPath  string        // the settings file
 	state    string        // -state: the box's key, state and pages' certificate
 	console  string        // the file the service shows its setup code in
+	img      string        // the drive's image file
+
+	// The service's clock (-clock-file) when set: the time last written
+	// and when; "" runs it on the real clock.
+	clockFile         string
+	clockAt, clockSet time.Time
 
 	proc    *Process // the running child; nil before the first start
 	deleted int      // backups retention deleted in the runs killed so far
@@ -77,23 +89,12 @@ func newBoxService(t *testing.T, size int64) *boxService {
 	if err := os.Mkdir(images, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	img := usbtest.MakeImage(t, usbtest.Image{Type: "ext4", Label: "CLINICBOX", Size: size})
-	if err := os.Rename(img, filepath.Join(images, "son.img")); err != nil {
-		t.Fatal(err)
-	}
-	s := &boxService{t: t, top: t, bin: buildClinicbox(t), password: "fault-suite-" + fmt.Sprint(time.Now().UnixNano()), run: filepath.Join(top, "run")}
+	s := &boxService{t: t, top: t, bin: buildClinicbox(t), password: "fault-suite-" + fmt.Sprint(time.Now().UnixNano()), run: filepath.Join(top, "run"), images: images}
 	if err := os.Mkdir(s.run, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	s.setPath = filepath.Join(top, "settings.json")
-	s.loop = usbtest.AttachLoop(t, filepath.Join(images, "son.img"))
-	// Runs before the detach: a killed service leaves its mount behind.
-	t.Cleanup(func() {
-		dir := filepath.Join(s.run, s.loop.Name)
-		if err := unix.Unmount(dir, 0); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			unix.Unmount(dir, unix.MNT_DETACH)
-		}
-	})
+	s.plug(s.newImage("son.img", size))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +107,32 @@ func newBoxService(t *testing.T, size int64) *boxService {
 	s.console = filepath.Join(top, "console")
 	s.args = []string{"-settings", s.setPath, "-state", s.state, "-run", s.run, "-listen", addr, "-loop-drives", images, "-console", s.console}
 	return s
+}
+
+// newImage makes an empty ext4 drive image of size bytes among the
+// images the service takes drives from.
+func (s *boxService) newImage(name string, size int64) string {
+	s.t.Helper()
+	img := filepath.Join(s.images, name)
+	if err := os.Rename(usbtest.MakeImage(s.t, usbtest.Image{Type: "ext4", Label: "CLINICBOX", Size: size}), img); err != nil {
+		s.t.Fatal(err)
+	}
+	return img
+}
+
+// plug attaches the image as the drive in the box.
+func (s *boxService) plug(img string) {
+	s.t.Helper()
+	l := usbtest.AttachLoop(s.top, img)
+	s.img = img
+	// Runs before the detach: a killed service leaves its mount behind.
+	s.top.Cleanup(func() {
+		dir := filepath.Join(s.run, l.Name)
+		if err := unix.Unmount(dir, 0); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			unix.Unmount(dir, unix.MNT_DETACH)
+		}
+	})
+	s.loop = l
 }
 
 // writeSettings writes the settings file the service reads at start.
@@ -122,6 +149,9 @@ func (s *boxService) repo() string { return filepath.Join(s.run, s.loop.Name, "c
 // start runs the service and signs in to its pages.
 func (s *boxService) start() {
 	s.t.Helper()
+	if s.clockFile != "" {
+		s.writeClock(s.now()) // a restart goes on from where the clock was
+	}
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Env = append(os.Environ(), "TS_NO_LOGS_NO_SUPPORT=true")
 	p, err := StartCmd("clinicbox", cmd)
@@ -130,7 +160,7 @@ func (s *boxService) start() {
 	}
 	s.top.Cleanup(func() { p.Kill() })
 	s.proc, s.started = p, time.Now()
-	s.poll("the box's pages to sign in", 2*time.Minute, func() bool {
+	s.poll("the box's pages to sign in", time.Minute, func() bool {
 		// The service makes its certificate at its first start and keeps
 		// it in its state directory: the client pins what it finds there.
 		fp, err := web.ReadFingerprint(filepath.Join(s.state, "web"))
@@ -162,47 +192,94 @@ func setupCode(console string) string {
 
 var setupCodeLine = regexp.MustCompile(`setup code for the box's page: (\S+)`)
 
-// poll waits for cond, failing at once if the service ends.
-func (s *boxService) poll(what string, limit time.Duration, cond func() bool) {
+// poll waits for cond while the service shows progress (by default, that
+// it prints or uses CPU), failing at once if the service ends.
+func (s *boxService) poll(what string, stall time.Duration, cond func() bool, progress ...func() string) {
 	s.t.Helper()
-	waitUntil(s.t, what, limit, func() bool {
+	if len(progress) == 0 {
+		progress = []func() string{s.proc.Progress}
+	}
+	waitUntil(s.t, what, stall, func() bool {
 		select {
 		case <-s.proc.Done():
 			s.t.Fatalf("clinicbox ended while waiting for %s: %v\n%s", what, s.proc.Err(), lastLines(s.proc.Output(), 40))
 		default:
 		}
 		return cond()
-	})
+	}, progress...)
 }
 
 // status reads the status document; nil while the pages do not answer.
+// A session the service's clock has expired (the suite moves it by
+// days) is renewed.
 func (s *boxService) status() *status.Status {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st, err := s.api.Status(ctx)
+	if err != nil && s.api.SignIn(ctx) == nil {
+		st, err = s.api.Status(ctx)
+	}
 	if err != nil {
 		return nil
 	}
 	return st
 }
 
-// wait polls the status until ok holds and returns that status.
-func (s *boxService) wait(what string, limit time.Duration, ok func(*status.Status) bool) *status.Status {
+// statusEvery is how often waits read the status: each read is an HTTPS
+// request the service, built with the race detector, answers, so reading
+// every pollEvery would be most of its work on a loaded machine.
+const statusEvery = 100 * time.Millisecond
+
+// wait reads the status until ok holds and returns that status. It fails
+// when neither the status's progress (statusProgress) nor any of the
+// extra fingerprints moved for stall.
+func (s *boxService) wait(what string, stall time.Duration, ok func(*status.Status) bool, extra ...func() string) *status.Status {
 	s.t.Helper()
 	var st *status.Status
-	deadline := time.Now().Add(limit)
-	s.poll(what, limit+time.Minute, func() bool {
-		st = s.status()
-		if st != nil && ok(st) {
-			return true
-		}
-		if time.Now().After(deadline) {
+	var read time.Time
+	progress := append([]func() string{func() string { return statusProgress(st) }}, extra...)
+	defer func() {
+		if s.t.Failed() {
 			b, _ := json.MarshalIndent(st, "", "  ")
-			s.t.Fatalf("timed out after %s waiting for %s\nstatus: %s\nlog: %s", limit, what, b, lastLines(s.proc.Output(), 40))
+			s.t.Logf("waiting for %s\nstatus: %s\nlog: %s", what, b, lastLines(s.proc.Output(), 40))
 		}
-		return false
-	})
+	}()
+	s.poll(what, stall, func() bool {
+		if time.Since(read) < statusEvery {
+			return false
+		}
+		read = time.Now()
+		if n := s.status(); n != nil {
+			st = n
+		}
+		return st != nil && ok(st)
+	}, progress...)
 	return st
+}
+
+// statusProgress is what of the status moves while the service works on
+// something: the drive's activity and its progress, events, backups and
+// their checks, and the vault's base backups. The WAL positions, local
+// and offsite, are left out: under a workload they move all the time,
+// whatever else is stuck (a wait for WAL passes its own progress).
+func statusProgress(st *status.Status) string {
+	if st == nil {
+		return ""
+	}
+	var b strings.Builder
+	if st.InBox != nil {
+		fmt.Fprintf(&b, "%s %s %.2f;", st.InBox.Decision, st.InBox.Activity, st.InBox.Progress)
+	}
+	if len(st.Events) > 0 {
+		fmt.Fprintf(&b, "%d %s %s;", len(st.Events), st.Events[0].Time, st.Events[0].Message)
+	}
+	for _, bk := range st.Backups {
+		fmt.Fprintf(&b, "%s %s;", bk.ID, bk.Verified)
+	}
+	for _, o := range st.Offsite {
+		fmt.Fprintf(&b, "%v %s %s;", o.Connected, o.LastBaseBackup, o.WaitingForWAL)
+	}
+	return b.String()
 }
 
 // act performs an action on the pages.

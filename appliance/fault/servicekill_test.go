@@ -3,7 +3,9 @@ package fault
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +217,8 @@ read:
 		hit = append(hit, inVerify)
 	case "streaming":
 		hit = append(hit, inStream)
+	case status.Ejecting, status.SafeToRemove:
+		hit = append(hit, inEject)
 	default:
 		hit = append(hit, inOther)
 	}
@@ -263,13 +267,15 @@ func (s *boxService) vaultCatchesUp(claimed postgres.LSN, vaultDir string, k key
 	if !inVault(st) && !s.uploading(st) {
 		s.act(appliance.ActBackup, "")
 	}
-	s.wait("a base backup in the vault and its WAL past "+claimed.String(), 5*time.Minute, func(st *status.Status) bool {
+	// At 2 Mbit/s an upload takes minutes: what the vault has written so
+	// far is the progress.
+	s.wait("a base backup in the vault and its WAL past "+claimed.String(), 2*time.Minute, func(st *status.Status) bool {
 		if !inVault(st) {
 			return false
 		}
 		l, err := pglogrepl.ParseLSN(st.Offsite[0].Lag.FlushedLSN)
 		return err == nil && l >= claimed
-	})
+	}, func() string { return fmt.Sprint(treeBytes(vaultDir)) })
 	if err := s.proc.Interrupt(); err != nil {
 		s.t.Errorf("clean stop: %v\n%s", err, lastLines(s.proc.Output(), 20))
 	}
@@ -288,5 +294,19 @@ func verifiedOK(st *status.Status) int {
 			n++
 		}
 	}
+	return n
+}
+
+// treeBytes is the size of the files under dir, counted as they grow.
+func treeBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
 	return n
 }

@@ -31,6 +31,11 @@ type box struct {
 	have    bool          // cur is known (WAL was stored or a session began)
 	lastWAL time.Time
 	used    int64 // bytes the namespace holds; see measure
+	// pruned lists what retention removed (backups/ID, WAL segment paths)
+	// that the bucket may still hold; Offload removes it there. It is
+	// kept only with a bucket, and in memory: a restart in between leaves
+	// those objects in the bucket, never removes more.
+	pruned []string
 }
 
 // walPos is the next WAL byte the vault expects.

@@ -83,14 +83,7 @@ func (b *box) appendSync(rel string, flags int, src io.Reader, n int64) error {
 // copyBuf is the chunk a body moves through memory in.
 const copyBuf = 256 << 10
 
-func (b *box) syncDir(rel string) error {
-	d, err := b.root.Open(rel)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func (b *box) syncDir(rel string) error { return syncRootDir(b.root, rel) }
 
 func randomName() string {
 	var r [8]byte

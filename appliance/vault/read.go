@@ -1,11 +1,8 @@
 package vault
 
 import (
-	"github.com/clinicbox/clinicbox/appliance/vault/wire"
-	"io/fs"
 	"net/http"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -21,31 +18,10 @@ func (v *Vault) listFiles(w http.ResponseWriter, r *http.Request, c *caller) (ac
 	b.mu.Lock()
 	root := b.repo.Dir
 	b.mu.Unlock()
-	var out []wire.FileEntry
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel != "." && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err != nil {
-				return nil // removed by retention meanwhile
-			}
-			out = append(out, wire.FileEntry{Path: filepath.ToSlash(rel), Size: fi.Size()})
-		}
-		return nil
-	})
+	out, err := repoFiles(root)
 	if err != nil {
 		return act, err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	writeJSON(w, http.StatusOK, out)
 	return act, nil
 }

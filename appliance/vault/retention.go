@@ -2,6 +2,7 @@ package vault
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -117,11 +118,14 @@ func (v *Vault) pruneBox(b *box, now time.Time) ([]Removal, error) {
 		}
 		b.root.Remove(arrivalRel(a.ID))
 		out = append(out, Removal{b.ns, "backup " + a.ID, v.whyRemoved(a)})
+		if v.cfg.Bucket != nil {
+			b.pruned = append(b.pruned, "backups/"+a.ID)
+		}
 	}
 	if floor == nil {
 		return out, nil // no kept backup's WAL span is confirmed: keep all WAL
 	}
-	rs, err := b.pruneWAL(*floor)
+	rs, err := b.pruneWAL(*floor, v.cfg.Bucket != nil)
 	return append(out, rs...), err
 }
 
@@ -134,7 +138,8 @@ func (v *Vault) whyRemoved(a *Arrival) string {
 }
 
 // pruneWAL deletes the WAL before the oldest kept verified backup's start.
-func (b *box) pruneWAL(floor Span) ([]Removal, error) {
+// With inBucket, the partial segments removed are listed in b.pruned.
+func (b *box) pruneWAL(floor Span, inBucket bool) ([]Removal, error) {
 	tls, err := b.repo.Timelines()
 	if err != nil {
 		return nil, err
@@ -156,6 +161,9 @@ func (b *box) pruneWAL(floor Span) ([]Removal, error) {
 	}
 	for _, s := range doomed {
 		b.root.Remove(indexRel(s.TLI, s.SegNo))
+		if inBucket && s.Partial {
+			b.pruned = append(b.pruned, filepath.ToSlash(archive.WALFile(b.repo.Info.SegmentSize, s.TLI, s.SegNo, archive.WALPartial)))
+		}
 	}
 	return []Removal{{b.ns, fmt.Sprintf("%d WAL segments %s..%s", len(doomed), doomed[0].Name, doomed[len(doomed)-1].Name),
 		fmt.Sprintf("before the oldest kept verified backup's start %s on timeline %d", floor.Start, floor.Timeline)}}, nil

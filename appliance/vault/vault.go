@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	AuditLog string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Bucket is the object storage Offload copies the namespaces into;
+	// nil means none (the directory is the only copy).
+	Bucket *bucket.Bucket
 	// Standbys are the trusted standbys the vault runs, by namespace; their
 	// state shows in the status document.
 	Standbys map[string]*Standby
@@ -84,6 +88,11 @@ type Vault struct {
 	mu sync.Mutex
 	// boxes holds each namespace opened since start, by namespace.
 	boxes map[string]*box
+
+	offMu sync.Mutex
+	// offloaded holds each file's stamp when Offload last stored it, by
+	// namespace/path; empty after a start, when everything is checked.
+	offloaded map[string]stamp
 }
 
 // New opens a vault in cfg.Dir.

@@ -38,7 +38,7 @@ func main() {
 
 // options are the service's flags.
 type options struct {
-	settings, state, run, listen, console, loopDrives string
+	settings, state, run, listen, console, loopDrives, clockFile string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
@@ -63,7 +63,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		log.Info("disabled in the settings; not starting", "settings", o.settings)
 		return exitDisabled, nil
 	}
+	return o.start(ctx, set, log)
+}
+
+// start runs the box with valid settings until ctx ends.
+func (o options) start(ctx context.Context, set *appliance.Settings, log *slog.Logger) (int, error) {
+	clock, err := o.clock(log)
+	if err != nil {
+		return 2, err
+	}
 	cfg := o.config(ctx, set, log)
+	if clock != nil {
+		cfg.Now = clock.Now
+	}
 	node, err := startOffsite(ctx, set, o.state, &cfg, log)
 	if err != nil {
 		log.Error("offsite is off until its settings are fixed", "err", err)
@@ -74,6 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	a, err := appliance.New(cfg)
 	if err != nil {
 		return 1, err
+	}
+	if clock != nil {
+		go clock.watch(ctx, clockPoll, a.Poke, log)
 	}
 	pages, err := a.NewWeb(nil, tailnetCallers(node), func(c *web.Config) {
 		c.ShowSetupCode = showOnConsole(o.console, log)
@@ -99,7 +114,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.listen, "listen", ":8080", "address of the box's pages on the practice's network")
 	fs.StringVar(&o.console, "console", "/dev/console", "where the page's setup code is shown to someone at the box (a monitor, the serial port); empty: only in the log")
 	fs.StringVar(&o.loopDrives, "loop-drives", "", "for tests and demos only: also take loop devices whose image file is in this directory for drives (default: USB drives only)")
+	fs.StringVar(&o.clockFile, "clock-file", "", "for tests and demos only: run on the RFC 3339 time in this file, read again every "+clockPoll.String()+" (write a later time to jump forward; default: the system clock)")
 	return o, fs.Parse(args)
+}
+
+// clockPoll is how often the -clock-file is read again.
+const clockPoll = 50 * time.Millisecond
+
+// clock is the controlled clock -clock-file asks for; nil: the system's.
+func (o options) clock(log *slog.Logger) (*fileClock, error) {
+	if o.clockFile == "" {
+		return nil, nil
+	}
+	c, err := openFileClock(o.clockFile)
+	if err != nil {
+		return nil, err
+	}
+	log.Warn("running on the time in the clock file (tests and demos only)", "file", o.clockFile, "now", c.Now().Format(time.RFC3339))
+	return c, nil
 }
 
 // config wires the real drivers, the panel and the alerts to the

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
+	"github.com/clinicbox/clinicbox/appliance/vault/store"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 )
 
@@ -37,6 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("clinicvault", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "/etc/clinicvault.json", "settings file (JSON)")
+	rehydrate := fs.String("rehydrate", "", "comma-separated namespaces to copy back from the s3 bucket before serving (a node replacing a lost one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,11 +78,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Standbys = map[string]*vault.Standby{s.Standby.Namespace: sb}
 		go sb.Run(ctx)
 	}
+	var st *store.S3
+	if s.S3 != nil {
+		if st, err = store.OpenS3(ctx, *s.S3); err != nil {
+			return fmt.Errorf("clinicvault: %w", err)
+		}
+		cfg.Bucket = bucket.New(st)
+	}
 	v, err := vault.New(cfg, node, log)
 	if err != nil {
 		return err
 	}
 	defer v.Close()
+	if err := rehydrateAll(ctx, v, st, *rehydrate, log); err != nil {
+		return err
+	}
+	if cfg.Bucket != nil {
+		log.Info("offloading to object storage", "op", "offload", "endpoint", s.S3.Endpoint, "bucket", s.S3.Bucket, "every", s.offloadEvery())
+		go offload(ctx, v, s.offloadEvery(), log)
+	}
 	ln, err := node.Listen(s.Listen)
 	if err != nil {
 		return err
@@ -119,6 +136,49 @@ func newStandby(s *Settings, log *slog.Logger) (*vault.Standby, error) {
 	}
 	return vault.NewStandby(vault.StandbyConfig{Repo: filepath.Join(s.Dir, "boxes", sb.Namespace, "repo"), IdentityFile: sb.IdentityFile, BoxKey: sb.BoxKey,
 		Dir: dir, Port: sb.Port, FetchProgram: prog}, log)
+}
+
+// rehydrateAll copies the named namespaces back from the bucket.
+func rehydrateAll(ctx context.Context, v *vault.Vault, st *store.S3, names string, log *slog.Logger) error {
+	if names == "" {
+		return nil
+	}
+	if st == nil {
+		return errors.New("clinicvault: -rehydrate needs an s3 section in the settings")
+	}
+	for _, ns := range strings.Split(names, ",") {
+		n, err := v.Rehydrate(ctx, st, strings.TrimSpace(ns))
+		if err != nil {
+			return fmt.Errorf("clinicvault: %w", err)
+		}
+		log.Info("rehydrated", "op", "rehydrate", "namespace", ns, "files", n)
+	}
+	return nil
+}
+
+// offload copies the namespaces into the bucket every interval; a failed
+// pass (the S3 server down) is logged once per change and retried: the
+// directory keeps everything meanwhile and boxes keep shipping to it.
+func offload(ctx context.Context, v *vault.Vault, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := ""
+	for {
+		err := v.Offload(ctx)
+		switch {
+		case err != nil && err.Error() != failing:
+			failing = err.Error()
+			log.Error("offload", "op", "offload", "err", err)
+		case err == nil && failing != "":
+			failing = ""
+			log.Info("offload caught up", "op", "offload")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // prune applies retention every hour and logs each removal with its reason.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/appliance/vault/store"
 )
 
 // Settings configure the vault service (a JSON file).
@@ -40,6 +41,13 @@ type Settings struct {
 	// AbandonHours is how long an incomplete backup upload may go without
 	// new data before it is removed; zero means 48.
 	AbandonHours int `json:"abandon_hours"`
+	// S3 is the S3-compatible bucket the vault copies every namespace
+	// into; nil means none (the directory is the only copy).
+	S3 *store.S3Config `json:"s3"`
+	// OffloadSeconds is how often the directory is copied into the bucket:
+	// how far the bucket may lag what boxes were acknowledged for; zero
+	// means 10.
+	OffloadSeconds int `json:"offload_seconds"`
 	// Standby turns on the trusted-standby mode for one box.
 	Standby *StandbySettings `json:"standby"`
 }
@@ -101,10 +109,16 @@ func (s *Settings) Validate() error {
 	if s.Standby != nil {
 		errs = append(errs, s.Standby.validate()...)
 	}
+	if s.S3 != nil {
+		if err := s.S3.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// validateLimits checks how long the vault keeps what and how much.
+// validateLimits checks how long the vault keeps what, how much, and how
+// often it copies into the bucket.
 func (s *Settings) validateLimits() []error {
 	var errs []error
 	if s.RetentionDays < 0 || (s.RetentionDays > 0 && s.RetentionDays < 7) {
@@ -118,6 +132,9 @@ func (s *Settings) validateLimits() []error {
 	}
 	if s.AbandonHours < 0 || (s.AbandonHours > 0 && s.AbandonHours < 12) {
 		errs = append(errs, fmt.Errorf("abandon_hours: %d: give a box at least 12 hours to resume an upload (0 means 48)", s.AbandonHours))
+	}
+	if s.OffloadSeconds < 0 || s.OffloadSeconds > 3600 {
+		errs = append(errs, fmt.Errorf("offload_seconds: %d: copy into the bucket every 1 to 3600 seconds (0 means 10)", s.OffloadSeconds))
 	}
 	return errs
 }
@@ -148,4 +165,11 @@ func (s *Settings) retention() vault.Retention {
 		PITR:    time.Duration(s.RetentionDays) * 24 * time.Hour,
 		Backups: time.Duration(s.BackupWeeks) * 7 * 24 * time.Hour,
 	}
+}
+
+func (s *Settings) offloadEvery() time.Duration {
+	if s.OffloadSeconds == 0 {
+		return 10 * time.Second
+	}
+	return time.Duration(s.OffloadSeconds) * time.Second
 }

@@ -21,6 +21,11 @@ func TestReadSettings(t *testing.T) {
 		{"bad tag", `{"dir": "/srv/v", "tags": ["vault"]}`, "tags start with tag:"},
 		{"standby", `{"dir": "/srv/v", "standby": {"namespace": "nBOX1", "identity_file": "/etc/clinicvault/recovery.key", "port": 5433}}`, ""},
 		{"standby without key", `{"dir": "/srv/v", "standby": {"namespace": "nBOX1"}}`, "standby.identity_file"},
+		{"s3", `{"dir": "/srv/v", "s3": {"endpoint": "https://s3.example.net", "bucket": "clinic-vault", "credentials_file": "/etc/clinicvault/s3.json", "ca_file": "/etc/clinicvault/ca.pem", "object_lock": {"mode": "COMPLIANCE", "days": 60}}}`, ""},
+		{"s3 over plain http", `{"dir": "/srv/v", "s3": {"endpoint": "http://s3.example.net", "bucket": "clinic-vault", "credentials_file": "k"}}`, "use https"},
+		{"s3 without credentials", `{"dir": "/srv/v", "s3": {"endpoint": "https://s3.example.net", "bucket": "clinic-vault"}}`, "s3.credentials_file"},
+		{"s3 credentials inline", `{"dir": "/srv/v", "s3": {"endpoint": "https://s3.example.net", "bucket": "b", "secret_access_key": "x"}}`, "unknown field"},
+		{"offload too rare", `{"dir": "/srv/v", "offload_seconds": 86400}`, "offload_seconds"},
 		{"standby escaping", `{"dir": "/srv/v", "standby": {"namespace": "../etc", "identity_file": "k"}}`, "standby.namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

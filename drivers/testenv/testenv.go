@@ -68,3 +68,25 @@ func NeedLANAddress(t testing.TB) string {
 	}
 	return v6
 }
+
+// VersityGWVersion is the versitygw release .ci/versitygw builds.
+const VersityGWVersion = "v1.8.0"
+
+// NeedVersityGW returns the path of the versitygw program that .ci/setup
+// builds ($CLINICBOX_VERSITYGW, else its place under /var/cache/clinicbox,
+// else one on $PATH), or skips t.
+func NeedVersityGW(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("CLINICBOX_VERSITYGW")
+	if p == "" {
+		p = "/var/cache/clinicbox/versitygw-" + VersityGWVersion + "/versitygw"
+	}
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return p
+	}
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p
+	}
+	Skip(t, "versitygw not built; run .ci/setup (or .ci/versitygw)")
+	return ""
+}

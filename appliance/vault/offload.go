@@ -1,0 +1,352 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
+)
+
+// The vault's directory is the journal; Offload copies it into object
+// storage (Config.Bucket), laid out by namespace as the repository is:
+// committed backups as multipart uploads committed by their backup.json,
+// complete WAL segments as one object each, the segment being filled as
+// batches of what it gained since the last call, and every other file
+// whole. A box's acknowledgement still means "fsynced on the vault
+// node"; the bucket lags it by the interval between calls. No lock is
+// held while objects are written: only the current segment's durable
+// size is read under the box's lock.
+
+// Offload copies every namespace into the bucket; it does nothing
+// without one. A namespace that fails is reported and the others still
+// go.
+func (v *Vault) Offload(ctx context.Context) error {
+	if v.cfg.Bucket == nil {
+		return nil
+	}
+	names, err := v.namespaces()
+	if err != nil {
+		return fmt.Errorf("vault: offload: %w", err)
+	}
+	var errs []error
+	for _, ns := range names {
+		b, err := v.getBox(ns)
+		if err == nil {
+			err = v.offloadBox(ctx, b)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vault: offload %s: %w", ns, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// offloadBox copies what changed in one namespace's repository since the
+// last pass.
+func (v *Vault) offloadBox(ctx context.Context, b *box) error {
+	b.mu.Lock()
+	current, size, curStamp := b.growing()
+	pruned := b.pruned
+	b.pruned = nil
+	b.mu.Unlock()
+	if err := v.unload(ctx, b, pruned); err != nil {
+		return err
+	}
+	files, err := repoFiles(b.repoDir())
+	if err != nil {
+		return err
+	}
+	changed, stamps := v.changed(b, files, "repo")
+	if current != "" {
+		// The growing file's stamp is the one taken with its size under
+		// the lock: a stat taken later could include records that
+		// completed the segment after the size was read, and the
+		// complete segment would then never be stored whole.
+		stamps[current] = curStamp
+		changed[current] = v.stampOf(b, current) != curStamp
+	}
+	backups := changedBackups(files, changed)
+	if err := v.offloadBackups(ctx, b, backups); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if _, ok := backupOf(f.Path); ok || !changed[f.Path] {
+			continue
+		}
+		if f.Path == current {
+			f.Size = size // what the index acknowledged, not a record being appended
+		}
+		if err := v.offloadFile(ctx, b, f, f.Path == current); err != nil {
+			return err
+		}
+	}
+	if err := v.offloadIndexes(ctx, b); err != nil {
+		return err
+	}
+	v.remember(b, stamps)
+	return nil
+}
+
+// indexKey is where a segment's index goes in the bucket, beside the
+// repository's files: what Rehydrate needs to know a complete segment is
+// complete.
+const indexKey = "vault-index"
+
+// offloadIndexes stores the indexes of complete segments (the index of
+// the segment being filled changes with every record; that segment is
+// sent again after a rehydration).
+func (v *Vault) offloadIndexes(ctx context.Context, b *box) error {
+	b.mu.Lock()
+	current := ""
+	if b.have {
+		current = filepath.Base(indexRel(b.cur.tli, b.cur.seg))
+	}
+	b.mu.Unlock()
+	ents, err := fs.ReadDir(b.root.FS(), indexDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var files []wire.FileEntry
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && e.Type().IsRegular() && e.Name() != current {
+			files = append(files, wire.FileEntry{Path: path.Join(indexDir, e.Name()), Size: fi.Size()})
+		}
+	}
+	changed, stamps := v.changed(b, files, "")
+	for _, f := range files {
+		if !changed[f.Path] {
+			continue
+		}
+		data, err := b.root.ReadFile(f.Path)
+		if err != nil {
+			return err
+		}
+		if err := v.cfg.Bucket.PutFile(ctx, b.ns, path.Join(indexKey, path.Base(f.Path)), bytes.NewReader(data), int64(len(data))); err != nil {
+			return err
+		}
+	}
+	v.remember(b, stamps)
+	return nil
+}
+
+// unload removes from the bucket what retention removed from the
+// directory; what fails (an object still under Object Lock, the server
+// down) is tried again on the next pass.
+func (v *Vault) unload(ctx context.Context, b *box, pruned []string) error {
+	for i, rel := range pruned {
+		var err error
+		if id, ok := strings.CutPrefix(rel, "backups/"); ok {
+			err = v.cfg.Bucket.DeleteBackup(ctx, b.ns, id)
+		} else {
+			err = v.cfg.Bucket.DeleteSegment(ctx, b.ns, strings.TrimPrefix(rel, "wal/"))
+		}
+		if err != nil {
+			b.mu.Lock()
+			b.pruned = append(b.pruned, pruned[i:]...)
+			b.mu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+// changedBackups groups the files of every backup that has a changed file.
+func changedBackups(files []wire.FileEntry, changed map[string]bool) map[string][]wire.FileEntry {
+	touched := map[string]bool{}
+	for _, f := range files {
+		if id, ok := backupOf(f.Path); ok && changed[f.Path] {
+			touched[id] = true
+		}
+	}
+	backups := map[string][]wire.FileEntry{}
+	for _, f := range files {
+		if id, ok := backupOf(f.Path); ok && touched[id] {
+			backups[id] = append(backups[id], f)
+		}
+	}
+	return backups
+}
+
+// backupOf returns the backup a repository path belongs to.
+func backupOf(rel string) (string, bool) {
+	rest, ok := strings.CutPrefix(rel, "backups/")
+	if !ok {
+		return "", false
+	}
+	id, _, ok := strings.Cut(rest, "/")
+	return id, ok
+}
+
+// stamp is what a file looked like when it was stored: a pass sends only
+// files whose stamp changed, so an idle box costs no requests.
+type stamp struct {
+	size int64
+	mod  time.Time
+}
+
+// changed returns the files whose stamps differ from those remembered,
+// and the stamps to remember once they are stored.
+// Paths are relative to base in the namespace directory.
+func (v *Vault) changed(b *box, files []wire.FileEntry, base string) (map[string]bool, map[string]stamp) {
+	v.offMu.Lock()
+	defer v.offMu.Unlock()
+	changed, stamps := map[string]bool{}, map[string]stamp{}
+	for _, f := range files {
+		fi, err := b.root.Stat(filepath.Join(base, filepath.FromSlash(f.Path)))
+		if err != nil {
+			continue // removed meanwhile
+		}
+		st := stamp{size: fi.Size(), mod: fi.ModTime()}
+		stamps[f.Path] = st
+		if v.offloaded[b.ns+"/"+f.Path] != st {
+			changed[f.Path] = true
+		}
+	}
+	return changed, stamps
+}
+
+// stampOf is the stamp remembered for a file.
+func (v *Vault) stampOf(b *box, rel string) stamp {
+	v.offMu.Lock()
+	defer v.offMu.Unlock()
+	return v.offloaded[b.ns+"/"+rel]
+}
+
+func (v *Vault) remember(b *box, stamps map[string]stamp) {
+	v.offMu.Lock()
+	defer v.offMu.Unlock()
+	if v.offloaded == nil {
+		v.offloaded = map[string]stamp{}
+	}
+	for rel, st := range stamps {
+		v.offloaded[b.ns+"/"+rel] = st
+	}
+}
+
+// growing returns the segment being filled, its durable size and its
+// stamp; b.mu is held.
+func (b *box) growing() (string, int64, stamp) {
+	if b.repo == nil || !b.have {
+		return "", 0, stamp{}
+	}
+	rel := archive.WALFile(b.repo.Info.SegmentSize, b.cur.tli, b.cur.seg, archive.WALPartial)
+	fi, err := b.root.Stat(inRepo(rel))
+	if err != nil {
+		return filepath.ToSlash(rel), 0, stamp{}
+	}
+	return filepath.ToSlash(rel), fi.Size(), stamp{size: fi.Size(), mod: fi.ModTime()}
+}
+
+// offloadBackups stores the committed backups the bucket lacks.
+func (v *Vault) offloadBackups(ctx context.Context, b *box, backups map[string][]wire.FileEntry) error {
+	if len(backups) == 0 {
+		return nil
+	}
+	stored, err := v.cfg.Bucket.Backups(ctx, b.ns)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, id := range stored {
+		have[id] = true
+	}
+	for id, ents := range backups {
+		if have[id] {
+			continue
+		}
+		if err := v.offloadBackup(ctx, b, id, ents); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *Vault) offloadBackup(ctx context.Context, b *box, id string, ents []wire.FileEntry) error {
+	meta, err := b.root.ReadFile(inRepo(path.Join("backups", id, "backup.json")))
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", id, err)
+	}
+	var files []bucket.File
+	for _, e := range ents {
+		name := path.Base(e.Path)
+		if name == "backup.json" {
+			continue
+		}
+		f, err := b.root.Open(inRepo(filepath.FromSlash(e.Path)))
+		if err != nil {
+			return fmt.Errorf("backup %s: %w", id, err) // removed by retention meanwhile: next time
+		}
+		defer f.Close()
+		files = append(files, bucket.File{Name: name, Size: e.Size, Data: f})
+	}
+	return v.cfg.Bucket.PutBackup(ctx, b.ns, id, meta, files)
+}
+
+// offloadFile stores one file outside the backups: WAL segments whole
+// (or, the one being filled, in batches), anything else replaced when it
+// changed.
+func (v *Vault) offloadFile(ctx context.Context, b *box, e wire.FileEntry, growing bool) error {
+	f, err := b.root.Open(inRepo(filepath.FromSlash(e.Path)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed by retention or renamed meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bk := v.cfg.Bucket
+	switch {
+	case growing:
+		_, err = bk.FlushPartial(ctx, b.ns, strings.TrimPrefix(e.Path, "wal/"), f, e.Size)
+	case strings.HasPrefix(e.Path, "wal/") && strings.HasSuffix(e.Path, archive.WALPartial):
+		err = bk.PutSegment(ctx, b.ns, strings.TrimPrefix(e.Path, "wal/"), f, e.Size)
+	default:
+		err = bk.PutFile(ctx, b.ns, e.Path, io.NewSectionReader(f, 0, e.Size), e.Size)
+	}
+	return err
+}
+
+// repoFiles lists a repository's files: everything but temporary files,
+// locks and uploads in progress (names starting with a dot).
+func repoFiles(root string) ([]wire.FileEntry, error) {
+	var out []wire.FileEntry
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return nil // removed by retention meanwhile
+			}
+			out = append(out, wire.FileEntry{Path: filepath.ToSlash(rel), Size: fi.Size()})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
