@@ -129,23 +129,7 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 		b.oldSigned = true
 		a.event("insert", fmt.Sprintf("Drive %s was enrolled before drive identities covered the filesystem and serial number. It is accepted; its identity will be signed again the next time the box writes to it.", id.ID))
 	}
-	var dec rotation.Decision
-	switch {
-	case a.rot.InBox != "" && a.rot.InBox == id.ID:
-		// The service restarted (or the box rebooted) with this drive in:
-		// nothing moved, so the rotation is not asked again.
-		d, _ := a.rot.Drive(id.ID)
-		dec = rotation.Decision{Kind: a.rot.Placed, Drive: d.ID, Generation: d.Generation,
-			Write:   a.rot.Placed == rotation.Accepted || (a.rot.Placed == rotation.WrongDrive && !a.policy.Strict),
-			Reasons: []string{d.Generation + " was in the box when the service started; backups on it continue."}}
-		a.event("insert", dec.Reasons[0])
-	default:
-		if a.rot.InBox != "" || a.rot.Stranger != nil {
-			// What was in the box left while the service was not running.
-			a.decide(rotation.Event{Kind: rotation.Remove})
-		}
-		dec = a.decide(rotation.Event{Kind: rotation.Insert, Identity: id, Capacity: b.info.Capacity})
-	}
+	dec := a.placeDrive(b, id)
 	if h.Verdict == status.VerdictFailing && dec.Drive != "" {
 		detail := "SMART health check: failing"
 		if len(h.Reasons) > 0 {
@@ -161,6 +145,26 @@ func (a *Appliance) identified(ctx context.Context, b *inBox, dir string, id rot
 		return
 	}
 	a.startWriting(ctx, b, "backup when the drive came in")
+}
+
+// placeDrive asks the rotation what the drive identified as id is for,
+// unless it was already in the box when the service started.
+func (a *Appliance) placeDrive(b *inBox, id rotation.Identity) rotation.Decision {
+	if a.rot.InBox != "" && a.rot.InBox == id.ID {
+		// The service restarted (or the box rebooted) with this drive in:
+		// nothing moved, so the rotation is not asked again.
+		d, _ := a.rot.Drive(id.ID)
+		dec := rotation.Decision{Kind: a.rot.Placed, Drive: d.ID, Generation: d.Generation,
+			Write:   a.rot.Placed == rotation.Accepted || (a.rot.Placed == rotation.WrongDrive && !a.policy.Strict),
+			Reasons: []string{d.Generation + " was in the box when the service started; backups on it continue."}}
+		a.event("insert", dec.Reasons[0])
+		return dec
+	}
+	if a.rot.InBox != "" || a.rot.Stranger != nil {
+		// What was in the box left while the service was not running.
+		a.decide(rotation.Event{Kind: rotation.Remove})
+	}
+	return a.decide(rotation.Event{Kind: rotation.Insert, Identity: id, Capacity: b.info.Capacity})
 }
 
 // startWriting mounts the drive writable, starts streaming WAL onto it and

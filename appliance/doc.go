@@ -1,6 +1,7 @@
-// Package appliance is the box's daily life: drives come and go, the
-// rotation decides, backups are taken, verified and streamed, the panel and
-// the alerts say what to do, and everything is recorded.
+// Package appliance is the box's daily life, the box step of the data path:
+// drives come and go, the rotation decides, backups are taken, verified and
+// streamed, the panel and the alerts say what to do, and everything is
+// recorded.
 //
 // Run is the clinicbox service; the drivers it uses are passed in as small
 // interfaces, so tests and the demo run the same code with simulated parts.
@@ -11,10 +12,13 @@
 //
 //	server   drivers/postgres       the replication-protocol client: base backups, WAL, slots
 //	box      appliance              this package: events in, decisions, actions out
+//	         appliance/hardware     the box's drivers glued to this package's interfaces
 //	         appliance/backup       a base backup and the WAL stream into a repository
 //	         rotation               which drive belongs in the box (pure, time passed in)
 //	         rotation/chain         the signed hash chain of the custody and audit logs
-//	drive    appliance/archive      the repository format on a drive or in the vault
+//	         rotation/civil         times of day, quiet hours, weekdays
+//	drive    appliance/drive        a drive as this package uses it (drivetest: simulated ones)
+//	         appliance/archive      the repository format on a drive or in the vault
 //	         drivers/usb, drivers/smart   the drive itself: hot-plug, mount, eject, health
 //	vault    appliance/offsite      the box's side: WAL and backups shipped over the tailnet
 //	         appliance/vault/wire   the protocol both sides speak
@@ -23,17 +27,21 @@
 //
 // Around the path: appliance/status is the one status document that
 // appliance/web (the pages and API), appliance/alert (e-mail, webhooks) and
-// the front panel (drivers/panel, through appliance/hardware) read; appliance/audit
-// records who asked the box for what; appliance/signer holds the box's
-// signing key; appliance/maint schedules the database's upkeep;
-// appliance/fault tries the failures. drivers/postgres/pgcluster starts
-// throwaway clusters for the demo and the benchmark, pgtest for tests.
+// the front panel (drivers/panel, through appliance/hardware) read;
+// appliance/audit records who asked the box for what; appliance/signer
+// holds the box's signing key; appliance/durable replaces the box's files
+// so that a power cut leaves the old or the new; appliance/maint schedules
+// the database's upkeep; appliance/fault tries the failures.
+// drivers/postgres/pgcluster starts throwaway clusters for the demo and the
+// benchmark, pgtest for tests.
 //
 // # Dependency rules
 //
-// Drivers import nothing under appliance; rotation imports no driver,
-// database or network package; the repository format and the status
-// document import no driver; the box (cmd/clinicbox) links no vault server
-// and no test code; no shipped program links testing. cmd/deps_test.go
-// checks these rules.
+// Drivers import nothing under appliance, and this package imports none of
+// the box's hardware drivers (drivers/usb, drivers/panel, drivers/smart);
+// rotation depends on the standard library only; the repository format and
+// the status document import no driver; the box (cmd/clinicbox) links no
+// vault server and no test code; no shipped program links testing.
+// cmd/deps_test.go checks these rules, and cmd/complexity_test.go keeps
+// every shipped function within cyclomatic complexity 15.
 package appliance

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/offsite"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
 )
 
 // OffsiteSettings are the settings file's "offsite" section: the vault on
@@ -45,7 +46,7 @@ func (s *Settings) OffsiteSettings() (o OffsiteSettings, ok bool, err error) {
 	if o.Name == "" {
 		o.Name = "vault"
 	}
-	if !validSlot(o.Name) {
+	if !postgres.ValidSlotName(o.Name) {
 		return o, false, fmt.Errorf("settings: offsite.name: %q; use lowercase letters, digits and underscores", o.Name)
 	}
 	if u, err := url.Parse(o.VaultURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/rotation"
 	"github.com/clinicbox/clinicbox/rotation/civil"
 )
@@ -128,14 +129,7 @@ func (s *Settings) defaults() {
 
 // Validate reports the first setting the box cannot work with.
 func (s *Settings) Validate() error {
-	if s.Database.URL == "" {
-		return errors.New("settings: database.url: missing; set it to postgres://clinicbox@SERVER:5432/postgres (a role with REPLICATION)")
-	}
-	u, err := url.Parse(s.Database.URL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-		return fmt.Errorf("settings: database.url: %q is not a postgres:// URL with a host; write it as postgres://USER@HOST:5432/postgres", Redact(s.Database.URL))
-	}
-	if err := checkDatabaseTransport(s.Database.URL); err != nil {
+	if err := s.Database.validate(); err != nil {
 		return err
 	}
 	if _, err := archive.ParseRecipients(s.Recipients); len(s.Recipients) > 0 && err != nil {
@@ -147,36 +141,42 @@ func (s *Settings) Validate() error {
 	if s.SlotWarnBytes < 0 {
 		return errors.New("settings: slot_warn_bytes: negative; give a number of bytes, or 0 for the default")
 	}
-	if !validSlot(s.Slot) {
+	if !postgres.ValidSlotName(s.Slot) {
 		return fmt.Errorf("settings: slot: %q; use lowercase letters, digits and underscores", s.Slot)
 	}
-	pins := map[int]string{}
-	for name, p := range map[string]int{"green": s.Panel.Green, "amber": s.Panel.Amber, "red": s.Panel.Red, "buzzer": s.Panel.Buzzer, "button": s.Panel.Button} {
-		if p < -1 || p > 53 {
-			return fmt.Errorf("settings: panel.%s: GPIO %d does not exist; use a BCM line number 0-53, or -1 if not wired", name, p)
-		}
-		if other, dup := pins[p]; dup && p >= 0 {
-			return fmt.Errorf("settings: panel.%s: GPIO %d is also panel.%s; give each part its own line", name, p, other)
-		}
-		pins[p] = name
+	if err := s.Panel.validate(); err != nil {
+		return err
 	}
-	_, err = s.DrillSettings()
+	_, err := s.DrillSettings()
 	return err
 }
 
-func validSlot(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
+// validate checks the database's URL and how the box reaches it.
+func (d Database) validate() error {
+	if d.URL == "" {
+		return errors.New("settings: database.url: missing; set it to postgres://clinicbox@SERVER:5432/postgres (a role with REPLICATION)")
 	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
-			return false
-		}
+	u, err := url.Parse(d.URL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return fmt.Errorf("settings: database.url: %q is not a postgres:// URL with a host; write it as postgres://USER@HOST:5432/postgres", Redact(d.URL))
 	}
-	return true
+	return checkDatabaseTransport(d.URL)
 }
 
-var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+// validate checks that each part of the panel is on a line of its own.
+func (p PanelPins) validate() error {
+	pins := map[int]string{}
+	for name, pin := range map[string]int{"green": p.Green, "amber": p.Amber, "red": p.Red, "buzzer": p.Buzzer, "button": p.Button} {
+		if pin < -1 || pin > 53 {
+			return fmt.Errorf("settings: panel.%s: GPIO %d does not exist; use a BCM line number 0-53, or -1 if not wired", name, pin)
+		}
+		if other, dup := pins[pin]; dup && pin >= 0 {
+			return fmt.Errorf("settings: panel.%s: GPIO %d is also panel.%s; give each part its own line", name, pin, other)
+		}
+		pins[pin] = name
+	}
+	return nil
+}
 
 // Location is the practice's time zone.
 func (s *Settings) Location() (*time.Location, error) {
@@ -204,9 +204,9 @@ func (s *Settings) Policy(verify rotation.VerifyFunc) (*rotation.Policy, error) 
 		Verify:       verify,
 	}
 	for _, w := range s.Rotation.Workdays {
-		d, ok := weekdays[strings.ToLower(w)[:min(3, len(w))]]
-		if !ok {
-			return nil, fmt.Errorf("settings: rotation.workdays: %q is not a weekday; use Mon, Tue, Wed, Thu, Fri, Sat or Sun", w)
+		d, err := civil.ParseWeekday(w)
+		if err != nil {
+			return nil, fmt.Errorf("settings: rotation.workdays: %w", err)
 		}
 		p.Calendar.Workdays = append(p.Calendar.Workdays, d)
 	}

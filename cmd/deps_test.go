@@ -26,6 +26,12 @@ type rule struct {
 	why    string
 }
 
+// only are, for some packages, the packages outside the standard library
+// they may depend on at all.
+var only = map[string][]string{
+	"rotation/...": {mod + "rotation/..."},
+}
+
 var rules = []rule{
 	{"cmd/clinicbox", []string{"testing", mod + "appliance/vault", mod + "drivers/postgres/pgtest", mod + "drivers/postgres/pgcluster"},
 		"the box links only what runs on the box: no vault server, no test code"},
@@ -35,7 +41,7 @@ var rules = []rule{
 	{"cmd/clinicbench", []string{"testing"}, "a shipped program does not link testing"},
 	{"cmd/clinicimage", []string{"testing"}, "a shipped program does not link testing"},
 	{"rotation/...", []string{mod + "drivers/...", mod + "appliance/...", "github.com/jackc/...", "tailscale.com/..."},
-		"rotation is pure logic: no driver, no database, no network, no orchestrator"},
+		"rotation is pure logic: no driver, no database, no network, no orchestrator, nothing but the standard library"},
 	{"drivers/usb/...", []string{mod + "appliance/..."}, "drivers stand alone"},
 	{"drivers/smart/...", []string{mod + "appliance/..."}, "drivers stand alone"},
 	{"drivers/panel/...", []string{mod + "appliance/..."}, "drivers stand alone"},
@@ -57,8 +63,9 @@ var directRules = []rule{
 	{"appliance/offsite", []string{mod + "appliance/vault", "github.com/jackc/pgx/v5"}, "the shipper speaks the wire protocol, and to the database through drivers/postgres"},
 }
 
-// depsFormat marks the packages named on go list's command line with "==".
-const depsFormat = "{{if not .DepOnly}}=={{.ImportPath}}{{else}}{{.ImportPath}}{{end}}"
+// depsFormat marks the packages named on go list's command line with "=="
+// and the standard library's with "std:".
+const depsFormat = "{{if not .DepOnly}}=={{end}}{{if .Standard}}std:{{end}}{{.ImportPath}}"
 
 // TestDependencies checks every rule with go list -deps (like tailscale's
 // tstest/deptest).
@@ -92,52 +99,55 @@ func violations(goTool string, list []string, r rule) ([]string, error) {
 		return nil, fmt.Errorf("go %s %s: %v\n%s", list[0], r.pkg, err, out)
 	}
 	var bad []string
+	allowed := only[r.pkg]
 	for _, dep := range strings.Fields(string(out)) {
 		if strings.HasPrefix(dep, "==") {
 			continue // the package (or the tree's packages) itself
 		}
-		for _, b := range r.banned {
-			if matches(b, dep) {
-				bad = append(bad, dep)
-			}
+		dep, std := strings.CutPrefix(dep, "std:")
+		if slices.ContainsFunc(r.banned, func(b string) bool { return matches(b, dep) }) ||
+			(allowed != nil && !std && !slices.ContainsFunc(allowed, func(o string) bool { return matches(o, dep) })) {
+			bad = append(bad, dep)
 		}
 	}
 	return bad, nil
 }
 
 // TestRulesCatchABrokenBoundary checks that the rules see a violation:
-// with a file that imports the USB driver laid over package appliance
-// (go list -overlay), the appliance's rule must fail.
+// with a file laid over a package (go list -overlay) that imports what the
+// package's rule forbids, the rule must name it.
 func TestRulesCatchABrokenBoundary(t *testing.T) {
 	goTool := testenv.NeedCommand(t, "go")
-	dir := t.TempDir()
-	src := filepath.Join(dir, "broken.go")
-	if err := os.WriteFile(src, []byte("package appliance\n\nimport _ \""+mod+"drivers/usb\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	target, err := filepath.Abs("../appliance/zz_broken.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	overlay, _ := json.Marshal(map[string]any{"Replace": map[string]string{target: src}})
-	if err := os.WriteFile(filepath.Join(dir, "overlay.json"), overlay, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	list := []string{"list", "-overlay", filepath.Join(dir, "overlay.json"), "-deps", "-f", depsFormat}
-	for _, r := range rules {
-		if r.pkg != "appliance" {
-			continue
+	for _, tc := range []struct{ rule, dir, pkg, imp string }{
+		{"appliance", "appliance", "appliance", mod + "drivers/usb"},
+		{"rotation/...", "rotation/chain", "chain", "github.com/google/renameio/v2"}, // anything but the standard library
+	} {
+		dir := t.TempDir()
+		src := filepath.Join(dir, "broken.go")
+		if err := os.WriteFile(src, []byte("package "+tc.pkg+"\n\nimport _ \""+tc.imp+"\"\n"), 0o644); err != nil {
+			t.Fatal(err)
 		}
-		bad, err := violations(goTool, list, r)
+		target, err := filepath.Abs(filepath.Join("..", tc.dir, "zz_broken.go"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Contains(bad, mod+"drivers/usb") {
-			t.Errorf("with package appliance importing drivers/usb the rule found %q; want drivers/usb", bad)
+		overlay, _ := json.Marshal(map[string]any{"Replace": map[string]string{target: src}})
+		if err := os.WriteFile(filepath.Join(dir, "overlay.json"), overlay, 0o644); err != nil {
+			t.Fatal(err)
 		}
-		return
+		list := []string{"list", "-overlay", filepath.Join(dir, "overlay.json"), "-deps", "-f", depsFormat}
+		i := slices.IndexFunc(rules, func(r rule) bool { return r.pkg == tc.rule })
+		if i < 0 {
+			t.Fatalf("no rule for %s", tc.rule)
+		}
+		bad, err := violations(goTool, list, rules[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(bad, tc.imp) {
+			t.Errorf("with %s importing %s the rule for %s found %q; want %s", tc.dir, tc.imp, tc.rule, bad, tc.imp)
+		}
 	}
-	t.Fatal("no rule for package appliance")
 }
 
 // matches reports whether path is pattern, or under it when the pattern

@@ -1,7 +1,7 @@
-// Package rotation is the pure logic of the clinic's drive rotation: which
-// backup drive belongs in the box, when it is due to be swapped, what is
-// overdue or lost, what to delete to make room, and the custody log that
-// records every movement of media.
+// Package rotation is the pure logic of the clinic's drive rotation (box
+// step of the data path): which backup drive belongs in the box, when it is
+// due to be swapped, what is overdue or lost, what to delete to make room,
+// and the custody log that records every movement of media.
 //
 // Nothing here does I/O, talks to a driver or reads the clock: the appliance
 // passes the state, the event and the current time in, and gets back the new

@@ -23,9 +23,9 @@ func (r *runner) setting(f []string) error {
 	case "workdays":
 		cal.Workdays = []time.Weekday{}
 		for _, w := range f[1:] {
-			wd, ok := weekdays[w]
-			if !ok {
-				return fmt.Errorf("unknown weekday %q", w)
+			wd, err := civil.ParseWeekday(w)
+			if err != nil {
+				return err
 			}
 			cal.Workdays = append(cal.Workdays, wd)
 		}
@@ -44,8 +44,6 @@ func (r *runner) setting(f []string) error {
 	}
 	return err
 }
-
-var weekdays = map[string]time.Weekday{"Sun": time.Sunday, "Mon": time.Monday, "Tue": time.Tuesday, "Wed": time.Wednesday, "Thu": time.Thursday, "Fri": time.Friday, "Sat": time.Saturday}
 
 // command plays one timed command.
 func (r *runner) command(cmd string, args []string) error {

@@ -1,7 +1,7 @@
 // Package alert tells the practice manager, by e-mail and webhook, when the
-// box needs someone: it reads the status document's conditions, debounces
-// them, respects quiet hours, reminds while a problem lasts, says when it is
-// resolved, and sends a daily summary.
+// box needs someone (box step of the data path): it reads the status
+// document's conditions, debounces them, respects quiet hours, reminds while
+// a problem lasts, says when it is resolved, and sends a daily summary.
 package alert
 
 import (

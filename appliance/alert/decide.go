@@ -112,25 +112,24 @@ func (n *Notifier) present(k string, c status.Condition, now time.Time) *tracked
 	return t
 }
 
+// decidePresent decides whether a condition that is present sends a
+// message now: the first alert, an escalation, or a reminder.
 func (n *Notifier) decidePresent(t *tracked, now time.Time, st status.Status) (Message, bool) {
-	remind := n.remind(t.Name, t.Severity)
+	if n.held(t.Severity, now) {
+		return Message{}, false
+	}
 	day := now.In(n.loc).Format(time.DateOnly)
 	daily := slices.Contains(n.daily, t.Name)
-	switch {
-	case n.held(t.Severity, now):
-		return Message{}, false
-	case t.Alerted && t.Severity > t.AlertedSeverity: // escalation: no waiting
-	case t.Alerted:
-		if now.Sub(t.LastSent) < remind || (t.Ack && t.Severity < status.Failure) || (daily && n.st.Daily[t.Name] == day) {
+	sentToday := daily && n.st.Daily[t.Name] == day
+	escalated := t.Alerted && t.Severity > t.AlertedSeverity // no waiting
+	if t.Alerted && !escalated {
+		if !n.reminderDue(t, now, sentToday) {
 			return Message{}, false
 		}
 		t.LastSent = now
 		return n.compose(KindReminder, t, now, st), true
-	case now.Sub(t.Since) < n.debounce(t.Name, t.Severity):
-		return Message{}, false
-	case !t.LastSent.IsZero() && now.Sub(t.LastSent) < remind:
-		return Message{}, false // alerted, resolved and back within the reminder period
-	case daily && n.st.Daily[t.Name] == day:
+	}
+	if !escalated && !n.firingDue(t, now, sentToday) {
 		return Message{}, false
 	}
 	t.Alerted, t.AlertedSeverity, t.LastSent = true, t.Severity, now
@@ -138,4 +137,20 @@ func (n *Notifier) decidePresent(t *tracked, now time.Time, st status.Status) (M
 		n.st.Daily[t.Name] = day
 	}
 	return n.compose(KindFiring, t, now, st), true
+}
+
+// reminderDue reports whether an alerted condition is due a reminder: the
+// reminder period has passed, it is not an acknowledged warning, and a
+// once-a-day condition was not sent today.
+func (n *Notifier) reminderDue(t *tracked, now time.Time, sentToday bool) bool {
+	acked := t.Ack && t.Severity < status.Failure
+	return now.Sub(t.LastSent) >= n.remind(t.Name, t.Severity) && !acked && !sentToday
+}
+
+// firingDue reports whether a condition not alerted yet fires: it has
+// lasted its debounce, was not alerted, resolved and back within the
+// reminder period, and a once-a-day condition was not sent today.
+func (n *Notifier) firingDue(t *tracked, now time.Time, sentToday bool) bool {
+	recentlySent := !t.LastSent.IsZero() && now.Sub(t.LastSent) < n.remind(t.Name, t.Severity)
+	return now.Sub(t.Since) >= n.debounce(t.Name, t.Severity) && !recentlySent && !sentToday
 }

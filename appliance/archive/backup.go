@@ -83,9 +83,13 @@ type Verification struct {
 // Good reports whether the backup verified successfully.
 func (b *Backup) Good() bool { return b.Verified != nil && b.Verified.OK }
 
-var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$`)
+// idPattern is a backup ID: the start time in UTC, and a counter when two
+// backups start in the same second.
+var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z(-[0-9]{1,9})?$`)
 
-func validID(id string) bool { return idPattern.MatchString(id) }
+// ValidID reports whether id is a backup ID as NewID and its counter make
+// them, such as 20261122T101500Z or 20261122T101500Z-2.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // NewID names a backup by its start time in UTC.
 func NewID(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
@@ -105,7 +109,7 @@ type BackupWriter struct {
 // NewBackup starts writing a backup. Directories left by interrupted runs
 // are removed first.
 func (r *Repo) NewBackup(id string, c Compression) (*BackupWriter, error) {
-	if !validID(id) {
+	if !ValidID(id) {
 		return nil, fmt.Errorf("archive: %q is not a backup ID", id)
 	}
 	// Two backups within one second get the suffixes -2, -3, ...

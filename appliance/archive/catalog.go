@@ -138,7 +138,7 @@ func (r *Repo) allBackups() (done []*Backup, incomplete []string, damaged []Prob
 
 // Backup reads one backup's metadata.
 func (r *Repo) Backup(id string) (*Backup, error) {
-	if !validID(id) {
+	if !ValidID(id) {
 		return nil, fmt.Errorf("archive: %q is not a backup ID", id)
 	}
 	dir := filepath.Join(r.Dir, "backups", id)

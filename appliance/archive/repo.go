@@ -1,6 +1,6 @@
-// Package archive is clinicbox's backup repository: the on-disk format on a
-// drive or in the vault (see README.md), encryption, verification, listing
-// and retention.
+// Package archive is clinicbox's backup repository, the drive and vault
+// steps of the data path: the on-disk format on a drive or in the vault (see
+// README.md), encryption, verification, listing and retention.
 package archive
 
 import (

@@ -1,7 +1,7 @@
-// Package audit is the box's audit log: one line per request to its web
-// pages and API, who asked, with what role, what for, and whether it was
-// allowed and why, chained by hashes so that an edited, removed or moved
-// line shows.
+// Package audit is the box's audit log (box step of the data path): one line
+// per request to its web pages and API, who asked, with what role, what for,
+// and whether it was allowed and why, chained by hashes so that an edited,
+// removed or moved line shows.
 //
 // The file is JSON lines, appended to and never rewritten, each record
 // synced to disk before Append returns. Like the custody log

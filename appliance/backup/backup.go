@@ -1,6 +1,7 @@
 // Package backup takes base backups and streams WAL from the clinic's
-// PostgreSQL into a repository: the operations the command line, the
-// appliance and the vault share.
+// PostgreSQL into a repository, from the server step of the data path to
+// the drive step: the operations the command line, the appliance and the
+// vault share.
 package backup
 
 import (

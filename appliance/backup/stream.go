@@ -57,11 +57,7 @@ func Stream(ctx context.Context, opt StreamOptions) error {
 		if err == nil || ctx.Err() != nil {
 			return nil // stopped at EndPos, or a clean stop on cancel
 		}
-		var pe *postgres.Error
-		// ErrWALLocked is retried: a backup streaming its own WAL holds the
-		// lock only until it ends.
-		if (errors.As(err, &pe) && !pe.Retry) || errors.Is(err, archive.ErrOtherSystem) || errors.Is(err, archive.ErrNoSigner) ||
-			errors.Is(err, archive.ErrDiskFull) || errors.Is(err, archive.ErrReadOnly) || errors.Is(err, archive.ErrDriveIO) {
+		if permanent(err) {
 			return err
 		}
 		opt.Log.Warn("WAL stream interrupted; reconnecting", "op", "wal", "slot", opt.Slot, "err", err, "retry_in", backoff)
@@ -74,6 +70,23 @@ func Stream(ctx context.Context, opt StreamOptions) error {
 		backoff = min(backoff*2, opt.MaxBackoff)
 	}
 	return nil
+}
+
+// permanent reports whether a stream's error is for the operator to fix,
+// so that retrying cannot help: the server's (unless it says to retry),
+// another database's or an unsigned repository, a full, read-only or
+// failing drive. ErrWALLocked is retried: a backup streaming its own WAL
+// holds the lock only until it ends.
+func permanent(err error) bool {
+	if pe := (*postgres.Error)(nil); errors.As(err, &pe) && !pe.Retry {
+		return true
+	}
+	for _, e := range []error{archive.ErrOtherSystem, archive.ErrNoSigner, archive.ErrDiskFull, archive.ErrReadOnly, archive.ErrDriveIO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func streamOnce(ctx context.Context, opt StreamOptions, wal **archive.WALWriter) error {

@@ -1,7 +1,7 @@
-// Package fault tries the failures a clinic will actually have (a killed
-// service, a pulled or full or read-only drive, power loss, a restarted or
-// promoted database, hostile input) against the real backup engine, and
-// writes RELIABILITY.md from what happened.
+// Package fault tries the failures a clinic will actually have along the
+// whole data path (a killed service, a pulled or full or read-only drive,
+// power loss, a restarted or promoted database, hostile input) against the
+// real backup engine, and writes RELIABILITY.md from what happened.
 package fault
 
 import (

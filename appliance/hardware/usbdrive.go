@@ -54,30 +54,44 @@ func (u *USBDrives) Run(ctx context.Context, out chan<- drive.Event) error {
 			}
 			return err
 		case ev := <-events:
-			switch ev.Kind {
-			case usb.Added:
-				if present[ev.Name] != nil {
-					continue
-				}
-				id, err := u.Identifier.Identify(ev.Name)
-				if err != nil || id.FS.Type == "" {
-					continue // no filesystem here: its partitions may have one
-				}
-				if accept := u.Accept; (accept == nil && id.USB == nil) || (accept != nil && !accept(id)) {
-					continue
-				}
-				d := &usbDrive{u: u, id: id}
-				present[ev.Name] = d
-				out <- drive.Event{Arrived: true, Drive: d}
-			case usb.Removed:
-				if d := present[ev.Name]; d != nil {
-					delete(present, ev.Name)
-					d.gone()
-					out <- drive.Event{Drive: d}
-				}
+			if ev := u.track(present, ev); ev != nil {
+				out <- *ev
 			}
 		}
 	}
+}
+
+// track follows the kernel's event in present (the drives by device
+// name) and returns the drive event it makes, if any.
+func (u *USBDrives) track(present map[string]*usbDrive, ev usb.Event) *drive.Event {
+	switch ev.Kind {
+	case usb.Added:
+		if present[ev.Name] != nil {
+			return nil
+		}
+		id, err := u.Identifier.Identify(ev.Name)
+		if err != nil || id.FS.Type == "" || !u.accepts(id) {
+			return nil // no filesystem here (its partitions may have one), or not a backup drive
+		}
+		d := &usbDrive{u: u, id: id}
+		present[ev.Name] = d
+		return &drive.Event{Arrived: true, Drive: d}
+	case usb.Removed:
+		if d := present[ev.Name]; d != nil {
+			delete(present, ev.Name)
+			d.gone()
+			return &drive.Event{Drive: d}
+		}
+	}
+	return nil
+}
+
+// accepts reports whether a device is a backup drive.
+func (u *USBDrives) accepts(id usb.Identity) bool {
+	if u.Accept == nil {
+		return id.USB != nil
+	}
+	return u.Accept(id)
 }
 
 type usbDrive struct {

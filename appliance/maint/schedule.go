@@ -1,7 +1,7 @@
-// Package maint schedules the clinic database's routine maintenance
-// (VACUUM (ANALYZE) and optionally REINDEX CONCURRENTLY) inside the
-// practice's maintenance window and turns the outcome into a short result
-// for the status document.
+// Package maint schedules the upkeep of the clinic's database, at the server
+// step of the data path (VACUUM (ANALYZE), optionally REINDEX CONCURRENTLY),
+// inside the practice's maintenance window, and turns the outcome into a
+// short result for the status document.
 package maint
 
 import (
@@ -36,9 +36,6 @@ type Window struct {
 	End   civil.TimeOfDay `json:"end"`
 }
 
-var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
-	"wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
-
 // Validate names the first setting that cannot work and the fix.
 func (s Settings) Validate() error {
 	if !s.Enabled {
@@ -66,9 +63,9 @@ func (s Settings) Validate() error {
 func (w Window) days() (map[time.Weekday]bool, error) {
 	set := map[time.Weekday]bool{}
 	for _, d := range w.Days {
-		wd, ok := weekdays[strings.ToLower(d)[:min(3, len(d))]]
-		if !ok {
-			return nil, fmt.Errorf("maint: maintenance.window.days: %q is not a weekday; use Mon, Tue, Wed, Thu, Fri, Sat or Sun", d)
+		wd, err := civil.ParseWeekday(d)
+		if err != nil {
+			return nil, fmt.Errorf("maint: maintenance.window.days: %w", err)
 		}
 		set[wd] = true
 	}

@@ -57,45 +57,61 @@ func (s *Shipper) ShipLogs(ctx context.Context, logs []*FileLog) error {
 
 // shipLog sends one log's batches until the vault holds all of it.
 func (s *Shipper) shipLog(ctx context.Context, l *FileLog) error {
-	gaps := 0
+	gapsSeen := 0
 	for ctx.Err() == nil {
-		s.mu.Lock()
-		at, refused := s.logHeads[l.Name], s.logsRefused[l.Name]
-		s.mu.Unlock()
-		if refused != nil {
-			return refused
-		}
-		last, err := l.last()
-		switch {
-		case err != nil:
-			return fmt.Errorf("offsite: read the %s log: %w", l.Name, err)
-		case last.Seq < at.Seq || (last.Seq == at.Seq && last.Hash != at.Hash):
-			return s.refuseLog(l.Name, fmt.Sprintf("the box's log ends at entry %d, the vault holds up to entry %d: the log on the box was cut or rewritten, or an old copy of it restored", last.Seq, at.Seq))
-		case last.Seq == at.Seq:
-			return nil
-		}
-		lines, err := l.since(at.Seq, logBatchBytes)
+		lines, err := s.nextBatch(l)
 		if err != nil || len(lines) == 0 {
 			return err
 		}
-		err = s.sendBatch(ctx, l, lines)
-		c, p := code(err)
-		switch {
-		case err == nil:
-		case c == "gap" && p.Head != nil && gaps == 0:
-			gaps++
-			s.setLogHeads(*p.Head) // the vault holds less, or more, than thought
-		case c == "gap":
-			// Again, with the vault's own head: the box no longer has the
-			// entries the vault lacks (its oldest files were removed).
-			return s.refuseLog(l.Name, "the box no longer holds the entries the vault lacks (its oldest log files were removed before they reached the vault): "+p.Error)
-		case c == "stale" || c == "mismatch" || c == "malformed" || c == "too_large":
-			return s.refuseLog(l.Name, p.Error)
-		default:
+		if err := s.answered(l, s.sendBatch(ctx, l, lines), &gapsSeen); err != nil {
 			return err
 		}
 	}
 	return ctx.Err()
+}
+
+// nextBatch returns the entries of l the vault does not hold yet, as last
+// heard (none when it holds them all); a log that ends before what the
+// vault holds is refused.
+func (s *Shipper) nextBatch(l *FileLog) ([]logLine, error) {
+	s.mu.Lock()
+	at, refused := s.logHeads[l.Name], s.logsRefused[l.Name]
+	s.mu.Unlock()
+	if refused != nil {
+		return nil, refused
+	}
+	last, err := l.last()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("offsite: read the %s log: %w", l.Name, err)
+	case last.Seq < at.Seq || (last.Seq == at.Seq && last.Hash != at.Hash):
+		return nil, s.refuseLog(l.Name, fmt.Sprintf("the box's log ends at entry %d, the vault holds up to entry %d: the log on the box was cut or rewritten, or an old copy of it restored", last.Seq, at.Seq))
+	case last.Seq == at.Seq:
+		return nil, nil
+	}
+	return l.since(at.Seq, logBatchBytes)
+}
+
+// answered handles the vault's answer to a batch: nil to go on (sent, or a
+// first gap, after which the vault's own head is used), or why the log
+// stops.
+func (s *Shipper) answered(l *FileLog, err error, gapsSeen *int) error {
+	c, p := code(err)
+	switch {
+	case err == nil:
+		return nil
+	case c == "gap" && p.Head != nil && *gapsSeen == 0:
+		*gapsSeen++
+		s.setLogHeads(*p.Head) // the vault holds less, or more, than thought
+		return nil
+	case c == "gap":
+		// Again, with the vault's own head: the box no longer has the
+		// entries the vault lacks (its oldest files were removed).
+		return s.refuseLog(l.Name, "the box no longer holds the entries the vault lacks (its oldest log files were removed before they reached the vault): "+p.Error)
+	case c == "stale" || c == "mismatch" || c == "malformed" || c == "too_large":
+		return s.refuseLog(l.Name, p.Error)
+	}
+	return err
 }
 
 // sendBatch sends lines with the head signed at the last of them.

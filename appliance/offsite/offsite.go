@@ -1,9 +1,9 @@
 // Package offsite ships the box's WAL and base backups to the offsite vault
-// over the tailnet: its own replication slot per destination, WAL sealed
-// to the drives' recipients and sent at every flush, acknowledged to the
-// server only once the vault has fsynced it; base backups uploaded
-// resumably under a bandwidth cap; and the lag from commit to durable at
-// the vault.
+// over the tailnet, the box's side of the vault step of the data path: its
+// own replication slot per destination, WAL sealed to the drives' recipients
+// and sent at every flush, acknowledged to the server only once the vault
+// has fsynced it; base backups uploaded resumably under a bandwidth cap; and
+// the lag from commit to durable at the vault.
 package offsite
 
 import (

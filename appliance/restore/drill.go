@@ -96,7 +96,7 @@ func FindServer(ctx context.Context, repo *archive.Repo, s pgbin.Search) (pgbin.
 }
 
 func drill(ctx context.Context, opt DrillOptions, bin pgbin.Bin, rep *Report, start time.Time) error {
-	uid, gid, err := ServerUser()
+	uid, gid, err := pgbin.ServerUser()
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/backup"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 )
 
@@ -66,7 +67,7 @@ func newFixture(t *testing.T, c *pgtest.Cluster) *fixture {
 	keyDir := sharedDir(t)
 	f.idFile = filepath.Join(keyDir, "key")
 	os.WriteFile(f.idFile, []byte(id.String()+"\n"), 0o600)
-	if uid, gid, _ := ServerUser(); uid >= 0 {
+	if uid, gid, _ := pgbin.ServerUser(); uid >= 0 {
 		os.Chown(f.idFile, uid, gid) // restore_command runs as the server's user
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -144,7 +145,7 @@ func queryRow(t *testing.T, c *pgtest.Cluster, sql string, dest ...any) {
 // restoreAndStart restores the repository to a target and starts it.
 func (f *fixture) restoreAndStart(t *testing.T, repoDir string, target Target) (*Server, error) {
 	t.Helper()
-	uid, gid, err := ServerUser()
+	uid, gid, err := pgbin.ServerUser()
 	if err != nil {
 		t.Fatal(err)
 	}

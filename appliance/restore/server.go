@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,7 +36,7 @@ type ServerConfig struct {
 	// it in its scratch, and its socket in a short directory of its own).
 	LogDir string
 	// UID and GID, when >= 0, are the unprivileged user the server runs as
-	// (see ServerUser).
+	// (see pgbin.ServerUser).
 	UID, GID int
 	// Port is the loopback port; 0 means a free one.
 	Port int
@@ -231,19 +230,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// ServerUser returns the unprivileged user to run PostgreSQL as when we
-// are root (initdb and postgres refuse root), or -1s.
-func ServerUser() (int, int, error) {
-	if os.Geteuid() != 0 {
-		return -1, -1, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return -1, -1, fmt.Errorf("restore: running as root needs the unprivileged user postgres to run the drill's server: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return uid, gid, nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 )
 
@@ -69,7 +70,7 @@ func tablespaceSource(t *testing.T, major int) (f *fixture, inBackup, created st
 // restoreWith restores to latest with extra options and starts the server.
 func (f *fixture) restoreWith(t *testing.T, set func(*Options)) (*Server, string, error) {
 	t.Helper()
-	uid, gid, _ := ServerUser()
+	uid, gid, _ := pgbin.ServerUser()
 	top := sharedDir(t)
 	if uid >= 0 {
 		os.Chown(top, uid, gid)
@@ -151,7 +152,7 @@ func TestStandbyRefusesLaterTablespace(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{Conf: []string{"autovacuum = off"}})
 	f := newFixture(t, c)
 	f.sync(t, 1)
-	uid, gid, _ := ServerUser()
+	uid, gid, _ := pgbin.ServerUser()
 	top := sharedDir(t)
 	if uid >= 0 {
 		os.Chown(top, uid, gid)

@@ -1,7 +1,7 @@
-// Package restore brings a repository back into a running PostgreSQL: it
-// picks the base backup for a recovery target, unpacks it, and configures
-// recovery with clinicctl wal-fetch; and it runs restore drills that prove
-// backups restore.
+// Package restore brings a repository back into a running PostgreSQL, the
+// restore step of the data path: it picks the base backup for a recovery
+// target, unpacks it, and configures recovery with clinicctl wal-fetch; and
+// it runs restore drills that prove backups restore.
 package restore
 
 import (

@@ -1,6 +1,7 @@
-// Package signer holds the box's signing key, which proves that a backup, a
-// WAL file, a drill report, a drive's identity or the head of a log was
-// written by this box, and checks such signatures with the public key alone.
+// Package signer holds the box's signing key (box step of the data path),
+// which proves that a backup, a WAL file, a drill report, a drive's identity
+// or the head of a log was written by this box, and checks such signatures
+// with the public key alone.
 //
 // Encryption (age) keeps the data secret, but anyone who knows the public
 // recipients can encrypt: only a signature tells the box's own files from

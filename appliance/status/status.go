@@ -1,8 +1,7 @@
-// Package status is the box's one status document: what is wrong and what
-// to do, where every drive is, the last backups and their checks, WAL lag
-// locally and offsite, slot retention, SMART per drive and recent events.
-// The appliance writes it; the front panel, the web pages, the JSON API,
-// Prometheus metrics and the alerts all read it, so they never disagree.
+// Package status is the box's one status document (box step of the data
+// path): what is wrong and what to do, where every drive is, the last
+// backups and their checks, WAL lag locally and offsite, slot retention,
+// SMART per drive and recent events.
 //
 // It carries no patient data and no secrets: database URLs appear without
 // their passwords, and keys only as public recipients.

@@ -157,17 +157,9 @@ func (b *box) appendLog(name string, k logKind, bt *batch) error {
 	if hasHeld && (h.Seq < held.Seq || (h.Seq == held.Seq && h.Hash != held.Hash)) {
 		return stale(held, fmt.Sprintf("the %s head sent (entry %d) is older than or differs from the one the vault holds (entry %d): the box's log was cut or rewritten, or an old copy of it was restored", name, h.Seq, held.Seq))
 	}
-	key, pinned, err := b.signerKey()
+	key, pinned, err := b.headKey(name, h)
 	if err != nil {
 		return err
-	}
-	if !pinned {
-		if key, err = signer.ParsePublic(h.Key); err != nil {
-			return problem("mismatch", "the %s head's key: %v", name, err)
-		}
-	}
-	if err := chain.CheckHead(key, h); err != nil {
-		return problem("mismatch", "%v (the vault checks this box's logs with %s)", err, key)
 	}
 	last, hasLast, err := b.lastLogEntry(name, k)
 	if err != nil {
@@ -175,18 +167,62 @@ func (b *box) appendLog(name string, k logKind, bt *batch) error {
 	}
 	start := 0
 	if hasLast {
-		i := indexOf(bt.links, last.Seq)
-		switch {
-		case i >= 0 && bt.links[i].Hash != last.Hash:
-			return stale(held, fmt.Sprintf("entry %d of the %s batch differs from the one the vault holds: the box's log was rewritten", last.Seq, name))
-		case i >= 0:
-			start = i + 1
-		case bt.links[0].Seq != last.Seq+1:
-			return &problemError{wire.Problem{Code: "gap", Head: headPtr(held, hasHeld),
-				Error: fmt.Sprintf("vault: the %s batch starts at entry %d; the vault holds up to entry %d: continue after it", name, bt.links[0].Seq, last.Seq)}}
+		if start, err = overlap(name, bt, last, held, hasHeld); err != nil {
+			return err
 		}
 	}
-	links, lines := bt.links[start:], bt.lines[start:]
+	if err := checkBatch(name, k, key, bt.links[start:], last, hasLast); err != nil {
+		return err
+	}
+	if !pinned {
+		if err := b.pin(key); err != nil {
+			return err
+		}
+	}
+	if err := b.appendLines(logRel(name), bt.lines[start:]); err != nil {
+		return err
+	}
+	return b.writeHeads(hs, h)
+}
+
+// headKey returns the key the box's logs are checked with (the pinned one,
+// or before any is pinned the key the head names) once the head checks
+// with it.
+func (b *box) headKey(name string, h chain.Head) (key signer.PublicKey, pinned bool, err error) {
+	if key, pinned, err = b.signerKey(); err != nil {
+		return key, pinned, err
+	}
+	if !pinned {
+		if key, err = signer.ParsePublic(h.Key); err != nil {
+			return key, pinned, problem("mismatch", "the %s head's key: %v", name, err)
+		}
+	}
+	if err := chain.CheckHead(key, h); err != nil {
+		return key, pinned, problem("mismatch", "%v (the vault checks this box's logs with %s)", err, key)
+	}
+	return key, pinned, nil
+}
+
+// overlap returns where the new entries of a batch start after last, the
+// last entry the vault holds; a batch that differs from the vault's copy
+// is stale, one that leaves a gap is refused.
+func overlap(name string, bt *batch, last chain.Link, held chain.Head, hasHeld bool) (int, error) {
+	i := indexOf(bt.links, last.Seq)
+	switch {
+	case i >= 0 && bt.links[i].Hash != last.Hash:
+		return 0, stale(held, fmt.Sprintf("entry %d of the %s batch differs from the one the vault holds: the box's log was rewritten", last.Seq, name))
+	case i >= 0:
+		return i + 1, nil
+	case bt.links[0].Seq != last.Seq+1:
+		return 0, &problemError{wire.Problem{Code: "gap", Head: headPtr(held, hasHeld),
+			Error: fmt.Sprintf("vault: the %s batch starts at entry %d; the vault holds up to entry %d: continue after it", name, bt.links[0].Seq, last.Seq)}}
+	}
+	return 0, nil
+}
+
+// checkBatch checks the new entries, linked to last when the vault holds
+// entries, with the box's key.
+func checkBatch(name string, k logKind, key signer.PublicKey, links []chain.Link, last chain.Link, hasLast bool) error {
 	all := links
 	if hasLast {
 		all = append([]chain.Link{last}, links...)
@@ -197,15 +233,7 @@ func (b *box) appendLog(name string, k logKind, bt *batch) error {
 			return problem("mismatch", "the %s batch does not verify: %s", name, p.Reason)
 		}
 	}
-	if !pinned {
-		if err := b.pin(key); err != nil {
-			return err
-		}
-	}
-	if err := b.appendLines(logRel(name), lines); err != nil {
-		return err
-	}
-	return b.writeHeads(hs, h)
+	return nil
 }
 
 func indexOf(links []chain.Link, seq int64) int {

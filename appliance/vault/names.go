@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
 )
 
 // Every name a client supplies (a namespace, a backup ID, a file name, a
@@ -17,7 +19,6 @@ import (
 const maxName = 128
 
 var (
-	backupIDName  = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z(-[0-9]{1,9})?$`)
 	namespaceName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	timelineName  = regexp.MustCompile(`^[0-9]{1,10}$`)
 )
@@ -66,7 +67,7 @@ func checkBackupID(id string) error {
 	if err := checkPlain("backup ID", id); err != nil {
 		return err
 	}
-	if !backupIDName.MatchString(id) {
+	if !archive.ValidID(id) {
 		return badName("backup ID", id, "is not a backup ID like 20261122T101500Z")
 	}
 	return nil

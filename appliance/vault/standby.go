@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 
 	"github.com/jackc/pglogrepl"
 
@@ -101,7 +103,7 @@ func (s *Standby) Run(ctx context.Context) error {
 func (s *Standby) run(ctx context.Context) error {
 	tick := time.NewTicker(s.cfg.Poll)
 	defer tick.Stop()
-	uid, gid, err := restore.ServerUser()
+	uid, gid, err := pgbin.ServerUser()
 	if err != nil {
 		return err
 	}

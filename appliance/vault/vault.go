@@ -1,8 +1,8 @@
-// Package vault is the offsite vault's server logic: an HTTP API on the
-// tailnet that stores each box's encrypted repository in its own
-// namespace, checks every arrival without the key, authorizes peers by
-// their tailnet tags, audits every refusal and every read, applies
-// retention, and serves restores.
+// Package vault is the offsite vault's server logic, the vault step of the
+// data path: an HTTP API on the tailnet that stores each box's encrypted
+// repository in its own namespace, checks every arrival without the key,
+// authorizes peers by their tailnet tags, audits every refusal and every
+// read, applies retention, and serves restores.
 package vault
 
 import (

@@ -1,10 +1,7 @@
-// Package web serves the box's pages and JSON API: the front panel
-// mirrored, the rotation calendar, the custody log and its exports, backup
-// and drill history, WAL lag charts, SMART per drive and Prometheus
-// metrics. It serves two audiences from one Server: the practice's LAN,
-// behind a password set at first run, and remote support on the tailnet,
-// identified by WhoIs and given roles from settings, whose actions need
-// the front desk's consent. Every request is written to the audit log.
+// Package web serves the box's pages and JSON API (box step of the data
+// path): the front panel mirrored, the rotation calendar, the custody log
+// and its exports, backup and drill history, WAL lag charts, SMART per drive
+// and Prometheus metrics.
 package web
 
 import (

@@ -1,7 +1,8 @@
-// Command clinicbench measures clinicctl against PostgreSQL's own tools
-// (pg_basebackup, pg_receivewal, tar with a cp restore_command) on one
-// machine and one pgbench database, and writes the comparison with the
-// machine's description to bench/RESULTS.md.
+// Command clinicbench measures clinicctl along the data path, from the
+// server to a restore, against PostgreSQL's own tools (pg_basebackup,
+// pg_receivewal, tar with a cp restore_command) on one machine and one
+// pgbench database, and writes the comparison with the machine's description
+// to bench/RESULTS.md.
 //
 //	go run ./cmd/clinicbench [-scale N] [-runs N] [-clinic-mb N] [-out bench/RESULTS.md] [-quick] [-only backlog,live]
 package main

@@ -8,12 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 )
 
 // measure is what one run of a program cost.
@@ -182,16 +182,8 @@ type serverUser struct {
 }
 
 func lookupServerUser() (serverUser, error) {
-	if os.Geteuid() != 0 {
-		return serverUser{uid: -1, gid: -1}, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return serverUser{}, fmt.Errorf("running as root needs the user postgres (install postgresql): %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return serverUser{uid: uid, gid: gid, ok: true}, nil
+	uid, gid, err := pgbin.ServerUser()
+	return serverUser{uid: uid, gid: gid, ok: uid >= 0}, err
 }
 
 // mkdir creates a directory that the server's user owns.

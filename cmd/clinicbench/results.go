@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/durable"
 )
 
 // results is everything RESULTS.md says.
@@ -67,16 +67,9 @@ func (r *results) write(w io.Writer) {
 	}
 }
 
-// save writes the results file atomically.
+// save writes the results file durably.
 func (r *results) save(path string) error {
 	var buf bytes.Buffer
 	r.write(&buf)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return durable.WriteFile(path, buf.Bytes(), 0o644)
 }

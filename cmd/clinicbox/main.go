@@ -1,7 +1,6 @@
-// Command clinicbox is the appliance service on the box: flags, settings,
-// the real drivers, appliance.Run. SIGTERM stops it cleanly (streaming
-// flushed, the drive unmounted) well inside gokrazy's 100 s; it exits 125,
-// which gokrazy does not restart, when the settings disable it.
+// Command clinicbox is the appliance service on the box, the box step of the
+// data path: flags, settings, the real drivers (through appliance/hardware),
+// appliance.Run.
 package main
 
 import (

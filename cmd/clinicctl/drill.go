@@ -49,32 +49,51 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	d := restore.DrillOptions{Repo: opt.Repo, Identities: opt.Identities, IdentityFile: opt.IdentityFile, Signer: k, Target: t, Save: true,
 		Search: pgbin.Search{Dir: bin.Dir}}
-	if *checkFile != "" {
-		f, err := os.Open(*checkFile)
-		if err != nil {
-			return err
-		}
-		d.Checks, err = restore.ParseChecks(f)
-		f.Close()
-		if err != nil {
-			return err
-		}
+	if d.Checks, err = readChecks(*checkFile); err != nil {
+		return err
 	}
 	rep, err := restore.Drill(ctx, d)
 	if err != nil {
 		return err
 	}
-	if *reportDir != "" {
-		files, err := rep.Files()
-		if err != nil {
+	if err := writeReport(*reportDir, rep); err != nil {
+		return err
+	}
+	return printDrill(stdout, rep, opt.Repo.Dir)
+}
+
+// readChecks reads the practice's check file; none is no checks.
+func readChecks(path string) (*restore.Checks, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return restore.ParseChecks(f)
+}
+
+// writeReport writes the drill's report (JSON and HTML) into dir, if any.
+func writeReport(dir string, rep *restore.Report) error {
+	if dir == "" {
+		return nil
+	}
+	files, err := rep.Files()
+	if err != nil {
+		return err
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return err
 		}
-		for name, data := range files {
-			if err := os.WriteFile(filepath.Join(*reportDir, name), data, 0o644); err != nil {
-				return err
-			}
-		}
 	}
+	return nil
+}
+
+// printDrill prints the checks and the result; a failed drill is an error.
+func printDrill(stdout io.Writer, rep *restore.Report, repoDir string) error {
 	for _, c := range rep.Checks {
 		state := "ok"
 		if !c.OK {
@@ -86,7 +105,7 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return failedCheck{"drill FAILED: " + rep.Failure}
 	}
 	fmt.Fprintf(stdout, "backup %s restored to %s with PostgreSQL %s: usable after %.1fs (RTO), data-loss window %.1fs (RPO)\n", rep.Backup, rep.Target, rep.Server, rep.RTO, rep.RPO)
-	fmt.Fprintln(stdout, "drill passed; report saved in", filepath.Join(opt.Repo.Dir, "drills"))
+	fmt.Fprintln(stdout, "drill passed; report saved in", filepath.Join(repoDir, "drills"))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 // Command clinicctl is the operator's and support's command line for
-// clinicbox repositories: keys, backups, WAL streaming, verification,
-// listing and restores.
+// clinicbox repositories, from the server step of the data path to the
+// restore step: keys, backups, WAL streaming, verification, listing,
+// restores and drills.
 package main
 
 import (

@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -145,12 +143,10 @@ func restoreOptions(repoDir, idFile, boxKey, pgdata, owner string, ts []string, 
 		opt.Tablespaces[filepath.Clean(old)] = filepath.Clean(nu)
 	}
 	if owner != "" {
-		u, err := user.Lookup(owner)
-		if err != nil {
+		var err error
+		if opt.OwnerUID, opt.OwnerGID, err = pgbin.UserIDs(owner); err != nil {
 			return opt, fmt.Errorf("restore: --owner: %w", err)
 		}
-		opt.OwnerUID, _ = strconv.Atoi(u.Uid)
-		opt.OwnerGID, _ = strconv.Atoi(u.Gid)
 	}
 	return opt, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"syscall"
 
+	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/restore"
 )
@@ -59,21 +60,36 @@ func runWALFetch(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			startPrefetcher(*repoDir, *idFile, *boxKey, *cache, *mappedFlag, *checkedFlag, stderr)
 		}
 	}
-	err = repo.FetchWAL(name, dest, ids)
-	if tli, segNo, ok := archive.ParseSegmentName(name, repo.Info.SegmentSize); ok && err == nil {
-		// restore_command runs in the data directory.
-		pgdata, err := os.Getwd()
-		if err == nil {
-			err = guard.Serve(repo, ids, tli, segNo, dest, pgdata)
-		}
-		if err != nil {
-			os.Remove(dest)
-			return walFetchExit{126, fmt.Errorf("%s: refusing to replay it: %w", name, err)}
-		}
+	if err := repo.FetchWAL(name, dest, ids); err != nil {
+		return fetchFailed(repo, name, err)
 	}
+	return guardServed(repo, guard, ids, name, dest)
+}
+
+// guardServed checks a segment just served against the restore's guard
+// (no tablespace created outside the restore) and removes it when it is
+// refused.
+func guardServed(repo *archive.Repo, guard restore.Guard, ids []age.Identity, name, dest string) error {
+	tli, segNo, ok := archive.ParseSegmentName(name, repo.Info.SegmentSize)
+	if !ok {
+		return nil // a history file
+	}
+	// restore_command runs in the data directory.
+	pgdata, err := os.Getwd()
+	if err == nil {
+		err = guard.Serve(repo, ids, tli, segNo, dest, pgdata)
+	}
+	if err != nil {
+		os.Remove(dest)
+		return walFetchExit{126, fmt.Errorf("%s: refusing to replay it: %w", name, err)}
+	}
+	return nil
+}
+
+// fetchFailed tells PostgreSQL how a fetch that failed ends: the end of
+// the archive ends recovery; a gap or damage aborts it.
+func fetchFailed(repo *archive.Repo, name string, err error) error {
 	switch {
-	case err == nil:
-		return nil
 	case errors.Is(err, archive.ErrNoSegment) && !repo.HasLaterSegment(name):
 		return walFetchExit{1, err} // the end of the archive
 	case errors.Is(err, archive.ErrNoSegment):

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/clinicbox/clinicbox/appliance/restore"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 )
 
 // hostSide is what the host checks a drive with, as the practice would
@@ -31,7 +31,7 @@ type hostSide struct {
 // newHostSide builds clinicctl from the module at root and makes the
 // recovery key.
 func newHostSide(ctx context.Context, root string) (*hostSide, error) {
-	uid, gid, err := restore.ServerUser()
+	uid, gid, err := pgbin.ServerUser()
 	if err != nil {
 		return nil, err
 	}

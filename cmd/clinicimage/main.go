@@ -1,6 +1,6 @@
-// Command clinicimage builds clinicbox's gokrazy images from config.json and
-// gokr-packer.yml, and boots the virtual-machine image under qemu to check
-// that the appliance comes up (make smoke).
+// Command clinicimage builds the box's gokrazy images (box step of the data
+// path) from config.json and gokr-packer.yml, and boots them under qemu to
+// check that the appliance comes up (make smoke, make smoke-pi).
 //
 //	clinicimage build [-o FILE] [-perm DIR] TARGET
 //	                                     write the image of a gokr-packer.yml target

@@ -73,20 +73,7 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 		return stop, err
 	}
 	dbAddr := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.db.Port)) }
-	undo = append(undo, func(bool) error {
-		if s.db == nil {
-			return nil
-		}
-		// With qemu and the database gone, every relay has lost its input
-		// or its connection.
-		if left := relaysLeft(self, dbAddr(), 5*time.Second); len(left) > 0 {
-			for _, pid := range left {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-			return fmt.Errorf("smoke: relays %v were still running after qemu and PostgreSQL stopped; killed", left)
-		}
-		return nil
-	})
+	undo = append(undo, func(bool) error { return s.relaysGone(self, dbAddr) })
 	if s.db, err = startHostDB(ctx); err != nil {
 		return stop, err
 	}
@@ -97,38 +84,11 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 	})
 	fmt.Fprintf(s.out, "smoke: PostgreSQL pid %d on port %d, clinicctl and the recovery key ready in %s\n", s.db.pid, s.db.Port, since(start))
 
-	seed := filepath.Join(s.dir, "perm")
-	if err := (boxSeed{DBHost: hostOf(guestDBAddr), DBPort: portOf(guestDBAddr), DBUser: pgcluster.ReplUser, DBPassword: pgcluster.ReplPassword,
-		DBFingerprint: s.db.cert.SHA256, Recipient: s.host.recipient, Generations: []string{sonGen, "Father", "Grandfather"},
-		Panel: s.set.panel()}).write(seed); err != nil {
-		return stop, err
-	}
-	if err := s.set.seedClock(seed, time.Now()); err != nil {
-		return stop, err
-	}
-	password := rand.Text()
-	if keep {
-		os.WriteFile(filepath.Join(s.dir, "http-password.txt"), []byte(password+"\n"), 0o600)
-	}
-	image := filepath.Join(s.dir, "clinicbox.img")
-	start = time.Now()
-	if err := buildImage(ctx, root, t, password, image, seed, io.Discard, stderr); err != nil {
-		return stop, err
-	}
-	fmt.Fprintf(s.out, "smoke: built the %s image in %s\n", t.Name, since(start))
-
-	relay := guestForward{Guest: guestDBAddr, Command: []string{self, "relay", dbAddr()}}
-	disks, err := makeDisks(s.dir, smokeDisks, 64<<20)
+	image, password, err := s.makeImage(ctx, root, t, keep, stderr)
 	if err != nil {
 		return stop, err
 	}
-	m := s.set
-	pi, err := m.piBoot(ctx, image, s.dir)
-	if err != nil {
-		return stop, err
-	}
-	if s.vm, err = startVM(ctx, vmConfig{Qemu: m.Qemu, OVMF: m.OVMF, Image: image,
-		MemoryMiB: m.MemoryMiB, CPUs: m.CPUs, Dir: s.dir, Forwards: []guestForward{relay}, Pi: pi, Disks: disks}); err != nil {
+	if err := s.boot(ctx, image, guestForward{Guest: guestDBAddr, Command: []string{self, "relay", dbAddr()}}); err != nil {
 		return stop, err
 	}
 	undo = append(undo, func(bool) error {
@@ -146,6 +106,65 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 	// (pinBox).
 	s.box = webclient.New("https://"+s.vm.PagesAddr, rand.Text(), "")
 	return stop, nil
+}
+
+// relaysGone checks, once qemu and the database are stopped, that every
+// relay to the database has ended (each has lost its input or its
+// connection), and kills any left.
+func (s *smoke) relaysGone(self string, dbAddr func() string) error {
+	if s.db == nil {
+		return nil
+	}
+	if left := relaysLeft(self, dbAddr(), 5*time.Second); len(left) > 0 {
+		for _, pid := range left {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		return fmt.Errorf("smoke: relays %v were still running after qemu and PostgreSQL stopped; killed", left)
+	}
+	return nil
+}
+
+// makeImage builds the target's image with the box's settings on /perm
+// and returns it with the password of its gokrazy web interface (kept in
+// the smoke's directory with keep).
+func (s *smoke) makeImage(ctx context.Context, root string, t *Target, keep bool, stderr io.Writer) (image, password string, err error) {
+	seed := filepath.Join(s.dir, "perm")
+	if err := (boxSeed{DBHost: hostOf(guestDBAddr), DBPort: portOf(guestDBAddr), DBUser: pgcluster.ReplUser, DBPassword: pgcluster.ReplPassword,
+		DBFingerprint: s.db.cert.SHA256, Recipient: s.host.recipient, Generations: []string{sonGen, "Father", "Grandfather"},
+		Panel: s.set.panel()}).write(seed); err != nil {
+		return "", "", err
+	}
+	if err := s.set.seedClock(seed, time.Now()); err != nil {
+		return "", "", err
+	}
+	password = rand.Text()
+	if keep {
+		os.WriteFile(filepath.Join(s.dir, "http-password.txt"), []byte(password+"\n"), 0o600)
+	}
+	image = filepath.Join(s.dir, "clinicbox.img")
+	start := time.Now()
+	if err := buildImage(ctx, root, t, password, image, seed, io.Discard, stderr); err != nil {
+		return "", "", err
+	}
+	fmt.Fprintf(s.out, "smoke: built the %s image in %s\n", t.Name, since(start))
+	return image, password, nil
+}
+
+// boot starts the machine on image with its extra disks, the guest
+// reaching the database through relay.
+func (s *smoke) boot(ctx context.Context, image string, relay guestForward) error {
+	disks, err := makeDisks(s.dir, smokeDisks, 64<<20)
+	if err != nil {
+		return err
+	}
+	m := s.set
+	pi, err := m.piBoot(ctx, image, s.dir)
+	if err != nil {
+		return err
+	}
+	s.vm, err = startVM(ctx, vmConfig{Qemu: m.Qemu, OVMF: m.OVMF, Image: image,
+		MemoryMiB: m.MemoryMiB, CPUs: m.CPUs, Dir: s.dir, Forwards: []guestForward{relay}, Pi: pi, Disks: disks})
+	return err
 }
 
 func hostOf(addr string) string {

@@ -1,7 +1,8 @@
-// Command clinicvault is the offsite vault: a service on the practice's
-// tailnet that stores each box's encrypted repository, checks what
-// arrives without the key, authorizes peers by their tailnet tags, audits
-// refusals and reads, applies retention, and serves restores.
+// Command clinicvault is the offsite vault, the vault step of the data path:
+// a service on the practice's tailnet that stores each box's encrypted
+// repository, checks what arrives without the key, authorizes peers by their
+// tailnet tags, audits refusals and reads, applies retention, and serves
+// restores.
 package main
 
 import (

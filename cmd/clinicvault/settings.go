@@ -105,6 +105,22 @@ func (s *Settings) Validate() error {
 			errs = append(errs, fmt.Errorf("tags: %q: tags start with tag:", t))
 		}
 	}
+	errs = append(errs, s.validateLimits()...)
+	if s.Standby != nil {
+		errs = append(errs, s.Standby.validate()...)
+	}
+	if s.S3 != nil {
+		if err := s.S3.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateLimits checks how long the vault keeps what, how much, and how
+// often it copies into the bucket.
+func (s *Settings) validateLimits() []error {
+	var errs []error
 	if s.RetentionDays < 0 || (s.RetentionDays > 0 && s.RetentionDays < 7) {
 		errs = append(errs, fmt.Errorf("pitr_days: %d: keep at least 7 days of point-in-time recovery (0 means 7)", s.RetentionDays))
 	}
@@ -117,18 +133,10 @@ func (s *Settings) Validate() error {
 	if s.AbandonHours < 0 || (s.AbandonHours > 0 && s.AbandonHours < 12) {
 		errs = append(errs, fmt.Errorf("abandon_hours: %d: give a box at least 12 hours to resume an upload (0 means 48)", s.AbandonHours))
 	}
-	if s.Standby != nil {
-		errs = append(errs, s.Standby.validate()...)
-	}
-	if s.S3 != nil {
-		if err := s.S3.Validate(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if s.OffloadSeconds < 0 || s.OffloadSeconds > 3600 {
 		errs = append(errs, fmt.Errorf("offload_seconds: %d: copy into the bucket every 1 to 3600 seconds (0 means 10)", s.OffloadSeconds))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func (sb *StandbySettings) validate() []error {

@@ -1,7 +1,7 @@
-// Package fscrypt makes scratch directories whose contents the kernel
-// encrypts with a random key that lives only in the kernel (ext4
-// encryption, policy version 2), so nothing written there is readable
-// after a power cut or on another machine.
+// Package fscrypt makes scratch directories for restore drills (restore step
+// of the data path) whose contents the kernel encrypts with a random key
+// that lives only in the kernel (ext4 encryption, policy version 2), so
+// nothing written there is readable after a power cut or on another machine.
 package fscrypt
 
 import (

@@ -33,35 +33,43 @@ func (p *Panel) watchButton(ctx context.Context) {
 		if in.WaitForEdge(debounce) && !in.Pressed() {
 			continue // a bounce
 		}
-		down := time.Now()
-		long, reset := false, false
-		for ctx.Err() == nil {
-			held := time.Since(down)
-			if !long && held >= p.cfg.LongPress {
-				long = true
-				p.press(LongPress)
-			}
-			if !reset && held >= p.cfg.ResetPress {
-				reset = true
-				p.press(ResetPress)
-			}
-			wait := time.Minute
-			switch {
-			case !long:
-				wait = p.cfg.LongPress - held
-			case !reset:
-				wait = p.cfg.ResetPress - held
-			}
-			if in.WaitForEdge(wait) && !in.Pressed() {
-				// Up: it must stay up for the debounce time.
-				if in.WaitForEdge(debounce) && in.Pressed() {
-					continue
-				}
-				break
-			}
-		}
-		if !long && ctx.Err() == nil {
+		if long := p.hold(ctx, in); !long && ctx.Err() == nil {
 			p.press(Ack)
 		}
 	}
+}
+
+// hold follows a press from the moment it counts until the button is up
+// again for the debounce time or ctx ends, reporting LongPress and
+// ResetPress as the press reaches them; it reports whether the press was
+// long.
+func (p *Panel) hold(ctx context.Context, in Input) (long bool) {
+	down := time.Now()
+	reset := false
+	for ctx.Err() == nil {
+		held := time.Since(down)
+		if !long && held >= p.cfg.LongPress {
+			long = true
+			p.press(LongPress)
+		}
+		if !reset && held >= p.cfg.ResetPress {
+			reset = true
+			p.press(ResetPress)
+		}
+		wait := time.Minute
+		switch {
+		case !long:
+			wait = p.cfg.LongPress - held
+		case !reset:
+			wait = p.cfg.ResetPress - held
+		}
+		if in.WaitForEdge(wait) && !in.Pressed() {
+			// Up: it must stay up for the debounce time.
+			if in.WaitForEdge(debounce) && in.Pressed() {
+				continue
+			}
+			return long
+		}
+	}
+	return long
 }

@@ -1,11 +1,7 @@
-// Package panel drives the box's front panel: three status lights (green,
-// amber, red), an active buzzer and an acknowledge button, on GPIO lines
-// through the kernel's character device (so a Pi 5 works), or the Pi's
-// own LEDs when nothing is wired. The appliance hands it conditions; the
-// most severe one decides the lights and the sound, a condition that
-// clears silences itself, a short press acknowledges the current condition
-// only (its sound stops, its light stays), a long press asks for a remote
-// support window, and quiet hours keep the buzzer silent.
+// Package panel drives the box's front panel (box step of the data path):
+// three status lights (green, amber, red), an active buzzer and an
+// acknowledge button, on GPIO lines through the kernel's character device
+// (so a Pi 5 works), or the Pi's own LEDs when nothing is wired.
 package panel
 
 import (

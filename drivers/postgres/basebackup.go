@@ -217,28 +217,14 @@ func (r *backupReader) copyData(data []byte, res *BackupResult) error {
 	body := data[1:]
 	switch data[0] {
 	case 'n':
-		if err := r.closeCurrent(); err != nil {
-			return err
-		}
 		name, rest, _ := strings.Cut(string(body), "\x00")
 		location, _, _ := strings.Cut(rest, "\x00")
 		if name == "" || strings.ContainsAny(name, "/\\") || strings.Contains(name, "..") {
 			return fmt.Errorf("postgres: base backup: refusing archive name %q", name)
 		}
-		w, err := r.sink.Archive(name, location)
-		if err != nil {
-			return err
-		}
-		r.cur = w
+		return r.next(func() (io.WriteCloser, error) { return r.sink.Archive(name, location) })
 	case 'm':
-		if err := r.closeCurrent(); err != nil {
-			return err
-		}
-		w, err := r.sink.Manifest()
-		if err != nil {
-			return err
-		}
-		r.cur = w
+		return r.next(r.sink.Manifest)
 	case 'd':
 		if r.cur == nil {
 			return errors.New("postgres: base backup: data before any archive")
@@ -254,6 +240,19 @@ func (r *backupReader) copyData(data []byte, res *BackupResult) error {
 	default:
 		return fmt.Errorf("postgres: base backup: unknown COPY message type %q", data[0])
 	}
+	return nil
+}
+
+// next closes the archive being written and opens the next with open.
+func (r *backupReader) next(open func() (io.WriteCloser, error)) error {
+	if err := r.closeCurrent(); err != nil {
+		return err
+	}
+	w, err := open()
+	if err != nil {
+		return err
+	}
+	r.cur = w
 	return nil
 }
 

@@ -1,5 +1,6 @@
-// Package postgres is clinicbox's replication-protocol client: base backups,
-// continuous WAL through physical slots, slot health and maintenance queries.
+// Package postgres is clinicbox's replication-protocol client, the server
+// step of the data path: base backups, continuous WAL through physical
+// slots, slot health and maintenance queries.
 package postgres
 
 import (

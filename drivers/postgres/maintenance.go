@@ -198,13 +198,26 @@ func maintainDatabase(ctx context.Context, cfg *pgx.ConnConfig, db string, opt V
 		return rep
 	}
 	defer conn.Close(context.Background())
-	var v17 bool
-	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int >= 170000`).Scan(&v17); err != nil {
+	tables, v17, err := listTables(ctx, conn, opt)
+	if err != nil {
 		rep.Err = fmt.Errorf("postgres: maintain database %s: %w", db, err)
 		return rep
 	}
+	m := tableMaint{conn: conn, user: conn.Config().User, db: db, v17: v17, opt: opt, notices: &notices}
+	for _, t := range tables {
+		rep.Tables = append(rep.Tables, m.table(ctx, t))
+	}
+	return rep
+}
+
+// listTables lists the database's tables for maintenance, says whether the
+// server is PostgreSQL 17 or later, and sets the lock timeout.
+func listTables(ctx context.Context, conn *pgx.Conn, opt VacuumOptions) (tables []candidate, v17 bool, err error) {
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int >= 170000`).Scan(&v17); err != nil {
+		return nil, false, err
+	}
 	rows, _ := conn.Query(ctx, tablesQuery, v17)
-	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (c candidate, err error) {
+	tables, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (c candidate, err error) {
 		err = r.Scan(&c.schema, &c.name, &c.owner, &c.ownerIsSuper, &c.schemaUsage, &c.mayVacuum, &c.mayReindex, &c.hasIndexes)
 		return c, err
 	})
@@ -212,35 +225,47 @@ func maintainDatabase(ctx context.Context, cfg *pgx.ConnConfig, db string, opt V
 		_, err = conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = %d", opt.LockTimeout.Milliseconds()))
 	}
 	if err != nil {
-		rep.Err = fmt.Errorf("postgres: maintain database %s: list tables: %w", db, err)
-		return rep
+		return nil, false, fmt.Errorf("list tables: %w", err)
 	}
-	user := conn.Config().User
-	for _, t := range tables {
-		tr := TableReport{Schema: t.schema, Name: t.name}
-		switch {
-		case !opt.Deadline.IsZero() && !opt.Now().Before(opt.Deadline):
-			tr.NotStarted = true
-		case ctx.Err() != nil:
-			tr.NotStarted = true
-		case !t.mayVacuum || !t.schemaUsage:
-			tr.Skipped = noMaintainRight(user, db, t, v17)
-		default:
-			start := opt.Now()
-			notices = notices[:0]
-			tr.Err = run(ctx, conn, "VACUUM (ANALYZE, SKIP_LOCKED) "+pgx.Identifier{t.schema, t.name}.Sanitize())
-			if tr.Err == nil && len(notices) > 0 {
-				tr.Skipped = strings.Join(notices, "; ")
-			}
-			tr.Done = tr.Err == nil && tr.Skipped == ""
-			if tr.Done && opt.Reindex && t.hasIndexes {
-				tr.Reindexed, tr.ReindexSkipped, tr.Err = reindex(ctx, conn, user, t, opt)
-			}
-			tr.Duration = opt.Now().Sub(start)
-		}
-		rep.Tables = append(rep.Tables, tr)
+	return tables, v17, nil
+}
+
+// tableMaint is what the upkeep of each table of one database needs.
+type tableMaint struct {
+	conn     *pgx.Conn
+	user, db string
+	v17      bool
+	opt      VacuumOptions
+	notices  *[]string // the server's warnings, gathered by the connection
+}
+
+// table vacuums and analyzes one table, and reindexes it when asked, while
+// the window is open and the role may.
+func (m tableMaint) table(ctx context.Context, t candidate) TableReport {
+	tr := TableReport{Schema: t.schema, Name: t.name}
+	switch {
+	case !m.opt.Deadline.IsZero() && !m.opt.Now().Before(m.opt.Deadline):
+		tr.NotStarted = true
+		return tr
+	case ctx.Err() != nil:
+		tr.NotStarted = true
+		return tr
+	case !t.mayVacuum || !t.schemaUsage:
+		tr.Skipped = noMaintainRight(m.user, m.db, t, m.v17)
+		return tr
 	}
-	return rep
+	start := m.opt.Now()
+	*m.notices = (*m.notices)[:0]
+	tr.Err = run(ctx, m.conn, "VACUUM (ANALYZE, SKIP_LOCKED) "+pgx.Identifier{t.schema, t.name}.Sanitize())
+	if tr.Err == nil && len(*m.notices) > 0 {
+		tr.Skipped = strings.Join(*m.notices, "; ")
+	}
+	tr.Done = tr.Err == nil && tr.Skipped == ""
+	if tr.Done && m.opt.Reindex && t.hasIndexes {
+		tr.Reindexed, tr.ReindexSkipped, tr.Err = reindex(ctx, m.conn, m.user, t, m.opt)
+	}
+	tr.Duration = m.opt.Now().Sub(start)
+	return tr
 }
 
 // reindex rebuilds one table's indexes when the role may and the window is

@@ -1,8 +1,6 @@
-// Package smart reports a backup drive's health from its SMART data (ATA
-// attributes through SAT pass-through, or the NVMe health log) as a verdict
-// with reasons in plain words. It probes only USB bridges known to pass SAT
-// commands: probing others can hang or reset them, so they report
-// "unknown". Library panics become errors and stuck calls time out.
+// Package smart reports a backup drive's health from its SMART data (drive
+// step of the data path): ATA attributes through SAT pass-through, or the
+// NVMe health log, as a verdict with reasons in plain words.
 package smart
 
 import (

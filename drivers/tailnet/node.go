@@ -1,6 +1,7 @@
-// Package tailnet is clinicbox's node on the practice's tailnet: a tsnet
-// server with its state on persistent storage, log upload turned off, and
-// listen, dial and peer-identity helpers for the offsite link and the vault.
+// Package tailnet is clinicbox's node on the practice's tailnet, the link of
+// the vault step of the data path: a tsnet server with its state on
+// persistent storage, log upload turned off, and listen, dial and
+// peer-identity helpers for the offsite link and the vault.
 package tailnet
 
 import (

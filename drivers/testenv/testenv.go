@@ -1,5 +1,6 @@
 // Package testenv decides whether an integration test may skip when the real
-// component it needs (PostgreSQL, loop devices, Chromium, qemu) is missing.
+// component it needs at a step of the data path (PostgreSQL, loop devices,
+// Chromium, qemu) is missing.
 //
 // With CLINICBOX_REQUIRE_ALL=1 (set by CI) a skip becomes a failure, so a
 // missing package on the CI machine can never turn a run green silently.

@@ -1,5 +1,6 @@
-// Package usb notices, identifies, mounts and safely ejects the backup drives,
-// from kernel uevents and sysfs alone (a gokrazy box runs no udev).
+// Package usb notices, identifies, mounts and safely ejects the backup
+// drives (drive step of the data path), from kernel uevents and sysfs alone
+// (a gokrazy box runs no udev).
 package usb
 
 import "fmt"

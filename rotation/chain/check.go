@@ -1,4 +1,5 @@
-// Package chain keeps the box's logs tamper-evident: hash-chained entries
+// Package chain keeps the box's logs tamper-evident (box step of the data
+// path, anchored on the drives and in the vault): hash-chained entries
 // signed with the box's key (or sealed, before signing), signed heads kept
 // outside the box, and the one checker of the custody and audit logs.
 package chain
@@ -78,41 +79,66 @@ type Spec struct {
 // signatures (or legacy seals), numbering and linking, and the anchors.
 func Check(c Spec, links []Link) []Problem {
 	var out []Problem
-	signed, legacyFrom, legacyTo := false, int64(0), int64(0)
+	var legacy legacyRun
+	signed := false
 	for i, l := range links {
-		at := func(kind ProblemKind, format string, args ...any) {
-			out = append(out, Problem{Kind: kind, Index: i, Seq: l.Seq, Reason: fmt.Sprintf("entry %d (seq %d) ", i+1, l.Seq) + fmt.Sprintf(format, args...)})
+		at := func(kind ProblemKind, why string) {
+			out = append(out, Problem{Kind: kind, Index: i, Seq: l.Seq, Reason: fmt.Sprintf("entry %d (seq %d) %s", i+1, l.Seq, why)})
 		}
 		if p := checkLink(c, l, signed); p != "" {
-			at(p, "%s", reasons[p])
+			at(p, reasons[p])
 		}
 		switch {
 		case len(l.Sig) > 0:
 			signed = true
 		case !signed && c.Keys.Legacy == nil && c.Keys.Public != nil:
-			if legacyFrom == 0 {
-				legacyFrom = l.Seq
-			}
-			legacyTo = l.Seq
+			legacy.add(l.Seq)
 		}
-		if i == 0 && !c.Continues && l.Seq != 1 {
-			at(Reordered, "is numbered %d where 1 was expected: entries were removed from the start", l.Seq)
-		} else if i == 0 && l.Seq == 1 && l.Prev != "" {
-			at(Reordered, "is the first entry but claims one before it")
-		} else if i > 0 && l.Seq != links[i-1].Seq+1 {
-			at(Reordered, "is numbered %d where %d was expected: entries were removed, inserted or reordered", l.Seq, links[i-1].Seq+1)
-		} else if i > 0 && l.Prev != links[i-1].Hash {
-			at(Reordered, "does not follow the entry before it: entries were removed, inserted or reordered")
+		if why := checkOrder(c, links, i); why != "" {
+			at(Reordered, why)
 		}
 	}
-	if legacyFrom != 0 {
-		why := fmt.Sprintf("entries %d to %d were sealed before signing (checkable only on the box)", legacyFrom, legacyTo)
-		if signed {
-			why += fmt.Sprintf("; the signature of entry %d, which follows them, vouches for their chain", legacyTo+1)
-		}
-		out = append(out, Problem{Kind: Legacy, Index: -1, Seq: legacyFrom, Reason: why})
+	if legacy.from != 0 {
+		out = append(out, legacy.problem(signed))
 	}
 	return append(out, checkAnchors(c, links)...)
+}
+
+// checkOrder says how entry i breaks the numbering or the linking of the
+// log, or "".
+func checkOrder(c Spec, links []Link, i int) string {
+	l := links[i]
+	switch {
+	case i == 0 && !c.Continues && l.Seq != 1:
+		return fmt.Sprintf("is numbered %d where 1 was expected: entries were removed from the start", l.Seq)
+	case i == 0 && l.Seq == 1 && l.Prev != "":
+		return "is the first entry but claims one before it"
+	case i > 0 && l.Seq != links[i-1].Seq+1:
+		return fmt.Sprintf("is numbered %d where %d was expected: entries were removed, inserted or reordered", l.Seq, links[i-1].Seq+1)
+	case i > 0 && l.Prev != links[i-1].Hash:
+		return "does not follow the entry before it: entries were removed, inserted or reordered"
+	}
+	return ""
+}
+
+// legacyRun is the run of entries sealed before signing, which only the
+// box can check.
+type legacyRun struct{ from, to int64 }
+
+func (r *legacyRun) add(seq int64) {
+	if r.from == 0 {
+		r.from = seq
+	}
+	r.to = seq
+}
+
+// problem reports the run; signed says whether a signed entry follows it.
+func (r legacyRun) problem(signed bool) Problem {
+	why := fmt.Sprintf("entries %d to %d were sealed before signing (checkable only on the box)", r.from, r.to)
+	if signed {
+		why += fmt.Sprintf("; the signature of entry %d, which follows them, vouches for their chain", r.to+1)
+	}
+	return Problem{Kind: Legacy, Index: -1, Seq: r.from, Reason: why}
 }
 
 var reasons = map[ProblemKind]string{

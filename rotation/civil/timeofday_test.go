@@ -60,3 +60,16 @@ func TestTimeOfDayText(t *testing.T) {
 		t.Error("24:00 validates; want an error")
 	}
 }
+
+func TestParseWeekday(t *testing.T) {
+	for in, want := range map[string]time.Weekday{"Mon": time.Monday, "sun": time.Sunday, "SAT": time.Saturday, "Wednesday": time.Wednesday, "thursday": time.Thursday} {
+		if got, err := ParseWeekday(in); err != nil || got != want {
+			t.Errorf("ParseWeekday(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "M", "Mo", "Monkey", "Caturday", "Lun"} {
+		if got, err := ParseWeekday(bad); err == nil {
+			t.Errorf("ParseWeekday(%q) = %v; want an error", bad, got)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 // Package offsitebench is the result of appliance/offsite's
-// TestOffsiteBenchmark, which cmd/clinicbench runs and reads back: a package
-// of its own so that the benchmark harness need not build the tailnet.
+// TestOffsiteBenchmark (vault step of the data path), which cmd/clinicbench
+// runs and reads back: a package of its own so that the benchmark harness
+// need not build the tailnet.
 package offsitebench
 
 // Result is written as JSON by the test; the field names are the contract.

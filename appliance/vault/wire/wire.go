@@ -1,6 +1,6 @@
-// Package wire is the vault's HTTP API as both sides speak it: the box's
-// offsite shipper and the vault server import it, so the box links no part
-// of the server.
+// Package wire is the vault's HTTP API as both sides of the vault step of
+// the data path speak it: the box's offsite shipper and the vault server
+// import it, so the box links no part of the server.
 package wire
 
 import (

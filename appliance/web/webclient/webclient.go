@@ -1,5 +1,6 @@
 // Package webclient is a client of the box's own pages on the practice's
-// network, for scripts and tests that sign in and act as staff would.
+// network (box step of the data path), for scripts and tests that sign in
+// and act as staff would.
 package webclient
 
 import (

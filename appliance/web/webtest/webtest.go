@@ -1,8 +1,7 @@
-// Package webtest is a fake box for the web pages: a realistic status
-// document (three drives, a swap due, a week of lag history, a month and a
-// half of custody log), actions that change it the way the appliance
-// would, and simulated drives to plug and unplug. The web package's tests
-// use it, and the demo can serve it until the appliance runs.
+// Package webtest is a fake box for the web pages (box step of the data
+// path): a realistic status document (three drives, a swap due, a week of
+// lag history, a month and a half of custody log), actions that change it
+// the way the appliance would, and simulated drives to plug and unplug.
 package webtest
 
 import (

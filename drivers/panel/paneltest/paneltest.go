@@ -1,5 +1,6 @@
 // Package paneltest has a recording output and a button to press, for
-// testing what the panel does over time (with testing/synctest's clock).
+// testing what the box's front panel (box step of the data path) does over
+// time (with testing/synctest's clock).
 package paneltest
 
 import (

@@ -1,5 +1,6 @@
-// Package pgbin finds the PostgreSQL server programs of one major version,
-// so that a restore runs the version its backup came from and never another.
+// Package pgbin finds the PostgreSQL server programs of one major version
+// and the user they run as, so that a restore (restore step of the data
+// path) runs the version its backup came from and never another.
 package pgbin
 
 import (

@@ -1,5 +1,6 @@
-// Package pgcluster starts throwaway PostgreSQL clusters on loopback ports
-// for the demo, the benchmark harness and (through pgtest) the tests.
+// Package pgcluster starts throwaway PostgreSQL clusters on loopback ports,
+// stand-ins for the clinic's server (server step of the data path), for the
+// demo, the benchmark harness and (through pgtest) the tests.
 //
 // initdb and postgres refuse to run as root, so when the caller is root the
 // cluster runs as the unprivileged "postgres" user that Debian's package
@@ -17,7 +18,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 )
 
 // Roles created in every cluster. The passwords protect nothing but a
@@ -101,12 +102,10 @@ func (c *Cluster) setOwner() error {
 	if os.Geteuid() != 0 {
 		return os.Chmod(c.Dir, 0o700)
 	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return fmt.Errorf("pgcluster: running as root needs the unprivileged user %q (install postgresql): %w", "postgres", err)
+	var err error
+	if c.uid, c.gid, err = pgbin.ServerUser(); err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
 	}
-	c.uid, _ = strconv.Atoi(u.Uid)
-	c.gid, _ = strconv.Atoi(u.Gid)
 	c.cred = &syscall.Credential{Uid: uint32(c.uid), Gid: uint32(c.gid)}
 	// The parents of a temp dir may be private to root: the server must
 	// reach its own directory.

@@ -1,6 +1,6 @@
-// Package pgtest gives tests throwaway PostgreSQL clusters from pgcluster:
-// New starts one for a test, skips without PostgreSQL and stops it at the
-// end.
+// Package pgtest gives tests throwaway PostgreSQL clusters from pgcluster
+// (server step of the data path): New starts one for a test, skips without
+// PostgreSQL and stops it at the end.
 //
 // The names below are aliases of pgcluster's so that the many tests that
 // say pgtest.Cluster or pgtest.Options need not change; programs that ship

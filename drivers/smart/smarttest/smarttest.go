@@ -1,6 +1,6 @@
 // Package smarttest scripts drive health for tests of what uses
-// drivers/smart: a Read function for smart.Checker that answers from
-// reports by device, hangs, or panics.
+// drivers/smart (drive step of the data path): a Read function for
+// smart.Checker that answers from reports by device, hangs, or panics.
 package smarttest
 
 import (

@@ -1,8 +1,7 @@
-// Package tailnettest runs a whole tailnet inside a test process: the
-// in-process coordination server (which grants the tags nodes advertise),
-// a DERP relay and STUN server on loopback, and tailnet.Nodes joined to it.
-// It imports test-only packages of tailscale.com, so import it from
-// _test.go files only.
+// Package tailnettest runs a whole tailnet inside a test process, the link
+// of the vault step of the data path: the in-process coordination server
+// (which grants the tags nodes advertise), a DERP relay and STUN server on
+// loopback, and tailnet.Nodes joined to it.
 package tailnettest
 
 import (

@@ -1,7 +1,7 @@
 // Package drivefile opens and reads files on a drive that anyone may have
-// written: it never follows a symbolic link, never waits on a FIFO or a
-// device, reads only regular files, never more than a cap, and gives up on
-// a drive that stops answering.
+// written (drive step of the data path): it never follows a symbolic link,
+// never waits on a FIFO or a device, reads only regular files, never more
+// than a cap, and gives up on a drive that stops answering.
 package drivefile
 
 import (

@@ -1,6 +1,6 @@
-// Package usbtest provides stand-ins for drives in tests: loop devices
-// holding filesystem images, a replayable uevent source, and copies of
-// recorded sysfs trees.
+// Package usbtest provides stand-ins for drives in tests (drive step of the
+// data path): loop devices holding filesystem images, a replayable uevent
+// source, and copies of recorded sysfs trees.
 package usbtest
 
 import (
