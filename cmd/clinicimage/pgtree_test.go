@@ -29,7 +29,7 @@ func TestPGTreesRunAServer(t *testing.T) {
 	testenv.NeedRoot(t) // the server runs as the postgres user
 	testenv.NeedCommand(t, "dpkg-deb")
 	testenv.NeedCommand(t, "patchelf")
-	uid, gid, err := restore.ServerUser()
+	uid, gid, err := pgbin.ServerUser()
 	if err != nil {
 		testenv.Skip(t, err.Error())
 	}

@@ -138,38 +138,60 @@ func (p *parser) redirect(op string) (redirect, error) {
 // literally, "..." with \ escaping $ ` " \ and newline.
 func (p *parser) word() (string, error) {
 	var b strings.Builder
-	for p.i < len(p.s) {
-		c := p.s[p.i]
-		switch {
-		case c == ' ' || c == '\t' || c == ';' || c == '<' || c == '>' || strings.HasPrefix(p.s[p.i:], "&&") || strings.HasPrefix(p.s[p.i:], "||"):
-			return b.String(), nil
+	for p.i < len(p.s) && !p.wordEnds() {
+		var err error
+		switch c := p.s[p.i]; {
 		case c == '\\':
-			if p.i+1 == len(p.s) {
-				return "", fmt.Errorf("syntax error: backslash at the end")
-			}
-			if p.s[p.i+1] != '\n' {
-				b.WriteByte(p.s[p.i+1])
-			}
-			p.i += 2
+			err = p.escaped(&b)
 		case c == '\'':
-			end := strings.IndexByte(p.s[p.i+1:], '\'')
-			if end < 0 {
-				return "", fmt.Errorf("syntax error: unterminated '")
-			}
-			b.WriteString(p.s[p.i+1 : p.i+1+end])
-			p.i += end + 2
+			err = p.singleQuoted(&b)
 		case c == '"':
-			if err := p.doubleQuoted(&b); err != nil {
-				return "", err
-			}
+			err = p.doubleQuoted(&b)
 		case strings.IndexByte("$`*?[]|&(){}\n", c) >= 0 || (c == '#' || c == '~') && b.Len() == 0:
-			return "", errUnsupported{fmt.Sprintf("%q outside quotes", c)}
+			err = errUnsupported{fmt.Sprintf("%q outside quotes", c)}
 		default:
 			b.WriteByte(c)
 			p.i++
 		}
+		if err != nil {
+			return "", err
+		}
 	}
 	return b.String(), nil
+}
+
+// wordEnds reports whether a blank or an operator begins at the parser's
+// position.
+func (p *parser) wordEnds() bool {
+	switch p.s[p.i] {
+	case ' ', '\t', ';', '<', '>':
+		return true
+	}
+	return strings.HasPrefix(p.s[p.i:], "&&") || strings.HasPrefix(p.s[p.i:], "||")
+}
+
+// escaped reads a backslash and the character it quotes (a backslash
+// before a newline joins the lines).
+func (p *parser) escaped(b *strings.Builder) error {
+	if p.i+1 == len(p.s) {
+		return fmt.Errorf("syntax error: backslash at the end")
+	}
+	if p.s[p.i+1] != '\n' {
+		b.WriteByte(p.s[p.i+1])
+	}
+	p.i += 2
+	return nil
+}
+
+// singleQuoted reads a '...' part of a word, taken literally.
+func (p *parser) singleQuoted(b *strings.Builder) error {
+	end := strings.IndexByte(p.s[p.i+1:], '\'')
+	if end < 0 {
+		return fmt.Errorf("syntax error: unterminated '")
+	}
+	b.WriteString(p.s[p.i+1 : p.i+1+end])
+	p.i += end + 2
+	return nil
 }
 
 // doubleQuoted reads a "..." part of a word.
