@@ -43,49 +43,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	f, err := os.Open(*cfgPath)
-	if err != nil {
-		return fmt.Errorf("clinicvault: %w", err)
-	}
-	s, err := ReadSettings(f)
-	f.Close()
+	s, err := readSettingsFile(*cfgPath)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	authKey := ""
-	if s.AuthKeyFile != "" {
-		b, err := os.ReadFile(s.AuthKeyFile)
-		if err != nil {
-			return fmt.Errorf("clinicvault: auth_key_file: %w", err)
-		}
-		authKey = strings.TrimSpace(string(b))
-	}
-	node, err := tailnet.New(tailnet.Config{Dir: s.StateDir, Hostname: s.Hostname, AuthKey: authKey, Tags: s.Tags, ControlURL: s.ControlURL}, log)
+	node, err := joinTailnet(ctx, s, log)
 	if err != nil {
 		return err
 	}
 	defer node.Close()
-	if _, err := node.Up(ctx); err != nil {
-		return err
-	}
-	cfg := vault.Config{Dir: s.Dir, Rules: s.Rules, Retention: s.retention(), Limits: s.limits()}
-	if s.Standby != nil {
-		sb, err := newStandby(s, log)
-		if err != nil {
-			return err
-		}
-		cfg.Standbys = map[string]*vault.Standby{s.Standby.Namespace: sb}
-		go sb.Run(ctx)
-	}
-	var st *store.S3
-	if s.S3 != nil {
-		if st, err = store.OpenS3(ctx, *s.S3); err != nil {
-			return fmt.Errorf("clinicvault: %w", err)
-		}
-		cfg.Bucket = bucket.New(st)
-	}
-	v, err := vault.New(cfg, node, log)
+	v, st, err := openVault(ctx, s, node, log)
 	if err != nil {
 		return err
 	}
@@ -93,10 +61,69 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := rehydrateAll(ctx, v, st, *rehydrate, log); err != nil {
 		return err
 	}
-	if cfg.Bucket != nil {
+	if st != nil {
 		log.Info("offloading to object storage", "op", "offload", "endpoint", s.S3.Endpoint, "bucket", s.S3.Bucket, "every", s.offloadEvery())
 		go offload(ctx, v, s.offloadEvery(), log)
 	}
+	return serve(ctx, s, v, node, log)
+}
+
+func readSettingsFile(path string) (*Settings, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("clinicvault: %w", err)
+	}
+	defer f.Close()
+	return ReadSettings(f)
+}
+
+// joinTailnet brings the vault's node up with the settings' auth key.
+func joinTailnet(ctx context.Context, s *Settings, log *slog.Logger) (*tailnet.Node, error) {
+	authKey := ""
+	if s.AuthKeyFile != "" {
+		b, err := os.ReadFile(s.AuthKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("clinicvault: auth_key_file: %w", err)
+		}
+		authKey = strings.TrimSpace(string(b))
+	}
+	node, err := tailnet.New(tailnet.Config{Dir: s.StateDir, Hostname: s.Hostname, AuthKey: authKey, Tags: s.Tags, ControlURL: s.ControlURL}, log)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := node.Up(ctx); err != nil {
+		node.Close()
+		return nil, err
+	}
+	return node, nil
+}
+
+// openVault opens the vault with its standby and its bucket, if the
+// settings ask for them; the bucket's store is nil without one.
+func openVault(ctx context.Context, s *Settings, node *tailnet.Node, log *slog.Logger) (*vault.Vault, *store.S3, error) {
+	cfg := vault.Config{Dir: s.Dir, Rules: s.Rules, Retention: s.retention(), Limits: s.limits()}
+	if s.Standby != nil {
+		sb, err := newStandby(s, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Standbys = map[string]*vault.Standby{s.Standby.Namespace: sb}
+		go sb.Run(ctx)
+	}
+	var st *store.S3
+	if s.S3 != nil {
+		var err error
+		if st, err = store.OpenS3(ctx, *s.S3); err != nil {
+			return nil, nil, fmt.Errorf("clinicvault: %w", err)
+		}
+		cfg.Bucket = bucket.New(st)
+	}
+	v, err := vault.New(cfg, node, log)
+	return v, st, err
+}
+
+// serve answers on the tailnet until ctx ends, pruning on the side.
+func serve(ctx context.Context, s *Settings, v *vault.Vault, node *tailnet.Node, log *slog.Logger) error {
 	ln, err := node.Listen(s.Listen)
 	if err != nil {
 		return err

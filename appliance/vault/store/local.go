@@ -245,17 +245,8 @@ func (l *Local) List(ctx context.Context, prefix string, fn func(Info) error) er
 	}
 	var found []Info
 	err := fs.WalkDir(l.root.FS(), start, func(p string, d fs.DirEntry, err error) error {
-		switch {
-		case errors.Is(err, fs.ErrNotExist) && p == start:
-			return fs.SkipAll
-		case err != nil:
+		if keep, err := listed(prefix, start, p, d, err); !keep || err != nil {
 			return err
-		case strings.HasPrefix(d.Name(), ".") && p != ".":
-			return skip(d)
-		case d.IsDir() && !strings.HasPrefix(p+"/", prefix) && !strings.HasPrefix(prefix, p+"/") && p != ".":
-			return fs.SkipDir
-		case !d.Type().IsRegular() || !strings.HasPrefix(p, prefix):
-			return nil
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -274,6 +265,22 @@ func (l *Local) List(ctx context.Context, prefix string, fn func(Info) error) er
 		}
 	}
 	return nil
+}
+
+// listed is List's walk step: whether the entry at p is a file under
+// prefix, or what to tell the walk instead.
+func listed(prefix, start, p string, d fs.DirEntry, err error) (bool, error) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && p == start:
+		return false, fs.SkipAll
+	case err != nil:
+		return false, err
+	case strings.HasPrefix(d.Name(), ".") && p != ".":
+		return false, skip(d)
+	case d.IsDir() && !strings.HasPrefix(p+"/", prefix) && !strings.HasPrefix(prefix, p+"/") && p != ".":
+		return false, fs.SkipDir
+	}
+	return d.Type().IsRegular() && strings.HasPrefix(p, prefix), nil
 }
 
 func skip(d fs.DirEntry) error {

@@ -43,14 +43,10 @@ type S3Config struct {
 
 // Validate reports the first setting that cannot work, naming the fix.
 func (c *S3Config) Validate() error {
-	u, err := url.Parse(c.Endpoint)
+	if err := c.validateEndpoint(); err != nil {
+		return err
+	}
 	switch {
-	case c.Endpoint == "" || err != nil || u.Host == "" || (u.Path != "" && u.Path != "/"):
-		return fmt.Errorf("s3.endpoint %q: set the server's URL, like https://s3.example.net or https://10.0.0.5:9000", c.Endpoint)
-	case u.Scheme == "http" && !loopback(u.Hostname()):
-		return fmt.Errorf("s3.endpoint %q: use https; plain http is accepted only for a server on this machine", c.Endpoint)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("s3.endpoint %q: the URL must start with https://", c.Endpoint)
 	case len(c.Bucket) < 3 || len(c.Bucket) > 63 || strings.Trim(c.Bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "":
 		return fmt.Errorf("s3.bucket %q: set a bucket name of 3 to 63 lowercase letters, digits, '.' and '-'", c.Bucket)
 	case c.Prefix != "" && (!strings.HasSuffix(c.Prefix, "/") || CheckKey(strings.TrimSuffix(c.Prefix, "/")) != nil):
@@ -60,6 +56,21 @@ func (c *S3Config) Validate() error {
 	}
 	if c.Lock != nil {
 		return c.Lock.validate()
+	}
+	return nil
+}
+
+// validateEndpoint accepts an https URL of a server, or http on this
+// machine.
+func (c *S3Config) validateEndpoint() error {
+	u, err := url.Parse(c.Endpoint)
+	switch {
+	case c.Endpoint == "" || err != nil || u.Host == "" || (u.Path != "" && u.Path != "/"):
+		return fmt.Errorf("s3.endpoint %q: set the server's URL, like https://s3.example.net or https://10.0.0.5:9000", c.Endpoint)
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		return fmt.Errorf("s3.endpoint %q: use https; plain http is accepted only for a server on this machine", c.Endpoint)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("s3.endpoint %q: the URL must start with https://", c.Endpoint)
 	}
 	return nil
 }
