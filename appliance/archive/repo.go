@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,8 @@ type Repo struct {
 	recips []age.Recipient
 	sign   *signer.Key       // signs what is written; nil: read only
 	trust  *signer.PublicKey // checks what is read; nil: no anchor
+	// fetch reads stored backup files (FetchFrom); nil: from Dir.
+	fetch func(rel string) (io.ReadCloser, error)
 }
 
 // ErrOtherSystem means the repository holds backups of another database.

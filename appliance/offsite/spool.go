@@ -203,8 +203,11 @@ func (s *Shipper) parentMap(ctx context.Context, b *archive.Backup) (*archive.Bl
 		return nil, chainState{}, "the box's key is not configured for incremental backups"
 	}
 	st, err := s.readChain()
+	if errors.Is(err, os.ErrNotExist) {
+		st, err = s.adoptChain(ctx)
+	}
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, errNoChain):
 		return nil, st, "no backup in the vault to build on yet"
 	case err != nil:
 		return nil, st, err.Error()

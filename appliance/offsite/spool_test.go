@@ -59,8 +59,13 @@ func newSpoolEnv(t *testing.T) *spoolEnv {
 	t.Cleanup(func() { v.Close() })
 	srv := httptest.NewServer(v)
 	t.Cleanup(srv.Close)
+	return spoolEnvOf(t, c, dir, srv.URL)
+}
+
+// spoolEnvOf is the environment of a vault in dir answering at url.
+func spoolEnvOf(t *testing.T, c *pgtest.Cluster, dir, url string) *spoolEnv {
 	id, _ := age.GenerateX25519Identity()
-	return &spoolEnv{c: c, vault: dir, url: srv.URL, spool: filepath.Join(t.TempDir(), "perm", "offsite-spool"),
+	return &spoolEnv{c: c, vault: dir, url: url, spool: filepath.Join(t.TempDir(), "perm", "offsite-spool"),
 		recip: id.Recipient().String(), ids: []age.Identity{id}}
 }
 
@@ -171,10 +176,7 @@ func TestSpoolChainAcrossSwapRestartAndDamage(t *testing.T) {
 	e.restoredMatches(t, b2.ID)
 
 	// A damaged block map on /perm: the next backup goes whole.
-	p := filepath.Join(e.spool, spoolBlockMap)
-	data, _ := os.ReadFile(p)
-	data[len(data)/2] ^= 1
-	os.WriteFile(p, data, 0o600)
+	alterStored(t, filepath.Join(e.spool, spoolBlockMap))
 	b3 := e.take(t, driveA)
 	if err := e.shipper(t, http.DefaultTransport).UploadBackup(ctx, driveA, b3.ID); err != nil {
 		t.Fatal(err)
