@@ -77,8 +77,9 @@ func chainRepo(t *testing.T, c *pgtest.Cluster, repoDir string, id *age.X25519Id
 
 // clinicctl verify --vault checks a chain the vault holds (a full backup
 // and two incrementals, each rebuilt through its chain against its
-// manifest), and finds a delta altered in the middle of the chain.
-func TestVerifyChainFromVault(t *testing.T) {
+// manifest), restore --vault brings back the chain's end matching its
+// manifest, and verify finds a delta altered in the middle of the chain.
+func TestVerifyAndRestoreChainFromVault(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{})
 	top := t.TempDir()
 	id, idFile := restoreKey(t, top)
@@ -99,6 +100,37 @@ func TestVerifyChainFromVault(t *testing.T) {
 	for _, id := range append([]string{full}, incs...) {
 		if !strings.Contains(out, "backup "+id+": ok") {
 			t.Errorf("verify --vault did not pass backup %s of the chain:\n%s", id, out)
+		}
+	}
+
+	// The chain's end restores from the vault, and its data directory
+	// holds every file of the backup's manifest, size and CRC32C (only the
+	// configuration the restore writes differs).
+	repo, err := archive.Open(repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Trust(k.Public())
+	end, err := repo.Backup(incs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgdata := filepath.Join(top, "pgdata")
+	args := []string{"--vault", srv.URL, "--box", "nBOX", "--identity", idFile, "--box-key", k.Public().String(), "--pgdata", pgdata, "--to-lsn", end.EndLSN.String()}
+	if os.Geteuid() == 0 {
+		args = append(args, "--owner", "postgres")
+	}
+	var rout bytes.Buffer
+	if err := runRestore(context.Background(), args, &rout, &rout); err != nil || !strings.Contains(rout.String(), "restored backup "+end.ID) {
+		t.Fatalf("restore --vault of the chain's end %s: %v\n%s", end.ID, err, rout.String())
+	}
+	m, err := repo.Manifest(end, []age.Identity{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range archive.CheckTree(pgdata, m) {
+		if !strings.Contains(bad, "postgresql.auto.conf") {
+			t.Errorf("restored from the chain: %s", bad)
 		}
 	}
 
