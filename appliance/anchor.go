@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 
+	"github.com/clinicbox/clinicbox/appliance/durable"
 	"github.com/clinicbox/clinicbox/rotation"
 	"github.com/clinicbox/clinicbox/rotation/chain"
 )
@@ -38,6 +39,6 @@ func (a *Appliance) anchorOn(b *inBox) func() error {
 		if err != nil {
 			return err
 		}
-		return writeFileAtomic(filepath.Join(dir, rotation.HeadFile), append(data, '\n'), 0o644)
+		return durable.WriteFile(filepath.Join(dir, rotation.HeadFile), append(data, '\n'), 0o644)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/audit"
+	"github.com/clinicbox/clinicbox/appliance/drive"
 	"github.com/clinicbox/clinicbox/appliance/maint"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/appliance/web"
@@ -172,7 +173,7 @@ func (a *Appliance) Recipients() []string {
 func (a *Appliance) Run(ctx context.Context) error {
 	a.started = a.cfg.Now()
 	a.runCtx = ctx
-	events := make(chan DriveEvent, 8)
+	events := make(chan drive.Event, 8)
 	srcCtx, stopSrc := context.WithCancel(ctx)
 	srcErr := make(chan error, 1)
 	go func() { srcErr <- a.cfg.Drives.Run(srcCtx, events) }()

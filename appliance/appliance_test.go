@@ -17,6 +17,8 @@ import (
 
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/drive/drivetest"
+	"github.com/clinicbox/clinicbox/appliance/hardware"
 	"github.com/clinicbox/clinicbox/appliance/restore"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/appliance/status"
@@ -49,7 +51,7 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 type rig struct {
 	t      *testing.T
 	a      *Appliance
-	sim    *SimDrives
+	sim    *drivetest.Drives
 	clock  *clock
 	db     *pgtest.Cluster
 	button chan Button
@@ -88,7 +90,7 @@ func newRig(t *testing.T, start time.Time, opts ...func(*Config)) *rig {
 	}
 	os.Chmod(top, 0o755)
 	t.Cleanup(func() { os.RemoveAll(top) })
-	sim, err := NewSimDrives(filepath.Join(top, "drives"), "blue", "green", "red", "orange")
+	sim, err := drivetest.New(filepath.Join(top, "drives"), "blue", "green", "red", "orange")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +251,7 @@ func TestWeekOfCorrectSwaps(t *testing.T) {
 	pctx, stopPanel := context.WithCancel(context.Background())
 	defer stopPanel()
 	go p.Run(pctx)
-	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Panel = StatusPanel{p} })
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Panel = hardware.StatusPanel{P: p} })
 	r.at(monday, 7, 0)
 	for _, name := range []string{"blue", "green"} {
 		r.enroll(name)
@@ -559,7 +561,7 @@ func TestSlotRetentionWarnsWithNoDrive(t *testing.T) {
 	}
 	top, _ := os.MkdirTemp("", "clinicbox-appliance-test-")
 	t.Cleanup(func() { os.RemoveAll(top) })
-	sim, _ := NewSimDrives(filepath.Join(top, "drives"), "blue")
+	sim, _ := drivetest.New(filepath.Join(top, "drives"), "blue")
 	n := &recordingNotifier{seen: map[string]status.Severity{}}
 	r := &rig{t: t, sim: sim, clock: &clock{t: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)}, db: db, button: make(chan Button), gen: map[string]string{}}
 	if r.a, err = New(Config{Settings: set, StateDir: filepath.Join(top, "state"), Drives: sim, Notifier: n, Now: r.clock.Now, Tick: time.Hour}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/backup"
+	"github.com/clinicbox/clinicbox/appliance/drive"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/rotation"
@@ -20,8 +21,8 @@ import (
 // inBox is the drive in the box and the work running on it. Only the loop
 // goroutine touches its fields, except progress and lastFlush.
 type inBox struct {
-	dev      Drive
-	info     DriveInfo
+	dev      drive.Drive
+	info     drive.Info
 	id       rotation.Identity
 	dec      rotation.Decision
 	health   status.Health
@@ -89,7 +90,7 @@ func (a *Appliance) spawn(ctx context.Context, f func(ctx context.Context)) *wor
 }
 
 // arrived starts identifying a drive that was plugged in.
-func (a *Appliance) arrived(ctx context.Context, dev Drive) {
+func (a *Appliance) arrived(ctx context.Context, dev drive.Drive) {
 	if a.box != nil {
 		a.event("insert", fmt.Sprintf("A second drive (%s) was plugged in while %s is in the box; it is ignored. Take it out.", dev.Name(), a.box.dev.Name()))
 		return
@@ -365,7 +366,7 @@ func nameOf(b *inBox) string {
 }
 
 // left handles a drive taken out.
-func (a *Appliance) left(ctx context.Context, dev Drive) {
+func (a *Appliance) left(ctx context.Context, dev drive.Drive) {
 	b := a.box
 	if b == nil || b.dev.Name() != dev.Name() {
 		return

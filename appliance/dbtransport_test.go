@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/drive/drivetest"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/testenv"
@@ -57,7 +58,7 @@ func TestUnencryptedDatabaseWarns(t *testing.T) {
 				t.Fatal(err)
 			}
 			top := t.TempDir()
-			sim, err := NewSimDrives(filepath.Join(top, "drives"), "blue")
+			sim, err := drivetest.New(filepath.Join(top, "drives"), "blue")
 			if err != nil {
 				t.Fatal(err)
 			}

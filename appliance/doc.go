@@ -23,7 +23,7 @@
 //
 // Around the path: appliance/status is the one status document that
 // appliance/web (the pages and API), appliance/alert (e-mail, webhooks) and
-// the front panel (drivers/panel, through StatusPanel) read; appliance/audit
+// the front panel (drivers/panel, through appliance/hardware) read; appliance/audit
 // records who asked the box for what; appliance/signer holds the box's
 // signing key; appliance/maint schedules the database's upkeep;
 // appliance/fault tries the failures. drivers/postgres/pgcluster starts

@@ -11,6 +11,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/durable"
 	"github.com/clinicbox/clinicbox/appliance/restore"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
@@ -318,7 +319,7 @@ func (a *Appliance) saveDrillReport(rep *restore.Report) error {
 		return err
 	}
 	for name, b := range files {
-		if err := writeFileAtomic(filepath.Join(dir, name), b, 0o600); err != nil {
+		if err := durable.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			return err
 		}
 	}

@@ -8,51 +8,21 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/clinicbox/clinicbox/appliance/drive"
+	"github.com/clinicbox/clinicbox/appliance/durable"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/usb/drivefile"
 	"github.com/clinicbox/clinicbox/rotation"
 )
 
-// Drive is a drive plugged into the box, as the appliance uses it.
-type Drive interface {
-	// Name is the kernel's name for it ("sda1"), or a simulated drive's.
-	Name() string
-	// Info is what the hardware and the filesystem say about it.
-	Info() DriveInfo
-	// Mount mounts the drive's filesystem, read-only unless writable, and
-	// returns the mount point. Mounting again with writable set remounts.
-	Mount(ctx context.Context, writable bool) (string, error)
-	// Unmount flushes and unmounts the drive, leaving it attached.
-	Unmount(ctx context.Context) error
-	// Eject flushes, unmounts and powers the drive down; it reports
-	// whether the drive is now safe to remove.
-	Eject(ctx context.Context) (bool, error)
-}
-
-// DriveInfo identifies a drive's hardware and filesystem.
-type DriveInfo struct {
-	Disk     string // the whole disk's device node ("/dev/sda"), for health checks; empty when simulated
-	Serial   string // the drive's or its bridge's serial; may be empty
-	Bridge   string // USB vendor:product of the bridge; empty when not USB
-	FSUUID   string
-	Label    string
-	Capacity int64
-}
-
-// DriveEvent is a drive arriving or leaving.
-type DriveEvent struct {
-	Arrived bool
-	Drive   Drive
-}
-
 // DriveSource reports drives arriving and leaving until ctx ends.
 type DriveSource interface {
-	Run(ctx context.Context, out chan<- DriveEvent) error
+	Run(ctx context.Context, out chan<- drive.Event) error
 }
 
 // Health checks a drive's SMART health.
 type Health interface {
-	Check(ctx context.Context, d Drive) status.Health
+	Check(ctx context.Context, d drive.Drive) status.Health
 }
 
 // identityFile is written at the root of an enrolled drive's filesystem.
@@ -75,7 +45,7 @@ const maxIdentityFile = 16 << 10
 // has an empty ID. The file is read as a stranger's drive may hold it (see
 // drivefile), and an identity no clinicbox writes is refused with the
 // reason in words for the panel.
-func readIdentity(ctx context.Context, dir string, info DriveInfo) (rotation.Identity, error) {
+func readIdentity(ctx context.Context, dir string, info drive.Info) (rotation.Identity, error) {
 	id := rotation.Identity{FSUUID: info.FSUUID, Serial: info.Serial}
 	if err := id.Check(); err != nil {
 		return rotation.Identity{}, err
@@ -106,7 +76,7 @@ func readIdentity(ctx context.Context, dir string, info DriveInfo) (rotation.Ide
 func writeIdentity(dir string, id rotation.DriveID, sig []byte) error {
 	b, _ := json.MarshalIndent(identityDoc{ID: id, Signature: sig,
 		Note: "This drive belongs to a clinicbox. Its backups are encrypted; the keys are not on this drive."}, "", "  ")
-	return writeFileAtomic(filepath.Join(dir, identityFile), append(b, '\n'), 0o644)
+	return durable.WriteFile(filepath.Join(dir, identityFile), append(b, '\n'), 0o644)
 }
 
 // resign signs the identity of a drive enrolled before signatures covered

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/drive"
+	"github.com/clinicbox/clinicbox/appliance/drive/drivetest"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -48,7 +50,7 @@ func TestReadIdentityFromHostileDrive(t *testing.T) {
 			if err := tt.make(filepath.Join(dir, identityFile)); err != nil {
 				t.Fatal(err)
 			}
-			id, err := readIdentity(context.Background(), dir, DriveInfo{FSUUID: "fs-1", Serial: "SN-1"})
+			id, err := readIdentity(context.Background(), dir, drive.Info{FSUUID: "fs-1", Serial: "SN-1"})
 			if tt.words == "" && (err != nil || id.ID != tt.wantID || id.FSUUID != "fs-1") {
 				t.Fatalf("got %q %v; want ID %q", id.ID, err, tt.wantID)
 			}
@@ -62,7 +64,7 @@ func TestReadIdentityFromHostileDrive(t *testing.T) {
 // A strange serial or filesystem UUID from the hardware is refused as
 // well: it would be recorded like a drive ID.
 func TestReadIdentityRefusesStrangeHardwareIDs(t *testing.T) {
-	for _, info := range []DriveInfo{{Serial: strings.Repeat("S", 4000)}, {Serial: "SN\x00"}, {FSUUID: "fs\n1"}} {
+	for _, info := range []drive.Info{{Serial: strings.Repeat("S", 4000)}, {Serial: "SN\x00"}, {FSUUID: "fs\n1"}} {
 		if _, err := readIdentity(context.Background(), t.TempDir(), info); err == nil {
 			t.Errorf("readIdentity with serial %.40q, UUID %q: got nil; want an error", info.Serial, info.FSUUID)
 		}
@@ -147,7 +149,7 @@ func TestOldSignedDriveIsSignedAgain(t *testing.T) {
 	if len(said) != 2 {
 		t.Errorf("got events %q; want one saying the drive was signed the old way and one that it is signed again", said)
 	}
-	info := (&simDrive{name: "blue"}).Info()
+	info := drivetest.Info("blue")
 	doc = readDoc(t, p)
 	got := r.a.key.driveSigning(rotation.Identity{ID: doc.ID, Signature: doc.Signature, FSUUID: info.FSUUID, Serial: info.Serial})
 	if got != signedDrive {

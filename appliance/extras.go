@@ -10,6 +10,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/alert"
 	"github.com/clinicbox/clinicbox/appliance/maint"
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 // strictJSON decodes an optional settings section, rejecting unknown fields.
@@ -36,8 +37,8 @@ func (s *Settings) AlertConfig(stateDir, hostname string) (cfg alert.Config, ok 
 	if cfg.Location, err = s.Location(); err != nil {
 		return cfg, false, err
 	}
-	if cfg.QuietHours == (alert.QuietHours{}) {
-		cfg.QuietHours = alert.QuietHours{Start: s.QuietHours.Start, End: s.QuietHours.End}
+	if cfg.QuietHours == (civil.Span{}) {
+		cfg.QuietHours = s.QuietHours
 	}
 	cfg.StateDir, cfg.Hostname = filepath.Join(stateDir, "alerts"), hostname
 	return cfg, true, cfg.Validate()

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/drive"
+	"github.com/clinicbox/clinicbox/appliance/hardware"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/smart"
 	"github.com/clinicbox/clinicbox/drivers/smart/smarttest"
@@ -20,11 +22,23 @@ type healthByName struct {
 	reports map[string]smart.Report
 }
 
-func (h *healthByName) Check(ctx context.Context, d Drive) status.Health {
+func (h *healthByName) Check(ctx context.Context, d drive.Drive) status.Health {
 	h.mu.Lock()
 	c := &smart.Checker{Read: smarttest.Reports(h.reports)}
 	h.mu.Unlock()
-	return SMARTHealth{Checker: c}.checkDisk(ctx, "sim/"+d.Name(), "")
+	return hardware.SMARTHealth{Checker: c}.Check(ctx, onDisk{d, "sim/" + d.Name()})
+}
+
+// onDisk gives a simulated drive a disk for the SMART checker to ask.
+type onDisk struct {
+	drive.Drive
+	disk string
+}
+
+func (d onDisk) Info() drive.Info {
+	info := d.Drive.Info()
+	info.Disk = d.disk
+	return info
 }
 
 // A drive whose SMART check says failing is taken out of the rotation

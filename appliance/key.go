@@ -12,6 +12,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/durable"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/rotation"
 	"github.com/clinicbox/clinicbox/rotation/chain"
@@ -52,7 +53,7 @@ func loadAgeKey(path string) (*Key, error) {
 		if err != nil {
 			return nil, fmt.Errorf("appliance: generate box key: %w", err)
 		}
-		if err := writeFileAtomic(path, []byte(id.String()+"\n"), 0o600); err != nil {
+		if err := durable.WriteFile(path, []byte(id.String()+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("appliance: store box key: %w", err)
 		}
 		return newKey(id), nil
@@ -131,44 +132,6 @@ func (k *Key) LogKeys() chain.Keys {
 		keys.Signer, keys.Public = k.Signer, k.Signer.Public()
 	}
 	return keys
-}
-
-// writeFileAtomic writes a file durably: temp file, fsync, rename, fsync
-// of the directory.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // openRepo opens the repository on the drive in the box, checking what it

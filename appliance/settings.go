@@ -12,6 +12,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 // Settings are the practice's settings, a JSON file on the box's persistent
@@ -32,9 +33,9 @@ type Settings struct {
 	// Rotation is the drive rotation: calendar, generations, policy.
 	Rotation RotationSettings `json:"rotation"`
 	// NightlyAt is the local time of the nightly base backup; default 21:00.
-	NightlyAt rotation.TimeOfDay `json:"nightly_at"`
+	NightlyAt civil.TimeOfDay `json:"nightly_at"`
 	// QuietHours keep the buzzer silent and hold non-urgent alerts.
-	QuietHours QuietHours `json:"quiet_hours"`
+	QuietHours civil.Span `json:"quiet_hours"`
 	// Slot is the replication slot of the drive copy; default
 	// "clinicbox_drive".
 	Slot string `json:"slot,omitempty"`
@@ -66,20 +67,13 @@ type Database struct {
 
 // RotationSettings are rotation.Policy's settings in the settings file.
 type RotationSettings struct {
-	TimeZone     string             `json:"time_zone"`
-	Workdays     []string           `json:"workdays,omitempty"` // "Mon", "Tue", ...; default Monday to Friday
-	Holidays     []rotation.Date    `json:"holidays,omitempty"`
-	SwapAt       rotation.TimeOfDay `json:"swap_at"`
-	Generations  []string           `json:"generations,omitempty"`
-	Strict       bool               `json:"strict,omitempty"`
-	OverdueAfter int                `json:"overdue_after,omitempty"`
-}
-
-// QuietHours is a nightly span in the practice's time zone; both zero means
-// none.
-type QuietHours struct {
-	Start rotation.TimeOfDay `json:"start"`
-	End   rotation.TimeOfDay `json:"end"`
+	TimeZone     string          `json:"time_zone"`
+	Workdays     []string        `json:"workdays,omitempty"` // "Mon", "Tue", ...; default Monday to Friday
+	Holidays     []rotation.Date `json:"holidays,omitempty"`
+	SwapAt       civil.TimeOfDay `json:"swap_at"`
+	Generations  []string        `json:"generations,omitempty"`
+	Strict       bool            `json:"strict,omitempty"`
+	OverdueAfter int             `json:"overdue_after,omitempty"`
 }
 
 // PanelPins are BCM GPIO line numbers; -1 leaves a part unwired. All zero
@@ -124,8 +118,8 @@ func (s *Settings) defaults() {
 	if s.Slot == "" {
 		s.Slot = DefaultSlot
 	}
-	if s.NightlyAt == (rotation.TimeOfDay{}) {
-		s.NightlyAt = rotation.TimeOfDay{Hour: 21}
+	if s.NightlyAt == (civil.TimeOfDay{}) {
+		s.NightlyAt = civil.TimeOfDay{Hour: 21}
 	}
 	if s.Panel == (PanelPins{}) {
 		s.Panel = PanelPins{Green: 17, Amber: 27, Red: 22, Buzzer: 23, Button: 24}

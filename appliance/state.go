@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/audit"
+	"github.com/clinicbox/clinicbox/appliance/durable"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
 	"github.com/clinicbox/clinicbox/rotation/chain"
@@ -182,7 +183,7 @@ func (a *Appliance) appendCustody(e rotation.Entry) error {
 func (a *Appliance) saveRotation() {
 	b, err := rotation.MarshalState(a.rot)
 	if err == nil {
-		err = writeFileAtomic(a.path("rotation.json"), b, 0o600)
+		err = durable.WriteFile(a.path("rotation.json"), b, 0o600)
 	}
 	if err != nil {
 		a.log.Error("rotation state not saved", "err", err)
@@ -195,7 +196,7 @@ func (a *Appliance) saveBook() {
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.Encode(a.book)
-	if err := writeFileAtomic(a.path("box.json"), buf.Bytes(), 0o600); err != nil {
+	if err := durable.WriteFile(a.path("box.json"), buf.Bytes(), 0o600); err != nil {
 		a.log.Error("box state not saved", "err", err)
 	}
 }

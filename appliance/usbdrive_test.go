@@ -9,6 +9,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/hardware"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/clinicbox/clinicbox/drivers/usb"
@@ -27,7 +28,7 @@ func TestLoopDriveLife(t *testing.T) {
 	}
 	img := usbtest.MakeImage(t, usbtest.Image{Type: "ext4", Label: "CLINIC-SON", ID: "6a1d2c3e-4b5f-4c7e-9a61-2d5f0e4b7c19", Size: 256 << 20})
 	l := usbtest.AttachLoop(t, img)
-	src := &USBDrives{RunDir: filepath.Join(t.TempDir(), "run"), Accept: func(id usb.Identity) bool { return id.Name == l.Name }}
+	src := &hardware.USBDrives{RunDir: filepath.Join(t.TempDir(), "run"), Accept: func(id usb.Identity) bool { return id.Name == l.Name }}
 	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), func(c *Config) { c.Drives = src })
 
 	st := r.wait("unknown drive", func(st status.Status) bool {

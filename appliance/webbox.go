@@ -60,28 +60,11 @@ func (w WebBox) Bundle(ctx context.Context, out io.Writer) error {
 	return gz.Close()
 }
 
-// SimPanel lets the demo's page plug and unplug simulated drives.
-type SimPanel struct{ Drives *SimDrives }
-
-// Plug puts a simulated drive in.
-func (s SimPanel) Plug(name string) error { return s.Drives.Plug(name) }
-
-// Unplug takes a simulated drive out.
-func (s SimPanel) Unplug(name string) error { return s.Drives.Unplug(name) }
-
-// SimDrives lists the simulated drives for the page.
-func (s SimPanel) SimDrives() []web.SimDrive {
-	var out []web.SimDrive
-	for _, d := range s.Drives.Drives() {
-		out = append(out, web.SimDrive{Name: d.Name, Plugged: d.Plugged})
-	}
-	return out
-}
-
 // NewWeb builds the pages for the appliance: the audit log goes next to
-// the rest of the box's state. opts set what only the program knows (where
-// the setup code is shown, the box's names).
-func (a *Appliance) NewWeb(sim *SimDrives, whois func(ctx context.Context, remoteAddr string) (web.Caller, error), opts ...func(*web.Config)) (*web.Server, error) {
+// the rest of the box's state. sim, when not nil, lets the page plug and
+// unplug simulated drives (the demo). opts set what only the program knows
+// (where the setup code is shown, the box's names).
+func (a *Appliance) NewWeb(sim web.Simulator, whois func(ctx context.Context, remoteAddr string) (web.Caller, error), opts ...func(*web.Config)) (*web.Server, error) {
 	al, err := audit.Open(a.path("audit.jsonl"), a.key.LogKeys())
 	if err != nil {
 		return nil, err
@@ -95,10 +78,7 @@ func (a *Appliance) NewWeb(sim *SimDrives, whois func(ctx context.Context, remot
 		return nil, err
 	}
 	cfg := web.Config{Box: WebBox{a}, Sealer: a.key.CustodySealer(), StateDir: a.path("web"), Hostname: a.cfg.Hostname, Audit: al, Roles: roles,
-		Location: a.policy.Calendar.Location, Now: a.cfg.Now, Log: a.log, WhoIs: whois}
-	if sim != nil {
-		cfg.Sim = SimPanel{Drives: sim}
-	}
+		Location: a.policy.Calendar.Location, Now: a.cfg.Now, Log: a.log, WhoIs: whois, Sim: sim}
 	for _, o := range opts {
 		o(&cfg)
 	}

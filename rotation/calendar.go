@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 // maxScanDays bounds every day-by-day walk of the calendar (ten years), so a
@@ -23,7 +25,7 @@ type Calendar struct {
 	// Holidays are dates on which the practice is closed.
 	Holidays []Date
 	// SwapAt is the local time of the morning swap; zero means midnight.
-	SwapAt TimeOfDay
+	SwapAt civil.TimeOfDay
 }
 
 // loc returns the calendar's location, UTC when unset.
@@ -44,7 +46,7 @@ func (c Calendar) Validate() error {
 			return fmt.Errorf("rotation: calendar workdays: %d is not a weekday (0 Sunday to 6 Saturday)", int(w))
 		}
 	}
-	if err := c.SwapAt.validate(); err != nil {
+	if err := c.SwapAt.Validate(); err != nil {
 		return fmt.Errorf("rotation: calendar swap time: %w", err)
 	}
 	return nil
@@ -132,10 +134,10 @@ func (c Calendar) SwapsBetween(from, to time.Time) int {
 
 // calendarJSON is how a Calendar is written: the zone by its IANA name.
 type calendarJSON struct {
-	Zone     string         `json:"zone,omitempty"`
-	Workdays []time.Weekday `json:"workdays,omitempty"`
-	Holidays []Date         `json:"holidays,omitempty"`
-	SwapAt   TimeOfDay      `json:"swap_at"`
+	Zone     string          `json:"zone,omitempty"`
+	Workdays []time.Weekday  `json:"workdays,omitempty"`
+	Holidays []Date          `json:"holidays,omitempty"`
+	SwapAt   civil.TimeOfDay `json:"swap_at"`
 }
 
 // MarshalJSON writes the calendar with its zone as an IANA name such as

@@ -3,6 +3,8 @@ package rotation
 import (
 	"testing"
 	"time"
+
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 // newYork loads the zone the calendar tests use, or fails.
@@ -17,7 +19,7 @@ func newYork(t *testing.T) *time.Location {
 
 func TestCalendarSwapDue(t *testing.T) {
 	ny := newYork(t)
-	cal := Calendar{Location: ny, SwapAt: TimeOfDay{8, 0}, Holidays: []Date{{2025, time.July, 4}}}
+	cal := Calendar{Location: ny, SwapAt: civil.TimeOfDay{Hour: 8, Minute: 0}, Holidays: []Date{{2025, time.July, 4}}}
 	at := func(s string) time.Time {
 		v, err := time.ParseInLocation("2006-01-02 15:04", s, ny)
 		if err != nil {
@@ -59,14 +61,14 @@ func TestCalendarSwapTimeAcrossDST(t *testing.T) {
 	ny := newYork(t)
 	tests := []struct {
 		name   string
-		swapAt TimeOfDay
+		swapAt civil.TimeOfDay
 		day    Date
 		want   string // UTC
 	}{
-		{"EST morning", TimeOfDay{8, 0}, Date{2025, time.March, 7}, "2025-03-07T13:00:00Z"},
-		{"EDT morning after spring forward", TimeOfDay{8, 0}, Date{2025, time.March, 10}, "2025-03-10T12:00:00Z"},
-		{"EST morning after fall back", TimeOfDay{8, 0}, Date{2025, time.November, 3}, "2025-11-03T13:00:00Z"},
-		{"skipped 02:30 moves to 03:30 EDT", TimeOfDay{2, 30}, Date{2025, time.March, 9}, "2025-03-09T07:30:00Z"},
+		{"EST morning", civil.TimeOfDay{Hour: 8, Minute: 0}, Date{2025, time.March, 7}, "2025-03-07T13:00:00Z"},
+		{"EDT morning after spring forward", civil.TimeOfDay{Hour: 8, Minute: 0}, Date{2025, time.March, 10}, "2025-03-10T12:00:00Z"},
+		{"EST morning after fall back", civil.TimeOfDay{Hour: 8, Minute: 0}, Date{2025, time.November, 3}, "2025-11-03T13:00:00Z"},
+		{"skipped 02:30 moves to 03:30 EDT", civil.TimeOfDay{Hour: 2, Minute: 30}, Date{2025, time.March, 9}, "2025-03-09T07:30:00Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,7 +80,7 @@ func TestCalendarSwapTimeAcrossDST(t *testing.T) {
 	}
 	// The weekend of the spring change is 71 hours from Friday's swap to
 	// Monday's; the autumn one is 73.
-	cal := Calendar{Location: ny, SwapAt: TimeOfDay{8, 0}}
+	cal := Calendar{Location: ny, SwapAt: civil.TimeOfDay{Hour: 8, Minute: 0}}
 	for _, c := range []struct {
 		fri, mon Date
 		want     time.Duration
@@ -93,7 +95,7 @@ func TestCalendarSwapTimeAcrossDST(t *testing.T) {
 }
 
 func TestCalendarBusinessDays(t *testing.T) {
-	cal := Calendar{SwapAt: TimeOfDay{8, 0}, Holidays: []Date{{2025, time.December, 25}, {2025, time.December, 26}}}
+	cal := Calendar{SwapAt: civil.TimeOfDay{Hour: 8, Minute: 0}, Holidays: []Date{{2025, time.December, 25}, {2025, time.December, 26}}}
 	tests := []struct {
 		name string
 		day  Date
@@ -124,7 +126,7 @@ func TestCalendarBusinessDays(t *testing.T) {
 }
 
 func TestCalendarSwapsBetween(t *testing.T) {
-	cal := Calendar{SwapAt: TimeOfDay{8, 0}}
+	cal := Calendar{SwapAt: civil.TimeOfDay{Hour: 8, Minute: 0}}
 	at := func(s string) time.Time { v, _ := time.Parse("2006-01-02 15:04", s); return v }
 	tests := []struct {
 		from, to string
@@ -148,10 +150,10 @@ func TestCalendarValidateAndJSON(t *testing.T) {
 	if err := (Calendar{Workdays: []time.Weekday{}}).Validate(); err == nil {
 		t.Errorf("Validate with no workdays: got nil; want an error")
 	}
-	if err := (Calendar{SwapAt: TimeOfDay{25, 0}}).Validate(); err == nil {
+	if err := (Calendar{SwapAt: civil.TimeOfDay{Hour: 25, Minute: 0}}).Validate(); err == nil {
 		t.Errorf("Validate with swap at 25:00: got nil; want an error")
 	}
-	in := Calendar{Location: newYork(t), Workdays: []time.Weekday{time.Monday, time.Tuesday}, Holidays: []Date{{2025, time.July, 4}}, SwapAt: TimeOfDay{7, 45}}
+	in := Calendar{Location: newYork(t), Workdays: []time.Weekday{time.Monday, time.Tuesday}, Holidays: []Date{{2025, time.July, 4}}, SwapAt: civil.TimeOfDay{Hour: 7, Minute: 45}}
 	b, err := in.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)

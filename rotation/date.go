@@ -52,38 +52,3 @@ func (d *Date) UnmarshalText(b []byte) error {
 	*d = v
 	return err
 }
-
-// TimeOfDay is a local wall-clock time such as the morning swap at 08:00. It
-// reads and writes as "15:04" in JSON.
-type TimeOfDay struct {
-	Hour, Minute int
-}
-
-// ParseTimeOfDay reads a time written as "15:04".
-func ParseTimeOfDay(s string) (TimeOfDay, error) {
-	t, err := time.Parse("15:04", s)
-	if err != nil {
-		return TimeOfDay{}, fmt.Errorf("rotation: parse time of day %q: want HH:MM: %w", s, err)
-	}
-	return TimeOfDay{t.Hour(), t.Minute()}, nil
-}
-
-func (t TimeOfDay) validate() error {
-	if t.Hour < 0 || t.Hour > 23 || t.Minute < 0 || t.Minute > 59 {
-		return fmt.Errorf("%02d:%02d is not a time of day (00:00 to 23:59)", t.Hour, t.Minute)
-	}
-	return nil
-}
-
-// String returns t as "15:04".
-func (t TimeOfDay) String() string { return fmt.Sprintf("%02d:%02d", t.Hour, t.Minute) }
-
-// MarshalText writes t as "15:04".
-func (t TimeOfDay) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
-
-// UnmarshalText reads a time written as "15:04".
-func (t *TimeOfDay) UnmarshalText(b []byte) error {
-	v, err := ParseTimeOfDay(string(b))
-	*t = v
-	return err
-}

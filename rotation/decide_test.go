@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 // threeDrives returns a policy and a state with Son in the box and Father
 // and Grandfather away, enrolled on Monday 2 June 2025.
 func threeDrives(t *testing.T) (*Policy, State, time.Time) {
 	t.Helper()
-	p := &Policy{Calendar: Calendar{Location: newYork(t), SwapAt: TimeOfDay{8, 0}}, Verify: testVerify}
+	p := &Policy{Calendar: Calendar{Location: newYork(t), SwapAt: civil.TimeOfDay{Hour: 8, Minute: 0}}, Verify: testVerify}
 	now := time.Date(2025, time.June, 2, 7, 0, 0, 0, p.Calendar.Location)
 	var s State
 	var d Decision

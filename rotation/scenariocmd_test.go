@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 // setting applies a line before the first timed line, such as
@@ -17,7 +19,7 @@ func (r *runner) setting(f []string) error {
 	case "zone":
 		cal.Location, err = time.LoadLocation(f[1])
 	case "swap-at":
-		cal.SwapAt, err = ParseTimeOfDay(f[1])
+		cal.SwapAt, err = civil.ParseTimeOfDay(f[1])
 	case "workdays":
 		cal.Workdays = []time.Weekday{}
 		for _, w := range f[1:] {

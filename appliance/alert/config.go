@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 // Config is the alerts part of the practice's settings. The zero value of
@@ -23,14 +23,14 @@ type Config struct {
 	SMTP    *SMTPConfig    `json:"smtp,omitempty"`    // nil: no e-mail
 	Webhook *WebhookConfig `json:"webhook,omitempty"` // nil: no webhook
 	// QuietHours hold attention alerts (not failures) until they end.
-	QuietHours QuietHours `json:"quiet_hours,omitzero"`
+	QuietHours civil.Span `json:"quiet_hours,omitzero"`
 	// Location is the practice's time zone, for quiet hours, the summary
 	// and dates in messages; nil means UTC. The appliance sets it from the
 	// rotation settings.
 	Location *time.Location `json:"-"`
 	// SummaryAt is the local time of the daily summary e-mail; nil means
 	// no summary.
-	SummaryAt *rotation.TimeOfDay `json:"summary_at,omitempty"`
+	SummaryAt *civil.TimeOfDay `json:"summary_at,omitempty"`
 	// Debounce is how long a condition must last before it is alerted,
 	// by condition name ("swap due") or severity ("attention",
 	// "failure"); defaults: failure 2m, attention 15m.
@@ -76,13 +76,6 @@ type WebhookConfig struct {
 	URL string `json:"url"`
 	// Token, when set, is sent as "Authorization: Bearer TOKEN".
 	Token string `json:"token,omitempty"`
-}
-
-// QuietHours is a nightly span in the practice's time zone; both zero means
-// none. End may be before Start (22:00 to 07:00).
-type QuietHours struct {
-	Start rotation.TimeOfDay `json:"start"`
-	End   rotation.TimeOfDay `json:"end"`
 }
 
 // Duration is a time.Duration written as "15m" or "4h" in JSON.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/status"
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 func TestValidate(t *testing.T) {
@@ -45,7 +45,7 @@ func TestValidate(t *testing.T) {
 		{"bad recipient", Config{SMTP: mail(func(s *SMTPConfig) { s.To = []string{"manager at practice"} })}, "alerts.smtp.to"},
 		{"webhook not http", Config{Webhook: &WebhookConfig{URL: "ftp://x"}}, "alerts.webhook.url"},
 		{"token over http", Config{Webhook: &WebhookConfig{URL: "http://hooks.example.com/x", Token: "t"}}, "alerts.webhook.token"},
-		{"summary without e-mail", Config{SummaryAt: &rotation.TimeOfDay{Hour: 7}}, "alerts.summary_at"},
+		{"summary without e-mail", Config{SummaryAt: &civil.TimeOfDay{Hour: 7}}, "alerts.summary_at"},
 		{"negative debounce", Config{Debounce: map[string]Duration{"swap due": -1}}, `alerts.debounce["swap due"]`},
 	}
 	for _, tc := range tests {

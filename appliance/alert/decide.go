@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/status"
-	"github.com/clinicbox/clinicbox/rotation"
 )
 
 // Defaults for Config's durations.
@@ -50,21 +49,7 @@ func (n *Notifier) remind(name string, sev status.Severity) time.Duration {
 }
 
 // quiet reports whether now falls in quiet hours.
-func (n *Notifier) quiet(now time.Time) bool {
-	q := n.cfg.QuietHours
-	if q.Start == q.End {
-		return false
-	}
-	local := now.In(n.loc)
-	m := minutes(rotation.TimeOfDay{Hour: local.Hour(), Minute: local.Minute()})
-	start, end := minutes(q.Start), minutes(q.End)
-	if start < end {
-		return m >= start && m < end
-	}
-	return m >= start || m < end
-}
-
-func minutes(t rotation.TimeOfDay) int { return t.Hour*60 + t.Minute }
+func (n *Notifier) quiet(now time.Time) bool { return n.cfg.QuietHours.Contains(now, n.loc) }
 
 // held reports whether a message about a condition of this severity waits
 // for quiet hours to end: failures never wait.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/status"
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 // step is one Update: at base+at, with these conditions (each began at
@@ -170,7 +170,7 @@ func TestQuietHours(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			n, _ := newTest(t, Config{Location: chicago,
-				QuietHours: QuietHours{Start: rotation.TimeOfDay{Hour: 22}, End: rotation.TimeOfDay{Hour: 7}}})
+				QuietHours: civil.Span{Start: civil.TimeOfDay{Hour: 22}, End: civil.TimeOfDay{Hour: 7}}})
 			for _, s := range tc.steps {
 				now := evening.Add(s.at)
 				var conds []status.Condition

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/durable"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -169,7 +170,7 @@ func (n *Notifier) save() {
 	if err != nil || bytes.Equal(b, n.saved) {
 		return
 	}
-	if err := writeAtomic(filepath.Join(n.cfg.StateDir, stateFile), b); err != nil {
+	if err := durable.WriteFile(filepath.Join(n.cfg.StateDir, stateFile), b, 0o600); err != nil {
 		n.log.Error("alert: cannot save state", "op", "alert", "err", err)
 		return
 	}

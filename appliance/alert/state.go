@@ -82,36 +82,3 @@ func loadState(dir string) (*state, error) {
 	}
 	return s, nil
 }
-
-// writeAtomic replaces path with data so that a crash leaves the old file
-// or the new one: temporary file, fsync, rename, fsync of the directory.
-// (The same steps as the archive's unexported writer; too small to share
-// through a package of its own.)
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

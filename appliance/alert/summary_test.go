@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/status"
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 func TestDailySummary(t *testing.T) {
@@ -14,7 +14,7 @@ func TestDailySummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, _ := newTest(t, Config{Location: berlin, SummaryAt: &rotation.TimeOfDay{Hour: 7, Minute: 30},
+	n, _ := newTest(t, Config{Location: berlin, SummaryAt: &civil.TimeOfDay{Hour: 7, Minute: 30},
 		SMTP: &SMTPConfig{Server: "mail.example:587", From: "box@practice.example", To: []string{"manager@practice.example"}}})
 	day := time.Date(2026, 3, 3, 7, 0, 0, 0, berlin)
 	st := summaryStatus(day)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/appliance/drive/drivetest"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/rotation"
@@ -34,7 +35,7 @@ func (c *fakeClock) Add(d time.Duration) {
 type service struct {
 	t     *testing.T
 	a     *appliance.Appliance
-	sim   *appliance.SimDrives
+	sim   *drivetest.Drives
 	clock *fakeClock
 	state string
 	stop  func()
@@ -50,7 +51,7 @@ func startService(t *testing.T, c *pgtest.Cluster, extra string, edit func(*appl
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := appliance.NewSimDrives(filepath.Join(top, "drives"), "blue", "green", "red")
+	sim, err := drivetest.New(filepath.Join(top, "drives"), "blue", "green", "red")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
 // Settings are the maintenance part of the practice's settings.
@@ -31,9 +31,9 @@ type Settings struct {
 // End is not after Start (a window from 23:00 to 04:00).
 type Window struct {
 	// Days are "Mon", "Tue", ...; empty means every day.
-	Days  []string           `json:"days,omitempty"`
-	Start rotation.TimeOfDay `json:"start"`
-	End   rotation.TimeOfDay `json:"end"`
+	Days  []string        `json:"days,omitempty"`
+	Start civil.TimeOfDay `json:"start"`
+	End   civil.TimeOfDay `json:"end"`
 }
 
 var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
@@ -47,9 +47,9 @@ func (s Settings) Validate() error {
 	if _, err := s.Window.days(); err != nil {
 		return err
 	}
-	for name, t := range map[string]rotation.TimeOfDay{"start": s.Window.Start, "end": s.Window.End} {
-		if t.Hour < 0 || t.Hour > 23 || t.Minute < 0 || t.Minute > 59 {
-			return fmt.Errorf("maint: maintenance.window.%s: %s is not a time of day; write it as \"02:00\"", name, t)
+	for name, t := range map[string]civil.TimeOfDay{"start": s.Window.Start, "end": s.Window.End} {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("maint: maintenance.window.%s: %w; write it as \"02:00\"", name, err)
 		}
 	}
 	if s.Window.Start == s.Window.End {

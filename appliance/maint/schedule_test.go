@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clinicbox/clinicbox/rotation"
+	"github.com/clinicbox/clinicbox/rotation/civil"
 )
 
-func tod(h, m int) rotation.TimeOfDay { return rotation.TimeOfDay{Hour: h, Minute: m} }
+func tod(h, m int) civil.TimeOfDay { return civil.TimeOfDay{Hour: h, Minute: m} }
 
 func TestDue(t *testing.T) {
 	chicago, err := time.LoadLocation("America/Chicago")

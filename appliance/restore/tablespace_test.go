@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -209,5 +210,26 @@ func TestGuardFlags(t *testing.T) {
 	}
 	if (Guard{}).Flags() != "" {
 		t.Errorf("the zero guard's flags are %q; want none", Guard{}.Flags())
+	}
+}
+
+func TestBeginsMidRecord(t *testing.T) {
+	page := func(info uint16) []byte {
+		b := make([]byte, longPageHeader)
+		binary.LittleEndian.PutUint16(b[2:], info)
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"a record continues", page(pageContRecord | 0x0002), true},
+		{"a record begins the segment", page(0x0002), false},
+		{"a short read", page(pageContRecord)[:10], false},
+	} {
+		if got := beginsMidRecord(c.data); got != c.want {
+			t.Errorf("%s: beginsMidRecord = %v; want %v", c.name, got, c.want)
+		}
 	}
 }

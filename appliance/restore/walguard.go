@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"slices"
@@ -121,10 +122,11 @@ func (g Guard) Serve(repo *archive.Repo, ids []age.Identity, tli uint32, segNo u
 	}
 	s := &walScan{from: max(g.From, g.Checked), to: g.To}
 	// A record that begins in the segment before and ends in this one is
-	// read whole only with the end of that segment. (The segment before a
+	// read whole only with the end of that segment, which is decrypted
+	// only when this segment's first page says it continues a record. (The segment before a
 	// timeline's first is its parent's; a tablespace record cut by the
 	// switch is not replayed on the new timeline.)
-	if segNo > 0 {
+	if segNo > 0 && beginsMidRecord(data) {
 		if prev, err := repo.ReadSegment(tli, segNo-1, ids); err == nil && !prev.Partial {
 			if err := s.segment(start-archive.LSN(size), prev.Data[:prev.Valid]); err != nil {
 				return err
@@ -138,6 +140,13 @@ func (g Guard) Serve(repo *archive.Repo, ids []age.Identity, tli uint32, segNo u
 		return err
 	}
 	return g.refuse(s.found, pgdata)
+}
+
+// beginsMidRecord reports whether a segment's first page continues a
+// record from the segment before: only then is that segment worth
+// decrypting to read the record whole.
+func beginsMidRecord(data []byte) bool {
+	return len(data) >= longPageHeader && binary.LittleEndian.Uint16(data[2:])&pageContRecord != 0
 }
 
 // refuse names the tablespaces created outside pgdata that no mapping

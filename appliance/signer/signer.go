@@ -21,7 +21,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/google/renameio/v2"
+	"github.com/clinicbox/clinicbox/appliance/durable"
 )
 
 // PublicPrefix starts the text form of a public signing key.
@@ -70,7 +70,7 @@ func LoadOrCreate(path string) (*Key, error) {
 			return nil, err
 		}
 		text := secretPrefix + b32.EncodeToString(k.priv.Seed()) + "\n"
-		if err := renameio.WriteFile(path, []byte(text), 0o600); err != nil {
+		if err := durable.WriteFile(path, []byte(text), 0o600); err != nil {
 			return nil, fmt.Errorf("signer: store %s: %w", path, err)
 		}
 		return k, nil

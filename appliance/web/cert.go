@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/renameio/v2"
+	"github.com/clinicbox/clinicbox/appliance/durable"
 )
 
 // The box's own certificate for its LAN pages: self-signed, made on the
@@ -77,10 +77,10 @@ func LoadCert(dir string, names []string, ips []net.IP, now time.Time) (*Cert, e
 	}
 	// The key first: a crash between the two leaves a pair that does not
 	// match, which the next start makes again.
-	if err := writeDurably(filepath.Join(dir, keyFile), keyPEM, 0o600); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, keyFile), keyPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("web: store certificate key: %w", err)
 	}
-	if err := writeDurably(filepath.Join(dir, certFile), certPEM, 0o644); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, certFile), certPEM, 0o644); err != nil {
 		return nil, fmt.Errorf("web: store certificate: %w", err)
 	}
 	return readCert(dir, now)
@@ -155,26 +155,4 @@ func makeCert(names []string, ips []net.IP, now time.Time) (certPEM, keyPEM []by
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
-}
-
-// writeDurably replaces path with b: a temporary file, fsync, rename,
-// fsync of the directory.
-func writeDurably(path string, b []byte, perm os.FileMode) error {
-	f, err := renameio.NewPendingFile(path, renameio.WithPermissions(perm))
-	if err != nil {
-		return err
-	}
-	defer f.Cleanup()
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	if err := f.CloseAtomicallyReplace(); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

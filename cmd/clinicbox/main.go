@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/appliance/hardware"
 	"github.com/clinicbox/clinicbox/appliance/web"
 	"github.com/clinicbox/clinicbox/drivers/smart"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
@@ -113,11 +114,11 @@ func (o options) config(ctx context.Context, set *appliance.Settings, log *slog.
 	if err != nil {
 		log.Error("alerts are off until their settings are fixed", "err", err)
 	}
-	health := appliance.SMARTHealth{Checker: &smart.Checker{}}
+	health := hardware.SMARTHealth{Checker: &smart.Checker{}}
 	cfg := appliance.Config{
 		Settings: set,
 		StateDir: o.state,
-		Drives:   &appliance.USBDrives{RunDir: o.run, Log: log, Accept: acceptDrives("/sys", o.loopDrives)},
+		Drives:   &hardware.USBDrives{RunDir: o.run, Log: log, Accept: acceptDrives("/sys", o.loopDrives)},
 		Health:   health,
 		Disks:    health,
 		Log:      log,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/appliance/hardware"
 	"github.com/clinicbox/clinicbox/drivers/panel"
 )
 
@@ -29,19 +30,8 @@ func startPanel(ctx context.Context, set *appliance.Settings, log *slog.Logger) 
 	}
 	cfg.OnError = func(err error) { log.Warn("front panel: a light or the buzzer does not switch", "err", err) }
 	loc, _ := set.Location()
-	q := set.QuietHours
-	cfg.Quiet = func(now time.Time) bool {
-		if q.Start == q.End {
-			return false
-		}
-		t := now.In(loc)
-		m := t.Hour()*60 + t.Minute()
-		start, end := q.Start.Hour*60+q.Start.Minute, q.End.Hour*60+q.End.Minute
-		if start < end {
-			return m >= start && m < end
-		}
-		return m >= start || m < end // across midnight
-	}
+	quiet := set.QuietHours
+	cfg.Quiet = func(now time.Time) bool { return quiet.Contains(now, loc) }
 	p := panel.New(cfg)
 	go p.Run(ctx)
 	buttons := make(chan appliance.Button, 4)
@@ -66,5 +56,5 @@ func startPanel(ctx context.Context, set *appliance.Settings, log *slog.Logger) 
 			}
 		}
 	}()
-	return appliance.StatusPanel{P: p}, buttons
+	return hardware.StatusPanel{P: p}, buttons
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/appliance/drive/drivetest"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/appliance/web"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
@@ -31,7 +32,7 @@ type demoRun struct {
 	stack       []func() // undone in reverse order when the demo ends
 	boxLog      *slog.Logger
 	clk         *demoClock
-	sim         *appliance.SimDrives
+	sim         *drivetest.Drives
 	vaultURL    string
 }
 
@@ -130,7 +131,7 @@ func (d *demoRun) startBox(db *pgcluster.Cluster) (*appliance.Appliance, error) 
 	if err != nil {
 		return nil, err
 	}
-	if d.sim, err = appliance.NewSimDrives(filepath.Join(d.dir, "drives"), "blue", "green", "red", "stranger"); err != nil {
+	if d.sim, err = drivetest.New(filepath.Join(d.dir, "drives"), "blue", "green", "red", "stranger"); err != nil {
 		return nil, err
 	}
 	tick := 15 * time.Second

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
+	"github.com/clinicbox/clinicbox/appliance/drive/drivetest"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
 )
@@ -16,7 +17,7 @@ import (
 // button, or plugs in a stranger's drive first.
 type pilot struct {
 	box *appliance.Appliance
-	sim *appliance.SimDrives
+	sim *drivetest.Drives
 	clk *demoClock
 	say func(string, ...any)
 	gen map[string]string // generation -> simulated drive

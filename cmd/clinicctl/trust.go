@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/durable"
 	"github.com/clinicbox/clinicbox/appliance/signer"
-	"github.com/google/renameio/v2"
 )
 
 // A signed repository is read only against a box signing key the operator
@@ -96,7 +96,7 @@ func openTrusted(dir, boxKey string, stderr io.Writer) (*archive.Repo, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	if err := renameio.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+	if err := durable.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(stderr, "FIRST USE: trusting box signing key %s for database system %s, as the repository names it.\n"+

@@ -1,4 +1,6 @@
-package appliance
+// Package drivetest simulates backup drives with directories (drive step of
+// the data path), for the demo and for tests where no loop device exists.
+package drivetest
 
 import (
 	"context"
@@ -10,13 +12,15 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/drive"
+	"github.com/clinicbox/clinicbox/appliance/web"
 )
 
-// SimDrives are drives simulated by directories, for the demo and for tests
-// where no loop device exists: Plug and Unplug stand for hands at the USB
-// port. A simulated drive's read-only mount is honest only by convention;
+// Drives are drives simulated by directories: Plug and Unplug stand for
+// hands at the USB port. A simulated drive's read-only mount is honest only by convention;
 // the appliance never writes before it decides to.
-type SimDrives struct {
+type Drives struct {
 	Dir string // each subdirectory is a drive
 
 	// EjectRemoves makes an eject take the drive out of the box before
@@ -24,31 +28,24 @@ type SimDrives struct {
 	EjectRemoves bool
 
 	mu      sync.Mutex
-	out     chan<- DriveEvent
+	out     chan<- drive.Event
 	ctx     context.Context
 	plugged map[string]*simDrive
-	pending []DriveEvent // events before Run started
+	pending []drive.Event // events before Run started
 }
 
-// SimDrive describes a simulated drive for a page or a test.
-type SimDrive struct {
-	Name    string `json:"name"`
-	Plugged bool   `json:"plugged"`
-	Ejected bool   `json:"ejected"`
-}
-
-// NewSimDrives makes the named drives (directories under dir) if missing.
-func NewSimDrives(dir string, names ...string) (*SimDrives, error) {
+// New makes the named drives (directories under dir) if missing.
+func New(dir string, names ...string) (*Drives, error) {
 	for _, n := range names {
 		if err := os.MkdirAll(filepath.Join(dir, n), 0o755); err != nil {
-			return nil, fmt.Errorf("appliance: simulated drive: %w", err)
+			return nil, fmt.Errorf("drivetest: make drive: %w", err)
 		}
 	}
-	return &SimDrives{Dir: dir, plugged: map[string]*simDrive{}}, nil
+	return &Drives{Dir: dir, plugged: map[string]*simDrive{}}, nil
 }
 
 // Run delivers plug and unplug events until ctx ends.
-func (s *SimDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
+func (s *Drives) Run(ctx context.Context, out chan<- drive.Event) error {
 	s.mu.Lock()
 	s.out, s.ctx = out, ctx
 	pending := s.pending
@@ -56,8 +53,8 @@ func (s *SimDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
 	// Like the kernel's devices at boot, drives already plugged in when
 	// the service (re)starts are reported first.
 	for _, d := range s.plugged {
-		if !slices.ContainsFunc(pending, func(ev DriveEvent) bool { return ev.Drive == d }) {
-			pending = append([]DriveEvent{{Arrived: true, Drive: d}}, pending...)
+		if !slices.ContainsFunc(pending, func(ev drive.Event) bool { return ev.Drive == d }) {
+			pending = append([]drive.Event{{Arrived: true, Drive: d}}, pending...)
 		}
 	}
 	s.mu.Unlock()
@@ -74,16 +71,17 @@ func (s *SimDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
 	return nil
 }
 
-// Drives lists the simulated drives.
-func (s *SimDrives) Drives() []SimDrive {
+var _ web.Simulator = (*Drives)(nil)
+
+// SimDrives lists the simulated drives for the demo's page.
+func (s *Drives) SimDrives() []web.SimDrive {
 	ents, _ := os.ReadDir(s.Dir)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []SimDrive
+	var out []web.SimDrive
 	for _, e := range ents {
 		if e.IsDir() {
-			d := s.plugged[e.Name()]
-			out = append(out, SimDrive{Name: e.Name(), Plugged: d != nil, Ejected: d != nil && d.ejected})
+			out = append(out, web.SimDrive{Name: e.Name(), Plugged: s.plugged[e.Name()] != nil})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -91,7 +89,7 @@ func (s *SimDrives) Drives() []SimDrive {
 }
 
 // Plug puts a drive into the box.
-func (s *SimDrives) Plug(name string) error {
+func (s *Drives) Plug(name string) error {
 	if name == "" || name != filepath.Base(name) {
 		return fmt.Errorf("no simulated drive %q", name)
 	}
@@ -106,11 +104,11 @@ func (s *SimDrives) Plug(name string) error {
 	d := &simDrive{name: name, dir: filepath.Join(s.Dir, name), sim: s}
 	s.plugged[name] = d
 	s.mu.Unlock()
-	return s.send(DriveEvent{Arrived: true, Drive: d})
+	return s.send(drive.Event{Arrived: true, Drive: d})
 }
 
 // Unplug takes a drive out, ejected or not.
-func (s *SimDrives) Unplug(name string) error {
+func (s *Drives) Unplug(name string) error {
 	s.mu.Lock()
 	d := s.plugged[name]
 	delete(s.plugged, name)
@@ -118,13 +116,13 @@ func (s *SimDrives) Unplug(name string) error {
 	if d == nil {
 		return fmt.Errorf("drive %s is not plugged in", name)
 	}
-	return s.send(DriveEvent{Drive: d})
+	return s.send(drive.Event{Drive: d})
 }
 
 // taken waits until the box has taken every event sent, so that it hears
 // of a removal before anything the caller does next: the order a
 // kernel's remove and the end of an eject can arrive in.
-func (s *SimDrives) taken(ctx context.Context) {
+func (s *Drives) taken(ctx context.Context) {
 	s.mu.Lock()
 	out := s.out
 	s.mu.Unlock()
@@ -133,7 +131,7 @@ func (s *SimDrives) taken(ctx context.Context) {
 	}
 }
 
-func (s *SimDrives) send(ev DriveEvent) error {
+func (s *Drives) send(ev drive.Event) error {
 	s.mu.Lock()
 	out, ctx := s.out, s.ctx
 	if out == nil {
@@ -152,22 +150,25 @@ func (s *SimDrives) send(ev DriveEvent) error {
 
 type simDrive struct {
 	name, dir string
-	sim       *SimDrives
+	sim       *Drives
 	mu        sync.Mutex
 	ejected   bool
 }
 
 func (d *simDrive) Name() string { return d.name }
 
-func (d *simDrive) Info() DriveInfo {
-	return DriveInfo{Serial: "SIM-" + d.name, FSUUID: "sim-" + d.name, Label: d.name, Capacity: 64 << 30}
+func (d *simDrive) Info() drive.Info { return Info(d.name) }
+
+// Info is what the simulated drive called name says about itself.
+func Info(name string) drive.Info {
+	return drive.Info{Serial: "SIM-" + name, FSUUID: "sim-" + name, Label: name, Capacity: 64 << 30}
 }
 
 func (d *simDrive) Mount(ctx context.Context, writable bool) (string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ejected {
-		return "", errors.New("appliance: simulated drive was ejected")
+		return "", errors.New("drivetest: the simulated drive was ejected")
 	}
 	return d.dir, nil
 }

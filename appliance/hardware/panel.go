@@ -1,4 +1,4 @@
-package appliance
+package hardware
 
 import (
 	"github.com/clinicbox/clinicbox/appliance/status"
@@ -9,8 +9,6 @@ import (
 // which speaks its own words so that the driver needs nothing from the
 // appliance.
 type StatusPanel struct{ P *panel.Panel }
-
-var _ Panel = StatusPanel{}
 
 // Set shows conds.
 func (s StatusPanel) Set(conds []status.Condition) {

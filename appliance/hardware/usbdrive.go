@@ -1,4 +1,8 @@
-package appliance
+// Package hardware glues the box's drivers to the appliance (box step of
+// the data path): USB drives from kernel events, SMART health, and the
+// front panel, each offered as one of the small interfaces the appliance
+// declares.
+package hardware
 
 import (
 	"context"
@@ -8,8 +12,10 @@ import (
 	"os"
 	"sync"
 
-	"github.com/clinicbox/clinicbox/drivers/usb"
 	"golang.org/x/sys/unix"
+
+	"github.com/clinicbox/clinicbox/appliance/drive"
+	"github.com/clinicbox/clinicbox/drivers/usb"
 )
 
 // USBDrives turns the kernel's block-device events into drives: every
@@ -28,10 +34,10 @@ type USBDrives struct {
 }
 
 // Run reports drives until ctx ends.
-func (u *USBDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
+func (u *USBDrives) Run(ctx context.Context, out chan<- drive.Event) error {
 	w, err := usb.NewWatcher(u.Watcher)
 	if err != nil {
-		return fmt.Errorf("appliance: watch drives: %w", err)
+		return fmt.Errorf("hardware: watch drives: %w", err)
 	}
 	defer w.Close()
 	events := make(chan usb.Event, 16)
@@ -62,12 +68,12 @@ func (u *USBDrives) Run(ctx context.Context, out chan<- DriveEvent) error {
 				}
 				d := &usbDrive{u: u, id: id}
 				present[ev.Name] = d
-				out <- DriveEvent{Arrived: true, Drive: d}
+				out <- drive.Event{Arrived: true, Drive: d}
 			case usb.Removed:
 				if d := present[ev.Name]; d != nil {
 					delete(present, ev.Name)
 					d.gone()
-					out <- DriveEvent{Drive: d}
+					out <- drive.Event{Drive: d}
 				}
 			}
 		}
@@ -86,8 +92,8 @@ type usbDrive struct {
 
 func (d *usbDrive) Name() string { return d.id.Name }
 
-func (d *usbDrive) Info() DriveInfo {
-	info := DriveInfo{Disk: "/dev/" + d.id.Disk, FSUUID: d.id.FS.UUID, Label: d.id.FS.Label, Capacity: d.id.Size}
+func (d *usbDrive) Info() drive.Info {
+	info := drive.Info{Disk: "/dev/" + d.id.Disk, FSUUID: d.id.FS.UUID, Label: d.id.FS.Label, Capacity: d.id.Size}
 	if d.id.USB != nil {
 		info.Serial, info.Bridge = d.id.USB.Serial, d.id.USB.Bridge
 	}
@@ -98,7 +104,7 @@ func (d *usbDrive) Mount(ctx context.Context, writable bool) (string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.pulled {
-		return "", errors.New("appliance: the drive is gone")
+		return "", errors.New("hardware: the drive is gone")
 	}
 	if d.m == nil {
 		m, err := usb.MountReadOnly(d.u.RunDir, d.id)

@@ -1,8 +1,9 @@
-package appliance
+package hardware
 
 import (
 	"context"
 
+	"github.com/clinicbox/clinicbox/appliance/drive"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/smart"
 	"github.com/clinicbox/clinicbox/drivers/usb"
@@ -17,11 +18,9 @@ type SMARTHealth struct {
 	Identifier usb.Identifier
 }
 
-var _ Health = SMARTHealth{}
-
 // Check reports a drive's health for the status document; a drive that
 // just came in is asked afresh even if it hung before.
-func (h SMARTHealth) Check(ctx context.Context, d Drive) status.Health {
+func (h SMARTHealth) Check(ctx context.Context, d drive.Drive) status.Health {
 	info := d.Info()
 	if info.Disk == "" {
 		return status.Health{Verdict: status.VerdictUnknown, Reasons: []string{"a simulated drive has no health data"}}
