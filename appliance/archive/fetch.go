@@ -18,3 +18,13 @@ func (r *Repo) openStored(b *Backup, f StoredFile) (io.ReadCloser, error) {
 	}
 	return openRegular(r.backupPath(b, f))
 }
+
+// StoredBytes is the size of the backup's stored files: what a repository
+// or the vault holds of it, and what an upload sends.
+func (b *Backup) StoredBytes() int64 {
+	var n int64
+	for _, f := range b.Files {
+		n += f.Size
+	}
+	return n
+}

@@ -56,8 +56,8 @@ func (p *powerCut) RoundTrip(r *http.Request) (*http.Response, error) {
 // box's restart: the incremental built on /perm survives, its upload
 // resumes from what the vault holds without re-sending it, the next
 // incremental builds on it, and the vault's chain (a full backup and two
-// incrementals) verifies with clinicctl and restores every commit the
-// vault acknowledged.
+// incrementals) verifies with clinicctl, restores every commit the vault
+// acknowledged, and starts the vault's trusted standby.
 func TestOffsiteChainAcrossSwapPowerCutAndRestart(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{})
 	ctx := context.Background()
@@ -66,7 +66,7 @@ func TestOffsiteChainAcrossSwapPowerCutAndRestart(t *testing.T) {
 	led := startLedger(t, c, 300)
 	perm := newDrive(t, 256<<20)
 	tn := tailnettest.New(t)
-	vaultDir := t.TempDir()
+	vaultDir := sharedDir(t) // the standby's server reads it as its own user
 	serveVault(t, tn.Node(t, "vault", "tag:vault"), vaultDir)
 	boxNode := tn.Node(t, "box", "tag:clinicbox")
 	k := newKey(t)
@@ -102,8 +102,8 @@ func TestOffsiteChainAcrossSwapPowerCutAndRestart(t *testing.T) {
 	if inc.Kind != archive.KindIncremental || inc.Parent != b1.ID {
 		t.Fatalf("the vault holds %s as %q on %q; want incremental on %s", b2.ID, inc.Kind, inc.Parent, b1.ID)
 	}
-	if resent := link.sent.Load(); cutSent == 0 || resent >= storedSize(inc) {
-		t.Errorf("after the power cut %d of %d bytes were sent (%d before it); want only what the vault lacked", resent, storedSize(inc), cutSent)
+	if resent := link.sent.Load(); cutSent == 0 || resent >= inc.StoredBytes() {
+		t.Errorf("after the power cut %d of %d bytes were sent (%d before it); want only what the vault lacked", resent, inc.StoredBytes(), cutSent)
 	}
 	c.MustExec(t, `UPDATE visits SET note = 'again' WHERE id % 1000 = 2`, `CHECKPOINT`)
 	b3 := box.take(driveA)
@@ -114,6 +114,7 @@ func TestOffsiteChainAcrossSwapPowerCutAndRestart(t *testing.T) {
 		t.Fatalf("the vault holds %s as %q on %q; want incremental on %s", b3.ID, got.Kind, got.Parent, b2.ID)
 	}
 	claimed := box.waitDurable(sh)
+	box.standbyReaches(vaultDir, b3.ID, claimed)
 	box.stop()
 	led.stop()
 	if led.err != nil {
@@ -123,7 +124,7 @@ func TestOffsiteChainAcrossSwapPowerCutAndRestart(t *testing.T) {
 	if tr.Lost != "" {
 		t.Error(tr.Lost)
 	}
-	tr.Outcome = "the spooled incremental survived; its upload resumed without re-sending; the next built on it; the vault's chain verifies and a drill from it holds every commit the vault acknowledged"
+	tr.Outcome = "the spooled incremental survived; its upload resumed without re-sending; the next built on it; the vault's chain verifies, a drill from it holds every commit the vault acknowledged; the trusted standby starts from its end"
 }
 
 // chainBox is the box's offsite shipper, started and stopped as the box.
@@ -190,6 +191,41 @@ func (b *chainBox) waitDurable(sh *offsite.Shipper) postgres.LSN {
 	return sh.Status().Durable
 }
 
+// standbyReaches runs the vault's trusted standby, which must start from
+// backup id (rebuilt from its chain) and replay WAL up to lsn.
+func (b *chainBox) standbyReaches(vaultDir, id string, lsn postgres.LSN) {
+	t := b.t
+	t.Helper()
+	repos, _ := filepath.Glob(filepath.Join(vaultDir, "boxes", "*", "repo"))
+	if len(repos) != 1 {
+		t.Fatalf("vault repositories: %v", repos)
+	}
+	sb, err := vault.NewStandby(vault.StandbyConfig{Repo: repos[0], IdentityFile: b.k.file, BoxKey: testSigner.Public().String(),
+		Dir: filepath.Join(sharedDir(t), "standby"), FetchProgram: clinicctl, Poll: 200 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sb.Run(ctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("standby: %v", err)
+		}
+	}()
+	waitUntil(t, "the standby to replay the vault's WAL", 3*time.Minute, func() bool {
+		st := sb.Status()
+		if st.State == "failed" {
+			t.Fatalf("standby failed: %s", st.Error)
+		}
+		return st.Replayed >= lsn
+	})
+	if got := sb.Status().Backup; got != id {
+		t.Errorf("the standby started from backup %s; want the chain's end %s", got, id)
+	}
+}
+
 // restoreFromVault copies the box's repository from the vault, verifies
 // it with clinicctl, checks that the drill restores backup id and holds
 // every ledger commit up to claimed, and says what was lost.
@@ -226,12 +262,4 @@ func (b *chainBox) restoreFromVault(hc *http.Client, id string, led *ledger, cla
 		}
 	}
 	return ""
-}
-
-func storedSize(b *archive.Backup) int64 {
-	var n int64
-	for _, f := range b.Files {
-		n += f.Size
-	}
-	return n
 }

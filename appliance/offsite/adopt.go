@@ -85,9 +85,9 @@ func (s *Shipper) adoptTip(r *archive.Repo, tip *archive.Backup) (chainState, er
 	if err != nil {
 		return chainState{}, fmt.Errorf("offsite: block map of the vault's backup %s: %w", tip.ID, err)
 	}
-	st := chainState{Tip: tip.ID, Depth: len(chain) - 1, FullBytes: storedBytes(chain[0])}
+	st := chainState{Tip: tip.ID, Depth: len(chain) - 1, FullBytes: chain[0].StoredBytes()}
 	for _, b := range chain[1:] {
-		st.ChainBytes += storedBytes(b)
+		st.ChainBytes += b.StoredBytes()
 	}
 	if err := s.setTip(m, st); err != nil {
 		return chainState{}, err

@@ -69,8 +69,8 @@ func TestReplacementBoxContinuesTheVaultsChain(t *testing.T) {
 		if inc.Kind != archive.KindIncremental || inc.Parent != prev.ID {
 			t.Fatalf("%s: the vault holds %s as %q on %q; want incremental on %s", why, b.ID, inc.Kind, inc.Parent, prev.ID)
 		}
-		if sent := count.sent.Load(); sent*4 > storedBytes(full) {
-			t.Errorf("%s: the replacement box sent %d bytes; the full backup holds %d", why, sent, storedBytes(full))
+		if sent := count.sent.Load(); sent*4 > full.StoredBytes() {
+			t.Errorf("%s: the replacement box sent %d bytes; the full backup holds %d", why, sent, full.StoredBytes())
 		}
 		e.restoredMatches(t, b.ID)
 		prev = b

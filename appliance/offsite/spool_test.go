@@ -164,14 +164,14 @@ func TestSpoolChainAcrossSwapRestartAndDamage(t *testing.T) {
 	if inc.Kind != archive.KindIncremental || inc.Parent != b1.ID {
 		t.Fatalf("the vault holds %s as %q on %q; want incremental on %s", b2.ID, inc.Kind, inc.Parent, b1.ID)
 	}
-	total := storedBytes(inc)
+	total := inc.StoredBytes()
 	if resent := again.sent.Load(); cut.sent.Load() == 0 || resent >= total {
 		t.Errorf("after the restart %d of %d bytes were sent; want only what the vault lacked", resent, total)
 	}
 	_, full := e.stored(t, b1.ID)
-	t.Logf("full %s: %d bytes stored; incremental %s: %d bytes", b1.ID, storedBytes(full), b2.ID, total)
-	if total*4 > storedBytes(full) {
-		t.Errorf("the incremental holds %d bytes; the full %d: want at most a quarter", total, storedBytes(full))
+	t.Logf("full %s: %d bytes stored; incremental %s: %d bytes", b1.ID, full.StoredBytes(), b2.ID, total)
+	if total*4 > full.StoredBytes() {
+		t.Errorf("the incremental holds %d bytes; the full %d: want at most a quarter", total, full.StoredBytes())
 	}
 	e.restoredMatches(t, b2.ID)
 
