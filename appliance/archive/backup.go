@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -152,9 +153,9 @@ func (w *BackupWriter) newFile(stored, archive, location string, compress bool) 
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", explainFS(err))
 	}
-	fw := &fileWriter{w: w, f: f, sum: sha256.New(), meta: StoredFile{Name: stored, Archive: archive, Location: location},
-		content: newContentHasher(stored, archive, location)}
-	fw.s, err = newTappedSealer(io.MultiWriter(f, fw.sum, &fw.meta), w.r.recips, compress, fw.content)
+	fw := &fileWriter{w: w, f: f, buf: bufio.NewWriterSize(f, segWriteBuf), sum: sha256.New(),
+		meta: StoredFile{Name: stored, Archive: archive, Location: location}, content: newContentHasher(stored, archive, location)}
+	fw.s, err = newTappedSealer(io.MultiWriter(fw.buf, fw.sum, &fw.meta), w.r.recips, compress, fw.content)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -168,6 +169,7 @@ func (m *StoredFile) Write(p []byte) (int, error) { m.Size += int64(len(p)); ret
 type fileWriter struct {
 	w       *BackupWriter
 	f       *os.File
+	buf     *bufio.Writer // gathers age's 64 KB chunks into fewer writes to f
 	s       *sealer
 	sum     hash.Hash
 	meta    StoredFile
@@ -184,7 +186,11 @@ func (fw *fileWriter) Write(p []byte) (int, error) {
 }
 
 func (fw *fileWriter) Close() error {
-	if err := fw.s.Close(); err != nil {
+	err := fw.s.Close()
+	if err == nil {
+		err = fw.buf.Flush()
+	}
+	if err != nil {
 		fw.f.Close()
 		return explainFS(err)
 	}

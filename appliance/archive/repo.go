@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -57,6 +58,10 @@ type Repo struct {
 	trust  *signer.PublicKey // checks what is read; nil: no anchor
 	// fetch reads stored backup files (FetchFrom); nil: from Dir.
 	fetch func(rel string) (io.ReadCloser, error)
+
+	ageOnce sync.Once // measures ageOver
+	ageOver int       // bytes age adds to an empty file for recips
+	ageErr  error
 }
 
 // ErrOtherSystem means the repository holds backups of another database.

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bufio"
 	"io"
 	"os"
 	"runtime"
@@ -68,7 +69,7 @@ type walWorker struct {
 	jobs     chan *walJob   // queued frames, in order, for the writer goroutine
 	compress chan *walJob   // the same frames, for the compressors
 	free     chan *[]byte   // chunk buffers not in use
-	frames   sync.Pool      // *[]byte buffers for compressed frames
+	frames   framePool      // buffers for compressed frames
 	made     atomic.Int32   // chunk buffers allocated so far (up to chunkBufs)
 	done     sync.WaitGroup // the worker's goroutines
 
@@ -80,17 +81,18 @@ type walWorker struct {
 	queued int        // frames sent to the worker and not yet done
 
 	// mu is held while a job runs; it guards the fields below.
-	mu  sync.Mutex
-	err error // the first failure since the last reset; later jobs are skipped
-	enc *frameEncoder
-	rec []byte // a record being sealed, reused
+	mu      sync.Mutex
+	err     error // the first failure since the last reset; later jobs are skipped
+	enc     *frameEncoder
+	partBuf *bufio.Writer // between a record's age writer and partial, reused
 
 	// The segment being assembled.
 	tli      uint32
 	segNo    uint64
 	active   bool
 	out      *atomicFile    // its complete file, from its first frame on
-	sealed   io.WriteCloser // age writer over out
+	outBuf   *bufio.Writer  // between sealed and out, reused for every segment
+	sealed   io.WriteCloser // age writer over outBuf
 	pending  []*[]byte      // frames not yet recorded in the partial file, from frames; kept, not copied
 	pendFrom int            // the segment range pending covers
 	pendTo   int            //
@@ -106,10 +108,7 @@ var compressors = min(4, runtime.GOMAXPROCS(0))
 
 func newWALWorker(r *Repo) *walWorker {
 	w := &walWorker{r: r, jobs: make(chan *walJob, 2*chunkBufs), compress: make(chan *walJob, chunkBufs),
-		free: make(chan *[]byte, chunkBufs), enc: newFrameEncoder()}
-	// WAL mostly compresses to a fifth or less; a frame that does not fit
-	// grows its buffer once.
-	w.frames.New = func() any { b := make([]byte, 0, chunkSize/2); return &b }
+		free: make(chan *[]byte, chunkBufs), frames: make(framePool, maxFreeFrames), enc: newFrameEncoder()}
 	w.idle = sync.NewCond(&w.qmu)
 	w.done.Add(1 + compressors)
 	go w.run()
@@ -137,12 +136,45 @@ func (w *walWorker) compressor() {
 	enc := newFrameEncoder()
 	for j := range w.compress {
 		if !w.failed.Load() {
-			j.frame = w.frames.Get().(*[]byte)
+			j.frame = w.frames.get()
 			*j.frame, j.sum = enc.encode((*j.frame)[:0], j.codec, *j.data)
 		}
 		w.release(j.data)
 		j.data = nil
 		close(j.ready)
+	}
+}
+
+// framePool keeps buffers for compressed frames across garbage
+// collections. A sync.Pool is emptied at every collection, and under the
+// box's memory limit a drain collects several times a second, so nearly
+// every frame was a fresh allocation of a quarter MB, zeroed, and its pages
+// handed back to the kernel soon after. Only buffers that were in use at
+// once are ever kept, so the pool holds no more than the writer's peak.
+type framePool chan *[]byte
+
+// maxFreeFrames bounds the buffers kept: a 16 MB segment's pending frames
+// and the frames in flight.
+const maxFreeFrames = 16<<20/chunkSize + 2*chunkBufs
+
+// get returns an empty frame buffer. WAL mostly compresses to a fifth or
+// less; a frame that does not fit grows its buffer once.
+func (p framePool) get() *[]byte {
+	select {
+	case b := <-p:
+		return b
+	default:
+		b := make([]byte, 0, chunkSize/2)
+		return &b
+	}
+}
+
+// put keeps a frame buffer for reuse, or drops it when enough are kept.
+func (p framePool) put(b *[]byte) {
+	*b = (*b)[:0]
+	select {
+	case p <- b:
+	default:
 	}
 }
 
@@ -253,7 +285,7 @@ func (w *walWorker) do(j walJob) error {
 			w.release(j.data)
 		}
 		if j.frame != nil && w.err != nil {
-			w.frames.Put(j.frame) // frame took it otherwise
+			w.frames.put(j.frame) // frame took it otherwise
 		}
 	case recordJob:
 		if w.err == nil {

@@ -46,28 +46,22 @@ type Options struct {
 // process to store it.
 func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 	opt.defaults()
-	conn, err := postgres.Connect(ctx, opt.DB)
+	var early *walConnect
+	if !opt.Streamed {
+		early = connectWALStream(ctx, opt)
+	}
+	conn, repo, err := connectRepo(ctx, opt)
 	if err != nil {
+		early.discard()
 		return nil, err
 	}
 	defer conn.Close()
-	repo, err := OpenRepo(opt.Repo, conn.System, opt.Recipients, opt.Signer)
+	ws, err := ownWALStream(ctx, opt, repo, early)
 	if err != nil {
 		return nil, err
 	}
-	var wal *archive.WALWriter
-	if !opt.Streamed {
-		wal, err = repo.WAL()
-		if err != nil && !errors.Is(err, archive.ErrWALLocked) {
-			return nil, err
-		}
-	}
-	var ws *walStream
-	if wal != nil {
-		defer wal.Close()
-		if ws, err = startWALStream(ctx, opt, wal); err != nil {
-			return nil, err
-		}
+	if ws != nil {
+		defer ws.wal.Close()
 		defer ws.stop()
 	}
 	start := opt.Now().UTC()
@@ -75,6 +69,67 @@ func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 	if err != nil {
 		return nil, err
 	}
+	res, err := conn.BaseBackup(ctx, backupOptions(opt, ws), bw)
+	if err == nil {
+		err = awaitWAL(ctx, opt, repo, ws, res.EndLSN)
+	}
+	if err != nil {
+		bw.Abort()
+		return nil, err
+	}
+	if ws != nil {
+		ws.end() // its last flush overlaps the commit's
+	}
+	done, err := bw.Commit(describe(opt, start, res))
+	if err != nil {
+		bw.Abort()
+		return nil, err
+	}
+	opt.Log.Info("base backup stored", "op", "backup", "id", done.ID, "lsn", res.EndLSN, "bytes", res.Received, "dur", time.Since(res.Start).Round(time.Millisecond))
+	return done, nil
+}
+
+// connectRepo connects for the backup and opens the repository.
+func connectRepo(ctx context.Context, opt Options) (*postgres.Conn, *archive.Repo, error) {
+	conn, err := postgres.Connect(ctx, opt.DB)
+	if err != nil {
+		return nil, nil, err
+	}
+	repo, err := OpenRepo(opt.Repo, conn.System, opt.Recipients, opt.Signer)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, repo, nil
+}
+
+// ownWALStream takes the repository's WAL and prepares the backup's own
+// stream on early's connection, unless another process streams into the
+// repository (then it returns nil and early is discarded).
+func ownWALStream(ctx context.Context, opt Options, repo *archive.Repo, early *walConnect) (*walStream, error) {
+	if early == nil {
+		return nil, nil
+	}
+	wal, err := repo.WAL()
+	if err != nil {
+		early.discard()
+		if errors.Is(err, archive.ErrWALLocked) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	ws, err := startWALStream(ctx, opt, early, wal)
+	if err != nil {
+		wal.Close()
+		return nil, err
+	}
+	return ws, nil
+}
+
+// backupOptions asks the server for what opt wants: server-side zstd, and
+// progress reports (which cost the server a pass over the data directory
+// first) only when someone shows them.
+func backupOptions(opt Options, ws *walStream) postgres.BackupOptions {
 	bopt := postgres.BackupOptions{Label: opt.Label, Progress: opt.Progress}
 	if opt.Compression == archive.ServerZstd {
 		bopt.ServerZstdLevel = 1
@@ -82,15 +137,11 @@ func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 	if ws != nil {
 		bopt.OnStart = ws.begin
 	}
-	res, err := conn.BaseBackup(ctx, bopt, bw)
-	if err != nil {
-		bw.Abort()
-		return nil, err
-	}
-	if err := awaitWAL(ctx, opt, repo, ws, res.EndLSN); err != nil {
-		bw.Abort()
-		return nil, err
-	}
+	return bopt
+}
+
+// describe is the backup's record from the server's answer.
+func describe(opt Options, start time.Time, res postgres.BackupResult) archive.Backup {
 	b := archive.Backup{Label: opt.Label, Timeline: res.Timeline, EndTimeline: res.EndTimeline,
 		StartLSN: res.StartLSN, EndLSN: res.EndLSN, Start: start, End: opt.Now().UTC(), Compression: opt.Compression}
 	for _, ts := range res.Tablespaces {
@@ -98,13 +149,7 @@ func Take(ctx context.Context, opt Options) (*archive.Backup, error) {
 			b.Tablespaces = append(b.Tablespaces, archive.Tablespace{OID: ts.OID, Location: ts.Location})
 		}
 	}
-	done, err := bw.Commit(b)
-	if err != nil {
-		bw.Abort()
-		return nil, err
-	}
-	opt.Log.Info("base backup stored", "op", "backup", "id", done.ID, "lsn", res.EndLSN, "bytes", res.Received, "dur", time.Since(res.Start).Round(time.Millisecond))
-	return done, nil
+	return b
 }
 
 func (o *Options) defaults() {

@@ -26,19 +26,52 @@ type walStream struct {
 	tli      uint32
 }
 
-func startWALStream(ctx context.Context, opt Options, wal *archive.WALWriter) (*walStream, error) {
-	conn, err := postgres.Connect(ctx, opt.DB)
-	if err != nil {
-		return nil, err
+// walConnect makes the connection of a backup's own WAL stream and its
+// slot on a goroutine while the backup's connection is made: one after the
+// other, the two cost a few round trips and a server backend's start each
+// before the backup could begin.
+type walConnect struct {
+	done chan struct{} // closed once conn or err is set
+	conn *postgres.Conn
+	slot string
+	err  error
+}
+
+func connectWALStream(ctx context.Context, opt Options) *walConnect {
+	c := &walConnect{done: make(chan struct{}), slot: fmt.Sprintf("clinicbox_backup_%d", os.Getpid())}
+	go func() {
+		defer close(c.done)
+		if c.conn, c.err = postgres.Connect(ctx, opt.DB); c.err != nil {
+			return
+		}
+		// The slot exists before the backup starts, so the server keeps all
+		// WAL from the backup's start until this stream has stored it.
+		if c.err = c.conn.CreateSlot(ctx, c.slot, true); c.err != nil {
+			c.conn.Close()
+			c.conn = nil
+		}
+	}()
+	return c
+}
+
+// discard closes the connection unused, once it is made; nil does nothing.
+func (c *walConnect) discard() {
+	if c == nil {
+		return
 	}
-	ws := &walStream{conn: conn, slot: fmt.Sprintf("clinicbox_backup_%d", os.Getpid()), wal: wal, opt: opt,
-		finished: make(chan struct{}), flushes: NewFlushes()}
-	// The slot exists before the backup starts, so the server keeps all WAL
-	// from the backup's start until this stream has stored it.
-	if err := conn.CreateSlot(ctx, ws.slot, true); err != nil {
-		conn.Close()
-		return nil, err
+	<-c.done
+	if c.conn != nil {
+		c.conn.Close()
 	}
+}
+
+// startWALStream prepares the stream on c's connection, waiting for it.
+func startWALStream(ctx context.Context, opt Options, c *walConnect, wal *archive.WALWriter) (*walStream, error) {
+	<-c.done
+	if c.err != nil {
+		return nil, c.err
+	}
+	ws := &walStream{conn: c.conn, slot: c.slot, wal: wal, opt: opt, finished: make(chan struct{}), flushes: NewFlushes()}
 	ws.ctx, ws.cancel = context.WithCancel(ctx)
 	return ws, nil
 }
@@ -59,6 +92,10 @@ func (ws *walStream) begin(lsn postgres.LSN, tli uint32) {
 func (ws *walStream) waitFor(ctx context.Context, end postgres.LSN) error {
 	return ws.flushes.Wait(ctx, ws.tli, end, ws.finished, func() error { return ws.err })
 }
+
+// end asks the stream to end cleanly (flushing what arrived) without
+// waiting: a backup commits its files meanwhile.
+func (ws *walStream) end() { ws.cancel() }
 
 // stop ends the stream cleanly (flushing what arrived) and waits for it.
 func (ws *walStream) stop() {

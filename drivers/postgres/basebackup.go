@@ -22,7 +22,8 @@ type BackupOptions struct {
 	// at that level (1 is fastest); 0 means the server sends plain tar.
 	ServerZstdLevel int
 	// Progress, when set, is called with bytes done and the server's
-	// estimate of the total (0 when unknown).
+	// estimate of the total (0 when unknown). Without it the server skips
+	// its estimate, a pass over the whole data directory.
 	Progress func(done, total int64)
 	// OnStart, when set, is called once the server has started the backup,
 	// with its start position and timeline.
@@ -84,8 +85,13 @@ func backupCommand(opt BackupOptions) string {
 	if label == "" {
 		label = "clinicbox"
 	}
-	parts := []string{"LABEL '" + label + "'", "CHECKPOINT 'fast'", "WAIT false", "PROGRESS true",
+	parts := []string{"LABEL '" + label + "'", "CHECKPOINT 'fast'", "WAIT false",
 		"MANIFEST 'yes'", "MANIFEST_CHECKSUMS 'CRC32C'", "TARGET 'client'"}
+	if opt.Progress != nil {
+		// The server then sizes every file of the data directory before it
+		// sends the first byte: only worth it when someone watches.
+		parts = append(parts, "PROGRESS true")
+	}
 	if opt.ServerZstdLevel > 0 {
 		parts = append(parts, "COMPRESSION 'zstd'", fmt.Sprintf("COMPRESSION_DETAIL 'level=%d'", opt.ServerZstdLevel))
 	}

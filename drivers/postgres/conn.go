@@ -96,12 +96,7 @@ func redact(err error) error {
 }
 
 func (c *Conn) identify(ctx context.Context) error {
-	id, err := pglogrepl.IdentifySystem(ctx, c.pg)
-	if err != nil {
-		return explainQuery(c.user, "IDENTIFY_SYSTEM", err)
-	}
-	c.System = System{ID: id.SystemID, Timeline: uint32(id.Timeline), XLogPos: id.XLogPos}
-	for _, s := range []struct {
+	settings := []struct {
 		name string
 		set  func(string) error
 	}{
@@ -110,13 +105,24 @@ func (c *Conn) identify(ctx context.Context) error {
 		{"wal_level", func(v string) error { c.System.WALLevel = v; return nil }},
 		{"block_size", func(v string) (err error) { c.System.BlockSize, err = strconv.Atoi(v); return }},
 		{"max_slot_wal_keep_size", func(v string) error { c.System.MaxSlotKeepMB = parseMB(v); return nil }},
-	} {
-		v, err := c.show(ctx, s.name)
-		if err != nil {
-			return err
+	}
+	queries := []string{"IDENTIFY_SYSTEM"}
+	for _, s := range settings {
+		queries = append(queries, "SHOW "+s.name)
+	}
+	rows, err := c.queryAll(ctx, queries)
+	if err != nil {
+		return err
+	}
+	if err := c.parseIdentify(rows[0]); err != nil {
+		return err
+	}
+	for i, s := range settings {
+		if len(rows[i+1]) != 1 {
+			return fmt.Errorf("postgres: SHOW %s: unexpected result", s.name)
 		}
-		if err := s.set(v); err != nil {
-			return fmt.Errorf("postgres: setting %s=%q: %w", s.name, v, err)
+		if err := s.set(rows[i+1][0]); err != nil {
+			return fmt.Errorf("postgres: setting %s=%q: %w", s.name, rows[i+1][0], err)
 		}
 	}
 	if c.System.ServerVersion < 150000 {
@@ -130,15 +136,60 @@ func (c *Conn) identify(ctx context.Context) error {
 	return nil
 }
 
-func (c *Conn) show(ctx context.Context, name string) (string, error) {
-	res, err := c.pg.Exec(ctx, "SHOW "+name).ReadAll()
+// parseIdentify reads IDENTIFY_SYSTEM's row: system identifier,
+// timeline, WAL position, database.
+func (c *Conn) parseIdentify(row []string) error {
+	if len(row) < 3 {
+		return errors.New("postgres: IDENTIFY_SYSTEM: unexpected result")
+	}
+	tli, err := strconv.ParseUint(row[1], 10, 32)
 	if err != nil {
-		return "", explainQuery(c.user, "SHOW "+name, err)
+		return fmt.Errorf("postgres: IDENTIFY_SYSTEM: timeline %q: %w", row[1], err)
 	}
-	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 1 {
-		return "", fmt.Errorf("postgres: SHOW %s: unexpected result", name)
+	pos, err := pglogrepl.ParseLSN(row[2])
+	if err != nil {
+		return fmt.Errorf("postgres: IDENTIFY_SYSTEM: position %q: %w", row[2], err)
 	}
-	return string(res[0].Rows[0][0]), nil
+	c.System = System{ID: row[0], Timeline: uint32(tli), XLogPos: pos}
+	return nil
+}
+
+// queryAll sends simple queries at once and returns the first row of each
+// answer. One round trip instead of one per query: every connection asks
+// six questions before it starts, and on a busy server each answer waits
+// for the backend to be scheduled. The first error is returned after every
+// answer has been read, so the connection stays usable.
+func (c *Conn) queryAll(ctx context.Context, queries []string) ([][]string, error) {
+	fe := c.pg.Frontend()
+	for _, q := range queries {
+		fe.Send(&pgproto3.Query{String: q})
+	}
+	if err := fe.Flush(); err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", queries[0], err)
+	}
+	rows := make([][]string, len(queries))
+	var first error
+	for i := 0; i < len(queries); {
+		msg, err := c.pg.ReceiveMessage(ctx)
+		if err != nil {
+			return nil, c.explainReceive(queries[i], err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.DataRow:
+			if rows[i] == nil {
+				for _, v := range m.Values {
+					rows[i] = append(rows[i], string(v))
+				}
+			}
+		case *pgproto3.ErrorResponse:
+			if first == nil {
+				first = explainQuery(c.user, queries[i], pgErr(m))
+			}
+		case *pgproto3.ReadyForQuery:
+			i++
+		}
+	}
+	return rows, first
 }
 
 // parseSize reads sizes as SHOW prints them: "16MB", "1GB", "8kB".
