@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,6 +56,8 @@ type Repo struct {
 	recips []age.Recipient
 	sign   *signer.Key       // signs what is written; nil: read only
 	trust  *signer.PublicKey // checks what is read; nil: no anchor
+	// fetch reads stored backup files (FetchFrom); nil: from Dir.
+	fetch func(rel string) (io.ReadCloser, error)
 
 	ageOnce sync.Once // measures ageOver
 	ageOver int       // bytes age adds to an empty file for recips

@@ -215,7 +215,7 @@ func (r *Repo) OpenFile(b *Backup, f StoredFile, ids []age.Identity) (io.ReadClo
 			return nil, fmt.Errorf("archive: backup %s: %w: the box did not sign %s", b.ID, ErrForged, f.Name)
 		}
 	}
-	fh, err := openRegular(r.backupPath(b, f))
+	fh, err := r.openStored(b, f)
 	if err != nil {
 		return nil, fmt.Errorf("archive: backup %s: %w", b.ID, err)
 	}

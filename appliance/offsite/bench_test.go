@@ -69,6 +69,12 @@ func clientOver(node *tailnet.Node, n *atomic.Int64, bytesPerSec int) *http.Clie
 	if bytesPerSec > 0 {
 		lim = rate.NewLimiter(rate.Limit(bytesPerSec), 1500) // about one packet
 	}
+	return clientShaped(node, n, lim)
+}
+
+// clientShaped is clientOver with the uplink's token bucket given (nil:
+// not shaped).
+func clientShaped(node *tailnet.Node, n *atomic.Int64, lim *rate.Limiter) *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := node.Dial(ctx, network, addr)
 		if err != nil {
@@ -131,6 +137,26 @@ func (p *probes) run(ctx context.Context, t *testing.T, c *pgtest.Cluster) {
 		p.pending = append(p.pending, probe{lsn, at})
 		p.mu.Unlock()
 	}
+}
+
+// reset forgets every probe.
+func (p *probes) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending, p.lags = nil, nil
+}
+
+// taken returns the lags so far, a probe not yet acknowledged counting
+// with its age (a lower bound of its lag).
+func (p *probes) taken() []float64 {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := slices.Clone(p.lags)
+	for _, q := range p.pending {
+		out = append(out, now.Sub(q.at).Seconds())
+	}
+	return out
 }
 
 func (p *probes) quantile(q float64) float64 {

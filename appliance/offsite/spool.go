@@ -92,7 +92,7 @@ func (s *Shipper) buildOrUploadFull(ctx context.Context, repoDir, id string) (bo
 		return false, err
 	}
 	s.log.Info("offsite: incremental base backup built", "op", "offsite", "backup", inc.ID, "parent", st.Tip,
-		"blocks", stats.Blocks, "sent_blocks", stats.Sent, "bytes", storedBytes(inc))
+		"blocks", stats.Blocks, "sent_blocks", stats.Sent, "bytes", inc.StoredBytes())
 	return true, nil
 }
 
@@ -175,7 +175,7 @@ func (s *Shipper) resumeSpool(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	next := chainState{Tip: inc.ID, Depth: st.Depth + 1, FullBytes: st.FullBytes, ChainBytes: st.ChainBytes + storedBytes(inc)}
+	next := chainState{Tip: inc.ID, Depth: st.Depth + 1, FullBytes: st.FullBytes, ChainBytes: st.ChainBytes + inc.StoredBytes()}
 	if err := s.setTip(m, next); err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func (s *Shipper) uploadFull(ctx context.Context, drive *archive.Repo, b *archiv
 	if err := s.uploadFrom(ctx, drive.Dir, b.ID); err != nil {
 		return err
 	}
-	return s.setTip(m, chainState{Tip: b.ID, FullBytes: storedBytes(b)})
+	return s.setTip(m, chainState{Tip: b.ID, FullBytes: b.StoredBytes()})
 }
 
 // parentMap returns the block map the next incremental builds on, or nil
@@ -203,8 +203,11 @@ func (s *Shipper) parentMap(ctx context.Context, b *archive.Backup) (*archive.Bl
 		return nil, chainState{}, "the box's key is not configured for incremental backups"
 	}
 	st, err := s.readChain()
+	if errors.Is(err, os.ErrNotExist) {
+		st, err = s.adoptChain(ctx)
+	}
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, errNoChain):
 		return nil, st, "no backup in the vault to build on yet"
 	case err != nil:
 		return nil, st, err.Error()
@@ -268,12 +271,4 @@ func (s *Shipper) setTip(m *archive.BlockMap, st chainState) error {
 // identity.
 func (s *Shipper) spoolRepo(info archive.Info) (*archive.Repo, error) {
 	return archive.Create(filepath.Join(s.cfg.Spool, spoolRepo), info, s.cfg.Signer)
-}
-
-func storedBytes(b *archive.Backup) int64 {
-	var n int64
-	for _, f := range b.Files {
-		n += f.Size
-	}
-	return n
 }

@@ -59,8 +59,13 @@ func newSpoolEnv(t *testing.T) *spoolEnv {
 	t.Cleanup(func() { v.Close() })
 	srv := httptest.NewServer(v)
 	t.Cleanup(srv.Close)
+	return spoolEnvOf(t, c, dir, srv.URL)
+}
+
+// spoolEnvOf is the environment of a vault in dir answering at url.
+func spoolEnvOf(t *testing.T, c *pgtest.Cluster, dir, url string) *spoolEnv {
 	id, _ := age.GenerateX25519Identity()
-	return &spoolEnv{c: c, vault: dir, url: srv.URL, spool: filepath.Join(t.TempDir(), "perm", "offsite-spool"),
+	return &spoolEnv{c: c, vault: dir, url: url, spool: filepath.Join(t.TempDir(), "perm", "offsite-spool"),
 		recip: id.Recipient().String(), ids: []age.Identity{id}}
 }
 
@@ -159,22 +164,19 @@ func TestSpoolChainAcrossSwapRestartAndDamage(t *testing.T) {
 	if inc.Kind != archive.KindIncremental || inc.Parent != b1.ID {
 		t.Fatalf("the vault holds %s as %q on %q; want incremental on %s", b2.ID, inc.Kind, inc.Parent, b1.ID)
 	}
-	total := storedBytes(inc)
+	total := inc.StoredBytes()
 	if resent := again.sent.Load(); cut.sent.Load() == 0 || resent >= total {
 		t.Errorf("after the restart %d of %d bytes were sent; want only what the vault lacked", resent, total)
 	}
 	_, full := e.stored(t, b1.ID)
-	t.Logf("full %s: %d bytes stored; incremental %s: %d bytes", b1.ID, storedBytes(full), b2.ID, total)
-	if total*4 > storedBytes(full) {
-		t.Errorf("the incremental holds %d bytes; the full %d: want at most a quarter", total, storedBytes(full))
+	t.Logf("full %s: %d bytes stored; incremental %s: %d bytes", b1.ID, full.StoredBytes(), b2.ID, total)
+	if total*4 > full.StoredBytes() {
+		t.Errorf("the incremental holds %d bytes; the full %d: want at most a quarter", total, full.StoredBytes())
 	}
 	e.restoredMatches(t, b2.ID)
 
 	// A damaged block map on /perm: the next backup goes whole.
-	p := filepath.Join(e.spool, spoolBlockMap)
-	data, _ := os.ReadFile(p)
-	data[len(data)/2] ^= 1
-	os.WriteFile(p, data, 0o600)
+	alterStored(t, filepath.Join(e.spool, spoolBlockMap))
 	b3 := e.take(t, driveA)
 	if err := e.shipper(t, http.DefaultTransport).UploadBackup(ctx, driveA, b3.ID); err != nil {
 		t.Fatal(err)

@@ -93,3 +93,40 @@ func TestIncrementalNeedsItsParent(t *testing.T) {
 		}
 	}
 }
+
+// Retention over chains as the vault stores them: long after they all
+// arrived, the newest backup (an incremental) is kept with the incremental
+// and the full backup it builds on, an older full backup nothing builds on
+// is removed, and so is the abandoned upload of a further incremental.
+func TestPruneKeepsAChainAndDropsAbandonedUploads(t *testing.T) {
+	span := Span{Timeline: 1, Start: 2*segSize + 10, EndTimeline: 1, End: 3 * segSize}
+	f := newFixture(t)
+	f.createRepo("box:1")
+	f.storeWAL()
+	const lone, full, inc1, inc2, abandoned = "20261001T000000Z", "20261003T000000Z", "20261013T000000Z", "20261113T000000Z", "20261202T000000Z"
+	f.commitClaiming(lone, span.Timeline, span.Start, span.EndTimeline, span.End)
+	f.commitClaiming(full, span.Timeline, span.Start, span.EndTimeline, span.End)
+	for _, c := range [][2]string{{inc1, full}, {inc2, inc1}} {
+		if code, p := f.commitIncremental(c[0], c[1], c[1], span); code != 200 {
+			t.Fatalf("commit %s: got %d %s", c[0], code, p.Error)
+		}
+	}
+	data := walBytes(3000, 6)
+	meta, _ := json.Marshal(archive.Backup{ID: abandoned, SystemID: f.info.SystemID, Timeline: 1, StartLSN: span.Start, EndTimeline: 1, EndLSN: span.End,
+		Kind: archive.KindIncremental, Parent: inc2, Files: []archive.StoredFile{{Name: "base.tar.delta.zst.age", Size: int64(len(data)) + 100, SHA256: strings.Repeat("0", 64)}}})
+	f.stage(abandoned, meta, "base.tar.delta.zst.age", data)
+
+	removed, err := f.v.Prune(time.Now().Add(400 * 24 * time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := filepath.Join(f.dir, "boxes", "nBOX1", "repo", "backups")
+	for id, kept := range map[string]bool{lone: false, full: true, inc1: true, inc2: true} {
+		if _, err := os.Stat(filepath.Join(repo, id, "backup.json")); (err == nil) != kept {
+			t.Errorf("backup %s kept: %v; want %v (removed %+v)", id, err == nil, kept, removed)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(repo, ".incomplete-"+abandoned)); err == nil {
+		t.Errorf("the abandoned upload of %s is still there (removed %+v)", abandoned, removed)
+	}
+}

@@ -31,10 +31,11 @@ type config struct {
 	rate     int             // pgbench transactions per second during live streaming
 	only     map[string]bool // sections to run; empty means all
 	clinicMB int             // size of the clinic dataset
+	weekMB   int             // size of the clinic dataset of the offsite week
 }
 
 // sectionNames are the measurements -only can pick, in the order they run.
-var sectionNames = []string{"base", "backlog", "live", "verify", "restore", "offsite", "clinic-base", "clinic-backlog"}
+var sectionNames = []string{"base", "backlog", "live", "verify", "restore", "offsite", "clinic-base", "clinic-backlog", "offsite-week"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,6 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.walMB, "wal-mb", 400, "MB of WAL in the backlog and in the restore's replay")
 	fs.DurationVar(&cfg.liveFor, "live", 60*time.Second, "how long the streamers run under pgbench load")
 	fs.IntVar(&cfg.clinicMB, "clinic-mb", 2000, "MB of clinic dataset for the clinic-base and clinic-backlog sections")
+	fs.IntVar(&cfg.weekMB, "week-mb", 300, "MB of clinic dataset for the offsite-week section")
 	fs.IntVar(&cfg.rate, "rate", 500, "pgbench transactions per second during live streaming")
 	only := fs.String("only", "", "comma-separated sections to run, of "+strings.Join(sectionNames, ",")+" (verify needs base); empty runs all")
 	if err := fs.Parse(args); err != nil {
@@ -77,15 +79,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		for name, quick := range map[string]func(){
 			"scale": func() { cfg.scale = 5 }, "runs": func() { cfg.runs = 1 },
 			"wal-mb": func() { cfg.walMB = 48 }, "live": func() { cfg.liveFor = 10 * time.Second },
-			"clinic-mb": func() { cfg.clinicMB = 40 },
+			"clinic-mb": func() { cfg.clinicMB = 40 }, "week-mb": func() { cfg.weekMB = 20 },
 		} {
 			if !set[name] {
 				quick()
 			}
 		}
 	}
-	if cfg.scale < 1 || cfg.runs < 1 || cfg.walMB < 1 || cfg.liveFor <= 0 || cfg.clinicMB < 1 {
-		return cfg, fmt.Errorf("-scale, -runs, -wal-mb, -live and -clinic-mb must be positive")
+	if cfg.scale < 1 || cfg.runs < 1 || cfg.walMB < 1 || cfg.liveFor <= 0 || cfg.clinicMB < 1 || cfg.weekMB < 1 {
+		return cfg, fmt.Errorf("-scale, -runs, -wal-mb, -live, -clinic-mb and -week-mb must be positive")
 	}
 	return cfg, nil
 }
@@ -108,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	measures := map[string]func(context.Context) *section{
 		"base": b.baseBackup, "backlog": b.backlog, "live": b.live, "verify": b.verify, "restore": b.restore,
-		"offsite": b.offsite, "clinic-base": b.clinicBase, "clinic-backlog": b.clinicBacklog,
+		"offsite": b.offsite, "clinic-base": b.clinicBase, "clinic-backlog": b.clinicBacklog, "offsite-week": b.offsiteWeek,
 	}
 	var sections []*section
 	for _, name := range sectionNames {

@@ -34,27 +34,31 @@ func (b *bench) offsite(ctx context.Context) *section {
 			"the clinic-day rows are computed from them for %d office hours. "+
 			"(3) a backlog written by ClinicWorkload at 100 visits/s while held by a slot, then drained uncapped: measured throughput and wire ratio; "+
 			"the 10 Mbit/s row is computed as the larger of the clinic day's wire bytes at 10 Mbit/s and its raw WAL at the measured drain rate.", secs, officeHours)}
-	out := filepath.Join(b.tmp, "offsite.json")
 	b.logf("offsite: running TestOffsiteBenchmark (%d s per phase)", secs)
-	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-timeout=30m", "-run", "^TestOffsiteBenchmark$", "github.com/clinicbox/clinicbox/appliance/offsite")
-	cmd.Env = append(os.Environ(), "CLINICBOX_OFFSITE_BENCH="+out, "CLINICBOX_OFFSITE_BENCH_SECONDS="+strconv.Itoa(secs))
-	if o, err := cmd.CombinedOutput(); err != nil {
-		s.err = fmt.Errorf("TestOffsiteBenchmark: %w\n%s", err, tailString(string(o), 2000))
-		return s
-	}
-	data, err := os.ReadFile(out)
-	if err != nil {
-		s.err = err
-		return s
-	}
 	var r offsitebench.Result
-	if err := json.Unmarshal(data, &r); err != nil {
-		s.err = err
+	if s.err = b.offsiteTest(ctx, "TestOffsiteBenchmark", "CLINICBOX_OFFSITE_BENCH", &r, "CLINICBOX_OFFSITE_BENCH_SECONDS="+strconv.Itoa(secs)); s.err != nil {
 		return s
 	}
 	s.rows = offsiteRows(r)
 	s.notes = append(s.notes, fmt.Sprintf("%d lag probes; the shaped link drained the clinic load %.1f s after it stopped (-1: not within a minute).", r.LagProbes, r.ShapedDrained))
 	return s
+}
+
+// offsiteTest runs one of appliance/offsite's benchmark tests, which
+// writes its result as JSON to the file named by the environment variable
+// outVar, and decodes that into v.
+func (b *bench) offsiteTest(ctx context.Context, name, outVar string, v any, env ...string) error {
+	out := filepath.Join(b.tmp, name+".json")
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-timeout=60m", "-run", "^"+name+"$", "github.com/clinicbox/clinicbox/appliance/offsite")
+	cmd.Env = append(append(os.Environ(), outVar+"="+out), env...)
+	if o, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w\n%s", name, err, tailString(string(o), 2000))
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
 }
 
 func offsiteRows(r offsitebench.Result) []row {

@@ -27,7 +27,7 @@ var commands = map[string]command{
 	"keygen": {runKeygen, "keygen --out FILE                  write an age identity, print its recipient"},
 	"backup": {runBackup, "backup --db URL --repo DIR --recipient R [--compress server-zstd|zstd|none]"},
 	"stream": {runStream, "stream --db URL --repo DIR --slot NAME --recipient R   (until Ctrl-C)"},
-	"verify": {runVerify, "verify --repo DIR --identity FILE [--backup ID]"},
+	"verify": {runVerify, "verify (--repo DIR | --vault HOST) --identity FILE [--backup ID]"},
 	"list":   {runList, "list --repo DIR [--json]"},
 }
 

@@ -15,7 +15,8 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 )
 
-// vaultFlags let restore read from the offsite vault instead of a drive.
+// vaultFlags let restore and verify read from the offsite vault instead of a
+// drive.
 type vaultFlags struct {
 	host, box, cache            *string
 	stateDir, authKeyFile, ctrl *string
@@ -24,9 +25,9 @@ type vaultFlags struct {
 
 func addVaultFlags(fs *flag.FlagSet) *vaultFlags {
 	return &vaultFlags{
-		host:        fs.String("vault", "", "restore from the offsite vault at HOST[:PORT] on the tailnet instead of --repo"),
+		host:        fs.String("vault", "", "read the offsite vault at HOST[:PORT] on the tailnet instead of --repo"),
 		box:         fs.String("box", "", "with --vault: the box's namespace (see the vault's status); empty means the only one"),
-		cache:       fs.String("cache", "", "with --vault: local copy of the vault's repository that recovery reads (default PGDATA.vault)"),
+		cache:       fs.String("cache", "", "with --vault: local copy of the vault's repository that is read (restore: default PGDATA.vault; verify: a temporary directory)"),
 		stateDir:    fs.String("tailnet-dir", "", "with --vault: join the tailnet with its own node, keeping its state here (default: use this machine's Tailscale)"),
 		authKeyFile: fs.String("authkey-file", "", "with --tailnet-dir: file holding an auth key for the node"),
 		ctrl:        fs.String("control-url", "", "with --tailnet-dir: coordination server (default Tailscale's)"),
@@ -61,6 +62,25 @@ func (vf *vaultFlags) mirror(ctx context.Context, pgdata string, stderr io.Write
 	}
 	fmt.Fprintf(stderr, "fetched %d files (%.1f MB) from the vault in %s into %s\n", files, float64(n)/1e6, time.Since(start).Round(time.Second), cache)
 	return cache, nil
+}
+
+// mirrorForCheck mirrors the vault's repository for a check: into --cache
+// when given (kept, so the next check fetches only what is new), else into
+// a temporary directory that done removes.
+func (vf *vaultFlags) mirrorForCheck(ctx context.Context, stderr io.Writer) (dir string, done func(), err error) {
+	done = func() {}
+	if *vf.cache == "" {
+		tmp, err := os.MkdirTemp("", "clinicctl-vault-")
+		if err != nil {
+			return "", done, fmt.Errorf("verify: %w", err)
+		}
+		*vf.cache, done = tmp, func() { os.RemoveAll(tmp) }
+	}
+	dir, err = vf.mirror(ctx, "", stderr)
+	if err != nil {
+		done()
+	}
+	return dir, done, err
 }
 
 func (vf *vaultFlags) join(ctx context.Context) (*tailnet.Node, error) {

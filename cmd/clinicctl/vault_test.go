@@ -41,25 +41,44 @@ func (restorer) WhoIs(context.Context, string) (tailnet.Peer, error) {
 	return tailnet.Peer{StableID: "nRESTORE", Node: "restore-laptop", Tags: []string{"tag:clinicrestore"}}, nil
 }
 
+// restoreKey writes a recovery key into dir and returns it and its file.
+func restoreKey(t *testing.T, dir string) (*age.X25519Identity, string) {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "key")
+	if err := os.WriteFile(file, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return id, file
+}
+
+// serveToRestorer serves the vault in vdir over HTTP, every caller taken
+// for the restore laptop, until the test ends.
+func serveToRestorer(t *testing.T, vdir string) *httptest.Server {
+	t.Helper()
+	v, err := vault.New(vault.Config{Dir: vdir}, restorer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(v)
+	t.Cleanup(func() { srv.Close(); v.Close() })
+	return srv
+}
+
 func TestRestoreFromVault(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{})
-	id, _ := age.GenerateX25519Identity()
 	top := t.TempDir()
-	idFile := filepath.Join(top, "key")
-	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
+	id, idFile := restoreKey(t, top)
 	vdir := filepath.Join(top, "vault")
 	// The vault's namespace holds what the box uploaded: a repository.
 	repoDir := filepath.Join(vdir, "boxes", "nBOX", "repo")
 	if _, err := backup.Take(context.Background(), backup.Options{DB: c.URL(), Repo: repoDir, Recipients: []string{id.Recipient().String()}, Signer: signer.FromSeed(bytes.Repeat([]byte{3}, 32))}); err != nil {
 		t.Fatal(err)
 	}
-	v, err := vault.New(vault.Config{Dir: vdir}, restorer{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	srv := httptest.NewServer(v)
-	defer srv.Close()
+	srv := serveToRestorer(t, vdir)
 
 	for _, tc := range []struct {
 		name string

@@ -14,8 +14,21 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	idFile := fs.String("identity", "", "age identity file (from clinicctl keygen)")
 	id := fs.String("backup", "", "verify only this backup and the WAL it needs")
 	boxKey := boxKeyFlag(fs)
-	if err := parse(fs, args, "repo", "identity"); err != nil {
+	vf := addVaultFlags(fs)
+	if err := parse(fs, args, "identity"); err != nil {
 		return err
+	}
+	if (*repoDir == "") == (*vf.host == "") {
+		fmt.Fprintln(stderr, "clinicctl verify: give --repo DIR (a drive) or --vault HOST (the offsite vault)")
+		return usageError{}
+	}
+	if *vf.host != "" {
+		dir, done, err := vf.mirrorForCheck(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		defer done()
+		*repoDir = dir
 	}
 	ids, err := archive.LoadIdentities(*idFile)
 	if err != nil {

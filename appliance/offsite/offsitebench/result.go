@@ -24,3 +24,35 @@ type Result struct {
 	BacklogWire   int64   `json:"backlog_wire_bytes"`
 	BacklogSecs   float64 `json:"backlog_seconds"`
 }
+
+// Week is written as JSON by TestOffsiteWeekBenchmark: a simulated clinic
+// week with a daily offsite base backup through the box's spool.
+type Week struct {
+	DatasetMB    int     `json:"dataset_mb"`     // the clinic dataset's size asked for
+	DatabaseMB   float64 `json:"database_mb"`    // pg_database_size after loading
+	VisitsPerDay int     `json:"visits_per_day"` // office-hours visits before each backup
+	LinkBps      int     `json:"link_bytes_per_s"`
+	// CapBitsPerSecond is the box's cap on base uploads (with the WAL sent
+	// meanwhile) after the seeding.
+	CapBitsPerSecond int64   `json:"cap_bits_per_s"`
+	Days             []Day   `json:"days"`
+	PeakRSSMiB       float64 `json:"peak_rss_mib"` // VmHWM of the whole test process
+	LagProbes        int     `json:"lag_probes"`
+	LagP50           float64 `json:"lag_p50_s"` // commit-to-durable while base uploads ran
+	LagP99           float64 `json:"lag_p99_s"`
+	Seconds          float64 `json:"seconds"` // the whole run
+}
+
+// Day is one simulated day's base backup to the vault.
+type Day struct {
+	Day         int     `json:"day"`
+	Maintenance bool    `json:"maintenance"`  // vacuum, reindex, report table recreated that night
+	Kind        string  `json:"kind"`         // full or incremental
+	Stored      int64   `json:"stored_bytes"` // what the vault stores of it
+	Wire        int64   `json:"wire_bytes"`   // TCP payload over the tailnet while it uploaded (WAL too)
+	UploadSecs  float64 `json:"upload_s"`
+	Shaped      bool    `json:"shaped"`      // uploaded over the 128 kbit/s link
+	SpoolBytes  int64   `json:"spool_bytes"` // what /perm's spool held afterwards
+	BlockMap    int64   `json:"block_map_bytes"`
+	PeakSpool   int64   `json:"peak_spool_bytes"` // the spool while the backup was built and uploaded
+}

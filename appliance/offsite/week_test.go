@@ -1,0 +1,263 @@
+package offsite_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"golang.org/x/time/rate"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/backup"
+	"github.com/clinicbox/clinicbox/appliance/offsite"
+	"github.com/clinicbox/clinicbox/appliance/offsite/offsitebench"
+	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
+)
+
+// weekSettings are the week benchmark's knobs, from the environment:
+// CLINICBOX_OFFSITE_WEEK (the JSON file to write; without it the
+// benchmark skips unless every test must run, and then runs a tiny week),
+// _MB (the clinic dataset, default 300), _DAYS (default 7) and _VISITS
+// (visits per office day, default 200).
+type weekSettings struct {
+	out                string
+	mb, days, visits   int
+	maintenanceOnDay   int
+	linkBytesPerSecond int
+}
+
+func weekFromEnv(t *testing.T) weekSettings {
+	w := weekSettings{out: os.Getenv("CLINICBOX_OFFSITE_WEEK"), mb: 300, days: 7, visits: 200, maintenanceOnDay: 3, linkBytesPerSecond: 128000 / 8}
+	if w.out == "" {
+		if !testenv.RequireAll() {
+			testenv.Skip(t, "a benchmark: set CLINICBOX_OFFSITE_WEEK=FILE (cmd/clinicbench does)")
+		}
+		w.out, w.mb, w.days, w.visits, w.maintenanceOnDay = filepath.Join(t.TempDir(), "week.json"), 5, 3, 20, 2
+	}
+	for _, k := range []struct {
+		env string
+		v   *int
+	}{{"CLINICBOX_OFFSITE_WEEK_MB", &w.mb}, {"CLINICBOX_OFFSITE_WEEK_DAYS", &w.days}, {"CLINICBOX_OFFSITE_WEEK_VISITS", &w.visits}} {
+		if n, err := strconv.Atoi(os.Getenv(k.env)); err == nil && n > 0 {
+			*k.v = n
+		}
+	}
+	return w
+}
+
+// TestOffsiteWeekBenchmark ships a simulated clinic week to the vault for
+// cmd/clinicbench: the clinic dataset, a day of visits before each nightly
+// base backup (the maintenance night vacuums, reindexes and recreates the
+// report table), each backup taken onto the drive of the day (two drives,
+// swapped daily) and sent through the box's spool: day 0 whole over an
+// unshaped link (the seeding), then incrementals over a box uplink shaped
+// to 128 kbit/s by a token bucket on the tailnet connection, while a probe
+// commits every 100 ms and waits for the vault's acknowledgement (WAL lag
+// while a base upload runs), the box's cap for base uploads set to three
+// quarters of the link. Time is compressed: a day is its visits, as
+// fast as the server takes them, and then its upload.
+func TestOffsiteWeekBenchmark(t *testing.T) {
+	w := weekFromEnv(t)
+	start := time.Now()
+	ctx := context.Background()
+	c := pgtest.New(t, pgtest.Options{Fsync: true})
+	data := pgcluster.ClinicData{MB: w.mb}
+	if err := c.ClinicDataInit(ctx, data); err != nil {
+		t.Fatal(err)
+	}
+	c.MustExec(t, "CREATE TABLE probes (at timestamptz)", "VACUUM ANALYZE", "CHECKPOINT")
+	res := offsitebench.Week{DatasetMB: w.mb, VisitsPerDay: w.visits, LinkBps: w.linkBytesPerSecond}
+	sql, err := c.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sql.Close(context.Background())
+	var dbBytes int64
+	if err := sql.QueryRow(ctx, "SELECT pg_database_size('postgres')").Scan(&dbBytes); err != nil {
+		t.Fatal(err)
+	}
+	res.DatabaseMB = float64(dbBytes) / 1e6
+
+	tn := tailnettest.New(t)
+	vaultDir := t.TempDir()
+	startVault(t, tn.Node(t, "vault", "tag:vault"), vault.Config{Dir: vaultDir})
+	idText, recips := newKey(t)
+	id, err := age.ParseX25519Identity(idText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wireBytes := new(atomic.Int64)
+	lim := rate.NewLimiter(rate.Inf, 1500)
+	pr := &probes{}
+	spool := filepath.Join(t.TempDir(), "perm", "offsite-spool")
+	node := tn.Node(t, "box-week", "tag:clinicbox")
+	// startBox runs the box's shipper with the given cap until the next start
+	// or the test's end: the seeding goes uncapped, then the box restarts
+	// with the practice's cap set below the uplink, leaving room for WAL.
+	var stopShipper func()
+	startBox := func(bw offsite.Bandwidth) *offsite.Shipper {
+		if stopShipper != nil {
+			stopShipper()
+		}
+		sh, err := offsite.New(offsite.Config{Name: "week", DB: c.URL(), Recipients: recips, Signer: testSigner, VaultURL: "http://vault:8443",
+			Client: clientShaped(node, wireBytes, lim), Spool: spool, Identities: []age.Identity{id}, OnDurable: pr.durable, Bandwidth: bw}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { sh.Run(rctx); close(done) }()
+		stopShipper = func() { stop(); <-done }
+		return sh
+	}
+	sh := startBox(offsite.Bandwidth{})
+	defer func() { stopShipper() }()
+	res.CapBitsPerSecond = int64(w.linkBytesPerSecond) * 8 * 3 / 4
+
+	drives := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var allLags []float64
+	for day := range w.days {
+		if err := pgcluster.ClinicDataVisits(ctx, sql, rng, data, w.visits); err != nil {
+			t.Fatal(err)
+		}
+		maint := day == w.maintenanceOnDay
+		if maint {
+			if err := pgcluster.ClinicDataMaintenance(ctx, sql); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.MustExec(t, "CHECKPOINT")
+		drive := drives[day%2]
+		b, err := backup.Take(ctx, backup.Options{DB: c.URL(), Repo: drive, Recipients: recips, Signer: testSigner, Compression: archive.ServerZstd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shaped := day > 0
+		if shaped && day == 1 {
+			lim.SetLimit(rate.Limit(w.linkBytesPerSecond))
+			sh = startBox(offsite.OfficeHours(0, 24, res.CapBitsPerSecond, res.CapBitsPerSecond))
+		}
+		d := offsitebench.Day{Day: day, Maintenance: maint, Shaped: shaped}
+		pr.reset()
+		d.Wire, d.UploadSecs, d.PeakSpool = uploadMeasured(t, sh, drive, b.ID, wireBytes, spool, func(ctx context.Context) { pr.run(ctx, t, c) })
+		allLags = append(allLags, pr.taken()...)
+		stored := vaultBackup(t, vaultDir, b.ID)
+		d.Kind, d.Stored = string(stored.Kind), stored.StoredBytes()
+		if d.Kind == "" {
+			d.Kind = string(archive.KindFull)
+		}
+		d.SpoolBytes = dirBytes(spool)
+		if fi, err := os.Stat(filepath.Join(spool, "blockmap")); err == nil {
+			d.BlockMap = fi.Size()
+		}
+		t.Logf("day %d: %+v", day, d)
+		res.Days = append(res.Days, d)
+	}
+	lags := &probes{lags: allLags}
+	res.LagProbes, res.LagP50, res.LagP99 = len(allLags), lags.quantile(0.5), lags.quantile(0.99)
+	res.PeakRSSMiB = peakRSSMiB()
+	res.Seconds = time.Since(start).Seconds()
+	out, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile(w.out, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", out)
+}
+
+// uploadMeasured uploads backup id while load runs, and returns the wire
+// bytes and seconds it took and the most the spool held meanwhile.
+func uploadMeasured(t *testing.T, sh *offsite.Shipper, drive, id string, wireBytes *atomic.Int64, spool string, load func(context.Context)) (int64, float64, int64) {
+	t.Helper()
+	lctx, cancel := context.WithCancel(context.Background())
+	var peak atomic.Int64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			peak.Store(max(peak.Load(), dirBytes(spool)))
+			select {
+			case <-lctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	go load(lctx)
+	w0, t0 := wireBytes.Load(), time.Now()
+	err := sh.UploadBackup(context.Background(), drive, id)
+	took := time.Since(t0).Seconds()
+	cancel()
+	<-sampled
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wireBytes.Load() - w0, took, peak.Load()
+}
+
+// vaultBackup is backup id as the vault stores it.
+func vaultBackup(t *testing.T, vaultDir, id string) *archive.Backup {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(vaultDir, "boxes", "*", "repo"))
+	if len(dirs) != 1 {
+		t.Fatalf("vault repositories: %v", dirs)
+	}
+	r, err := archive.Open(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Backup(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// dirBytes is the size of the regular files under dir.
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// peakRSSMiB is the test process's peak resident set (VmHWM): the box's
+// shipper, but also the vault, two tailnet nodes and the test itself, so
+// an upper bound on the box's.
+func peakRSSMiB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return -1
+}
