@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -129,7 +130,7 @@ func (r *rig) stop() {
 // wait blocks until the status satisfies ok; what names the awaited state.
 func (r *rig) wait(what string, ok func(status.Status) bool) status.Status {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience(r.t))
 	defer cancel()
 	st, err := r.a.WaitFor(ctx, ok)
 	if err != nil {

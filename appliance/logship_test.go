@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"errors"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"os"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func TestLogsShippedAfterEject(t *testing.T) {
 		select {
 		case files := <-v.rounds:
 			return files
-		case <-time.After(time.Minute):
+		case <-time.After(testenv.Patience(t)):
 			t.Fatalf("no round of log shipping %s", what)
 			return nil
 		}

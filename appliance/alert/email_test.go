@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"io"
 	"math/big"
 	"mime"
@@ -161,8 +162,8 @@ func (ms *mailServer) wait(t *testing.T) received {
 	select {
 	case r := <-ms.got:
 		return r
-	case <-time.After(time.Minute):
-		t.Fatal("no message reached the mail server within a minute")
+	case <-time.After(testenv.Patience(t)):
+		t.Fatal("no message reached the mail server")
 		return received{}
 	}
 }

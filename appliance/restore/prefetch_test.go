@@ -3,6 +3,7 @@ package restore
 import (
 	"bytes"
 	"context"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -49,10 +50,10 @@ func segmentRepo(t *testing.T, count int) (*archive.Repo, []age.Identity, [][]by
 	return r, []age.Identity{id}, segs
 }
 
-// waitFor polls until cond holds or a few seconds pass.
+// waitFor polls until cond holds or the test's patience runs out.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Patience(t))
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up waiting for %s", what)
@@ -135,7 +136,7 @@ func TestPrefetch(t *testing.T) {
 		if err != nil {
 			t.Errorf("prefetcher ended with %v; want nil", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Patience(t)):
 		t.Fatal("prefetcher still running after its cache was removed")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // RequireAll reports whether every integration test must run.
@@ -89,4 +90,21 @@ func NeedVersityGW(t testing.TB) string {
 	}
 	Skip(t, "versitygw not built; run .ci/setup (or .ci/versitygw)")
 	return ""
+}
+
+// Patience is how long a test may wait for work that a loaded machine can
+// slow down without bound (a daemon's round, a message, a file): until a
+// minute before the test binary's -timeout, so the test fails with its own
+// message rather than the binary's panic, and never sooner because the
+// machine is busy. Without a deadline it is ten minutes.
+func Patience(t testing.TB) time.Duration {
+	d, ok := t.(interface{ Deadline() (time.Time, bool) })
+	if !ok {
+		return 10 * time.Minute
+	}
+	end, ok := d.Deadline()
+	if !ok {
+		return 10 * time.Minute
+	}
+	return max(time.Until(end)-time.Minute, time.Minute)
 }

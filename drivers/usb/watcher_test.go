@@ -3,6 +3,7 @@ package usb_test
 import (
 	"context"
 	"errors"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,7 +105,7 @@ func (h *harness) expect(want ...string) []usb.Event {
 			}
 		case err := <-h.done:
 			h.t.Fatalf("Run ended with %v; waiting for %q", err, w)
-		case <-time.After(10 * time.Second):
+		case <-time.After(testenv.Patience(h.t)):
 			h.t.Fatalf("no event; want %q", w)
 		}
 	}
@@ -249,7 +250,7 @@ func TestWatcherCancelReturnsPromptly(t *testing.T) {
 			t.Errorf("got %v; want context.Canceled", err)
 		}
 		h.done <- err
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.Patience(t)):
 		t.Fatal("Run did not return after cancel")
 	}
 }
