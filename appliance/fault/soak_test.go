@@ -105,7 +105,7 @@ func (s *boxService) swapTo(drives map[string]string, due time.Time) {
 	at := due.Add(30 * time.Second)
 	s.setClock(at)
 	st := s.wait("swap due", 2*time.Minute, func(st *status.Status) bool {
-		return len(st.Conditions) > 0 && st.Conditions[0].Name == "swap due"
+		return hasCondition(st, "swap due")
 	})
 	next := drives[st.Expected]
 	if next == "" {
