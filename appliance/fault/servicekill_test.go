@@ -3,9 +3,7 @@ package fault
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/clinicbox/clinicbox/rotation"
 	"github.com/jackc/pglogrepl"
 )
@@ -275,7 +274,7 @@ func (s *boxService) vaultCatchesUp(claimed postgres.LSN, vaultDir string, k key
 		}
 		l, err := pglogrepl.ParseLSN(st.Offsite[0].Lag.FlushedLSN)
 		return err == nil && l >= claimed
-	}, func() string { return fmt.Sprint(treeBytes(vaultDir)) })
+	}, func() string { return fmt.Sprint(testenv.DirBytes(vaultDir)) })
 	if err := s.proc.Interrupt(); err != nil {
 		s.t.Errorf("clean stop: %v\n%s", err, lastLines(s.proc.Output(), 20))
 	}
@@ -294,19 +293,5 @@ func verifiedOK(st *status.Status) int {
 			n++
 		}
 	}
-	return n
-}
-
-// treeBytes is the size of the files under dir, counted as they grow.
-func treeBytes(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
 	return n
 }

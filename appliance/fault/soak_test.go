@@ -16,6 +16,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -146,7 +147,7 @@ var goroutinesLine = regexp.MustCompile(`msg="clock moved" now=\S+ goroutines=(\
 func (s *boxService) sample(day int, k key) soakSample {
 	s.t.Helper()
 	pid := s.proc.cmd.Process.Pid
-	x := soakSample{Day: day, State: treeBytes(s.state)}
+	x := soakSample{Day: day, State: testenv.DirBytes(s.state)}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			f := strings.Fields(l)

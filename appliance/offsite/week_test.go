@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -161,7 +160,7 @@ func TestOffsiteWeekBenchmark(t *testing.T) {
 		if d.Kind == "" {
 			d.Kind = string(archive.KindFull)
 		}
-		d.SpoolBytes = dirBytes(spool)
+		d.SpoolBytes = testenv.DirBytes(spool)
 		if fi, err := os.Stat(filepath.Join(spool, "blockmap")); err == nil {
 			d.BlockMap = fi.Size()
 		}
@@ -191,7 +190,7 @@ func uploadMeasured(t *testing.T, sh *offsite.Shipper, drive, id string, wireByt
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			peak.Store(max(peak.Load(), dirBytes(spool)))
+			peak.Store(max(peak.Load(), testenv.DirBytes(spool)))
 			select {
 			case <-lctx.Done():
 				return
@@ -227,20 +226,6 @@ func vaultBackup(t *testing.T, vaultDir, id string) *archive.Backup {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// dirBytes is the size of the regular files under dir.
-func dirBytes(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 // peakRSSMiB is the test process's peak resident set (VmHWM): the box's

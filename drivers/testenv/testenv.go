@@ -8,9 +8,11 @@ package testenv
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -107,4 +109,19 @@ func Patience(t testing.TB) time.Duration {
 		return 10 * time.Minute
 	}
 	return max(time.Until(end)-time.Minute, time.Minute)
+}
+
+// DirBytes is the size of the regular files under dir, read while they
+// may still grow or go: what cannot be read is not counted.
+func DirBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
