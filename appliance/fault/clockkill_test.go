@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,13 +200,6 @@ func (s *boxService) killInEject(rng *rand.Rand) []string {
 	return s.killAfter(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
 }
 
-// hasCondition reports whether st lists the condition name. The swap's may
-// come after another: once the clock has run a week past the last swap,
-// "drive overdue" heads the list.
-func hasCondition(st *status.Status, name string) bool {
-	return slices.ContainsFunc(st.Conditions, func(c status.Condition) bool { return c.Name == name })
-}
-
 // killInSwap moves the clock to the next swap, ejects the drive (the
 // button's eject on "swap due") and kills the service at one of the
 // swap's stages, then finishes the swap with the restarted service: the
@@ -217,8 +209,11 @@ func (s *boxService) killInSwap(b *box, day time.Time, next string, rng *rand.Ra
 	s.t.Helper()
 	s.setClock(time.Date(day.Year(), day.Month(), day.Day(), 8, 0, 30, 0, time.UTC))
 	swapAt := s.now()
+	// Not only at the head of the list: once the clock has run a week past
+	// the last swap, "drive overdue" leads.
 	s.wait("swap due", 2*time.Minute, func(st *status.Status) bool {
-		return hasCondition(st, string(rotation.SwapDue))
+		_, ok := condition(*st, string(rotation.SwapDue), "")
+		return ok
 	})
 	oldImg := s.img
 	stage := rng.IntN(3)

@@ -106,7 +106,8 @@ func (s *boxService) swapTo(drives map[string]string, due time.Time) {
 	at := due.Add(30 * time.Second)
 	s.setClock(at)
 	st := s.wait("swap due", 2*time.Minute, func(st *status.Status) bool {
-		return hasCondition(st, "swap due")
+		_, ok := condition(*st, "swap due", "")
+		return ok
 	})
 	next := drives[st.Expected]
 	if next == "" {
