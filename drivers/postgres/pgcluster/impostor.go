@@ -93,12 +93,18 @@ func (m *Impostor) serve(c net.Conn) {
 	b := make([]byte, 4096)
 	for {
 		n, err := conn.Read(b)
-		m.record(b[:n], true)
+		// A Terminate is the client's goodbye, not an answer: pgconn sends
+		// one from a goroutine when it gives up on a connection, racing its
+		// own close, so it may or may not arrive.
+		m.record(bytes.TrimPrefix(b[:n], terminate), true)
 		if n > 0 || err != nil {
 			return
 		}
 	}
 }
+
+// terminate is the protocol's Terminate message.
+var terminate = []byte{'X', 0, 0, 0, 4}
 
 // readStartup reads an untyped message (SSLRequest, StartupMessage).
 func (m *Impostor) readStartup(c net.Conn) ([]byte, error) {
