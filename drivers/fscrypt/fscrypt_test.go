@@ -8,15 +8,9 @@ import (
 	"testing"
 
 	"github.com/clinicbox/clinicbox/drivers/fscrypt"
-	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/clinicbox/clinicbox/drivers/usb/usbtest"
 	"golang.org/x/sys/unix"
 )
-
-func TestMain(m *testing.M) {
-	testenv.RequireAll()
-	os.Exit(m.Run())
-}
 
 // mountImage formats an ext4 image with mkfs options, attaches and mounts it.
 func mountImage(t *testing.T, opts ...string) (img, dir string, l *usbtest.Loop) {
