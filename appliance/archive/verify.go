@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
@@ -69,7 +70,7 @@ func (r *Report) count(stored, raw int64) {
 type VerifyOptions struct {
 	Identities []age.Identity
 	Backup     string // only this backup and the WAL it needs; "" for all
-	Parallel   int    // workers; 0 means GOMAXPROCS
+	Parallel   int    // workers, each holding a segment (16 MiB); 0 means GOMAXPROCS
 	Record     bool   // write each backup's result to its verify.json
 	Now        func() time.Time
 }
@@ -102,15 +103,19 @@ func (r *Repo) Verify(ctx context.Context, opt VerifyOptions) (*Report, error) {
 		return nil, err
 	}
 	plan := r.walPlan(rep, backups, tls, opt.Backup == "")
-	jobs := make(chan func(), 64)
+	jobs := make(chan func(*segBuf), 64)
 	var wg sync.WaitGroup
-	for range max(opt.Parallel, runtime.GOMAXPROCS(0)) {
+	for range cmp.Or(max(opt.Parallel, 0), runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A worker's buffers serve all its jobs: a segment is 16 MiB,
+			// and one allocated per segment was most of what the box's
+			// service allocated (and so most of its resident memory).
+			buf := new(segBuf)
 			for j := range jobs {
 				if ctx.Err() == nil {
-					j()
+					j(buf)
 				}
 			}
 		}()
@@ -123,7 +128,7 @@ func (r *Repo) Verify(ctx context.Context, opt VerifyOptions) (*Report, error) {
 	}
 	for _, seg := range plan {
 		seg := seg
-		jobs <- func() { r.checkSegment(seg, rep, opt.Identities) }
+		jobs <- func(buf *segBuf) { r.checkSegment(seg, rep, opt.Identities, buf) }
 	}
 	close(jobs)
 	wg.Wait()

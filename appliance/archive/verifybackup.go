@@ -29,7 +29,7 @@ type backupState struct {
 }
 
 // queueBackup reads a backup's manifest and queues one job per archive.
-func (r *Repo) queueBackup(b *Backup, br *BackupReport, rep *Report, ids []age.Identity, jobs chan<- func()) *backupState {
+func (r *Repo) queueBackup(b *Backup, br *BackupReport, rep *Report, ids []age.Identity, jobs chan<- func(*segBuf)) *backupState {
 	st := &backupState{b: b, seen: map[string]bool{}}
 	signed, note, err := r.checkMetadata(b, ids)
 	if err != nil {
@@ -57,7 +57,7 @@ func (r *Repo) queueBackup(b *Backup, br *BackupReport, rep *Report, ids []age.I
 			continue
 		}
 		f := f
-		jobs <- func() { r.checkArchive(st, f, rep, ids) }
+		jobs <- func(buf *segBuf) { r.checkArchive(st, f, rep, ids, buf) }
 	}
 	return st
 }
@@ -139,7 +139,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // checkArchive streams one tar and checks each file against the manifest.
-func (r *Repo) checkArchive(st *backupState, f StoredFile, rep *Report, ids []age.Identity) {
+func (r *Repo) checkArchive(st *backupState, f StoredFile, rep *Report, ids []age.Identity, buf *segBuf) {
 	obj := st.b.ID + "/" + f.Name
 	prefix := ""
 	if f.Location != "" {
@@ -160,7 +160,7 @@ func (r *Repo) checkArchive(st *backupState, f StoredFile, rep *Report, ids []ag
 			case bad != "":
 				rep.add(obj, "entry %q: %s", h.Name, bad)
 			case h.Typeflag == tar.TypeReg:
-				r.checkEntry(st, obj, prefix+path.Clean(h.Name), h, body, rep)
+				r.checkEntry(st, obj, prefix+path.Clean(h.Name), body, rep, buf)
 			}
 			return nil
 		})
@@ -170,7 +170,7 @@ func (r *Repo) checkArchive(st *backupState, f StoredFile, rep *Report, ids []ag
 	}
 }
 
-func (r *Repo) checkEntry(st *backupState, obj, name string, h *tar.Header, tr io.Reader, rep *Report) {
+func (r *Repo) checkEntry(st *backupState, obj, name string, tr io.Reader, rep *Report, buf *segBuf) {
 	mf, ok := st.manifest[name]
 	st.mu.Lock()
 	st.seen[name] = true
@@ -188,7 +188,10 @@ func (r *Repo) checkEntry(st *backupState, obj, name string, h *tar.Header, tr i
 	if hsh != nil {
 		w = hsh
 	}
-	n, err := io.Copy(w, tr)
+	if buf.copy == nil {
+		buf.copy = make([]byte, 64<<10)
+	}
+	n, err := io.CopyBuffer(w, tr, buf.copy) // a backup has thousands of files: one buffer for all
 	if err != nil {
 		rep.add(obj, "file %s: %v", name, err)
 		return

@@ -139,12 +139,12 @@ func (r *Repo) needs(b *Backup, obj string) bool {
 }
 
 // checkSegment decrypts a segment and checks its page headers.
-func (r *Repo) checkSegment(j segJob, rep *Report, ids []age.Identity) {
+func (r *Repo) checkSegment(j segJob, rep *Report, ids []age.Identity, buf *segBuf) {
 	// The state is read before the segment: a stream may still be writing
 	// (the box verifies while it streams), and every position the state
 	// shows was fsynced into the partial file before the state was written.
 	st, stOK := r.WALState()
-	sd, err := r.ReadSegment(j.tli, j.segNo, ids)
+	sd, err := r.readSegment(j.tli, j.segNo, ids, buf.sized(r.Info.SegmentSize), &buf.z)
 	if err != nil {
 		rep.add(j.name, "%v", err)
 		return

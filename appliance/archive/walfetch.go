@@ -39,11 +39,22 @@ func (r *Repo) FetchComplete(name, dest string, ids []age.Identity) error {
 // fetchBufs recycles the buffers of a fetch (a prefetcher fetches one
 // segment after another): allocating and clearing 16 MB each time costs
 // more than decompressing into it.
-var fetchBufs = make(chan *fetchBuf, 2)
+var fetchBufs = make(chan *segBuf, 2)
 
-type fetchBuf struct {
-	seg []byte
-	z   bytes.Buffer
+// segBuf holds one decrypted segment and its compressed bytes: a reader of
+// one segment after another (a prefetcher, a verify worker) keeps one.
+type segBuf struct {
+	seg  []byte
+	z    bytes.Buffer
+	copy []byte // for copying an archive's files through their checksums
+}
+
+// sized returns the segment buffer, allocated at the segment size n.
+func (b *segBuf) sized(n uint64) []byte {
+	if uint64(len(b.seg)) != n {
+		b.seg = make([]byte, n)
+	}
+	return b.seg
 }
 
 func (r *Repo) fetchSegment(name, dest string, ids []age.Identity, complete bool) error {
@@ -51,14 +62,11 @@ func (r *Repo) fetchSegment(name, dest string, ids []age.Identity, complete bool
 	if !ok {
 		return fmt.Errorf("archive: %q: %w", name, ErrNoSegment)
 	}
-	var buf *fetchBuf
+	var buf *segBuf
 	select {
 	case buf = <-fetchBufs:
 	default:
-		buf = new(fetchBuf)
-	}
-	if uint64(len(buf.seg)) != r.Info.SegmentSize {
-		buf.seg = make([]byte, r.Info.SegmentSize)
+		buf = new(segBuf)
 	}
 	defer func() {
 		select {
@@ -66,7 +74,7 @@ func (r *Repo) fetchSegment(name, dest string, ids []age.Identity, complete bool
 		default:
 		}
 	}()
-	sd, err := r.readSegment(tli, segNo, ids, buf.seg, &buf.z)
+	sd, err := r.readSegment(tli, segNo, ids, buf.sized(r.Info.SegmentSize), &buf.z)
 	if err != nil {
 		return err
 	}

@@ -229,11 +229,29 @@ func (w *WALWriter) SwitchTimeline(next uint32, end LSN) error {
 	return err
 }
 
+// recordEncoders keep the encoders of sealRecord across garbage
+// collections (a sync.Pool is emptied at each, and under the service's
+// memory limit they are frequent). Records are about a MiB (the offsite
+// stream sends one per MiB at most), so a 1 MiB window loses nothing;
+// the 4 MiB window of the streaming encoders kept 4 MiB of history each.
+var recordEncoders = make(chan *zstd.Encoder, 2)
+
+const recordWindow = 1 << 20
+
 // sealRecord compresses and seals WAL bytes as one record of a partial file.
 func sealRecord(p []byte, tli uint32, segNo uint64, offset int, r *Repo) ([]byte, error) {
-	enc := encoders.Get().(*zstd.Encoder)
+	var enc *zstd.Encoder
+	select {
+	case enc = <-recordEncoders:
+	default:
+		enc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(recordWindow), zstd.WithLowerEncoderMem(true))
+	}
 	frame, sum := (&frameEncoder{zstd: enc}).encode(make([]byte, 0, len(p)/2+frameHdr), CodecZstd, p)
-	encoders.Put(enc)
+	select {
+	case recordEncoders <- enc:
+	default:
+	}
 	var d digester
 	d.add(len(p), sum)
 	return appendRecord(nil, []*[]byte{&frame}, tli, segNo, offset, &d, r)
