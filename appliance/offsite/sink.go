@@ -12,23 +12,30 @@ import (
 )
 
 // sink stores streamed WAL in the vault: it is the postgres.WALSink of the
-// offsite stream. Like archive.WALWriter it keeps the segment being
-// received in memory; each Flush seals what is new as one record of the
-// repository format and sends it, and returns only what the vault has
-// acknowledged as fsynced, which is all the server's slot ever hears.
+// offsite stream. It keeps only what the vault does not hold yet, at most
+// about a record (maxRecord): each Flush, and Write whenever that much is
+// waiting, seals it as one record of the repository format and sends it.
+// Flush returns only what the vault has acknowledged as fsynced, which is
+// all the server's slot ever hears. (It kept the whole segment, 16 MiB for
+// the life of the stream, which no record needed.)
 type sink struct {
 	s      *Shipper
 	ctx    context.Context
 	sealer *archive.WALSealer
 	size   uint64
 
-	tli   uint32
-	seg   uint64
-	buf   []byte
-	fill  int // bytes of the segment received
-	sent  int // bytes of the segment durable at the vault
-	began bool
+	tli     uint32
+	seg     uint64
+	pending []byte // the segment's bytes from sent to fill
+	fill    int    // bytes of the segment received
+	sent    int    // bytes of the segment durable at the vault
+	began   bool
 }
+
+// maxRecord is how much WAL waits for the vault before Write sends it
+// without waiting for the stream's Flush: while a backlog drains, a
+// record per MiB instead of one per segment.
+const maxRecord = 1 << 20
 
 var _ postgres.WALSink = (*sink)(nil)
 
@@ -56,6 +63,7 @@ func (k *sink) Begin(tli uint32, lsn archive.LSN) error {
 		return err
 	}
 	k.tli, k.seg, k.fill, k.sent, k.began = tli, uint64(lsn)/k.size, 0, 0, true
+	k.pending = k.pending[:0]
 	if p.Timeline == tli && p.Durable > lsn && p.Durable < lsn+archive.LSN(k.size) {
 		k.sent = int(p.Durable - lsn)
 	}
@@ -69,13 +77,16 @@ func (k *sink) Write(lsn archive.LSN, data []byte) error {
 	}
 	k.s.lag.seen(lsn+archive.LSN(len(data)), k.s.now())
 	for len(data) > 0 {
-		n := copy(k.buf[k.fill:], data)
-		k.fill += n
+		n := min(len(data), int(k.size)-k.fill)
+		k.take(data[:n])
 		data = data[n:]
-		if k.fill == len(k.buf) {
-			if _, err := k.Flush(); err != nil {
-				return err
-			}
+		if k.fill < int(k.size) && len(k.pending) < maxRecord {
+			continue
+		}
+		if _, err := k.Flush(); err != nil {
+			return err
+		}
+		if k.fill == int(k.size) {
 			k.seg++
 			k.fill, k.sent = 0, 0
 		}
@@ -83,10 +94,24 @@ func (k *sink) Write(lsn archive.LSN, data []byte) error {
 	return nil
 }
 
+// take adds p to the segment at fill, keeping only what the vault does not
+// hold (a restreamed segment starts before what it holds).
+func (k *sink) take(p []byte) {
+	start := k.fill
+	k.fill += len(p)
+	if k.fill <= k.sent {
+		return
+	}
+	if start < k.sent {
+		p = p[k.sent-start:]
+	}
+	k.pending = append(k.pending, p...)
+}
+
 // Flush sends what is new in the segment as one sealed record.
 func (k *sink) Flush() (archive.LSN, error) {
 	if k.fill > k.sent {
-		rec, err := k.sealer.Record(k.tli, k.seg, k.sent, k.buf[k.sent:k.fill])
+		rec, err := k.sealer.Record(k.tli, k.seg, k.sent, k.pending)
 		if err != nil {
 			return 0, err
 		}
@@ -108,7 +133,7 @@ func (k *sink) Flush() (archive.LSN, error) {
 		}
 		k.s.wire.Add(int64(len(rec)))
 		k.s.raw.Add(int64(k.fill - k.sent))
-		k.sent = k.fill
+		k.sent, k.pending = k.fill, k.pending[:0]
 	}
 	k.s.ack(k.tli, k.segStart()+archive.LSN(k.sent))
 	// While a segment is restreamed, the vault may hold more of it than
