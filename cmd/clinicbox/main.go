@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	fmt.Fprintln(stdout, "clinicbox: starting")
 	log := slog.New(slog.NewTextHandler(stdout, nil))
+	setMemoryLimit(log)
 	set, err := loadSettings(o.settings)
 	if err != nil {
 		// First run, or a broken file: say what to do and stay up, so the
