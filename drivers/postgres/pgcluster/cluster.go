@@ -129,7 +129,10 @@ func (c *Cluster) Chown(path string) error {
 func (c *Cluster) Command(ctx context.Context, prog string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, filepath.Join(c.BinDir, prog), args...)
 	cmd.Dir = c.Dir
-	cmd.Env = append(os.Environ(), "PGHOST="+c.SockDir, "PGPORT="+strconv.Itoa(c.Port), "PGUSER=postgres", "PGDATABASE=postgres", "LC_ALL=C")
+	cmd.Env = append(os.Environ(), "PGHOST="+c.SockDir, "PGUSER=postgres", "PGDATABASE=postgres", "LC_ALL=C")
+	if c.Port != 0 { // initdb runs before the port is chosen
+		cmd.Env = append(cmd.Env, "PGPORT="+strconv.Itoa(c.Port))
+	}
 	if c.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	}
@@ -145,11 +148,6 @@ func (c *Cluster) run(ctx context.Context, prog string, args ...string) error {
 }
 
 func (c *Cluster) start(ctx context.Context, opt Options) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	c.Port = port
 	if err := c.run(ctx, "initdb", "-D", c.DataDir, "-U", "postgres", "--data-checksums",
 		"--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"); err != nil {
 		return err
@@ -159,7 +157,6 @@ func (c *Cluster) start(ctx context.Context, opt Options) error {
 		fsync = "on"
 	}
 	conf := []string{
-		fmt.Sprintf("port = %d", port),
 		fmt.Sprintf("unix_socket_directories = '%s'", c.SockDir),
 		"wal_level = replica", "max_wal_senders = 16", "max_replication_slots = 16",
 		"track_commit_timestamp = on", "fsync = " + fsync, "full_page_writes = on",
@@ -181,7 +178,7 @@ func (c *Cluster) start(ctx context.Context, opt Options) error {
 	if err := appendFile(filepath.Join(c.DataDir, "pg_hba.conf"), hba); err != nil {
 		return err
 	}
-	if err := c.run(ctx, "pg_ctl", "-D", c.DataDir, "-l", filepath.Join(c.Dir, "postgres.log"), "-w", "-t", "60", "start"); err != nil {
+	if err := c.startOnFreePort(ctx); err != nil {
 		return err
 	}
 	return c.Exec(ctx,
@@ -274,7 +271,36 @@ func appendFile(name, text string) error {
 	return f.Close()
 }
 
-func freePort() (int, error) {
+// startOnFreePort starts the server on a port that was free a moment
+// before. Another process may take it in between (another test run on the
+// machine picks ports the same way, and any outgoing connection may get it
+// as its local port): then the server cannot bind it, and another is tried.
+func (c *Cluster) startOnFreePort(ctx context.Context) error {
+	logFile := filepath.Join(c.Dir, "postgres.log")
+	for try := 1; ; try++ {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		c.Port = port
+		os.Remove(logFile) // this attempt's log only
+		// The last port line of postgresql.conf is the one that counts.
+		if err := appendFile(filepath.Join(c.DataDir, "postgresql.conf"), fmt.Sprintf("port = %d\n", port)); err != nil {
+			return err
+		}
+		err = c.run(ctx, "pg_ctl", "-D", c.DataDir, "-l", logFile, "-w", "-t", "60", "start")
+		if err == nil || try == 5 {
+			return err
+		}
+		if log, _ := os.ReadFile(logFile); !strings.Contains(string(log), "Address already in use") {
+			return err
+		}
+	}
+}
+
+// freePort is a loopback port nobody listens on now; a variable for the
+// test that hands out a taken one.
+var freePort = func() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
