@@ -54,36 +54,66 @@ func (u *USBDrives) Run(ctx context.Context, out chan<- drive.Event) error {
 			}
 			return err
 		case ev := <-events:
-			if ev := u.track(present, ev); ev != nil {
-				out <- *ev
+			for _, de := range u.track(present, ev) {
+				out <- de
 			}
 		}
 	}
 }
 
 // track follows the kernel's event in present (the drives by device
-// name) and returns the drive event it makes, if any.
-func (u *USBDrives) track(present map[string]*usbDrive, ev usb.Event) *drive.Event {
+// name) and returns the drive events it makes. A device name says nothing
+// about which drive is behind it: the kernel gives a detached loop
+// device's number, or a pulled disk's sdX, to whatever comes next, and a
+// fast swap can reach the box as a change of the device (or, after a
+// rescan, as a second add) instead of a removal and an addition. So a
+// present device whose media changed, or whose size, filesystem or serial
+// differs, is a drive that left and another that came.
+func (u *USBDrives) track(present map[string]*usbDrive, ev usb.Event) []drive.Event {
 	switch ev.Kind {
-	case usb.Added:
-		if present[ev.Name] != nil {
-			return nil
-		}
+	case usb.Added, usb.Changed:
+		old := present[ev.Name]
+		var out []drive.Event
 		id, err := u.Identifier.Identify(ev.Name)
+		if old != nil {
+			if err == nil && !ev.MediaChange && sameDrive(old.id, id) {
+				return nil // reported again or rescanned: the same drive
+			}
+			out = append(out, u.leave(present, ev.Name))
+		}
 		if err != nil || id.FS.Type == "" || !u.accepts(id) {
-			return nil // no filesystem here (its partitions may have one), or not a backup drive
+			return out // no filesystem here (its partitions may have one), or not a backup drive
 		}
 		d := &usbDrive{u: u, id: id}
 		present[ev.Name] = d
-		return &drive.Event{Arrived: true, Drive: d}
+		return append(out, drive.Event{Arrived: true, Drive: d})
 	case usb.Removed:
-		if d := present[ev.Name]; d != nil {
-			delete(present, ev.Name)
-			d.gone()
-			return &drive.Event{Drive: d}
+		if present[ev.Name] != nil {
+			return []drive.Event{u.leave(present, ev.Name)}
 		}
 	}
 	return nil
+}
+
+// leave marks the drive at name gone and returns its removal.
+func (u *USBDrives) leave(present map[string]*usbDrive, name string) drive.Event {
+	d := present[name]
+	delete(present, name)
+	d.gone()
+	return drive.Event{Drive: d}
+}
+
+// sameDrive reports whether two identities read from one device name are
+// the same drive: the same size, filesystem (type, UUID, label) and USB
+// serial.
+func sameDrive(a, b usb.Identity) bool {
+	serial := func(id usb.Identity) string {
+		if id.USB == nil {
+			return ""
+		}
+		return id.USB.Serial
+	}
+	return a.Size == b.Size && a.FS == b.FS && serial(a) == serial(b)
 }
 
 // accepts reports whether a device is a backup drive.

@@ -29,6 +29,25 @@ type Loop struct {
 // unless running as root with /dev/loop-control.
 func AttachLoop(t testing.TB, image string) *Loop {
 	t.Helper()
+	return attachFor(t, image, attach)
+}
+
+// AttachLoopAt is AttachLoop on the loop device name ("loop3"), which must
+// be free: a test of what happens when the kernel gives a device's number
+// to another image.
+func AttachLoopAt(t testing.TB, image, name string) *Loop {
+	t.Helper()
+	return attachFor(t, image, func(image string) (*Loop, error) {
+		l, err := configure(image, name)
+		if errors.Is(err, unix.EBUSY) {
+			err = fmt.Errorf("%w (another process took it)", err)
+		}
+		return l, err
+	})
+}
+
+func attachFor(t testing.TB, image string, attach func(string) (*Loop, error)) *Loop {
+	t.Helper()
 	testenv.NeedRoot(t)
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
 		testenv.Skip(t, "no /dev/loop-control")
@@ -53,6 +72,22 @@ func attach(image string) (*Loop, error) {
 		return nil, fmt.Errorf("usbtest: attach %s: %w", image, err)
 	}
 	defer ctl.Close()
+	for range 50 {
+		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+		if err != nil {
+			return nil, fmt.Errorf("usbtest: attach %s: LOOP_CTL_GET_FREE: %w", image, err)
+		}
+		l, err := configure(image, fmt.Sprintf("loop%d", n))
+		if errors.Is(err, unix.EBUSY) {
+			continue
+		}
+		return l, err
+	}
+	return nil, fmt.Errorf("usbtest: attach %s: no free loop device", image)
+}
+
+// configure attaches image to the loop device name; EBUSY when it is taken.
+func configure(image, name string) (*Loop, error) {
 	img, err := os.OpenFile(image, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("usbtest: attach %s: %w", image, err)
@@ -60,27 +95,16 @@ func attach(image string) (*Loop, error) {
 	defer img.Close()
 	cfg := unix.LoopConfig{Fd: uint32(img.Fd())}
 	copy(cfg.Info.File_name[:len(cfg.Info.File_name)-1], filepath.Base(image))
-	for range 50 {
-		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
-		if err != nil {
-			return nil, fmt.Errorf("usbtest: attach %s: LOOP_CTL_GET_FREE: %w", image, err)
-		}
-		name := fmt.Sprintf("loop%d", n)
-		dev, err := os.OpenFile("/dev/"+name, os.O_RDWR, 0)
-		if err != nil {
-			return nil, fmt.Errorf("usbtest: attach %s: %w", image, err)
-		}
-		err = unix.IoctlLoopConfigure(int(dev.Fd()), &cfg)
-		dev.Close()
-		if errors.Is(err, unix.EBUSY) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("usbtest: attach %s to %s: %w", image, name, err)
-		}
-		return &Loop{Name: name, Dev: "/dev/" + name}, nil
+	dev, err := os.OpenFile("/dev/"+name, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("usbtest: attach %s: %w", image, err)
 	}
-	return nil, fmt.Errorf("usbtest: attach %s: no free loop device", image)
+	err = unix.IoctlLoopConfigure(int(dev.Fd()), &cfg)
+	dev.Close()
+	if err != nil {
+		return nil, fmt.Errorf("usbtest: attach %s to %s: %w", image, name, err)
+	}
+	return &Loop{Name: name, Dev: "/dev/" + name}, nil
 }
 
 // Detach detaches the loop device, like pulling the drive. If it is still
