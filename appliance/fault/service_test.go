@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,17 +94,10 @@ func newBoxService(t *testing.T, size int64) *boxService {
 	}
 	s.setPath = filepath.Join(top, "settings.json")
 	s.plug(s.newImage("son.img", size))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s.base = "https://" + addr
 	s.state = filepath.Join(top, "state")
 	// The console is a file: what a monitor at the box would show.
 	s.console = filepath.Join(top, "console")
-	s.args = []string{"-settings", s.setPath, "-state", s.state, "-run", s.run, "-listen", addr, "-loop-drives", images, "-console", s.console}
+	s.args = []string{"-settings", s.setPath, "-state", s.state, "-run", s.run, "-listen", "127.0.0.1:0", "-loop-drives", images, "-console", s.console}
 	return s
 }
 
@@ -160,7 +152,18 @@ func (s *boxService) start() {
 	}
 	s.top.Cleanup(func() { p.Kill() })
 	s.proc, s.started = p, time.Now()
+	s.base = ""
 	s.poll("the box's pages to sign in", time.Minute, func() bool {
+		// The service listens on a port the system chooses (a port picked
+		// here and handed to it could be taken by another process before
+		// it bound it, at every restart) and logs which.
+		if s.base == "" {
+			m := pagesLine.FindAllStringSubmatch(s.proc.Output(), -1)
+			if len(m) == 0 {
+				return false
+			}
+			s.base = "https://" + m[len(m)-1][1]
+		}
 		// The service makes its certificate at its first start and keeps
 		// it in its state directory: the client pins what it finds there.
 		fp, err := web.ReadFingerprint(filepath.Join(s.state, "web"))
@@ -189,6 +192,9 @@ func setupCode(console string) string {
 	}
 	return string(m[len(m)-1][1])
 }
+
+// pagesLine is cmd/clinicbox's line naming the address of its LAN pages.
+var pagesLine = regexp.MustCompile(`msg="pages on the practice's network" addr=(\S+)`)
 
 var setupCodeLine = regexp.MustCompile(`setup code for the box's page: (\S+)`)
 

@@ -182,6 +182,10 @@ func tailnetCallers(node *tailnet.Node) func(context.Context, string) (web.Calle
 	}
 }
 
+// lanPagesLine is logged with the address the LAN pages listen on (the
+// fault suite runs the service on port 0 and reads it there).
+const lanPagesLine = "pages on the practice's network"
+
 // serve serves the pages on the tailnet, when there is a node, and on the
 // practice's network.
 func (o options) serve(ctx context.Context, node *tailnet.Node, pages *web.Server, log *slog.Logger) *servers {
@@ -189,8 +193,11 @@ func (o options) serve(ctx context.Context, node *tailnet.Node, pages *web.Serve
 	if node != nil {
 		served.serveTailnet(ctx, node, pages, log)
 	}
-	if err := served.serveLAN(pages, o.listen); err != nil {
+	addr, err := served.serveLAN(pages, o.listen)
+	if err != nil {
 		log.Error("the box's pages are not served", "addr", o.listen, "err", err)
+	} else {
+		log.Info(lanPagesLine, "addr", addr.String())
 	}
 	return &served
 }

@@ -40,13 +40,15 @@ func (s *servers) shutdown(ctx context.Context) {
 // serveLAN serves the pages on the practice's network at addr: HTTPS with
 // the box's own certificate, and on the same port plain HTTP that is
 // only redirected to HTTPS.
-func (s *servers) serveLAN(pages *web.Server, addr string) error {
+// It returns the address listened on: with port 0 (tests) the system
+// chooses a free one, which no other process can take in between.
+func (s *servers) serveLAN(pages *web.Server, addr string) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.serve(web.SplitTLS(ln, pages.Cert().TLSConfig()), pages.LAN())
-	return nil
+	return ln.Addr(), nil
 }
 
 // serveTailnet serves the pages to remote support on the tailnet.
