@@ -34,7 +34,10 @@ type DrillOptions struct {
 	// ScratchParent is where the scratch directory is made; empty means
 	// the system's temporary directory.
 	ScratchParent string
-	Now           func() time.Time
+	// ScratchInRAM says that ScratchParent is in memory only (the report
+	// says so).
+	ScratchInRAM bool
+	Now          func() time.Time
 }
 
 // Drill restores into a scratch directory, starts a private PostgreSQL,
@@ -61,7 +64,12 @@ func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
 		return rep, err
 	}
 	rep.Server = bin.Version
+	if opt.ScratchInRAM {
+		rep.Scratch = "memory"
+	}
+	resetOwnPeak()
 	err = drill(ctx, opt, bin, rep, start)
+	rep.ProgramPeakRSS = ownPeak()
 	if err != nil {
 		rep.Failure = err.Error()
 	}
@@ -147,6 +155,8 @@ func drill(ctx context.Context, opt DrillOptions, bin pgbin.Bin, rep *Report, st
 	// A drill stopped while pg_ctl waits for the server to start leaves the
 	// server running: stop it before the scratch directory goes.
 	defer srv.Stop()
+	peak := samplePeak(pgdata)
+	defer func() { rep.ServerPeakRSS = peak.finish() }()
 	if err := srv.start(ctx); err != nil {
 		return err
 	}
