@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/backup"
 	"github.com/clinicbox/clinicbox/appliance/drive"
@@ -269,7 +268,7 @@ func (a *Appliance) runBackup(ctx context.Context, b *inBox, why string) {
 		repo, err := a.openRepo(b)
 		if err == nil {
 			var rep *archive.Report
-			rep, err = repo.Verify(ctx, archive.VerifyOptions{Identities: []age.Identity{a.key.Identity}, Backup: bk.ID, Record: true, Now: a.cfg.Now})
+			rep, err = repo.Verify(ctx, archive.VerifyOptions{Identities: a.key.Identities(), Backup: bk.ID, Record: true, Now: a.cfg.Now})
 			if err == nil {
 				rec.VerifiedAt, rec.Verified = a.cfg.Now(), status.VerifiedOK
 				for _, p := range rep.Problems {
