@@ -75,7 +75,7 @@ func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
 	}
 	rep.OK = err == nil && rep.checksOK()
 	if !rep.OK && rep.Failure == "" {
-		rep.Failure = "a check failed"
+		rep.Failure = ChecksFailed
 	}
 	rep.Finished = opt.Now().UTC()
 	if err := rep.Sign(opt.Signer); err != nil {
@@ -88,6 +88,10 @@ func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
 	}
 	return rep, nil
 }
+
+// ChecksFailed is a report's Failure when the restore worked and a check
+// failed; the checks say which.
+const ChecksFailed = "a check failed"
 
 // FindServer finds the PostgreSQL programs of the repository's major
 // version (the server_version its backups were taken from).
