@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/backup"
 	"github.com/clinicbox/clinicbox/appliance/drive"
@@ -288,7 +287,7 @@ func (a *Appliance) verifyBackup(ctx context.Context, b *inBox, rec *status.Back
 	if err != nil {
 		return err
 	}
-	rep, err := repo.Verify(ctx, archive.VerifyOptions{Identities: []age.Identity{a.key.Identity}, Backup: rec.ID, Record: true, Now: a.cfg.Now,
+	rep, err := repo.Verify(ctx, archive.VerifyOptions{Identities: a.key.Identities(), Backup: rec.ID, Record: true, Now: a.cfg.Now,
 		Parallel: verifyWorkers})
 	if err != nil {
 		return err

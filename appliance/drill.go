@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/durable"
 	"github.com/clinicbox/clinicbox/appliance/restore"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
+	"github.com/clinicbox/clinicbox/drivers/tmpfs"
 	"github.com/clinicbox/clinicbox/rotation"
 )
 
@@ -31,12 +31,20 @@ type DrillConfig struct {
 	// /perm, whose filesystem has the encrypt feature), used when the
 	// drive's filesystem cannot encrypt; empty means none.
 	Scratch string
+	// RAMScratch is where the box mounts a drill's scratch in memory
+	// (tmpfs) when no file system can encrypt one (a kernel without
+	// fscrypt): only for a database that fits the memory the box can
+	// spare (see ramBudget). Empty means never: such a drill is not run.
+	RAMScratch string
+	// Memory reads the kernel's memory figures; nil means /proc/meminfo.
+	Memory func() (tmpfs.Memory, error)
 }
 
 // Names of the drill's conditions.
 const (
 	condDrilling    = "drilling"
 	condDrillFailed = "drill failed"
+	condDrillNotRun = "drill not run"
 )
 
 const (
@@ -217,18 +225,18 @@ func (a *Appliance) drillDrive(ctx context.Context, b *inBox, counts rowCounts, 
 	if err != nil {
 		return nil, target, err
 	}
-	scratch, err := openScratch(a.scratchParents(b))
+	scratch, err := a.drillScratch(b, repo, target)
 	if err != nil {
 		return nil, target, err
 	}
 	defer func() {
-		if err := scratch.Remove(); err != nil {
+		if err := scratch.remove(); err != nil {
 			a.log.Error("drill scratch not removed", "err", err)
 		}
 	}()
-	rep, err := restore.Drill(ctx, restore.DrillOptions{Repo: repo, Identities: []age.Identity{a.key.Identity}, IdentityFile: a.path("box.key"),
+	rep, err := restore.Drill(ctx, restore.DrillOptions{Repo: repo, Identities: a.key.Identities(), IdentityFile: a.path("box.key"),
 		Signer: a.key.Signer, Target: target, Checks: counts.checks(checks), FetchProgram: a.cfg.Drills.FetchProgram,
-		Save: true, ScratchParent: scratch.Path, Search: a.cfg.Drills.Search})
+		Save: true, ScratchParent: scratch.path, ScratchInRAM: scratch.inRAM, Search: a.cfg.Drills.Search})
 	return rep, target, err
 }
 
@@ -256,22 +264,28 @@ func (a *Appliance) drillDone(b *inBox, run *drillRun, rep *restore.Report, targ
 	d := status.Drill{Time: a.cfg.Now(), Drive: string(run.drive), Target: target.String()}
 	if rep != nil {
 		d.OK, d.RTO, d.RPO, d.Report = rep.OK, rep.RTO, rep.RPO, rep.Name()
+		d.InRAM, d.ServerPeakRSS, d.BoxPeakRSS = rep.Scratch == "memory", rep.ServerPeakRSS, rep.ProgramPeakRSS
 		d.Problems = drillProblems(rep)
 		if serr := a.saveDrillReport(rep); serr != nil {
 			a.log.Error("drill report not kept on the box", "err", serr)
 		}
 	}
 	if err != nil {
-		d.OK = false
+		var nr *notRunError
+		d.OK, d.NotRun = false, errors.As(err, &nr)
 		d.Problems = append(d.Problems, err.Error())
 	}
 	a.book.Drills = append(a.book.Drills, d)
 	if n := len(a.book.Drills); n > keepDrills {
 		a.book.Drills = a.book.Drills[n-keepDrills:]
 	}
-	if d.OK {
+	switch {
+	case d.OK:
 		a.event("drill", fmt.Sprintf("Restore drill of %s passed: a usable database in %.0f s, %.0f s of changes missing.", run.gen, d.RTO, d.RPO))
-	} else {
+	case d.NotRun:
+		a.onsets.renew(condDrillNotRun, string(run.drive))
+		a.event("drill", fmt.Sprintf("Restore drill of %s NOT RUN: %s", run.gen, first(d.Problems)))
+	default:
 		a.onsets.renew(condDrillFailed, string(run.drive))
 		a.event("drill", fmt.Sprintf("Restore drill of %s FAILED: %s", run.gen, first(d.Problems)))
 	}
@@ -290,7 +304,12 @@ func (a *Appliance) drillConditions() []status.Condition {
 			continue
 		}
 		last, ok := a.latestDrill(d.ID)
-		if ok && !last.OK {
+		switch {
+		case !ok || last.OK:
+		case last.NotRun:
+			out = append(out, status.Condition{Name: condDrillNotRun, Severity: status.Attention, Drive: string(d.ID), Since: last.Time,
+				Message: fmt.Sprintf("The box could not run the restore drill of %s: %s. Nobody knows whether its backups restore; call IT.", d.Generation, first(last.Problems))})
+		default:
 			out = append(out, status.Condition{Name: condDrillFailed, Severity: status.Failure, Drive: string(d.ID), Since: last.Time,
 				Message: fmt.Sprintf("The restore drill of %s failed: %s. Its backups may not restore; call IT.", d.Generation, first(last.Problems))})
 		}

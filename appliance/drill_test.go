@@ -253,7 +253,7 @@ func newWALGate(t *testing.T) *walGate {
 	if err := exec.Command("mkfifo", "-m", "0666", g.fifo).Run(); err != nil {
 		t.Fatal(err)
 	}
-	script := fmt.Sprintf("#!/bin/sh\necho $$ > %s/replaying\nread x < %s\nexec %s \"$@\"\n", dir, g.fifo, clinicctlBinary(t))
+	script := fmt.Sprintf("#!/bin/sh\necho $$ > %s/replaying\n[ -e %s/open ] || read x < %s\nexec %s \"$@\"\n", dir, dir, g.fifo, clinicctlBinary(t))
 	if err := os.WriteFile(g.program, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +276,12 @@ func (g *walGate) reached(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// open lets every restore_command through from now on, the one held too.
+func (g *walGate) open() {
+	os.WriteFile(filepath.Join(g.dir, "open"), nil, 0o644)
+	g.release()
 }
 
 // release lets the held restore_command go on.

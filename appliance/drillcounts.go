@@ -59,13 +59,15 @@ func (rc rowCounts) checks(practice *restore.Checks) *restore.Checks {
 // failure, then each failed check.
 func drillProblems(rep *restore.Report) []string {
 	var out []string
-	if rep.Failure != "" {
-		out = append(out, summarizeFailure(rep.Failure))
-	}
 	for _, c := range rep.Checks {
 		if !c.OK {
 			out = append(out, fmt.Sprintf("%s: %s", c.Name, c.Detail))
 		}
+	}
+	// The failing checks say more than the report's "a check failed",
+	// and the first problem is what the panel and the alert show.
+	if rep.Failure != "" && (rep.Failure != restore.ChecksFailed || len(out) == 0) {
+		out = append([]string{summarizeFailure(rep.Failure)}, out...)
 	}
 	return out
 }

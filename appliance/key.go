@@ -78,6 +78,9 @@ func newKey(id *age.X25519Identity) *Key {
 // Recipient is the box key's public half.
 func (k *Key) Recipient() string { return k.Identity.Recipient().String() }
 
+// Identities are what the box decrypts its repositories with.
+func (k *Key) Identities() []age.Identity { return []age.Identity{k.Identity} }
+
 // drivePurpose is what a drive identity's signature is for.
 const drivePurpose = "drive-identity"
 

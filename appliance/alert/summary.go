@@ -76,7 +76,10 @@ func (n *Notifier) summary(now time.Time, st status.Status) Message {
 		return fmt.Sprintf("%s: %s kept (%s), status %s", s.Name, status.Bytes(s.RetainedBytes), limit, orUnknown(s.WALStatus))
 	})
 	section(&b, "Latest restore drill of each drive", "none yet", status.LatestDrills(st.Drills), func(d status.Drill) string {
-		if !d.OK {
+		switch {
+		case d.NotRun:
+			return fmt.Sprintf("%s: NOT RUN %s: %s", d.Drive, n.when(d.Time), strings.Join(d.Problems, "; "))
+		case !d.OK:
 			return fmt.Sprintf("%s: FAILED %s: %s", d.Drive, n.when(d.Time), strings.Join(d.Problems, "; "))
 		}
 		return fmt.Sprintf("%s: passed %s, a usable database in %.0f s, %.0f s of changes missing", d.Drive, n.when(d.Time), d.RTO, d.RPO)

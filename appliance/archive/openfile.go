@@ -33,6 +33,10 @@ func openRegular(path string) (*os.File, error) {
 	return f, nil
 }
 
+// ReadBounded reads a whole repository file of at most limit bytes: a
+// regular file (not a link or a device), and an error beyond limit.
+func ReadBounded(path string, limit int64) ([]byte, error) { return readBounded(path, limit) }
+
 // readBounded reads a whole repository file of at most limit bytes.
 func readBounded(path string, limit int64) ([]byte, error) {
 	f, err := openRegular(path)

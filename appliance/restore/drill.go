@@ -34,7 +34,10 @@ type DrillOptions struct {
 	// ScratchParent is where the scratch directory is made; empty means
 	// the system's temporary directory.
 	ScratchParent string
-	Now           func() time.Time
+	// ScratchInRAM says that ScratchParent is in memory only (the report
+	// says so).
+	ScratchInRAM bool
+	Now          func() time.Time
 }
 
 // Drill restores into a scratch directory, starts a private PostgreSQL,
@@ -61,13 +64,18 @@ func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
 		return rep, err
 	}
 	rep.Server = bin.Version
+	if opt.ScratchInRAM {
+		rep.Scratch = "memory"
+	}
+	resetOwnPeak()
 	err = drill(ctx, opt, bin, rep, start)
+	rep.ProgramPeakRSS = ownPeak()
 	if err != nil {
 		rep.Failure = err.Error()
 	}
 	rep.OK = err == nil && rep.checksOK()
 	if !rep.OK && rep.Failure == "" {
-		rep.Failure = "a check failed"
+		rep.Failure = ChecksFailed
 	}
 	rep.Finished = opt.Now().UTC()
 	if err := rep.Sign(opt.Signer); err != nil {
@@ -80,6 +88,10 @@ func Drill(ctx context.Context, opt DrillOptions) (*Report, error) {
 	}
 	return rep, nil
 }
+
+// ChecksFailed is a report's Failure when the restore worked and a check
+// failed; the checks say which.
+const ChecksFailed = "a check failed"
 
 // FindServer finds the PostgreSQL programs of the repository's major
 // version (the server_version its backups were taken from).
@@ -147,6 +159,8 @@ func drill(ctx context.Context, opt DrillOptions, bin pgbin.Bin, rep *Report, st
 	// A drill stopped while pg_ctl waits for the server to start leaves the
 	// server running: stop it before the scratch directory goes.
 	defer srv.Stop()
+	peak := samplePeak(pgdata)
+	defer func() { rep.ServerPeakRSS = peak.finish() }()
 	if err := srv.start(ctx); err != nil {
 		return err
 	}

@@ -34,8 +34,18 @@ type Report struct {
 	LastReplayed time.Time     `json:"last_replayed_commit"`
 	RPO          float64       `json:"rpo_seconds"`
 	Checks       []CheckResult `json:"checks"`
-	Signer       string        `json:"signer,omitempty"`    // the signing key, clinicbox-sign1-... (for the eye: checks use the trusted key)
-	Signature    string        `json:"signature,omitempty"` // over the report without these two fields
+	// Scratch is "memory" when the drill restored into memory only (a
+	// kernel without file-system encryption); empty means a scratch
+	// directory on disk.
+	Scratch string `json:"scratch,omitempty"`
+	// ServerPeakRSS is the most memory the drill's PostgreSQL held (all
+	// its processes, restore_command's included, shared memory counted
+	// once; sampled every half second); ProgramPeakRSS the drilling
+	// program's own peak (VmHWM: the box's, or clinicctl's). Bytes.
+	ServerPeakRSS  int64  `json:"server_peak_rss_bytes,omitempty"`
+	ProgramPeakRSS int64  `json:"program_peak_rss_bytes,omitempty"`
+	Signer         string `json:"signer,omitempty"`    // the signing key, clinicbox-sign1-... (for the eye: checks use the trusted key)
+	Signature      string `json:"signature,omitempty"` // over the report without these two fields
 }
 
 func (rep *Report) payload() []byte {
@@ -79,8 +89,15 @@ func (rep *Report) Files() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The page is rendered from the JSON as stored (times with their
+	// offsets only), so that CheckReports can render it again from the
+	// file and compare.
+	var stored Report
+	if err := json.Unmarshal(j, &stored); err != nil {
+		return nil, err
+	}
 	var h bytes.Buffer
-	if err := reportPage.Execute(&h, rep); err != nil {
+	if err := reportPage.Execute(&h, &stored); err != nil {
 		return nil, err
 	}
 	return map[string][]byte{rep.Name() + ".json": append(j, '\n'), rep.Name() + ".html": h.Bytes()}, nil
@@ -100,6 +117,7 @@ func (rep *Report) Save(repo *archive.Repo) error {
 
 var reportPage = template.Must(template.New("drill").Funcs(template.FuncMap{
 	"when": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+	"mib":  func(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) },
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Restore drill {{when .Started}}</title>
 <style>
@@ -120,6 +138,8 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.3
 <tr><th>Time to a usable database (RTO)</th><td>{{printf "%.1f" .RTO}} s</td></tr>
 <tr><th>Last replayed commit</th><td>{{if not .LastReplayed.IsZero}}{{when .LastReplayed}}{{end}}</td></tr>
 <tr><th>Data-loss window (RPO)</th><td>{{printf "%.1f" .RPO}} s</td></tr>
+<tr><th>Scratch space</th><td>{{if eq .Scratch "memory"}}memory only (nothing on disk){{else}}a directory on disk{{end}}</td></tr>
+<tr><th>Peak memory</th><td>PostgreSQL {{mib .ServerPeakRSS}}, the drilling program {{mib .ProgramPeakRSS}}</td></tr>
 </table>
 <h2>Checks</h2>
 <table><tr><th>Check</th><th>Result</th><th>Detail</th></tr>

@@ -120,14 +120,38 @@ func plan(opt Options) (*Result, error) {
 	if res.Needed, err = dataSize(opt.Repo, b, opt.Identities); err != nil {
 		return nil, err
 	}
-	need := res.Needed
-	if b.Kind == archive.KindIncremental {
-		need *= 2 // its chain is rebuilt in a staging directory beside pgdata
-	}
-	if err := checkSpace(opt.PGData, need+int64(4*opt.Repo.Info.SegmentSize)); err != nil {
+	if err := checkSpace(opt.PGData, spaceFor(opt.Repo, b, res.Needed)); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// spaceFor is the room a restore of backup b, whose data files add up to
+// data bytes, takes: the data, a second copy while an incremental's chain
+// is rebuilt in a staging directory beside pgdata, and a few WAL segments.
+func spaceFor(repo *archive.Repo, b *archive.Backup, data int64) int64 {
+	if b.Kind == archive.KindIncremental {
+		data *= 2
+	}
+	return data + int64(4*repo.Info.SegmentSize)
+}
+
+// SpaceNeeded is the room a restore to target takes (what Run checks
+// before it writes anything), for a caller choosing where to restore.
+func SpaceNeeded(repo *archive.Repo, ids []age.Identity, target Target) (int64, error) {
+	sum, err := repo.Summarize()
+	if err != nil {
+		return 0, err
+	}
+	b, _, err := Choose(sum, target)
+	if err != nil {
+		return 0, err
+	}
+	data, err := dataSize(repo, b, ids)
+	if err != nil {
+		return 0, err
+	}
+	return spaceFor(repo, b, data), nil
 }
 
 // extract unpacks the chosen backup into the data directory and the

@@ -100,6 +100,11 @@ func (s *Server) start(ctx context.Context) error {
 	conf := []string{"", "# Added by clinicctl drill: a private server on loopback",
 		"listen_addresses = '127.0.0.1'", fmt.Sprintf("port = %d", s.Port),
 		fmt.Sprintf("unix_socket_directories = '%s'", s.SockDir),
+		// The original server's TLS files are not in the restore (a
+		// server's certificate usually lives outside its data directory,
+		// and a path to it may not exist here); a private server on
+		// loopback and its own socket needs no TLS.
+		"ssl = off",
 		"archive_mode = off", "hot_standby = on",
 		"primary_conninfo = ''", "primary_slot_name = ''", "shared_preload_libraries = ''"}
 	f, err := os.OpenFile(filepath.Join(s.PGData, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND, 0)

@@ -245,6 +245,17 @@ type Drill struct {
 	RTO      float64   `json:"rto_seconds"`
 	RPO      float64   `json:"rpo_seconds"`
 	Problems []string  `json:"problems,omitempty"`
+	// NotRun means the box could not run the drill at all (Problems say
+	// why): it proves nothing, and is never shown as passed.
+	NotRun bool `json:"not_run,omitempty"`
+	// InRAM means the drill restored into memory only (the kernel cannot
+	// encrypt a scratch on disk).
+	InRAM bool `json:"in_ram,omitempty"`
+	// ServerPeakRSS and BoxPeakRSS are the most memory the drill's
+	// PostgreSQL and the box held during the drill, in bytes (see the
+	// report); zero when unknown.
+	ServerPeakRSS int64 `json:"server_peak_rss_bytes,omitempty"`
+	BoxPeakRSS    int64 `json:"box_peak_rss_bytes,omitempty"`
 	// Target is the recovery target: "latest" or a moment.
 	Target string `json:"target,omitempty"`
 	// Report names the signed report's files (.json and .html) in the

@@ -27,6 +27,7 @@ type section struct {
 	about   string // the procedure, one paragraph
 	measure string // the first column's heading; empty means "measure (median)"
 	ref     string // the reference tool's column heading
+	ours    string // the measured column's heading; empty means "clinicctl"
 	rows    []row
 	notes   []string
 	err     error  // the measurement failed
@@ -106,7 +107,11 @@ func (s *section) writeMarkdown(w io.Writer) {
 		if heading == "" {
 			heading = "measure (median)"
 		}
-		fmt.Fprintf(w, "| %s | clinicctl | %s | ratio | target | result |\n", heading, ref)
+		ours := s.ours
+		if ours == "" {
+			ours = "clinicctl"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | ratio | target | result |\n", heading, ours, ref)
 		fmt.Fprintln(w, "|---|---:|---:|---:|---|---|")
 		for _, r := range s.rows {
 			fmt.Fprintf(w, "| %s |\n", strings.Join(r.cells(), " | "))

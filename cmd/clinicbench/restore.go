@@ -163,7 +163,7 @@ func completePartial(dir string) error {
 	return nil
 }
 
-func medianOf(rs []restoreRun, f func(restoreRun) float64) float64 {
+func medianOf[T any](rs []T, f func(T) float64) float64 {
 	v := make([]float64, len(rs))
 	for i, r := range rs {
 		v[i] = f(r)

@@ -10,11 +10,15 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 )
 
+// ramScratch is where a drill's scratch in memory is mounted.
+const ramScratch = "/run/clinicbox-drill"
+
 // drillConfig is what the box's own restore drills run with: the
 // PostgreSQL trees the image carries (pgDir/pgN, each laid out like
 // Debian's packages so PostgreSQL finds its share directory beside its
 // programs), clinicctl for restore_command's wal-fetch, and scratch space
-// on /perm. Nil, with the reason logged, when the image carries no
+// on /perm, or in memory under /run (gokrazy's tmpfs) where the kernel
+// cannot encrypt. Nil, with the reason logged, when the image carries no
 // clinicctl: a drill could not fetch WAL. A PostgreSQL major version the
 // image lacks is not checked here: the drill of such a backup names the
 // missing version in its report.
@@ -27,6 +31,7 @@ func drillConfig(pgDir, clinicctl, stateDir string, log *slog.Logger) *appliance
 		FetchProgram: clinicctl,
 		Search:       boxSearch(pgDir),
 		Scratch:      filepath.Join(stateDir, "drill-scratch"),
+		RAMScratch:   ramScratch,
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/restore"
+	"github.com/clinicbox/clinicbox/appliance/signer"
 )
 
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,13 +55,48 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, n := range rep.Notes {
 		fmt.Fprintln(stdout, "note:", n)
 	}
-	for _, p := range rep.Problems {
+	problems := rep.Problems
+	drills, err := checkDrillReports(repo, stdout)
+	if err != nil {
+		return err
+	}
+	problems = append(problems, drills...)
+	for _, p := range problems {
 		fmt.Fprintln(stdout, "problem:", p)
 	}
 	fmt.Fprintf(stdout, "checked %d backups, %d WAL segments, %.1f MB stored (%.1f MB raw) in %.1fs\n",
 		len(rep.Backups), rep.Segments, float64(rep.Stored)/1e6, float64(rep.Raw)/1e6, rep.Duration.Seconds())
-	if !rep.OK() {
-		return failedCheck{fmt.Sprintf("verify: %d problems found", len(rep.Problems))}
+	if len(problems) > 0 {
+		return failedCheck{fmt.Sprintf("verify: %d problems found", len(problems))}
 	}
 	return nil
+}
+
+// checkDrillReports checks the drill reports in the repository's drills/
+// against the box's signing key, prints the box's, and returns the
+// problems: a report edited or forged.
+func checkDrillReports(repo *archive.Repo, stdout io.Writer) ([]archive.Problem, error) {
+	key := repo.TrustedKey()
+	if key == "" {
+		return nil, nil // a repository of format 1: nothing is signed
+	}
+	trusted, err := signer.ParsePublic(key)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := restore.CheckReports(filepath.Join(repo.Dir, "drills"), trusted)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rc.Boxed {
+		result := "passed"
+		if !r.OK {
+			result = "FAILED: " + r.Failure
+		}
+		fmt.Fprintf(stdout, "drill %s: %s (signed by the box)\n", r.Name(), result)
+	}
+	for _, o := range rc.Others {
+		fmt.Fprintln(stdout, "note: drill report not signed by the box, not evidence of its drills:", o)
+	}
+	return rc.Problems, nil
 }

@@ -38,7 +38,18 @@ const (
 	boxStateDir     = "/perm/clinicbox"
 	boxSettingsFile = "settings.json"
 	boxDBPassword   = "db-password"
+	boxChecks       = "checks.sql"
 )
+
+// failDrillTable is the table whose existence the smoke's own drill check
+// forbids: the host creates it in the clinic's database to make the box's
+// next drill fail, the way a practice's check catches a broken restore.
+const failDrillTable = "smoke_drill_must_fail"
+
+// checksSQL is the practice's check file on /perm: a row count and a
+// check that holds until the host creates failDrillTable.
+var checksSQL = "# The smoke's checks, as a practice writes its own.\ncount public.encounters\n" +
+	"SELECT NOT EXISTS (SELECT FROM pg_class WHERE relname = '" + failDrillTable + "');\n"
 
 // boxSettings mirrors the part of appliance.Settings the smoke sets, in
 // the settings file's JSON form.
@@ -54,7 +65,10 @@ type boxSettings struct {
 		Generations []string `json:"generations"`
 	} `json:"rotation"`
 	// Panel is all -1 when the machine has no front panel.
-	Panel map[string]int `json:"panel"`
+	Panel  map[string]int `json:"panel"`
+	Drills struct {
+		Checks string `json:"checks"`
+	} `json:"drills"`
 }
 
 // settingsJSON is the box's settings file.
@@ -69,6 +83,7 @@ func (b boxSeed) settingsJSON() ([]byte, error) {
 	s.Recipients = []string{b.Recipient}
 	// UTC needs no zone database, which the image does not carry.
 	s.Rotation.TimeZone, s.Rotation.SwapAt, s.Rotation.Generations = "UTC", "08:00", b.Generations
+	s.Drills.Checks = boxStateDir + "/" + boxChecks
 	s.Panel = b.Panel
 	if s.Panel == nil {
 		s.Panel = map[string]int{"green": -1, "amber": -1, "red": -1, "buzzer": -1, "button": -1}
@@ -93,6 +108,9 @@ func (b boxSeed) write(dir string) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(state, boxSettingsFile), settings, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(state, boxChecks), []byte(checksSQL), 0o600); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(state, boxDBPassword), []byte(b.DBPassword+"\n"), 0o600)

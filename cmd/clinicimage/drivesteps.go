@@ -35,6 +35,8 @@ type driveRun struct {
 	repo string
 	// drillReport names the box's drill report on the drive (.json, .html).
 	drillReport string
+	// failedReport names the report of the drill made to fail.
+	failedReport string
 }
 
 // The enrolled drive: its qemu id, its size (sparse) and generation.

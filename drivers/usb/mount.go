@@ -84,6 +84,9 @@ func (m *Mounted) unlock() error {
 	return fmt.Errorf("usb: remount %s writable: %w", m.Dir, err)
 }
 
+// mountDirPerm is the mode of the directory of mount points and of each.
+const mountDirPerm = 0o711
+
 func mount(runDir string, id Identity, readOnly bool) (*Mounted, error) {
 	fstype := mountType(id.FS.Type)
 	if fstype == "" {
@@ -93,10 +96,17 @@ func mount(runDir string, id Identity, readOnly bool) (*Mounted, error) {
 		return nil, fmt.Errorf("usb: mount %s: bad device name %q", id.DevNode, id.Name)
 	}
 	dir := filepath.Join(runDir, id.Name)
-	if err := os.MkdirAll(runDir, 0o700); err != nil {
+	// Others may pass through to a path they know, not list: a restore
+	// drill's PostgreSQL, as its own user, runs wal-fetch on the
+	// repository of the drive (ciphertext, readable as mkfs made the
+	// drive's root).
+	if err := os.MkdirAll(runDir, mountDirPerm); err != nil {
 		return nil, fmt.Errorf("usb: mount %s: %w", id.DevNode, err)
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Chmod(runDir, mountDirPerm); err != nil { // made 0700 by an older version
+		return nil, fmt.Errorf("usb: mount %s: %w", id.DevNode, err)
+	}
+	if err := os.Mkdir(dir, mountDirPerm); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("usb: mount %s: %w", id.DevNode, err)
 	}
 	if err := dropStaleMounts(dir); err != nil {
