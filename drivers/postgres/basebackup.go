@@ -109,6 +109,10 @@ type backupReader struct {
 	sets  int // result sets completed
 	rows  [][][]byte
 	total int64
+	// manifest is set once the manifest, the last and small part of
+	// the COPY stream, follows: from then on every byte is read as it
+	// comes, not waited for in batches.
+	manifest bool
 }
 
 // backupTick bounds how long a base backup's reader waits for rcvLowat
@@ -187,8 +191,13 @@ func (r *backupReader) receive(ctx context.Context, nc net.Conn, sock *walSocket
 	case err != nil:
 		return nil, r.c.explainReceive("base backup", err)
 	}
-	if _, ok := msg.(*pgproto3.CopyData); ok {
-		sock.set(rcvLowat)
+	if m, ok := msg.(*pgproto3.CopyData); ok && len(m.Data) > 0 {
+		r.manifest = r.manifest || m.Data[0] == 'm'
+		if m.Data[0] == 'd' && !r.manifest {
+			sock.set(rcvLowat)
+		} else {
+			sock.reset()
+		}
 	}
 	return msg, nil
 }

@@ -20,7 +20,7 @@ type nopCloser struct{ io.Writer }
 func (nopCloser) Close() error { return nil }
 
 func (discardSink) Archive(string, string) (io.WriteCloser, error) { return nopCloser{io.Discard}, nil }
-func (discardSink) Manifest() (io.WriteCloser, error)               { return nopCloser{io.Discard}, nil }
+func (discardSink) Manifest() (io.WriteCloser, error)              { return nopCloser{io.Discard}, nil }
 
 // readCalls is how many read system calls this process has made.
 func readCalls(t *testing.T) int64 {
