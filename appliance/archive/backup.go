@@ -157,7 +157,7 @@ func (w *BackupWriter) newFile(stored, archive, location string, compress bool) 
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", explainFS(err))
 	}
-	fw := &fileWriter{w: w, f: f, buf: bufio.NewWriterSize(f, segWriteBuf), sum: sha256.New(),
+	fw := &fileWriter{w: w, f: f, buf: bufio.NewWriterSize(newWriteback(f), segWriteBuf), sum: sha256.New(),
 		meta: StoredFile{Name: stored, Archive: archive, Location: location}, content: newContentHasher(stored, archive, location)}
 	fw.s, err = newTappedSealer(io.MultiWriter(fw.buf, fw.sum, &fw.meta), w.r.recips, compress, fw.content)
 	if err != nil {
@@ -173,7 +173,7 @@ func (m *StoredFile) Write(p []byte) (int, error) { m.Size += int64(len(p)); ret
 type fileWriter struct {
 	w       *BackupWriter
 	f       *os.File
-	buf     *bufio.Writer // gathers age's 64 KB chunks into fewer writes to f
+	buf     *bufio.Writer // gathers age's 64 KB chunks into fewer writes to f (through a writeback)
 	s       *sealer
 	sum     hash.Hash
 	meta    StoredFile

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -43,12 +44,16 @@ const (
 
 // Content is one stored file's content as signed.
 type Content struct {
-	Name     string   `json:"name"`
-	Archive  string   `json:"archive"`
-	Location string   `json:"location"`
-	Size     int64    `json:"size"`   // bytes given to age
-	SHA256   string   `json:"sha256"` // of those bytes
-	Chunks   []string `json:"chunks"` // SHA-256 of each contentChunk bytes of them
+	Name     string `json:"name"`
+	Archive  string `json:"archive"`
+	Location string `json:"location"`
+	Size     int64  `json:"size"` // bytes given to age
+	// SHA256 is the SHA-256 of all the bytes, which backups signed before
+	// 2026-12 carry; empty in later ones. No reader ever checked it: the
+	// signed chunk hashes and Size already bind every byte, and computing
+	// it was a second SHA-256 pass over everything a backup stores.
+	SHA256 string   `json:"sha256,omitempty"`
+	Chunks []string `json:"chunks"` // SHA-256 of each contentChunk bytes of them
 }
 
 // Statement is what the box signs for a backup.
@@ -76,27 +81,20 @@ type signedFile struct {
 	Key       string          `json:"key"` // the signer, for the operator's eyes only
 }
 
-// contentHasher records a file's content as it is written.
+// contentHasher records a file's content as it is written: its size and
+// the SHA-256 of each chunk, one pass over the bytes.
 type contentHasher struct {
 	c     Content
-	whole hashWriter
-	chunk hashWriter
+	chunk hash.Hash
 	in    int // bytes in the current chunk
 }
 
-type hashWriter = interface {
-	io.Writer
-	Sum([]byte) []byte
-	Reset()
-}
-
 func newContentHasher(name, archive, location string) *contentHasher {
-	return &contentHasher{c: Content{Name: name, Archive: archive, Location: location}, whole: sha256.New(), chunk: sha256.New()}
+	return &contentHasher{c: Content{Name: name, Archive: archive, Location: location}, chunk: sha256.New()}
 }
 
 func (h *contentHasher) Write(p []byte) (int, error) {
 	n := len(p)
-	h.whole.Write(p)
 	h.c.Size += int64(n)
 	for len(p) > 0 {
 		k := min(len(p), contentChunk-h.in)
@@ -120,7 +118,6 @@ func (h *contentHasher) done() Content {
 	if h.in > 0 {
 		h.endChunk()
 	}
-	h.c.SHA256 = hex.EncodeToString(h.whole.Sum(nil))
 	return h.c
 }
 

@@ -13,30 +13,41 @@ import (
 )
 
 // Format 2 WAL files (hand-written: no library frames mixed codecs with a
-// signature over the decoded content). The plaintext of a complete segment
-// or a history file is
+// signature over their content). The plaintext of a complete segment or a
+// history file is
 //
-//	"CBW2" frame... seal
+//	"CBW3" frame... seal
 //
 // and the plaintext of each record of a partial segment is
 //
-//	"CBR2" offset(u32) length(u32) frame... seal
+//	"CBR3" offset(u32) length(u32) frame... seal
 //
 // where each frame is codec(u8) rawLength(u32) storedLength(u32) and the
 // stored bytes, and the seal is a frame of codec 0xFF whose bytes are the
 // statement (below) and the box's ed25519 signature of it. All integers are
 // big-endian. The statement binds the content's digest to the database
 // system, the timeline, the segment and the byte range, so a genuine frame
-// cannot be passed off at another place. The digest covers the decoded
-// bytes, frame by frame, so a frame may be re-encoded (S2 to zstd) without
-// signing again as long as its boundaries stay.
+// cannot be passed off at another place.
+//
+// The magic says what the digest covers. In "CBW3" and "CBR3" files it is
+// each frame as stored, header included (storedDigest). Files written
+// before 2026-12 ("CBW2", "CBR2") digest each frame's decoded bytes, which
+// let a frame be re-encoded without signing again but cost a SHA-256 pass
+// over every byte of WAL: the largest single cost of draining a backlog on
+// a machine with SHA instructions, and far larger on a Pi 4, whose cores
+// have none. A frame as stored is a third (S2) to a tenth (zstd) of that
+// while the decoding is deterministic, so signing it proves the decoded
+// bytes just as well; re-encoding now means signing again, which only the
+// box can do. Readers take both.
 const (
-	magicWAL    = "CBW2"
-	magicRecord = "CBR2"
-	frameHdr    = 9
-	statementSz = 4 + 1 + 8 + 4 + 8 + 4 + 4 + 4 + 32
-	sealSz      = statementSz + 64
-	walPurpose  = "wal"
+	magicWAL           = "CBW3"
+	magicRecord        = "CBR3"
+	magicWALDecoded    = "CBW2" // digest of decoded bytes, written before 2026-12
+	magicRecordDecoded = "CBR2"
+	frameHdr           = 9
+	statementSz        = 4 + 1 + 8 + 4 + 8 + 4 + 4 + 4 + 32
+	sealSz             = statementSz + 64
+	walPurpose         = "wal"
 )
 
 // Codec says how a frame's bytes are stored.
@@ -82,8 +93,9 @@ func (s walStatement) bytes() []byte {
 	return append(b, s.digest[:]...)
 }
 
-// digester accumulates the digest of decoded frames: SHA-256 over each
-// frame's raw length and SHA-256, so frames can be hashed in parallel.
+// digester accumulates the digest of a file's frames: SHA-256 over each
+// frame's raw length and SHA-256 (frameSum), so frames can be hashed in
+// parallel.
 type digester struct {
 	sum    [32]byte
 	buf    []byte
@@ -101,6 +113,21 @@ func (d *digester) add(raw int, sum [32]byte) {
 func (d *digester) digest() [32]byte { return sha256.Sum256(d.buf) }
 
 func (d *digester) reset() { d.buf, d.frames, d.length = d.buf[:0], 0, 0 }
+
+// frameSum is a frame's SHA-256 as a storedDigest file's digest takes it:
+// over the frame as stored, header included, so that its codec and lengths
+// are signed too.
+func frameSum(frame []byte) [32]byte { return sha256.Sum256(frame) }
+
+// cutMagic removes a WAL file's magic, stored or decoded (its older form),
+// from p and says which it was.
+func cutMagic(p []byte, stored, decoded string) (rest []byte, storedDigest, ok bool) {
+	if rest, ok := bytes.CutPrefix(p, []byte(stored)); ok {
+		return rest, true, true
+	}
+	rest, ok = bytes.CutPrefix(p, []byte(decoded))
+	return rest, false, ok
+}
 
 // appendFrame appends a frame of stored bytes to dst.
 func appendFrame(dst []byte, c Codec, raw int, stored []byte) []byte {
@@ -130,9 +157,10 @@ var errNoSeal = errors.New("the file ends without the box's signature (truncated
 
 // decodeFrames decodes the frames of p into out (whose length bounds the
 // decoded bytes), stopping at the seal, and checks the seal against want
-// (its kind, timeline, segment and range; the digest is computed here). It
-// returns the decoded bytes.
-func (r *Repo) decodeFrames(p []byte, out []byte, want walStatement, dec *zstd.Decoder) (int, error) {
+// (its kind, timeline, segment and range; the digest is computed here, of
+// each frame as stored or decoded as storedDigest says). It returns the
+// decoded bytes.
+func (r *Repo) decodeFrames(p []byte, out []byte, want walStatement, dec *zstd.Decoder, storedDigest bool) (int, error) {
 	var d digester
 	n := 0
 	for len(p) > 0 {
@@ -140,12 +168,11 @@ func (r *Repo) decodeFrames(p []byte, out []byte, want walStatement, dec *zstd.D
 			return n, errors.New("a frame header is cut short")
 		}
 		c, raw, stored := Codec(p[0]), int(binary.BigEndian.Uint32(p[1:])), int(binary.BigEndian.Uint32(p[5:]))
-		p = p[frameHdr:]
-		if stored > len(p) {
-			return n, fmt.Errorf("a frame claims %d bytes; only %d are left", stored, len(p))
+		if stored > len(p)-frameHdr {
+			return n, fmt.Errorf("a frame claims %d bytes; only %d are left", stored, len(p)-frameHdr)
 		}
-		body := p[:stored]
-		p = p[stored:]
+		frame, body := p[:frameHdr+stored], p[frameHdr:frameHdr+stored]
+		p = p[frameHdr+stored:]
 		if c == codecSeal {
 			if len(p) != 0 {
 				return n, errors.New("data follows the signature")
@@ -159,7 +186,11 @@ func (r *Repo) decodeFrames(p []byte, out []byte, want walStatement, dec *zstd.D
 		if err := decodeFrame(c, body, out[n:n+raw], dec); err != nil {
 			return n, err
 		}
-		d.add(raw, sha256.Sum256(out[n:n+raw]))
+		if storedDigest {
+			d.add(raw, frameSum(frame))
+		} else {
+			d.add(raw, sha256.Sum256(out[n:n+raw]))
+		}
 		n += raw
 	}
 	return n, errNoSeal

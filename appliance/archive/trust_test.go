@@ -314,3 +314,33 @@ func TestForgedBackupRefused(t *testing.T) {
 }
 
 func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// A backup is hashed once on its way in: the signed statement lists each
+// chunk's SHA-256 and no whole-file hash, and backups signed earlier, with
+// a whole-file hash, still read.
+func TestBackupContentHashedOnce(t *testing.T) {
+	content := walBytes(3*contentChunk+500, 6)
+	r, ids := testRepo(t)
+	b := writeBackup(t, r, content)
+	sigPath := filepath.Join(r.Dir, "backups", b.ID, sigFile)
+	raw, err := os.ReadFile(sigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := DecodeBackupSig(raw, r.sign.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.content(b.Files[0])
+	if c == nil || c.SHA256 != "" || len(c.Chunks) != 4 {
+		t.Fatalf("signed content %+v; want 4 chunk hashes and no whole-file hash", c)
+	}
+	c.SHA256 = sha256Hex(content) // as backups signed before 2026-12 carry it
+	if err := os.WriteFile(sigPath, EncodeBackupSig(r.sign, *st), filePerm); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readBase(r, b, ids)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("a backup signed with a whole-file hash: read %d bytes, %v; want the %d stored", len(got), err, len(content))
+	}
+}

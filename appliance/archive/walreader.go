@@ -76,8 +76,8 @@ func (r *Repo) readComplete(f io.Reader, path string, tli uint32, segNo uint64, 
 	defer decoders.Put(dec)
 	sd := &SegmentData{Data: data, Valid: len(data)}
 	p := z.Bytes()
-	if rest, ok := bytes.CutPrefix(p, []byte(magicWAL)); ok {
-		n, err := r.decodeFrames(rest, data, walStatement{kind: sealKindSegment, tli: tli, segNo: segNo}, dec)
+	if rest, stored, ok := cutMagic(p, magicWAL, magicWALDecoded); ok {
+		n, err := r.decodeFrames(rest, data, walStatement{kind: sealKindSegment, tli: tli, segNo: segNo}, dec, stored)
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("archive: %s: %w", path, err)
@@ -133,9 +133,9 @@ func (r *Repo) readPartial(raw []byte, path string, tli uint32, segNo uint64, id
 // readRecord decodes one record's plaintext into sd: format 2 (signed) or
 // format 1 (allowed only where the repository was unsigned).
 func (r *Repo) readRecord(plain []byte, sd *SegmentData, tli uint32, segNo uint64, dec *zstd.Decoder) error {
-	signed := bytes.HasPrefix(plain, []byte(magicRecord))
+	rest, stored, signed := cutMagic(plain, magicRecord, magicRecordDecoded)
 	if signed {
-		plain = plain[len(magicRecord):]
+		plain = rest
 	}
 	if len(plain) < 8 {
 		return errors.New("it is too short")
@@ -146,7 +146,7 @@ func (r *Repo) readRecord(plain []byte, sd *SegmentData, tli uint32, segNo uint6
 	}
 	if signed {
 		want := walStatement{kind: sealKindRecord, tli: tli, segNo: segNo, offset: uint32(at)}
-		n, err := r.decodeFrames(plain[8:], sd.Data[at:at+size], want, dec)
+		n, err := r.decodeFrames(plain[8:], sd.Data[at:at+size], want, dec, stored)
 		if err == nil && n != size {
 			err = fmt.Errorf("it holds %d bytes, not %d", n, size)
 		}
@@ -185,11 +185,11 @@ func (r *Repo) ReadHistory(tli uint32, ids []age.Identity) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rest, ok := bytes.CutPrefix(plain, []byte(magicWAL)); ok {
+	if rest, stored, ok := cutMagic(plain, magicWAL, magicWALDecoded); ok {
 		out := make([]byte, maxHistory)
 		dec := decoders.Get().(*zstd.Decoder)
 		defer decoders.Put(dec)
-		n, err := r.decodeFrames(rest, out, walStatement{kind: sealKindHistory, tli: tli}, dec)
+		n, err := r.decodeFrames(rest, out, walStatement{kind: sealKindHistory, tli: tli}, dec, stored)
 		if err != nil {
 			return nil, fmt.Errorf("archive: history of timeline %d: %w", tli, err)
 		}

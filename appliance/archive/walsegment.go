@@ -203,7 +203,7 @@ func appendRecord(dst []byte, frames []*[]byte, tli uint32, segNo uint64, offset
 }
 
 // writeRecordTo writes one partial-file record: a 4-byte big-endian
-// length, then an age file whose plaintext is "CBR2", the 8-byte header
+// length, then an age file whose plaintext is "CBR3", the 8-byte header
 // (offset in the segment, raw length), the frames of those bytes and the
 // box's seal over them (frame.go).
 func writeRecordTo(dst io.Writer, frames []*[]byte, tli uint32, segNo uint64, offset int, d *digester, r *Repo) error {

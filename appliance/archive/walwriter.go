@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -257,12 +256,12 @@ func sealRecord(p []byte, tli uint32, segNo uint64, offset int, r *Repo) ([]byte
 	return appendRecord(nil, []*[]byte{&frame}, tli, segNo, offset, &d, r)
 }
 
-// sealHistory seals a timeline history file: "CBW2", one raw frame and the
+// sealHistory seals a timeline history file: "CBW3", one raw frame and the
 // box's seal.
 func sealHistory(content []byte, tli uint32, r *Repo) ([]byte, error) {
-	var d digester
-	d.add(len(content), sha256.Sum256(content))
 	p := appendFrame([]byte(magicWAL), CodecRaw, len(content), content)
+	var d digester
+	d.add(len(content), frameSum(p[len(magicWAL):]))
 	p = r.seal(p, walStatement{kind: sealKindHistory, tli: tli, length: d.length, frames: d.frames, digest: d.digest()})
 	return sealBytes(p, r.recips, false)
 }
@@ -277,7 +276,8 @@ type frameEncoder struct {
 }
 
 // encode appends data to dst as one frame of codec c, header included, and
-// returns it with the SHA-256 of data. A frame that the codec would not
+// returns it with the frame's SHA-256 (frameSum): hashed once, after
+// compression, over the fewest bytes. A frame that the codec would not
 // make smaller is stored raw: no frame is larger than its data and a
 // header, whatever the data.
 func (e *frameEncoder) encode(dst []byte, c Codec, data []byte) ([]byte, [32]byte) {
@@ -297,7 +297,7 @@ func (e *frameEncoder) encode(dst []byte, c Codec, data []byte) ([]byte, [32]byt
 		c, dst = CodecRaw, append(dst[:body], data...)
 	}
 	putFrameHeader(dst[start:], c, len(data), len(dst)-body)
-	return dst, sha256.Sum256(data)
+	return dst, frameSum(dst[start:])
 }
 
 // SetBehind tells the writer whether the stream is catching up on a

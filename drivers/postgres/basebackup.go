@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -108,13 +109,41 @@ type backupReader struct {
 	sets  int // result sets completed
 	rows  [][][]byte
 	total int64
+	// manifest is set once the manifest, the last and small part of
+	// the COPY stream, follows: from then on every byte is read as it
+	// comes, not waited for in batches.
+	manifest bool
 }
 
+// backupTick bounds how long a base backup's reader waits for rcvLowat
+// bytes before it takes what has arrived.
+const backupTick = 20 * time.Millisecond
+
+// run reads the backup's messages. The server sends its archives in
+// messages of a few KB and the reader is faster than the server, so each
+// wake-up used to find 20 KB on average: two read calls and a goroutine
+// switch per 20 KB, and a goroutine started per message to watch ctx. The
+// socket now wakes the reader once rcvLowat bytes wait (walsocket.go), a
+// read deadline every backupTick picks up anything less (the small result
+// sets around the archives), and ctx is watched once, as the WAL stream
+// does.
 func (r *backupReader) run(ctx context.Context, res *BackupResult) error {
+	nc := r.c.pg.Conn()
+	unwatch := context.AfterFunc(ctx, func() { nc.SetReadDeadline(time.Unix(1, 0)) })
+	sock := newWALSocket(nc)
+	sock.reset() // raised once archive data flows
+	defer func() {
+		unwatch()
+		nc.SetReadDeadline(time.Time{})
+		sock.reset()
+	}()
 	for {
-		msg, err := r.c.pg.ReceiveMessage(ctx)
+		msg, err := r.receive(ctx, nc, sock)
 		if err != nil {
-			return r.c.explainReceive("base backup", err)
+			return err
+		}
+		if msg == nil {
+			continue
 		}
 		switch m := msg.(type) {
 		case *pgproto3.RowDescription, *pgproto3.NoticeResponse, *pgproto3.ParameterStatus, *pgproto3.CopyOutResponse:
@@ -143,6 +172,34 @@ func (r *backupReader) run(ctx context.Context, res *BackupResult) error {
 			return fmt.Errorf("postgres: base backup: unexpected message %T", m)
 		}
 	}
+}
+
+// receive waits for the next message, at most backupTick; a wait that
+// times out lowers the socket's threshold to a byte and returns no message.
+func (r *backupReader) receive(ctx context.Context, nc net.Conn, sock *walSocket) (pgproto3.BackendMessage, error) {
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("postgres: base backup: %w", ctx.Err())
+	}
+	nc.SetReadDeadline(time.Now().Add(backupTick))
+	msg, err := r.c.pg.ReceiveMessage(context.Background())
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("postgres: base backup: %w", ctx.Err())
+	case err != nil && pgconn.Timeout(err):
+		sock.reset()
+		return nil, nil
+	case err != nil:
+		return nil, r.c.explainReceive("base backup", err)
+	}
+	if m, ok := msg.(*pgproto3.CopyData); ok && len(m.Data) > 0 {
+		r.manifest = r.manifest || m.Data[0] == 'm'
+		if m.Data[0] == 'd' && !r.manifest {
+			sock.set(rcvLowat)
+		} else {
+			sock.reset()
+		}
+	}
+	return msg, nil
 }
 
 func copyRow(vals [][]byte) [][]byte {

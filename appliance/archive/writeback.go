@@ -1,0 +1,37 @@
+package archive
+
+import "os"
+
+// writebackEvery is how much of a backup file may wait in the page cache
+// before the kernel is asked to start writing it to the drive.
+const writebackEvery = 8 << 20
+
+// writeback passes writes to a file and starts the kernel writing each
+// writebackEvery bytes of it to the drive while the rest still arrives.
+// Without it a machine with memory to spare keeps a whole backup file in
+// the page cache until the fsync at its end, and the backup's end then
+// waits for the drive to write all of it (on the box's USB drive, seconds
+// per hundred MB). It is a hint only: durability still comes from that
+// fsync.
+type writeback struct {
+	f       *os.File
+	written int64                          // bytes written through it
+	started int64                          // bytes whose writeback has been started
+	start   func(f *os.File, off, n int64) // writebackStart when made
+}
+
+// writebackStart starts writing a range of a file (startWriteback); tests
+// record the calls instead.
+var writebackStart = startWriteback
+
+func newWriteback(f *os.File) *writeback { return &writeback{f: f, start: writebackStart} }
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.written += int64(n)
+	if w.written-w.started >= writebackEvery {
+		w.start(w.f, w.started, w.written-w.started)
+		w.started = w.written
+	}
+	return n, err
+}
