@@ -129,7 +129,7 @@ func TestOffsiteWeekBenchmark(t *testing.T) {
 
 	drives := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
 	rng := rand.New(rand.NewPCG(1, 2))
-	var allLags []float64
+	var allLags, shapedLags []float64
 	for day := range w.days {
 		if err := pgcluster.ClinicDataVisits(ctx, sql, rng, data, w.visits); err != nil {
 			t.Fatal(err)
@@ -154,7 +154,12 @@ func TestOffsiteWeekBenchmark(t *testing.T) {
 		d := offsitebench.Day{Day: day, Maintenance: maint, Shaped: shaped}
 		pr.reset()
 		d.Wire, d.UploadSecs, d.PeakSpool = uploadMeasured(t, sh, drive, b.ID, wireBytes, spool, func(ctx context.Context) { pr.run(ctx, t, c) })
-		allLags = append(allLags, pr.taken()...)
+		dayLags := &probes{lags: pr.taken()}
+		d.LagP50, d.LagP99 = dayLags.quantile(0.5), dayLags.quantile(0.99)
+		allLags = append(allLags, dayLags.lags...)
+		if shaped {
+			shapedLags = append(shapedLags, dayLags.lags...)
+		}
 		stored := vaultBackup(t, vaultDir, b.ID)
 		d.Kind, d.Stored = string(stored.Kind), stored.StoredBytes()
 		if d.Kind == "" {
@@ -169,6 +174,7 @@ func TestOffsiteWeekBenchmark(t *testing.T) {
 	}
 	lags := &probes{lags: allLags}
 	res.LagProbes, res.LagP50, res.LagP99 = len(allLags), lags.quantile(0.5), lags.quantile(0.99)
+	res.ShapedLagP99 = (&probes{lags: shapedLags}).quantile(0.99)
 	res.PeakRSSMiB = peakRSSMiB()
 	res.Seconds = time.Since(start).Seconds()
 	out, _ := json.MarshalIndent(res, "", "  ")
