@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
@@ -17,8 +18,11 @@ import (
 // repository format and sends it, and returns only what the vault has
 // acknowledged as fsynced, which is all the server's slot ever hears.
 type sink struct {
-	s      *Shipper
-	ctx    context.Context
+	s   *Shipper
+	ctx context.Context
+	// stop is the session's own context: once it is done every Flush
+	// sends, so a stopping stream reports its last WAL.
+	stop   context.Context
 	sealer *archive.WALSealer
 	size   uint64
 
@@ -28,6 +32,17 @@ type sink struct {
 	fill  int // bytes of the segment received
 	sent  int // bytes of the segment durable at the vault
 	began bool
+	// lastSend is when the last record was sent, on clock (nil: the real
+	// clock, whatever the box's: it paces the link).
+	lastSend time.Time
+	clock    func() time.Time
+}
+
+func (k *sink) now() time.Time {
+	if k.clock != nil {
+		return k.clock()
+	}
+	return time.Now()
 }
 
 var _ postgres.WALSink = (*sink)(nil)
@@ -73,7 +88,7 @@ func (k *sink) Write(lsn archive.LSN, data []byte) error {
 		k.fill += n
 		data = data[n:]
 		if k.fill == len(k.buf) {
-			if _, err := k.Flush(); err != nil {
+			if _, err := k.send(); err != nil {
 				return err
 			}
 			k.seg++
@@ -83,9 +98,21 @@ func (k *sink) Write(lsn archive.LSN, data []byte) error {
 	return nil
 }
 
-// Flush sends what is new in the segment as one sealed record.
+// Flush sends what is new in the segment as one sealed record, unless the
+// last record went less than the cap's record gap ago (throttle.recordGap):
+// then the WAL waits for a later flush, which sends it with whatever came
+// meanwhile as one record.
 func (k *sink) Flush() (archive.LSN, error) {
+	if k.fill > k.sent && k.stop.Err() == nil && k.now().Sub(k.lastSend) < k.s.throttle.recordGap() {
+		return k.segStart() + archive.LSN(min(k.sent, k.fill)), nil
+	}
+	return k.send()
+}
+
+// send sends what is new in the segment as one sealed record.
+func (k *sink) send() (archive.LSN, error) {
 	if k.fill > k.sent {
+		k.lastSend = k.now()
 		rec, err := k.sealer.Record(k.tli, k.seg, k.sent, k.buf[k.sent:k.fill])
 		if err != nil {
 			return 0, err
@@ -126,6 +153,6 @@ func (k *sink) History(tli uint32, content []byte) error {
 
 // SwitchTimeline ends the current timeline; its last segment stays partial.
 func (k *sink) SwitchTimeline(next uint32, end archive.LSN) error {
-	_, err := k.Flush()
+	_, err := k.send()
 	return err
 }

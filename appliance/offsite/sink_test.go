@@ -1,0 +1,112 @@
+package offsite
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/signer"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
+)
+
+// recordVault answers WAL records in process, counting them.
+type recordVault struct {
+	mu      sync.Mutex
+	records int
+}
+
+func (v *recordVault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	v.mu.Lock()
+	v.records++
+	v.mu.Unlock()
+	json.NewEncoder(w).Encode(wire.Position{Exists: true, Timeline: 1})
+}
+
+// RoundTrip serves a request in process.
+func (v *recordVault) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	v.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+func (v *recordVault) count() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.records
+}
+
+// testSink is a sink on segment 1 of timeline 1 whose records go to client.
+func testSink(t *testing.T, client *http.Client, bw Bandwidth, stop context.Context) *sink {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := signer.FromSeed(bytes.Repeat([]byte{3}, 32))
+	recips := []string{id.Recipient().String()}
+	sh, err := New(Config{Name: "t", DB: "postgres://box@db/postgres", VaultURL: "http://vault", Recipients: recips, Signer: key, Client: client, Bandwidth: bw}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := archive.Info{Format: archive.FormatVersion, SystemID: "1", SegmentSize: 1 << 20, Recipients: recips, Signer: key.Public().String()}
+	sealer, err := archive.NewWALSealer(info, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sink{s: sh, ctx: context.Background(), stop: stop, sealer: sealer, size: info.SegmentSize, buf: make([]byte, info.SegmentSize), tli: 1, seg: 1, began: true}
+}
+
+// Under a cap, WAL that arrives at every flush interval goes in one record
+// per record gap, not one per flush; without a cap every flush sends; and
+// a stopping stream sends what it holds at once.
+func TestWALRecordsPacedByTheCap(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		bw       Bandwidth
+		min, max int
+	}{
+		{"no cap", Bandwidth{}, 50, 50},
+		{"96 kbit/s", OfficeHours(0, 24, 96000, 96000), 5, 7}, // a record every 1.7 s
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := &recordVault{}
+			stop, cancel := context.WithCancel(context.Background())
+			k := testSink(t, &http.Client{Transport: v}, tc.bw, stop)
+			now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+			k.clock = func() time.Time { return now }
+			lsn := archive.LSN(1 << 20)
+			for range 50 {
+				if err := k.Write(lsn, make([]byte, 100)); err != nil {
+					t.Fatal(err)
+				}
+				lsn += 100
+				got, err := k.Flush()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got > lsn || got < archive.LSN(1<<20) {
+					t.Fatalf("flush answered %s with WAL received up to %s", got, lsn)
+				}
+				now = now.Add(200 * time.Millisecond)
+			}
+			if n := v.count(); n < tc.min || n > tc.max {
+				t.Errorf("%d records for 50 flushes in 10 s; want %d to %d", n, tc.min, tc.max)
+			}
+			cancel()
+			got, err := k.Flush()
+			if err != nil || got != lsn {
+				t.Errorf("the stopping stream's flush: %s, %v; want all WAL sent, up to %s", got, err, lsn)
+			}
+		})
+	}
+}
