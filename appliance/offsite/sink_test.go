@@ -18,16 +18,19 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
 
-// recordVault answers WAL records in process, counting them.
+// recordVault answers WAL records in process, counting them and keeping
+// the headers of the last request.
 type recordVault struct {
 	mu      sync.Mutex
 	records int
+	header  http.Header
 }
 
 func (v *recordVault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, r.Body)
 	v.mu.Lock()
 	v.records++
+	v.header = r.Header.Clone()
 	v.mu.Unlock()
 	json.NewEncoder(w).Encode(wire.Position{Exists: true, Timeline: 1})
 }
@@ -108,5 +111,25 @@ func TestWALRecordsPacedByTheCap(t *testing.T) {
 				t.Errorf("the stopping stream's flush: %s, %v; want all WAL sent, up to %s", got, err, lsn)
 			}
 		})
+	}
+}
+
+// A WAL record's request carries no header the vault does not read.
+func TestWALRecordHeaders(t *testing.T) {
+	v := &recordVault{}
+	srv := httptest.NewServer(v)
+	defer srv.Close()
+	k := testSink(t, srv.Client(), Bandwidth{}, context.Background())
+	k.s.vault.base = srv.URL
+	if err := k.Write(1<<20, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"User-Agent", "Content-Type"} {
+		if got := v.header.Get(h); got != "" {
+			t.Errorf("a WAL record's request carries %s: %q; want none", h, got)
+		}
 	}
 }
