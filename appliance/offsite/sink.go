@@ -109,38 +109,56 @@ func (k *sink) Flush() (archive.LSN, error) {
 	return k.send()
 }
 
-// send sends what is new in the segment as one sealed record.
+// maxRecordWAL bounds the WAL of one record: a record is one request,
+// which must finish within reqTimeout; 256 KiB takes at most 16 s at
+// 128 kbit/s even if it does not compress, and the vault's
+// acknowledgements (and the slot) move on record by record while a
+// backlog drains. Its overhead is then under half a percent.
+const maxRecordWAL = 256 << 10
+
+// send sends what is new in the segment, in records of at most
+// maxRecordWAL bytes of WAL.
 func (k *sink) send() (archive.LSN, error) {
-	if k.fill > k.sent {
+	for k.fill > k.sent {
 		k.lastSend = k.now()
-		rec, err := k.sealer.Record(k.tli, k.seg, k.sent, k.buf[k.sent:k.fill])
-		if err != nil {
+		if err := k.sendRecord(min(k.fill, k.sent+maxRecordWAL)); err != nil {
 			return 0, err
 		}
-		q := url.Values{
-			"tli": {strconv.FormatUint(uint64(k.tli), 10)}, "seg": {strconv.FormatUint(k.seg, 10)},
-			"offset": {strconv.Itoa(k.sent)}, "length": {strconv.Itoa(k.fill - k.sent)},
-		}
-		var p wire.Position
-		k.s.gate.begin() // a base upload waits while WAL goes
-		k.s.throttle.spend(len(rec))
-		err = k.s.call(k.ctx, "POST", "/v1/wal/record", q, rec, &p)
-		k.s.gate.end()
-		if c, prob := code(err); c == "replayed" && prob.Position != nil && prob.Position.Timeline == k.tli &&
-			prob.Position.Durable >= k.segStart()+archive.LSN(k.fill) {
-			err = nil // stored before; the answer was lost on the way
-		}
-		if err != nil {
-			return 0, err
-		}
-		k.s.wire.Add(int64(len(rec)))
-		k.s.raw.Add(int64(k.fill - k.sent))
-		k.sent = k.fill
+		k.s.ack(k.tli, k.segStart()+archive.LSN(k.sent))
 	}
 	k.s.ack(k.tli, k.segStart()+archive.LSN(k.sent))
 	// While a segment is restreamed, the vault may hold more of it than
 	// this session has received; report only what was received.
 	return k.segStart() + archive.LSN(min(k.sent, k.fill)), nil
+}
+
+// sendRecord sends the segment's bytes from k.sent to end as one sealed
+// record.
+func (k *sink) sendRecord(end int) error {
+	rec, err := k.sealer.Record(k.tli, k.seg, k.sent, k.buf[k.sent:end])
+	if err != nil {
+		return err
+	}
+	q := url.Values{
+		"tli": {strconv.FormatUint(uint64(k.tli), 10)}, "seg": {strconv.FormatUint(k.seg, 10)},
+		"offset": {strconv.Itoa(k.sent)}, "length": {strconv.Itoa(end - k.sent)},
+	}
+	var p wire.Position
+	k.s.gate.begin() // a base upload waits while WAL goes
+	k.s.throttle.spend(len(rec))
+	err = k.s.call(k.ctx, "POST", "/v1/wal/record", q, rec, &p)
+	k.s.gate.end()
+	if c, prob := code(err); c == "replayed" && prob.Position != nil && prob.Position.Timeline == k.tli &&
+		prob.Position.Durable >= k.segStart()+archive.LSN(end) {
+		err = nil // stored before; the answer was lost on the way
+	}
+	if err != nil {
+		return err
+	}
+	k.s.wire.Add(int64(len(rec)))
+	k.s.raw.Add(int64(end - k.sent))
+	k.sent = end
+	return nil
 }
 
 func (k *sink) History(tli uint32, content []byte) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 type recordVault struct {
 	mu      sync.Mutex
 	records int
+	lengths []string // each record's WAL length, as asked
 	header  http.Header
 }
 
@@ -30,6 +32,7 @@ func (v *recordVault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, r.Body)
 	v.mu.Lock()
 	v.records++
+	v.lengths = append(v.lengths, r.URL.Query().Get("length"))
 	v.header = r.Header.Clone()
 	v.mu.Unlock()
 	json.NewEncoder(w).Encode(wire.Position{Exists: true, Timeline: 1})
@@ -130,6 +133,33 @@ func TestWALRecordHeaders(t *testing.T) {
 	for _, h := range []string{"User-Agent", "Content-Type"} {
 		if got := v.header.Get(h); got != "" {
 			t.Errorf("a WAL record's request carries %s: %q; want none", h, got)
+		}
+	}
+}
+
+// A backlog goes in records of at most maxRecordWAL bytes of WAL, each
+// acknowledged as it is stored: one record of everything could outlast
+// the request's time limit on a slow uplink, and would be retried whole
+// for ever.
+func TestBacklogInBoundedRecords(t *testing.T) {
+	v := &recordVault{}
+	k := testSink(t, &http.Client{Transport: v}, Bandwidth{}, context.Background())
+	var acks []archive.LSN
+	k.s.cfg.OnDurable = func(_ uint32, lsn archive.LSN) { acks = append(acks, lsn) }
+	const start = archive.LSN(1 << 20)
+	if err := k.Write(start, make([]byte, 3*maxRecordWAL+100)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := k.Flush()
+	if err != nil || got != start+3*maxRecordWAL+100 {
+		t.Fatalf("flush: %s, %v; want %s", got, err, start+3*maxRecordWAL+100)
+	}
+	if want := []string{"262144", "262144", "262144", "100"}; !slices.Equal(v.lengths, want) {
+		t.Errorf("records of %v bytes of WAL; want %v", v.lengths, want)
+	}
+	for _, want := range []archive.LSN{start + maxRecordWAL, start + 2*maxRecordWAL, start + 3*maxRecordWAL} {
+		if !slices.Contains(acks, want) {
+			t.Errorf("acknowledged %v; want %s among them", acks, want)
 		}
 	}
 }
