@@ -58,6 +58,9 @@ type Day struct {
 	SpoolBytes  int64   `json:"spool_bytes"` // what /perm's spool held afterwards
 	BlockMap    int64   `json:"block_map_bytes"`
 	PeakSpool   int64   `json:"peak_spool_bytes"` // the spool while the backup was built and uploaded
+	// DrainSecs is how long the day's WAL, which the compressed day
+	// writes at once, took to reach the vault before the upload began.
+	DrainSecs float64 `json:"wal_drain_s"`
 	// LagP50 and LagP99 are commit-to-durable while this day's backup was
 	// built and uploaded.
 	LagP50 float64 `json:"lag_p50_s"`
