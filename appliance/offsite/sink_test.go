@@ -82,7 +82,7 @@ func TestWALRecordsPacedByTheCap(t *testing.T) {
 		min, max int
 	}{
 		{"no cap", Bandwidth{}, 50, 50},
-		{"96 kbit/s", OfficeHours(0, 24, 96000, 96000), 5, 7}, // a record every 1.7 s
+		{"96 kbit/s", OfficeHours(0, 24, 96000, 96000), 8, 10}, // a record every 1.2 s (the gap, 1.07 s, rounded up to a flush)
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := &recordVault{}

@@ -71,14 +71,13 @@ func (t *throttle) chunk() int {
 }
 
 // recordOverhead is what one WAL record costs on the wire besides its WAL:
-// the length, the age header and the box's seal (about 400 bytes with one
-// recipient) and the HTTP request and the vault's answer (about 500);
-// about 1 KiB in the offsite week's wire bytes.
-const recordOverhead = 1 << 10
+// its length, age header and the box's seal (370 bytes with one
+// recipient) and the HTTP request and the vault's answer (about 270).
+const recordOverhead = 640
 
 // recordGap is the least time between two WAL records under the current
 // cap: long enough that the records' own overhead takes at most a
-// twentieth of the cap (1.7 s at 96 kbit/s), none without a cap. On a
+// twentieth of the cap (1.1 s at 96 kbit/s), none without a cap. On a
 // slow uplink sending a record every flush interval (200 ms) spent a
 // third of 128 kbit/s on record overhead alone.
 func (t *throttle) recordGap() time.Duration {
