@@ -7,6 +7,7 @@
 package offsite
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -204,6 +205,15 @@ func (s *Shipper) call(ctx context.Context, method, path string, q url.Values, b
 	ctx, cancel := context.WithTimeout(ctx, reqTimeout)
 	defer cancel()
 	return s.vault.do(ctx, method, path, q, body, out)
+}
+
+// callYielding is call for a base upload chunk: its body pauses while WAL
+// is being sent (yieldReader).
+func (s *Shipper) callYielding(ctx context.Context, method, path string, q url.Values, body []byte, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, reqTimeout)
+	defer cancel()
+	y := &yieldReader{ctx: ctx, gate: s.gate, r: bytes.NewReader(body)}
+	return s.vault.doReader(ctx, method, path, q, y, int64(len(body)), out)
 }
 
 // ack records what the vault holds durably.

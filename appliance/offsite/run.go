@@ -66,7 +66,7 @@ func (s *Shipper) session(ctx context.Context) error {
 	}
 	// Requests outlive the cancellation of ctx by their own time limit, so
 	// a stopping stream still sends and reports its last flush.
-	k := &sink{s: s, ctx: context.WithoutCancel(ctx), sealer: sealer, size: info.SegmentSize}
+	k := &sink{s: s, ctx: context.WithoutCancel(ctx), stop: ctx, sealer: sealer, size: info.SegmentSize}
 	s.setConnected(true)
 	s.setError(nil)
 	return conn.StreamWAL(ctx, k, postgres.StreamOptions{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
@@ -19,8 +20,11 @@ import (
 // all the server's slot ever hears. (It kept the whole segment, 16 MiB for
 // the life of the stream, which no record needed.)
 type sink struct {
-	s      *Shipper
-	ctx    context.Context
+	s   *Shipper
+	ctx context.Context
+	// stop is the session's own context: once it is done every Flush
+	// sends, so a stopping stream reports its last WAL.
+	stop   context.Context
 	sealer *archive.WALSealer
 	size   uint64
 
@@ -30,6 +34,17 @@ type sink struct {
 	fill    int    // bytes of the segment received
 	sent    int    // bytes of the segment durable at the vault
 	began   bool
+	// lastSend is when the last record was sent, on clock (nil: the real
+	// clock, whatever the box's: it paces the link).
+	lastSend time.Time
+	clock    func() time.Time
+}
+
+func (k *sink) now() time.Time {
+	if k.clock != nil {
+		return k.clock()
+	}
+	return time.Now()
 }
 
 // maxRecord is how much WAL waits for the vault before Write sends it
@@ -83,7 +98,7 @@ func (k *sink) Write(lsn archive.LSN, data []byte) error {
 		if k.fill < int(k.size) && len(k.pending) < maxRecord {
 			continue
 		}
-		if _, err := k.Flush(); err != nil {
+		if _, err := k.send(); err != nil {
 			return err
 		}
 		if k.fill == int(k.size) {
@@ -108,37 +123,68 @@ func (k *sink) take(p []byte) {
 	k.pending = append(k.pending, p...)
 }
 
-// Flush sends what is new in the segment as one sealed record.
+// Flush sends what is new in the segment as one sealed record, unless the
+// last record went less than the cap's record gap ago (throttle.recordGap):
+// then the WAL waits for a later flush, which sends it with whatever came
+// meanwhile as one record.
 func (k *sink) Flush() (archive.LSN, error) {
-	if k.fill > k.sent {
-		rec, err := k.sealer.Record(k.tli, k.seg, k.sent, k.pending)
-		if err != nil {
+	if k.fill > k.sent && k.stop.Err() == nil && k.now().Sub(k.lastSend) < k.s.throttle.recordGap() {
+		return k.segStart() + archive.LSN(min(k.sent, k.fill)), nil
+	}
+	return k.send()
+}
+
+// maxRecordWAL bounds the WAL of one record: a record is one request,
+// which must finish within reqTimeout; 256 KiB takes at most 16 s at
+// 128 kbit/s even if it does not compress, and the vault's
+// acknowledgements (and the slot) move on record by record while a
+// backlog drains. Its overhead is then under half a percent.
+const maxRecordWAL = 256 << 10
+
+// send sends what is new in the segment, in records of at most
+// maxRecordWAL bytes of WAL.
+func (k *sink) send() (archive.LSN, error) {
+	for k.fill > k.sent {
+		k.lastSend = k.now()
+		if err := k.sendRecord(min(k.fill, k.sent+maxRecordWAL)); err != nil {
 			return 0, err
 		}
-		q := url.Values{
-			"tli": {strconv.FormatUint(uint64(k.tli), 10)}, "seg": {strconv.FormatUint(k.seg, 10)},
-			"offset": {strconv.Itoa(k.sent)}, "length": {strconv.Itoa(k.fill - k.sent)},
-		}
-		var p wire.Position
-		k.s.gate.begin() // a base upload waits while WAL goes
-		k.s.throttle.spend(len(rec))
-		err = k.s.call(k.ctx, "POST", "/v1/wal/record", q, rec, &p)
-		k.s.gate.end()
-		if c, prob := code(err); c == "replayed" && prob.Position != nil && prob.Position.Timeline == k.tli &&
-			prob.Position.Durable >= k.segStart()+archive.LSN(k.fill) {
-			err = nil // stored before; the answer was lost on the way
-		}
-		if err != nil {
-			return 0, err
-		}
-		k.s.wire.Add(int64(len(rec)))
-		k.s.raw.Add(int64(k.fill - k.sent))
-		k.sent, k.pending = k.fill, k.pending[:0]
+		k.s.ack(k.tli, k.segStart()+archive.LSN(k.sent))
 	}
 	k.s.ack(k.tli, k.segStart()+archive.LSN(k.sent))
 	// While a segment is restreamed, the vault may hold more of it than
 	// this session has received; report only what was received.
 	return k.segStart() + archive.LSN(min(k.sent, k.fill)), nil
+}
+
+// sendRecord sends the segment's bytes from k.sent to end as one sealed
+// record.
+func (k *sink) sendRecord(end int) error {
+	n := end - k.sent
+	rec, err := k.sealer.Record(k.tli, k.seg, k.sent, k.pending[:n])
+	if err != nil {
+		return err
+	}
+	q := url.Values{
+		"tli": {strconv.FormatUint(uint64(k.tli), 10)}, "seg": {strconv.FormatUint(k.seg, 10)},
+		"offset": {strconv.Itoa(k.sent)}, "length": {strconv.Itoa(end - k.sent)},
+	}
+	var p wire.Position
+	k.s.gate.begin() // a base upload waits while WAL goes
+	k.s.throttle.spend(len(rec))
+	err = k.s.call(k.ctx, "POST", "/v1/wal/record", q, rec, &p)
+	k.s.gate.end()
+	if c, prob := code(err); c == "replayed" && prob.Position != nil && prob.Position.Timeline == k.tli &&
+		prob.Position.Durable >= k.segStart()+archive.LSN(end) {
+		err = nil // stored before; the answer was lost on the way
+	}
+	if err != nil {
+		return err
+	}
+	k.s.wire.Add(int64(len(rec)))
+	k.s.raw.Add(int64(n))
+	k.sent, k.pending = end, append(k.pending[:0], k.pending[n:]...)
+	return nil
 }
 
 func (k *sink) History(tli uint32, content []byte) error {
@@ -151,6 +197,6 @@ func (k *sink) History(tli uint32, content []byte) error {
 
 // SwitchTimeline ends the current timeline; its last segment stays partial.
 func (k *sink) SwitchTimeline(next uint32, end archive.LSN) error {
-	_, err := k.Flush()
+	_, err := k.send()
 	return err
 }

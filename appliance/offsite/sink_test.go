@@ -119,5 +119,5 @@ func newTestSink(t *testing.T, srv *httptest.Server) *sink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sink{s: s, ctx: context.Background(), sealer: sealer, size: info.SegmentSize, tli: 1, began: true}
+	return &sink{s: s, ctx: context.Background(), stop: context.Background(), sealer: sealer, size: info.SegmentSize, tli: 1, began: true}
 }

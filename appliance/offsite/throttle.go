@@ -70,6 +70,24 @@ func (t *throttle) chunk() int {
 	return min(max(int(bps/8), 4<<10), 1<<20)
 }
 
+// recordOverhead is what one WAL record costs on the wire besides its WAL:
+// its length, age header and the box's seal (370 bytes with one
+// recipient) and the HTTP request and the vault's answer (about 270).
+const recordOverhead = 640
+
+// recordGap is the least time between two WAL records under the current
+// cap: long enough that the records' own overhead takes at most a
+// twentieth of the cap (1.1 s at 96 kbit/s), none without a cap. On a
+// slow uplink sending a record every flush interval (200 ms) spent a
+// third of 128 kbit/s on record overhead alone.
+func (t *throttle) recordGap() time.Duration {
+	bps := t.bw.BitsPerSecond[t.now().Hour()]
+	if bps == 0 {
+		return 0
+	}
+	return time.Duration(20 * recordOverhead * 8 * int64(time.Second) / bps)
+}
+
 // wait blocks until n bytes may be sent. n must not exceed chunk().
 func (t *throttle) wait(ctx context.Context, n int) error {
 	bps := t.bw.BitsPerSecond[t.now().Hour()]

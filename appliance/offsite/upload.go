@@ -129,7 +129,7 @@ func (s *Shipper) uploadFile(ctx context.Context, id, path string, off int64) er
 		var p wire.BackupProgress
 		q := url.Values{"offset": {strconv.FormatInt(off, 10)}}
 		start := time.Now()
-		err := s.call(ctx, "PUT", "/v1/backups/"+id+"/files/"+name, q, buf[:n], &p)
+		err := s.callYielding(ctx, "PUT", "/v1/backups/"+id+"/files/"+name, q, buf[:n], &p)
 		s.rate.sent(int(n), time.Since(start))
 		if c, prob := code(err); c == "gap" {
 			off = prob.Size // the vault holds another amount; continue from there

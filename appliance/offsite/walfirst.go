@@ -2,14 +2,16 @@ package offsite
 
 import (
 	"context"
+	"io"
 	"sync"
 	"time"
 )
 
 // WAL goes first: a base backup upload sends in chunks of about a second
-// of the link (measured, or the bandwidth cap's when lower), and before
-// each chunk waits while WAL is being sent, so WAL never queues behind
-// more than one chunk of a base backup on a slow uplink. WAL is never
+// of the link (measured, or the bandwidth cap's when lower), before each
+// chunk waits while WAL is being sent, and within a chunk stops reading
+// its body while WAL is being sent (yieldReader), so a WAL record has the
+// uplink to itself rather than sharing it with the chunk in flight. WAL is never
 // capped, but the bytes it sends count against the cap (throttle.spend),
 // so the office-hours cap bounds the sum.
 
@@ -94,4 +96,37 @@ func (l *linkRate) chunk(capChunk int) int {
 		return min(firstChunk, capChunk)
 	}
 	return min(max(int(bps), minChunk), capChunk)
+}
+
+// maxYield bounds how long one chunk's body waits for WAL in all, so the
+// chunk's request ends well within reqTimeout while a backlog drains;
+// past it the chunk shares the link with the WAL.
+const maxYield = 30 * time.Second
+
+// yieldSize is how much of a chunk goes between two looks at the gate:
+// a quarter of a second at 128 kbit/s.
+const yieldSize = 4 << 10
+
+// yieldReader is a base upload chunk's body: it reads yieldSize bytes at a
+// time, and before each waits while WAL is being sent, maxYield at most
+// in all.
+type yieldReader struct {
+	ctx    context.Context
+	gate   *walGate
+	r      io.Reader
+	waited time.Duration
+}
+
+func (y *yieldReader) Read(p []byte) (int, error) {
+	if left := maxYield - y.waited; left > 0 {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(y.ctx, left)
+		err := y.gate.wait(ctx)
+		cancel()
+		y.waited += time.Since(start)
+		if err != nil && y.ctx.Err() != nil {
+			return 0, err
+		}
+	}
+	return y.r.Read(p[:min(len(p), yieldSize)])
 }

@@ -2,6 +2,7 @@ package offsite
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -82,4 +83,37 @@ func TestChunkFollowsTheLink(t *testing.T) {
 	if got := l.chunk(8 << 10); got != 8<<10 {
 		t.Errorf("under a lower cap: %d; want %d", got, 8<<10)
 	}
+}
+
+// A base upload chunk already in flight stops reading its body while WAL
+// is being sent, and goes on once it is sent; WAL that keeps going holds
+// it back maxYield at most.
+func TestChunkInFlightYieldsToWAL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newWALGate()
+		y := &yieldReader{ctx: context.Background(), gate: g, r: strings.NewReader(strings.Repeat("x", 3*yieldSize))}
+		buf := make([]byte, 1<<20)
+		if n, err := y.Read(buf); n != yieldSize || err != nil {
+			t.Fatalf("with no WAL in flight: read %d, %v; want %d", n, err, yieldSize)
+		}
+		g.begin()
+		read := make(chan int, 1)
+		go func() { n, _ := y.Read(buf); read <- n }()
+		synctest.Wait()
+		select {
+		case <-read:
+			t.Fatal("the chunk's body went on while WAL was being sent")
+		default:
+		}
+		g.end()
+		if n := <-read; n != yieldSize {
+			t.Fatalf("after the WAL: read %d; want %d", n, yieldSize)
+		}
+		g.begin()
+		start := time.Now()
+		if n, _ := y.Read(buf); n != yieldSize || time.Since(start) != maxYield {
+			t.Errorf("behind WAL that keeps going: read %d after %s; want %d after %s", n, time.Since(start), yieldSize, maxYield)
+		}
+		g.end()
+	})
 }

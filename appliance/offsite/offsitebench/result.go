@@ -40,7 +40,10 @@ type Week struct {
 	LagProbes        int     `json:"lag_probes"`
 	LagP50           float64 `json:"lag_p50_s"` // commit-to-durable while base uploads ran
 	LagP99           float64 `json:"lag_p99_s"`
-	Seconds          float64 `json:"seconds"` // the whole run
+	// ShapedLagP99 is LagP99 of the days uploaded over the shaped link
+	// only (the seeding goes unshaped).
+	ShapedLagP99 float64 `json:"shaped_lag_p99_s"`
+	Seconds      float64 `json:"seconds"` // the whole run
 }
 
 // Day is one simulated day's base backup to the vault.
@@ -55,4 +58,11 @@ type Day struct {
 	SpoolBytes  int64   `json:"spool_bytes"` // what /perm's spool held afterwards
 	BlockMap    int64   `json:"block_map_bytes"`
 	PeakSpool   int64   `json:"peak_spool_bytes"` // the spool while the backup was built and uploaded
+	// DrainSecs is how long the day's WAL, which the compressed day
+	// writes at once, took to reach the vault before the upload began.
+	DrainSecs float64 `json:"wal_drain_s"`
+	// LagP50 and LagP99 are commit-to-durable while this day's backup was
+	// built and uploaded.
+	LagP50 float64 `json:"lag_p50_s"`
+	LagP99 float64 `json:"lag_p99_s"`
 }
