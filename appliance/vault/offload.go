@@ -55,8 +55,14 @@ func (v *Vault) Offload(ctx context.Context) error {
 // offloadBox copies what changed in one namespace's repository since the
 // last pass.
 func (v *Vault) offloadBox(ctx context.Context, b *box) error {
+	if ok, err := v.fence(ctx, b.ns); !ok {
+		return err // another node writes the namespace, or the lease could not be renewed
+	}
+	ctx, cancel := v.writeDeadline(ctx, b.ns)
+	defer cancel()
 	b.mu.Lock()
-	current, size, curStamp := b.growing()
+	g := b.growing()
+	current, curStamp := g.rel, g.stamp
 	pruned := b.pruned
 	b.pruned = nil
 	b.mu.Unlock()
@@ -84,10 +90,11 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 		if _, ok := backupOf(f.Path); ok || !changed[f.Path] {
 			continue
 		}
+		raw := int64(-1)
 		if f.Path == current {
-			f.Size = size // what the index acknowledged, not a record being appended
+			f.Size, raw = g.size, g.raw // what the index acknowledged, not a record being appended
 		}
-		if err := v.offloadFile(ctx, b, f, f.Path == current); err != nil {
+		if err := v.offloadFile(ctx, b, f, raw); err != nil {
 			return err
 		}
 	}
@@ -237,18 +244,26 @@ func (v *Vault) remember(b *box, stamps map[string]stamp) {
 	}
 }
 
-// growing returns the segment being filled, its durable size and its
-// stamp; b.mu is held.
-func (b *box) growing() (string, int64, stamp) {
+// growth is the segment being filled: its repository path, durable size,
+// the WAL bytes that holds and its stamp.
+type growth struct {
+	rel   string
+	size  int64
+	raw   int64
+	stamp stamp
+}
+
+// growing returns the segment being filled; b.mu is held.
+func (b *box) growing() growth {
 	if b.repo == nil || !b.have {
-		return "", 0, stamp{}
+		return growth{}
 	}
 	rel := archive.WALFile(b.repo.Info.SegmentSize, b.cur.tli, b.cur.seg, archive.WALPartial)
-	fi, err := b.root.Stat(inRepo(rel))
-	if err != nil {
-		return filepath.ToSlash(rel), 0, stamp{}
+	g := growth{rel: filepath.ToSlash(rel), raw: int64(b.cur.fill)}
+	if fi, err := b.root.Stat(inRepo(rel)); err == nil {
+		g.size, g.stamp = fi.Size(), stamp{size: fi.Size(), mod: fi.ModTime()}
 	}
-	return filepath.ToSlash(rel), fi.Size(), stamp{size: fi.Size(), mod: fi.ModTime()}
+	return g
 }
 
 // offloadBackups stores the committed backups the bucket lacks.
@@ -297,9 +312,9 @@ func (v *Vault) offloadBackup(ctx context.Context, b *box, id string, ents []wir
 }
 
 // offloadFile stores one file outside the backups: WAL segments whole
-// (or, the one being filled, in batches), anything else replaced when it
-// changed.
-func (v *Vault) offloadFile(ctx context.Context, b *box, e wire.FileEntry, growing bool) error {
+// (or, the one being filled, in batches, raw being the WAL bytes it
+// holds; -1 for any other file), anything else replaced when it changed.
+func (v *Vault) offloadFile(ctx context.Context, b *box, e wire.FileEntry, raw int64) error {
 	f, err := b.root.Open(inRepo(filepath.FromSlash(e.Path)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // removed by retention or renamed meanwhile
@@ -310,8 +325,8 @@ func (v *Vault) offloadFile(ctx context.Context, b *box, e wire.FileEntry, growi
 	defer f.Close()
 	bk := v.cfg.Bucket
 	switch {
-	case growing:
-		_, err = bk.FlushPartial(ctx, b.ns, strings.TrimPrefix(e.Path, "wal/"), f, e.Size)
+	case raw >= 0:
+		_, err = bk.FlushPartial(ctx, b.ns, strings.TrimPrefix(e.Path, "wal/"), f, e.Size, raw)
 	case strings.HasPrefix(e.Path, "wal/") && strings.HasSuffix(e.Path, archive.WALPartial):
 		err = bk.PutSegment(ctx, b.ns, strings.TrimPrefix(e.Path, "wal/"), f, e.Size)
 	default:

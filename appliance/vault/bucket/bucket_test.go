@@ -16,20 +16,7 @@ import (
 
 // eachStore runs f against the local store and the S3 store on a real
 // versitygw.
-func eachStore(t *testing.T, f func(t *testing.T, st store.Store)) {
-	t.Run("local", func(t *testing.T) {
-		l, err := store.OpenLocal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		f(t, l)
-	})
-	t.Run("s3", func(t *testing.T) {
-		srv := storetest.StartVersityGW(t, storetest.Options{})
-		f(t, srv.Open(t))
-	})
-}
+var eachStore = storetest.Each
 
 // counting counts the parts uploaded through it.
 type counting struct {
@@ -152,7 +139,7 @@ func TestFlushPartialThenSegment(t *testing.T) {
 		journal := testData(64<<10, 2)
 		var held int64
 		for _, size := range []int64{100, 100, 5000, 30000, 64 << 10} {
-			n, err := b.FlushPartial(ctx, "ns", "seg1", bytes.NewReader(journal), size)
+			n, err := b.FlushPartial(ctx, "ns", "seg1", bytes.NewReader(journal), size, -1)
 			if err != nil || n != size {
 				t.Fatalf("flush to %d: %d, %v", size, n, err)
 			}

@@ -1,0 +1,97 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
+)
+
+// appendAcked appends a record to the journal while this node may write
+// the namespace and, when the acknowledgement means "stored in the
+// bucket" (Config.AckStored), flushes the segment it went into to the
+// bucket; a record that could not be flushed is cut off again, so the box
+// sends it again rather than count on it. b.mu is held.
+func (v *Vault) appendAcked(ctx context.Context, b *box, body *spooled, off, n int) error {
+	if !v.mayWrite(b.ns) {
+		return errMoved(b.ns, bucket.ErrLost)
+	}
+	var err error
+	if v.cfg.AckStored && v.cfg.Bucket != nil {
+		err = v.appendStored(ctx, b, body, off, n)
+	} else {
+		err = b.appendRecord(body, off, n)
+	}
+	if err == nil && !v.mayWrite(b.ns) {
+		// Lost while writing: another node may have read the namespace
+		// back without this record, so the box must not count on it.
+		err = errMoved(b.ns, bucket.ErrLost)
+	}
+	return err
+}
+
+// appendStored appends a record and flushes its segment to the bucket.
+func (v *Vault) appendStored(ctx context.Context, b *box, body *spooled, off, n int) error {
+	prev := b.cur
+	rel := inRepo(archive.WALFile(b.repo.Info.SegmentSize, prev.tli, prev.seg, archive.WALPartial))
+	was := int64(0)
+	if fi, err := b.root.Stat(rel); err == nil && off > 0 {
+		was = fi.Size()
+	}
+	if err := b.appendRecord(body, off, n); err != nil {
+		return err
+	}
+	if err := v.flushSegment(ctx, b, rel, int64(off+n)); err != nil {
+		if cerr := b.cutBack(prev, rel, was); cerr != nil {
+			return fmt.Errorf("vault: store the record in the bucket: %w; cutting it off the journal: %w", err, cerr)
+		}
+		return fmt.Errorf("vault: store the record in the bucket: %w", err)
+	}
+	return nil
+}
+
+// flushSegment writes what the bucket lacks of a segment's file, which
+// holds raw WAL bytes.
+func (v *Vault) flushSegment(ctx context.Context, b *box, rel string, raw int64) error {
+	f, err := b.root.Open(rel)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := v.writeDeadline(ctx, b.ns)
+	defer cancel()
+	name := strings.TrimPrefix(filepath.ToSlash(rel), "repo/wal/")
+	_, err = v.cfg.Bucket.FlushPartial(ctx, b.ns, name, f, fi.Size(), raw)
+	return err
+}
+
+// cutBack undoes the last append: the segment's file back to was bytes,
+// its index back to the entries before, the position back to prev.
+func (b *box) cutBack(prev walPos, rel string, was int64) error {
+	idx := filepath.Join(b.dir, indexRel(prev.tli, prev.seg))
+	fi, err := os.Stat(idx)
+	if err != nil {
+		return err
+	}
+	if err := os.Truncate(idx, fi.Size()-indexEntry); err != nil {
+		return err
+	}
+	f, err := b.root.OpenFile(rel, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(was); err != nil {
+		return err
+	}
+	b.cur = prev
+	return f.Sync()
+}
