@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -94,4 +95,24 @@ func (b *box) cutBack(prev walPos, rel string, was int64) error {
 	}
 	b.cur = prev
 	return f.Sync()
+}
+
+// storeDescription stores the repository's description in the bucket at
+// once when another node may read the namespace back from the bucket or
+// an acknowledgement means "stored": WAL in the bucket is of no use
+// without it. b.mu is held.
+func (v *Vault) storeDescription(ctx context.Context, b *box) error {
+	if v.cfg.Bucket == nil || (!v.cfg.AckStored && !v.leased()) {
+		return nil
+	}
+	data, err := b.root.ReadFile(inRepo("clinicbox-repo.json"))
+	if err != nil {
+		return fmt.Errorf("vault: store the repository's description: %w", err)
+	}
+	ctx, cancel := v.writeDeadline(ctx, b.ns)
+	defer cancel()
+	if err := v.cfg.Bucket.PutFile(ctx, b.ns, "clinicbox-repo.json", bytes.NewReader(data), int64(len(data))); err != nil {
+		return fmt.Errorf("vault: store the repository's description: %w", err)
+	}
+	return nil
 }

@@ -53,46 +53,34 @@ func (v *Vault) Offload(ctx context.Context) error {
 }
 
 // offloadBox copies what changed in one namespace's repository since the
-// last pass.
+// last pass. With leases it writes only a namespace this node holds, and
+// renews the lease first, so an idle box costs no request at all.
 func (v *Vault) offloadBox(ctx context.Context, b *box) error {
+	p, err := v.planOffload(b)
+	if err != nil || p.empty() {
+		return err
+	}
 	if ok, err := v.fence(ctx, b.ns); !ok {
+		b.mu.Lock()
+		b.pruned = append(p.pruned, b.pruned...)
+		b.mu.Unlock()
 		return err // another node writes the namespace, or the lease could not be renewed
 	}
 	ctx, cancel := v.writeDeadline(ctx, b.ns)
 	defer cancel()
-	b.mu.Lock()
-	g := b.growing()
-	current, curStamp := g.rel, g.stamp
-	pruned := b.pruned
-	b.pruned = nil
-	b.mu.Unlock()
-	if err := v.unload(ctx, b, pruned); err != nil {
+	if err := v.unload(ctx, b, p.pruned); err != nil {
 		return err
 	}
-	files, err := repoFiles(b.repoDir())
-	if err != nil {
+	if err := v.offloadBackups(ctx, b, changedBackups(p.files, p.changed)); err != nil {
 		return err
 	}
-	changed, stamps := v.changed(b, files, "repo")
-	if current != "" {
-		// The growing file's stamp is the one taken with its size under
-		// the lock: a stat taken later could include records that
-		// completed the segment after the size was read, and the
-		// complete segment would then never be stored whole.
-		stamps[current] = curStamp
-		changed[current] = v.stampOf(b, current) != curStamp
-	}
-	backups := changedBackups(files, changed)
-	if err := v.offloadBackups(ctx, b, backups); err != nil {
-		return err
-	}
-	for _, f := range files {
-		if _, ok := backupOf(f.Path); ok || !changed[f.Path] {
+	for _, f := range p.files {
+		if _, ok := backupOf(f.Path); ok || !p.changed[f.Path] {
 			continue
 		}
 		raw := int64(-1)
-		if f.Path == current {
-			f.Size, raw = g.size, g.raw // what the index acknowledged, not a record being appended
+		if f.Path == p.g.rel {
+			f.Size, raw = p.g.size, p.g.raw // what the index acknowledged, not a record being appended
 		}
 		if err := v.offloadFile(ctx, b, f, raw); err != nil {
 			return err
@@ -101,8 +89,57 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 	if err := v.offloadIndexes(ctx, b); err != nil {
 		return err
 	}
-	v.remember(b, stamps)
+	v.remember(b, p.stamps)
 	return nil
+}
+
+// offloadPlan is what one pass has to do for a namespace.
+type offloadPlan struct {
+	g       growth
+	pruned  []string
+	files   []wire.FileEntry
+	changed map[string]bool
+	stamps  map[string]stamp
+}
+
+// planOffload finds what changed since the last pass; it takes the list
+// of what retention removed.
+func (v *Vault) planOffload(b *box) (*offloadPlan, error) {
+	b.mu.Lock()
+	p := &offloadPlan{g: b.growing(), pruned: b.pruned}
+	b.pruned = nil
+	b.mu.Unlock()
+	files, err := repoFiles(b.repoDir())
+	if err != nil {
+		b.mu.Lock()
+		b.pruned = append(p.pruned, b.pruned...)
+		b.mu.Unlock()
+		return nil, err
+	}
+	p.files = files
+	p.changed, p.stamps = v.changed(b, files, "repo")
+	if cur := p.g.rel; cur != "" {
+		// The growing file's stamp is the one taken with its size under
+		// the lock: a stat taken later could include records that
+		// completed the segment after the size was read, and the
+		// complete segment would then never be stored whole.
+		p.stamps[cur] = p.g.stamp
+		p.changed[cur] = v.stampOf(b, cur) != p.g.stamp
+	}
+	return p, nil
+}
+
+// empty reports whether the pass has nothing to write.
+func (p *offloadPlan) empty() bool {
+	if len(p.pruned) > 0 {
+		return false
+	}
+	for _, c := range p.changed {
+		if c {
+			return false
+		}
+	}
+	return true
 }
 
 // indexKey is where a segment's index goes in the bucket, beside the
