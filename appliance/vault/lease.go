@@ -35,13 +35,17 @@ const DefaultLeaseTTL = 30 * time.Second
 // held is this node's lease on one namespace.
 type held struct {
 	// mu serializes acquiring and renewing the lease.
-	mu         sync.Mutex
-	lease      *bucket.Lease // nil while this node does not hold it
-	renewAfter time.Time     // renew on the first write after this
+	mu    sync.Mutex
+	lease *bucket.Lease // nil while this node does not hold it
+	// renewAfter is when (UnixNano on the vault's clock) the first write
+	// renews the lease.
+	renewAfter atomic.Int64
 	// until is when this node stops writing the namespace, on its own
 	// clock: the lease's end less the margin, counted from before the
 	// write that took or renewed it. Read without mu, under a box's lock.
 	until atomic.Pointer[time.Time]
+	// renewing is set while a renewal runs on the side.
+	renewing atomic.Bool
 }
 
 // leased reports whether the vault shares its bucket with other nodes and
@@ -102,12 +106,17 @@ func (v *Vault) hold(ctx context.Context, ns string) error {
 		return nil
 	}
 	h := v.heldFor(ns)
+	if v.mayWrite(ns) {
+		// Renewed on the side once half of it ran: a box's record does
+		// not wait for the bucket while the lease runs.
+		if v.cfg.Now().UnixNano() >= h.renewAfter.Load() && h.renewing.CompareAndSwap(false, true) {
+			go v.renewDue(context.WithoutCancel(ctx), ns, h)
+		}
+		return nil
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := v.cfg.Now()
-	if h.lease != nil && now.Before(h.renewAfter) && v.mayWrite(ns) {
-		return nil
-	}
 	if h.lease != nil {
 		err := v.renew(ctx, ns, h, now)
 		switch {
@@ -135,6 +144,21 @@ func (v *Vault) hold(ctx context.Context, ns string) error {
 	return nil
 }
 
+// renewDue renews a held lease once half of it ran; a failure is left to
+// the next write, which finds the lease run out.
+func (v *Vault) renewDue(ctx context.Context, ns string, h *held) {
+	defer h.renewing.Store(false)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := v.cfg.Now()
+	if h.lease == nil || now.UnixNano() < h.renewAfter.Load() {
+		return
+	}
+	if err := v.renew(ctx, ns, h, now); err != nil && !errors.Is(err, bucket.ErrLost) {
+		v.log.Warn("lease renewal", "op", "lease", "namespace", ns, "err", err)
+	}
+}
+
 // renew extends a held lease; h.mu is held. A lost lease is forgotten.
 func (v *Vault) renew(ctx context.Context, ns string, h *held, now time.Time) error {
 	err := v.cfg.Bucket.Renew(ctx, h.lease, now, v.leaseTTL())
@@ -155,7 +179,7 @@ func (v *Vault) renew(ctx context.Context, ns string, h *held, now time.Time) er
 func (v *Vault) granted(h *held, now time.Time) {
 	ttl := v.leaseTTL()
 	until := now.Add(ttl - ttl/5)
-	h.renewAfter = now.Add(ttl / 2)
+	h.renewAfter.Store(now.Add(ttl / 2).UnixNano())
 	h.until.Store(&until)
 }
 
