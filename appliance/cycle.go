@@ -246,42 +246,54 @@ func (a *Appliance) runBackup(ctx context.Context, b *inBox, why string) {
 	a.event("backup", fmt.Sprintf("Base backup onto %s started (%s).", gen, why))
 	b.job = a.spawn(ctx, func(ctx context.Context) {
 		rec := status.Backup{Drive: drive, Generation: gen, Start: a.cfg.Now()}
-		if err := a.makeRoom(ctx, b); err != nil {
-			a.log.Warn("retention", "drive", drive, "err", err)
-		}
-		bk, err := backup.Take(ctx, backup.Options{DB: a.dbURL, Repo: a.repoPath(b), Recipients: a.Recipients(), Signer: a.key.Signer, Log: a.log, Now: a.cfg.Now,
-			Label: "clinicbox " + gen, Streamed: streamed,
-			Progress: func(done, total int64) {
-				if total > 0 {
-					b.progress.Store(math.Float64bits(min(1, float64(done)/float64(total))))
-				}
-			}})
-		if err != nil {
-			a.post(ctx, func() { a.backupDone(b, rec, err) })
-			return
-		}
-		rec.ID, rec.End = bk.ID, a.cfg.Now()
-		a.countRows(ctx, b.dec.Drive, bk.ID)
-		for _, f := range bk.Files {
-			rec.Bytes += f.Size
-		}
-		a.post(ctx, func() { b.activity = status.Verifying })
-		repo, err := a.openRepo(b)
-		if err == nil {
-			var rep *archive.Report
-			rep, err = repo.Verify(ctx, archive.VerifyOptions{Identities: []age.Identity{a.key.Identity}, Backup: bk.ID, Record: true, Now: a.cfg.Now})
-			if err == nil {
-				rec.VerifiedAt, rec.Verified = a.cfg.Now(), status.VerifiedOK
-				for _, p := range rep.Problems {
-					rec.Problems = append(rec.Problems, p.String())
-				}
-				if !rep.OK() {
-					rec.Verified = status.VerifyFailed
-				}
-			}
-		}
+		err := a.takeBackup(ctx, b, &rec, streamed)
 		a.post(ctx, func() { a.backupDone(b, rec, err) })
 	})
+}
+
+// takeBackup takes the backup rec describes and verifies it, filling rec
+// in as it goes.
+func (a *Appliance) takeBackup(ctx context.Context, b *inBox, rec *status.Backup, streamed bool) error {
+	if err := a.makeRoom(ctx, b); err != nil {
+		a.log.Warn("retention", "drive", rec.Drive, "err", err)
+	}
+	bk, err := backup.Take(ctx, backup.Options{DB: a.dbURL, Repo: a.repoPath(b), Recipients: a.Recipients(), Signer: a.key.Signer, Log: a.log, Now: a.cfg.Now,
+		Label: "clinicbox " + rec.Generation, Streamed: streamed,
+		Progress: func(done, total int64) {
+			if total > 0 {
+				b.progress.Store(math.Float64bits(min(1, float64(done)/float64(total))))
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	rec.ID, rec.End = bk.ID, a.cfg.Now()
+	a.countRows(ctx, b.dec.Drive, bk.ID)
+	for _, f := range bk.Files {
+		rec.Bytes += f.Size
+	}
+	a.post(ctx, func() { b.activity = status.Verifying })
+	return a.verifyBackup(ctx, b, rec)
+}
+
+// verifyBackup reads back the backup rec names and records the verdict.
+func (a *Appliance) verifyBackup(ctx context.Context, b *inBox, rec *status.Backup) error {
+	repo, err := a.openRepo(b)
+	if err != nil {
+		return err
+	}
+	rep, err := repo.Verify(ctx, archive.VerifyOptions{Identities: []age.Identity{a.key.Identity}, Backup: rec.ID, Record: true, Now: a.cfg.Now})
+	if err != nil {
+		return err
+	}
+	rec.VerifiedAt, rec.Verified = a.cfg.Now(), status.VerifiedOK
+	for _, p := range rep.Problems {
+		rec.Problems = append(rec.Problems, p.String())
+	}
+	if !rep.OK() {
+		rec.Verified = status.VerifyFailed
+	}
+	return nil
 }
 
 func (a *Appliance) backupDone(b *inBox, rec status.Backup, err error) {

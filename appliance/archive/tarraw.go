@@ -28,49 +28,71 @@ type tarVisitor struct {
 
 // walkRawTar hands every byte of the tar in rd to v.
 func walkRawTar(rd io.Reader, v tarVisitor) error {
-	hdr := make([]byte, tarBlock)
-	longName := ""
+	w := rawTar{rd: rd, v: v, hdr: make([]byte, tarBlock)}
 	for {
-		if _, err := io.ReadFull(rd, hdr); err != nil {
-			return fmt.Errorf("tar header: %w", err)
-		}
-		if err := v.meta(hdr); err != nil {
-			return err
-		}
-		if isZeroBlock(hdr) {
-			return copyMeta(rd, v.meta) // the end, and whatever padding follows
-		}
-		size, err := tarSize(hdr[124:136])
-		if err != nil {
-			return err
-		}
-		pad := (tarBlock - size%tarBlock) % tarBlock
-		switch typ := hdr[156]; typ {
-		case 'x', 'L':
-			if longName, err = readLongName(rd, typ, size+pad, v.meta); err != nil {
-				return err
-			}
-			continue
-		case '0', 0, '7':
-			name := longName
-			if name == "" {
-				name = ustarName(hdr)
-			}
-			lr := &io.LimitedReader{R: rd, N: size}
-			if err := v.file(name, size, lr); err != nil {
-				return err
-			}
-			if lr.N != 0 {
-				return fmt.Errorf("tar: %s: data cut short", name)
-			}
-		default:
-			pad += size // anything else's data is kept as it is
-		}
-		longName = ""
-		if err := copyN(rd, pad, v.meta); err != nil {
+		done, err := w.next()
+		if done || err != nil {
 			return err
 		}
 	}
+}
+
+// rawTar is a walk through a tar: the header in hand, and the long name
+// an extended header gave the entry it precedes.
+type rawTar struct {
+	rd       io.Reader
+	v        tarVisitor
+	hdr      []byte
+	longName string
+}
+
+// next handles one header and what follows it; done is true after the
+// end of the archive.
+func (w *rawTar) next() (done bool, err error) {
+	if _, err := io.ReadFull(w.rd, w.hdr); err != nil {
+		return false, fmt.Errorf("tar header: %w", err)
+	}
+	if err := w.v.meta(w.hdr); err != nil {
+		return false, err
+	}
+	if isZeroBlock(w.hdr) {
+		return true, copyMeta(w.rd, w.v.meta) // the end, and whatever padding follows
+	}
+	size, err := tarSize(w.hdr[124:136])
+	if err != nil {
+		return false, err
+	}
+	pad := (tarBlock - size%tarBlock) % tarBlock
+	switch typ := w.hdr[156]; typ {
+	case 'x', 'L':
+		w.longName, err = readLongName(w.rd, typ, size+pad, w.v.meta)
+		return false, err
+	case '0', 0, '7':
+		if err := w.file(size); err != nil {
+			return false, err
+		}
+	default:
+		pad += size // anything else's data is kept as it is
+	}
+	w.longName = ""
+	return false, copyN(w.rd, pad, w.v.meta)
+}
+
+// file hands a regular file's data to the visitor, which must read all
+// of it.
+func (w *rawTar) file(size int64) error {
+	name := w.longName
+	if name == "" {
+		name = ustarName(w.hdr)
+	}
+	lr := &io.LimitedReader{R: w.rd, N: size}
+	if err := w.v.file(name, size, lr); err != nil {
+		return err
+	}
+	if lr.N != 0 {
+		return fmt.Errorf("tar: %s: data cut short", name)
+	}
+	return nil
 }
 
 // readLongName reads a pax or GNU long-name record and returns the name

@@ -30,30 +30,66 @@ var knownMagic = map[uint16]bool{0xD110: true, 0xD113: true, 0xD116: true, 0xD11
 // walPlan checks which segments exist where they must and returns the jobs
 // that read them. Missing segments are reported here by name.
 func (r *Repo) walPlan(rep *Report, backups []*Backup, tls []*Timeline, all bool) []segJob {
-	segSize := r.Info.SegmentSize
-	have := map[uint32]map[uint64]SegmentFile{}
+	p := newSegPlan(tls)
+	firstNeeded := r.planBackups(rep, p, backups)
 	for _, tl := range tls {
-		have[tl.TLI] = map[uint64]SegmentFile{}
+		r.planTimeline(rep, tl, p, firstNeeded, all)
+	}
+	return p.list()
+}
+
+// segPlan collects the segment reads a check needs: one job per stored
+// file, reading as far as the furthest need.
+type segPlan struct {
+	have map[uint32]map[uint64]SegmentFile // by timeline and segment number
+	jobs map[string]*segJob                // by file name
+}
+
+// newSegPlan indexes the stored segments, preferring a complete file to a
+// partial one of the same segment.
+func newSegPlan(tls []*Timeline) *segPlan {
+	p := &segPlan{have: map[uint32]map[uint64]SegmentFile{}, jobs: map[string]*segJob{}}
+	for _, tl := range tls {
+		m := map[uint64]SegmentFile{}
 		for _, s := range tl.Segments {
-			if prev, ok := have[tl.TLI][s.SegNo]; !ok || prev.Partial {
-				have[tl.TLI][s.SegNo] = s
+			if prev, ok := m[s.SegNo]; !ok || prev.Partial {
+				m[s.SegNo] = s
 			}
 		}
+		p.have[tl.TLI] = m
 	}
-	jobs := map[string]*segJob{}
-	want := func(tli uint32, segNo uint64, needEnd int) bool {
-		s, ok := have[tli][segNo]
-		if !ok {
-			return false
-		}
-		j := jobs[s.Name]
-		if j == nil {
-			j = &segJob{tli: tli, segNo: segNo, name: s.Name}
-			jobs[s.Name] = j
-		}
-		j.needEnd = max(j.needEnd, needEnd)
-		return true
+	return p
+}
+
+// want asks for segment segNo of timeline tli to be read through needEnd,
+// and reports false when no such segment is stored.
+func (p *segPlan) want(tli uint32, segNo uint64, needEnd int) bool {
+	s, ok := p.have[tli][segNo]
+	if !ok {
+		return false
 	}
+	j := p.jobs[s.Name]
+	if j == nil {
+		j = &segJob{tli: tli, segNo: segNo, name: s.Name}
+		p.jobs[s.Name] = j
+	}
+	j.needEnd = max(j.needEnd, needEnd)
+	return true
+}
+
+func (p *segPlan) list() []segJob {
+	out := make([]segJob, 0, len(p.jobs))
+	for _, j := range p.jobs {
+		out = append(out, *j)
+	}
+	return out
+}
+
+// planBackups asks for every segment each backup needs to be consistent,
+// reports those missing, and returns the first segment needed on each
+// timeline.
+func (r *Repo) planBackups(rep *Report, p *segPlan, backups []*Backup) map[uint32]uint64 {
+	segSize := r.Info.SegmentSize
 	firstNeeded := map[uint32]uint64{}
 	for _, b := range backups {
 		from, to := uint64(b.StartLSN)/segSize, uint64(b.EndLSN-1)/segSize
@@ -62,7 +98,7 @@ func (r *Repo) walPlan(rep *Report, backups []*Backup, tls []*Timeline, all bool
 			if seg == to {
 				need = int(uint64(b.EndLSN) - seg*segSize)
 			}
-			if !want(b.Timeline, seg, need) {
+			if !p.want(b.Timeline, seg, need) {
 				rep.add(segName(b.Timeline, seg, segSize), "WAL segment is missing; backup %s needs it to be consistent", b.ID)
 			}
 		}
@@ -70,21 +106,14 @@ func (r *Repo) walPlan(rep *Report, backups []*Backup, tls []*Timeline, all bool
 			firstNeeded[b.Timeline] = from
 		}
 	}
-	for _, tl := range tls {
-		r.planTimeline(rep, tl, have[tl.TLI], firstNeeded, all, want)
-	}
-	out := make([]segJob, 0, len(jobs))
-	for _, j := range jobs {
-		out = append(out, *j)
-	}
-	return out
+	return firstNeeded
 }
 
 // planTimeline checks one timeline's continuity from the oldest backup's
 // start (or its first segment) through its newest segment. A gap is allowed
 // only where a streaming session started afresh; it splits the recoverable
 // window and is noted.
-func (r *Repo) planTimeline(rep *Report, tl *Timeline, have map[uint64]SegmentFile, firstNeeded map[uint32]uint64, all bool, want func(uint32, uint64, int) bool) {
+func (r *Repo) planTimeline(rep *Report, tl *Timeline, p *segPlan, firstNeeded map[uint32]uint64, all bool) {
 	if len(tl.Segments) == 0 {
 		return
 	}
@@ -95,7 +124,7 @@ func (r *Repo) planTimeline(rep *Report, tl *Timeline, have map[uint64]SegmentFi
 	// Every stored segment is read and checked, even one older than any
 	// backup; continuity matters from the oldest backup's start.
 	for _, s := range tl.Segments {
-		want(tl.TLI, s.SegNo, 0)
+		p.want(tl.TLI, s.SegNo, 0)
 	}
 	if f, ok := firstNeeded[tl.TLI]; ok {
 		first = f
@@ -107,11 +136,11 @@ func (r *Repo) planTimeline(rep *Report, tl *Timeline, have map[uint64]SegmentFi
 		starts[s] = true
 	}
 	for seg := first; seg <= last; seg++ {
-		if want(tl.TLI, seg, 0) {
+		if p.want(tl.TLI, seg, 0) {
 			continue
 		}
 		gapEnd := seg
-		for gapEnd <= last && !want(tl.TLI, gapEnd, 0) {
+		for gapEnd <= last && !p.want(tl.TLI, gapEnd, 0) {
 			gapEnd++
 		}
 		if starts[gapEnd] {

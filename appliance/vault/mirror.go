@@ -25,55 +25,64 @@ import (
 // files that grow (the partial segment, wal/state.json) are fetched again.
 // It returns the number of files and bytes fetched.
 func Mirror(ctx context.Context, hc *http.Client, baseURL, ns, dir string) (int, int64, error) {
-	q := ""
+	m := mirror{hc: hc, base: strings.TrimSuffix(baseURL, "/"), dir: dir}
 	if ns != "" {
-		q = "?box=" + url.QueryEscape(ns)
+		m.q = "?box=" + url.QueryEscape(ns)
 	}
-	base := strings.TrimSuffix(baseURL, "/")
-	var files int
-	var bytes int64
 	// A box may ship while this runs: a partial segment listed a moment
 	// ago may be complete now and gone. Listing again finds the segment.
 	for attempt := 1; ; attempt++ {
-		var list []wire.FileEntry
-		if err := getJSON(ctx, hc, base+"/v1/files"+q, &list); err != nil {
-			return files, bytes, err
-		}
-		// The files that change in place come first: what wal/state.json
-		// says was stored must be in the partial segment fetched after it,
-		// never the other way round.
-		slices.SortStableFunc(list, func(a, b wire.FileEntry) int {
-			return cmp.Compare(rank(a.Path), rank(b.Path))
-		})
-		listed := map[string]bool{}
-		vanished := false
-		for _, f := range list {
-			if !filepath.IsLocal(filepath.FromSlash(f.Path)) {
-				return files, bytes, fmt.Errorf("vault: the vault listed %q, outside the repository: refusing to mirror it", f.Path)
-			}
-			local := filepath.Join(dir, filepath.FromSlash(f.Path))
-			listed[local] = true
-			if keep(local, f) {
-				continue
-			}
-			n, err := fetchFile(ctx, hc, base+"/v1/files/"+f.Path+q, local)
-			if errors.Is(err, errGone) && rank(f.Path) == growing && attempt < 5 {
-				vanished = true
-				continue
-			}
-			if err != nil {
-				return files, bytes, err
-			}
-			files++
-			bytes += n
-		}
-		if err := dropStalePartials(dir, listed); err != nil {
-			return files, bytes, err
-		}
-		if !vanished {
-			return files, bytes, nil
+		vanished, err := m.pass(ctx, attempt < 5)
+		if err != nil || !vanished {
+			return m.files, m.bytes, err
 		}
 	}
+}
+
+// mirror is one Mirror's progress.
+type mirror struct {
+	hc           *http.Client
+	base, q, dir string
+	files        int
+	bytes        int64
+}
+
+// pass lists the vault's files and fetches those not mirrored yet. With
+// retry, a partial segment gone since the listing is left for the next
+// pass, and vanished reports it.
+func (m *mirror) pass(ctx context.Context, retry bool) (vanished bool, err error) {
+	var list []wire.FileEntry
+	if err := getJSON(ctx, m.hc, m.base+"/v1/files"+m.q, &list); err != nil {
+		return false, err
+	}
+	// The files that change in place come first: what wal/state.json
+	// says was stored must be in the partial segment fetched after it,
+	// never the other way round.
+	slices.SortStableFunc(list, func(a, b wire.FileEntry) int {
+		return cmp.Compare(rank(a.Path), rank(b.Path))
+	})
+	listed := map[string]bool{}
+	for _, f := range list {
+		if !filepath.IsLocal(filepath.FromSlash(f.Path)) {
+			return false, fmt.Errorf("vault: the vault listed %q, outside the repository: refusing to mirror it", f.Path)
+		}
+		local := filepath.Join(m.dir, filepath.FromSlash(f.Path))
+		listed[local] = true
+		if keep(local, f) {
+			continue
+		}
+		n, err := fetchFile(ctx, m.hc, m.base+"/v1/files/"+f.Path+m.q, local)
+		if errors.Is(err, errGone) && rank(f.Path) == growing && retry {
+			vanished = true
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		m.files++
+		m.bytes += n
+	}
+	return vanished, dropStalePartials(m.dir, listed)
 }
 
 // partialSegment ends the name of a segment still being written.

@@ -44,13 +44,7 @@ func parse(script string) ([]command, error) {
 		}
 		switch {
 		case op == "" && tok == nil: // end
-			if len(cur.words) == 0 {
-				if cur.join != "" && cur.join != ";" || len(cur.redirects) > 0 {
-					return nil, fmt.Errorf("syntax error: missing command at the end")
-				}
-				return out, nil
-			}
-			return append(out, cur), nil
+			return finish(out, cur)
 		case op == ";" || op == "&&" || op == "||":
 			if len(cur.words) == 0 {
 				return nil, fmt.Errorf("syntax error near %q", op)
@@ -67,6 +61,18 @@ func parse(script string) ([]command, error) {
 			cur.words = append(cur.words, *tok)
 		}
 	}
+}
+
+// finish ends a script whose last command is cur: "a;" is a script,
+// "a &&" and a lone redirection are not.
+func finish(out []command, cur command) ([]command, error) {
+	if len(cur.words) > 0 {
+		return append(out, cur), nil
+	}
+	if cur.join != "" && cur.join != ";" || len(cur.redirects) > 0 {
+		return nil, fmt.Errorf("syntax error: missing command at the end")
+	}
+	return out, nil
 }
 
 type parser struct {

@@ -39,21 +39,10 @@ func ReadLines(r io.Reader, max int, each func(line []byte) error) ([]BadLine, e
 	var bad []BadLine
 	var line []byte
 	for n := 1; ; n++ {
-		line = line[:0]
-		long, size, err := false, 0, error(nil)
-		for {
-			var chunk []byte
-			chunk, err = br.ReadSlice('\n')
-			size += len(chunk)
-			if !long && len(line)+len(chunk) <= max+1 {
-				line = append(line, chunk...)
-			} else {
-				long = true
-			}
-			if !errors.Is(err, bufio.ErrBufferFull) {
-				break
-			}
-		}
+		var long bool
+		var size int
+		var err error
+		line, long, size, err = readLine(br, line[:0], max)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return bad, err
 		}
@@ -69,6 +58,24 @@ func ReadLines(r io.Reader, max int, each func(line []byte) error) ([]BadLine, e
 		}
 		if err != nil {
 			return bad, nil
+		}
+	}
+}
+
+// readLine appends the next line of br to line, keeping at most max+1
+// bytes: long reports a longer one, whose size is still counted whole.
+func readLine(br *bufio.Reader, line []byte, max int) (_ []byte, long bool, size int, err error) {
+	for {
+		var chunk []byte
+		chunk, err = br.ReadSlice('\n')
+		size += len(chunk)
+		if !long && len(line)+len(chunk) <= max+1 {
+			line = append(line, chunk...)
+		} else {
+			long = true
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, long, size, err
 		}
 	}
 }
