@@ -43,6 +43,16 @@ func (v *Vault) appendStored(ctx context.Context, b *box, body *spooled, off, n 
 	if fi, err := b.root.Stat(rel); err == nil && off > 0 {
 		was = fi.Size()
 	}
+	if b.trim != "" {
+		// A flush whose answer was lost may have stored the record cut
+		// off after it: the bucket must not hold more than the journal.
+		tctx, cancel := v.writeDeadline(ctx, b.ns)
+		defer cancel()
+		if err := v.cfg.Bucket.TrimBatches(tctx, b.ns, b.trim, b.trimAt); err != nil {
+			return fmt.Errorf("vault: store the record in the bucket: %w", err)
+		}
+		b.trim = ""
+	}
 	if err := b.appendRecord(body, off, n); err != nil {
 		return err
 	}
@@ -50,10 +60,15 @@ func (v *Vault) appendStored(ctx context.Context, b *box, body *spooled, off, n 
 		if cerr := b.cutBack(prev, rel, was); cerr != nil {
 			return fmt.Errorf("vault: store the record in the bucket: %w; cutting it off the journal: %w", err, cerr)
 		}
+		b.trim, b.trimAt = segmentName(rel), was
 		return fmt.Errorf("vault: store the record in the bucket: %w", err)
 	}
 	return nil
 }
+
+// segmentName is a segment's name in the bucket, from its path in the
+// namespace directory.
+func segmentName(rel string) string { return strings.TrimPrefix(filepath.ToSlash(rel), "repo/wal/") }
 
 // flushSegment writes what the bucket lacks of a segment's file, which
 // holds raw WAL bytes.
@@ -69,8 +84,7 @@ func (v *Vault) flushSegment(ctx context.Context, b *box, rel string, raw int64)
 	}
 	ctx, cancel := v.writeDeadline(ctx, b.ns)
 	defer cancel()
-	name := strings.TrimPrefix(filepath.ToSlash(rel), "repo/wal/")
-	_, err = v.cfg.Bucket.FlushPartial(ctx, b.ns, name, f, fi.Size(), raw)
+	_, err = v.cfg.Bucket.FlushPartial(ctx, b.ns, segmentName(rel), f, fi.Size(), raw)
 	return err
 }
 

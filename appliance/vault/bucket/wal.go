@@ -105,11 +105,14 @@ func (b *Bucket) Batches(ctx context.Context, ns, name string) ([]Batch, error) 
 }
 
 // chained is the run of batches that continue each other from offset 0.
+// Two batches at one offset (two nodes wrote the segment, one of them
+// after losing its lease) end the run before them: a reader never mixes
+// the two.
 func chained(all []Batch) []Batch {
 	var out []Batch
 	var end int64
-	for _, bt := range all {
-		if bt.Off != end {
+	for i, bt := range all {
+		if bt.Off != end || (i+1 < len(all) && all[i+1].Off == bt.Off) {
 			break
 		}
 		out = append(out, bt)
@@ -117,6 +120,29 @@ func chained(all []Batch) []Batch {
 	}
 	return out
 }
+
+// ErrAhead: the bucket holds more of a segment than the journal flushed
+// from: a flush whose answer was lost, then cut off the journal, or a
+// batch written by a node that had lost the lease.
+var ErrAhead = errors.New("bucket: the bucket holds more of the segment than the journal")
+
+// TrimBatches deletes a segment's batches that hold bytes from offset off
+// on; the next flush writes again what they held before off.
+func (b *Bucket) TrimBatches(ctx context.Context, ns, name string, off int64) error {
+	all, err := b.batches(ctx, ns, name)
+	for _, bt := range all {
+		if err == nil && bt.Off+bt.Size > off {
+			err = b.st.Delete(ctx, bt.Key)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bucket: trim batches of %s: %w", name, err)
+	}
+	return nil
+}
+
+// ErrTwoWriters: a segment has two batches at one offset.
+var ErrTwoWriters = errors.New("bucket: two batches at one offset of a segment: two vault nodes wrote it, one after losing its lease")
 
 // flushedEnd is where the run of batches that continue each other from
 // offset 0 ends.
@@ -140,6 +166,16 @@ func (b *Bucket) FlushPartial(ctx context.Context, ns, name string, journal io.R
 		return 0, err
 	}
 	end := flushedEnd(all)
+	for _, bt := range all {
+		if bt.Off == end && end < size {
+			// Only a batch beside another at its offset is left out
+			// of the run.
+			return end, fmt.Errorf("%w: %s at %d; delete the batches from there (TrimBatches) and let the vault node holding the box read the namespace back", ErrTwoWriters, name, end)
+		}
+	}
+	if end > size && raw >= 0 {
+		return end, fmt.Errorf("%w: %s holds %d bytes in the bucket, %d in the journal", ErrAhead, name, end, size)
+	}
 	if end >= size {
 		return end, nil
 	}
