@@ -16,11 +16,11 @@ import (
 // repository the bucket holds and then serves restores, the keyless
 // check and the standby from it as before. It copies the committed
 // backups, the complete WAL segments with their indexes and every other
-// repository file; it leaves out backups never committed and the segment
-// that was being filled (the box sends it again from the vault's
-// position, the end of the last complete segment). Arrival records are
-// not in the bucket: until backups arrive again retention keeps
-// everything. It returns the number of files copied.
+// repository file, and rebuilds the segment that was being filled from
+// its flushed batches (see rehydrateGrowing), so the box goes on from
+// exactly what the bucket holds; it leaves out backups never committed.
+// Arrival records are not in the bucket: until backups arrive again
+// retention keeps everything. It returns the number of files copied.
 func (v *Vault) Rehydrate(ctx context.Context, st store.Store, ns string) (int, error) {
 	if err := checkNamespace(ns); err != nil {
 		return 0, err
