@@ -48,6 +48,8 @@ func vaultRows(p vaultbench.Phase, secs float64) []row {
 	}
 	box := math.Max(1, float64(p.Boxes))
 	return []row{
+		values(name+"records acknowledged", "%.0f", float64(p.Records), nan),
+		values(name+"records refused and sent again", "%.0f", float64(p.Refused), nan),
 		values(name+"ack lag p50 (s)", "%.3f", p.LagP50, nan),
 		p99,
 		values(name+"CPU per box (% of a core)", "%.3f", 100*p.CPUSeconds/math.Max(secs, 1e-9)/box, nan),

@@ -19,6 +19,7 @@ type Phase struct {
 	// Ack is "fsynced" (on the vault node) or "stored" (in the bucket).
 	Ack     string  `json:"ack"`
 	Records int     `json:"records"` // acknowledged
+	Refused int     `json:"refused"` // answered with an error, sent again
 	LagP50  float64 `json:"lag_p50_s"`
 	LagP99  float64 `json:"lag_p99_s"`
 	// CPUSeconds is the vault process's user and system time over the
