@@ -116,6 +116,9 @@ func (v *Vault) hold(ctx context.Context, ns string) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if v.mayWrite(ns) {
+		return nil // taken or renewed by a request that held mu before
+	}
 	now := v.cfg.Now()
 	if h.lease != nil {
 		err := v.renew(ctx, ns, h, now)
@@ -148,6 +151,8 @@ func (v *Vault) hold(ctx context.Context, ns string) error {
 // the next write, which finds the lease run out.
 func (v *Vault) renewDue(ctx context.Context, ns string, h *held) {
 	defer h.renewing.Store(false)
+	ctx, cancel := context.WithTimeout(ctx, v.leaseTTL()/2)
+	defer cancel()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := v.cfg.Now()
