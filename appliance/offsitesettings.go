@@ -19,6 +19,9 @@ type OffsiteSettings struct {
 	Name string `json:"name"`
 	// VaultURL is the vault's address on the tailnet.
 	VaultURL string `json:"vault_url"`
+	// VaultURLs are further vault nodes sharing the first's bucket, tried
+	// in turn when the one in use is unreachable or passes the box on.
+	VaultURLs []string `json:"vault_urls,omitempty"`
 	// AuthKeyFile holds a Tailscale auth key for the first start; after
 	// that the node's state under the state directory keeps it logged in.
 	AuthKeyFile string `json:"auth_key_file,omitempty"`
@@ -49,8 +52,13 @@ func (s *Settings) OffsiteSettings() (o OffsiteSettings, ok bool, err error) {
 	if !postgres.ValidSlotName(o.Name) {
 		return o, false, fmt.Errorf("settings: offsite.name: %q; use lowercase letters, digits and underscores", o.Name)
 	}
-	if u, err := url.Parse(o.VaultURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+	if !vaultURL(o.VaultURL) {
 		return o, false, errors.New("settings: offsite.vault_url: set it to the vault's tailnet address, such as http://clinicvault:8443")
+	}
+	for _, u := range o.VaultURLs {
+		if !vaultURL(u) {
+			return o, false, fmt.Errorf("settings: offsite.vault_urls: %q: list the other vault nodes' tailnet addresses, such as http://clinicvault-b:8443", u)
+		}
 	}
 	if o.OfficeFrom < 0 || o.OfficeTo > 24 || o.OfficeFrom > o.OfficeTo || o.OfficeBits < 0 || o.NightBits < 0 {
 		return o, false, errors.New("settings: offsite.office_from/office_to/..._bits_per_second: hours 0-24 with from before to, and bit rates of 0 (no cap) or more")
@@ -75,7 +83,7 @@ func (o OffsiteSettings) AuthKey() (string, error) {
 
 // ShipperConfig is the offsite shipper's configuration for these settings.
 func (o OffsiteSettings) ShipperConfig(dbURL string, recipients []string) offsite.Config {
-	cfg := offsite.Config{Name: o.Name, DB: dbURL, Recipients: recipients, VaultURL: o.VaultURL,
+	cfg := offsite.Config{Name: o.Name, DB: dbURL, Recipients: recipients, VaultURL: o.VaultURL, VaultURLs: o.VaultURLs,
 		Schedule: offsite.Schedule{Every: time.Duration(o.EveryDays) * 24 * time.Hour}}
 	if o.OfficeBits > 0 || o.NightBits > 0 {
 		from, to := o.OfficeFrom, o.OfficeTo
@@ -85,4 +93,10 @@ func (o OffsiteSettings) ShipperConfig(dbURL string, recipients []string) offsit
 		cfg.Bandwidth = offsite.OfficeHours(from, to, o.OfficeBits, o.NightBits)
 	}
 	return cfg
+}
+
+// vaultURL reports whether s is an http or https address with a host.
+func vaultURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https")
 }

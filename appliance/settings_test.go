@@ -46,6 +46,7 @@ func TestOffsiteSettings(t *testing.T) {
 		{"bad name", `{"name": "Home Vault", "vault_url": "http://v:8443"}`, "offsite.name"},
 		{"bad hours", `{"vault_url": "http://v:8443", "office_from": 19, "office_to": 7, "office_bits_per_second": 128000}`, "office_from"},
 		{"unknown", `{"vault": "x"}`, "settings: offsite"},
+		{"bad second node", `{"vault_url": "http://v:8443", "vault_urls": ["clinicvault-b"]}`, "offsite.vault_urls"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := LoadSettings(strings.NewReader("{" + base + `, "offsite": ` + tc.offsite + "}"))
@@ -57,7 +58,7 @@ func TestOffsiteSettings(t *testing.T) {
 			}
 		})
 	}
-	s, _ := LoadSettings(strings.NewReader("{" + base + `, "offsite": {"name": "home", "vault_url": "http://clinicvault:8443", "office_bits_per_second": 128000}}`))
+	s, _ := LoadSettings(strings.NewReader("{" + base + `, "offsite": {"name": "home", "vault_url": "http://clinicvault:8443", "vault_urls": ["http://clinicvault-b:8443"], "office_bits_per_second": 128000}}`))
 	o, ok, err := s.OffsiteSettings()
 	if err != nil || !ok || o.Hostname != "clinicbox" {
 		t.Fatalf("got %+v %v %v", o, ok, err)
@@ -65,5 +66,8 @@ func TestOffsiteSettings(t *testing.T) {
 	sc := o.ShipperConfig("postgres://x@db/postgres", []string{"age1xyz"})
 	if sc.Bandwidth.BitsPerSecond[10] != 128000 || sc.Bandwidth.BitsPerSecond[2] != 0 || sc.Name != "home" {
 		t.Errorf("shipper config %+v; want office hours capped at 128 kbit/s, nights free", sc.Bandwidth)
+	}
+	if len(sc.VaultURLs) != 1 || sc.VaultURLs[0] != "http://clinicvault-b:8443" {
+		t.Errorf("shipper config's further vault nodes %v; want the second node", sc.VaultURLs)
 	}
 }

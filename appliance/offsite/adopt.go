@@ -157,7 +157,8 @@ func (s *Shipper) newestComplete(ctx context.Context, r *archive.Repo, list []wi
 
 // open streams one file of the box's repository in the vault.
 func (c *client) open(ctx context.Context, rel string) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(c.base, "/")+"/v1/files/"+rel, nil)
+	_, base := c.base()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/files/"+rel, nil)
 	if err != nil {
 		return nil, fmt.Errorf("offsite: %w", err)
 	}

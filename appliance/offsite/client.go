@@ -10,15 +10,37 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
 
-// client speaks the vault's API.
+// client speaks the vault's API. With several vault nodes sharing one
+// bucket it talks to one at a time, and moves on to the next when the one
+// in use cannot be reached or answers that another node writes the box's
+// namespace now ("moved"); the box's stream then reconnects there.
 type client struct {
-	base string
-	http *http.Client
+	bases []string // the nodes' addresses, the first tried first
+	at    atomic.Int32
+	http  *http.Client
+}
+
+func newClient(bases []string, hc *http.Client) *client {
+	return &client{bases: bases, http: hc}
+}
+
+// base is the address in use and its place in bases.
+func (c *client) base() (int32, string) {
+	i := c.at.Load()
+	return i, strings.TrimSuffix(c.bases[int(i)%len(c.bases)], "/")
+}
+
+// next moves on from the node at i, unless another request already did.
+func (c *client) next(i int32) {
+	if len(c.bases) > 1 {
+		c.at.CompareAndSwap(i, (i+1)%int32(len(c.bases)))
+	}
 }
 
 // vaultError is the vault's answer to a refused request.
@@ -50,7 +72,8 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, body
 
 // doReader is do with a body of n bytes read from body (nil: none).
 func (c *client) doReader(ctx context.Context, method, path string, q url.Values, body io.Reader, n int64, out any) error {
-	u := strings.TrimSuffix(c.base, "/") + path
+	at, base := c.base()
+	u := base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -66,6 +89,7 @@ func (c *client) doReader(ctx context.Context, method, path string, q url.Values
 	req.Header["User-Agent"] = []string{""}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.next(at)
 		return fmt.Errorf("offsite: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
@@ -77,6 +101,9 @@ func (c *client) doReader(ctx context.Context, method, path string, q url.Values
 		ve := &vaultError{status: resp.StatusCode}
 		if json.Unmarshal(data, &ve.Problem) != nil || ve.Code == "" {
 			ve.Code, ve.Problem.Error = "http", strings.TrimSpace(string(data))
+		}
+		if ve.Code == "moved" {
+			c.next(at)
 		}
 		return ve
 	}

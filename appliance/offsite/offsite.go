@@ -41,6 +41,10 @@ type Config struct {
 	Signer *signer.Key
 	// VaultURL is the vault's address on the tailnet ("http://vault:8443").
 	VaultURL string
+	// VaultURLs are further vault nodes that share the first's bucket: the
+	// box moves on to the next when the one in use cannot be reached or
+	// answers that another node writes its namespace now.
+	VaultURLs []string
 	// Client carries requests over the tailnet (tailnet.Node.HTTPClient).
 	// Nil means http.DefaultClient (the system's tailscaled routes it).
 	Client *http.Client
@@ -128,7 +132,7 @@ type Status struct {
 type Shipper struct {
 	cfg      Config
 	log      *slog.Logger
-	vault    client
+	vault    *client
 	throttle *throttle
 	gate     *walGate // WAL sends in flight, which base uploads wait for
 	rate     linkRate
@@ -164,8 +168,8 @@ func New(cfg Config, log *slog.Logger) (*Shipper, error) {
 	case cfg.VaultURL == "":
 		return nil, errors.New("offsite: no vault URL; set VaultURL, like http://vault:8443")
 	}
-	if _, err := url.Parse(cfg.VaultURL); err != nil {
-		return nil, fmt.Errorf("offsite: vault URL %q: %w", cfg.VaultURL, err)
+	if err := checkURLs(append([]string{cfg.VaultURL}, cfg.VaultURLs...)); err != nil {
+		return nil, err
 	}
 	if cfg.Signer == nil {
 		return nil, archive.ErrNoSigner
@@ -191,7 +195,7 @@ func New(cfg Config, log *slog.Logger) (*Shipper, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Shipper{cfg: cfg, log: log, vault: client{base: cfg.VaultURL, http: cfg.Client}}
+	s := &Shipper{cfg: cfg, log: log, vault: newClient(append([]string{cfg.VaultURL}, cfg.VaultURLs...), cfg.Client)}
 	s.throttle = newThrottle(cfg.Bandwidth, cfg.Now)
 	s.gate = newWALGate()
 	s.st = Status{Destination: cfg.Name, Slot: cfg.Slot}
@@ -283,4 +287,14 @@ func (s *Shipper) Status() Status {
 	st.LagSeconds, st.LastLagSeconds = cur.Seconds(), last.Seconds()
 	st.WireBytes, st.RawBytes = s.wire.Load(), s.raw.Load()
 	return st
+}
+
+// checkURLs checks the vault nodes' addresses.
+func checkURLs(urls []string) error {
+	for _, u := range urls {
+		if _, err := url.Parse(u); err != nil {
+			return fmt.Errorf("offsite: vault URL %q: %w", u, err)
+		}
+	}
+	return nil
 }

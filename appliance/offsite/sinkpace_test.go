@@ -123,7 +123,7 @@ func TestWALRecordHeaders(t *testing.T) {
 	srv := httptest.NewServer(v)
 	defer srv.Close()
 	k := testSink(t, srv.Client(), Bandwidth{}, context.Background())
-	k.s.vault.base = srv.URL
+	k.s.vault.bases = []string{srv.URL}
 	if err := k.Write(1<<20, make([]byte, 100)); err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,12 @@ type box struct {
 	// kept only with a bucket, and in memory: a restart in between leaves
 	// those objects in the bucket, never removes more.
 	pruned []string
+	// trim names the segment whose batches from trimAt on the bucket may
+	// hold though the journal does not: a record cut off after its flush
+	// failed, which may have been stored all the same. The next record
+	// trims them before it is flushed.
+	trim   string
+	trimAt int64
 }
 
 // walPos is the next WAL byte the vault expects.

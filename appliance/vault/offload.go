@@ -53,49 +53,93 @@ func (v *Vault) Offload(ctx context.Context) error {
 }
 
 // offloadBox copies what changed in one namespace's repository since the
-// last pass.
+// last pass. With leases it writes only a namespace this node holds, and
+// renews the lease first, so an idle box costs no request at all.
 func (v *Vault) offloadBox(ctx context.Context, b *box) error {
-	b.mu.Lock()
-	current, size, curStamp := b.growing()
-	pruned := b.pruned
-	b.pruned = nil
-	b.mu.Unlock()
-	if err := v.unload(ctx, b, pruned); err != nil {
+	p, err := v.planOffload(b)
+	if err != nil || p.empty() {
 		return err
 	}
-	files, err := repoFiles(b.repoDir())
-	if err != nil {
+	if ok, err := v.fence(ctx, b.ns); !ok {
+		b.mu.Lock()
+		b.pruned = append(p.pruned, b.pruned...)
+		b.mu.Unlock()
+		return err // another node writes the namespace, or the lease could not be renewed
+	}
+	ctx, cancel := v.writeDeadline(ctx, b.ns)
+	defer cancel()
+	if err := v.unload(ctx, b, p.pruned); err != nil {
 		return err
 	}
-	changed, stamps := v.changed(b, files, "repo")
-	if current != "" {
-		// The growing file's stamp is the one taken with its size under
-		// the lock: a stat taken later could include records that
-		// completed the segment after the size was read, and the
-		// complete segment would then never be stored whole.
-		stamps[current] = curStamp
-		changed[current] = v.stampOf(b, current) != curStamp
-	}
-	backups := changedBackups(files, changed)
-	if err := v.offloadBackups(ctx, b, backups); err != nil {
+	if err := v.offloadBackups(ctx, b, changedBackups(p.files, p.changed)); err != nil {
 		return err
 	}
-	for _, f := range files {
-		if _, ok := backupOf(f.Path); ok || !changed[f.Path] {
+	for _, f := range p.files {
+		if _, ok := backupOf(f.Path); ok || !p.changed[f.Path] {
 			continue
 		}
-		if f.Path == current {
-			f.Size = size // what the index acknowledged, not a record being appended
+		raw := int64(-1)
+		if f.Path == p.g.rel {
+			f.Size, raw = p.g.size, p.g.raw // what the index acknowledged, not a record being appended
 		}
-		if err := v.offloadFile(ctx, b, f, f.Path == current); err != nil {
+		if err := v.offloadFile(ctx, b, f, raw); err != nil {
 			return err
 		}
 	}
 	if err := v.offloadIndexes(ctx, b); err != nil {
 		return err
 	}
-	v.remember(b, stamps)
+	v.remember(b, p.stamps)
 	return nil
+}
+
+// offloadPlan is what one pass has to do for a namespace.
+type offloadPlan struct {
+	g       growth
+	pruned  []string
+	files   []wire.FileEntry
+	changed map[string]bool
+	stamps  map[string]stamp
+}
+
+// planOffload finds what changed since the last pass; it takes the list
+// of what retention removed.
+func (v *Vault) planOffload(b *box) (*offloadPlan, error) {
+	b.mu.Lock()
+	p := &offloadPlan{g: b.growing(), pruned: b.pruned}
+	b.pruned = nil
+	b.mu.Unlock()
+	files, err := repoFiles(b.repoDir())
+	if err != nil {
+		b.mu.Lock()
+		b.pruned = append(p.pruned, b.pruned...)
+		b.mu.Unlock()
+		return nil, err
+	}
+	p.files = files
+	p.changed, p.stamps = v.changed(b, files, "repo")
+	if cur := p.g.rel; cur != "" {
+		// The growing file's stamp is the one taken with its size under
+		// the lock: a stat taken later could include records that
+		// completed the segment after the size was read, and the
+		// complete segment would then never be stored whole.
+		p.stamps[cur] = p.g.stamp
+		p.changed[cur] = v.stampOf(b, cur) != p.g.stamp
+	}
+	return p, nil
+}
+
+// empty reports whether the pass has nothing to write.
+func (p *offloadPlan) empty() bool {
+	if len(p.pruned) > 0 {
+		return false
+	}
+	for _, c := range p.changed {
+		if c {
+			return false
+		}
+	}
+	return true
 }
 
 // indexKey is where a segment's index goes in the bucket, beside the
@@ -237,18 +281,26 @@ func (v *Vault) remember(b *box, stamps map[string]stamp) {
 	}
 }
 
-// growing returns the segment being filled, its durable size and its
-// stamp; b.mu is held.
-func (b *box) growing() (string, int64, stamp) {
+// growth is the segment being filled: its repository path, durable size,
+// the WAL bytes that holds and its stamp.
+type growth struct {
+	rel   string
+	size  int64
+	raw   int64
+	stamp stamp
+}
+
+// growing returns the segment being filled; b.mu is held.
+func (b *box) growing() growth {
 	if b.repo == nil || !b.have {
-		return "", 0, stamp{}
+		return growth{}
 	}
 	rel := archive.WALFile(b.repo.Info.SegmentSize, b.cur.tli, b.cur.seg, archive.WALPartial)
-	fi, err := b.root.Stat(inRepo(rel))
-	if err != nil {
-		return filepath.ToSlash(rel), 0, stamp{}
+	g := growth{rel: filepath.ToSlash(rel), raw: int64(b.cur.fill)}
+	if fi, err := b.root.Stat(inRepo(rel)); err == nil {
+		g.size, g.stamp = fi.Size(), stamp{size: fi.Size(), mod: fi.ModTime()}
 	}
-	return filepath.ToSlash(rel), fi.Size(), stamp{size: fi.Size(), mod: fi.ModTime()}
+	return g
 }
 
 // offloadBackups stores the committed backups the bucket lacks.
@@ -297,9 +349,9 @@ func (v *Vault) offloadBackup(ctx context.Context, b *box, id string, ents []wir
 }
 
 // offloadFile stores one file outside the backups: WAL segments whole
-// (or, the one being filled, in batches), anything else replaced when it
-// changed.
-func (v *Vault) offloadFile(ctx context.Context, b *box, e wire.FileEntry, growing bool) error {
+// (or, the one being filled, in batches, raw being the WAL bytes it
+// holds; -1 for any other file), anything else replaced when it changed.
+func (v *Vault) offloadFile(ctx context.Context, b *box, e wire.FileEntry, raw int64) error {
 	f, err := b.root.Open(inRepo(filepath.FromSlash(e.Path)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // removed by retention or renamed meanwhile
@@ -310,8 +362,8 @@ func (v *Vault) offloadFile(ctx context.Context, b *box, e wire.FileEntry, growi
 	defer f.Close()
 	bk := v.cfg.Bucket
 	switch {
-	case growing:
-		_, err = bk.FlushPartial(ctx, b.ns, strings.TrimPrefix(e.Path, "wal/"), f, e.Size)
+	case raw >= 0:
+		_, err = bk.FlushPartial(ctx, b.ns, strings.TrimPrefix(e.Path, "wal/"), f, e.Size, raw)
 	case strings.HasPrefix(e.Path, "wal/") && strings.HasSuffix(e.Path, archive.WALPartial):
 		err = bk.PutSegment(ctx, b.ns, strings.TrimPrefix(e.Path, "wal/"), f, e.Size)
 	default:

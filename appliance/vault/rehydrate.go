@@ -16,11 +16,11 @@ import (
 // repository the bucket holds and then serves restores, the keyless
 // check and the standby from it as before. It copies the committed
 // backups, the complete WAL segments with their indexes and every other
-// repository file; it leaves out backups never committed and the segment
-// that was being filled (the box sends it again from the vault's
-// position, the end of the last complete segment). Arrival records are
-// not in the bucket: until backups arrive again retention keeps
-// everything. It returns the number of files copied.
+// repository file, and rebuilds the segment that was being filled from
+// its flushed batches (see rehydrateGrowing), so the box goes on from
+// exactly what the bucket holds; it leaves out backups never committed.
+// Arrival records are not in the bucket: until backups arrive again
+// retention keeps everything. It returns the number of files copied.
 func (v *Vault) Rehydrate(ctx context.Context, st store.Store, ns string) (int, error) {
 	if err := checkNamespace(ns); err != nil {
 		return 0, err
@@ -55,6 +55,9 @@ func (v *Vault) Rehydrate(ctx context.Context, st store.Store, ns string) (int, 
 	}
 	if desc == nil {
 		return len(keys), fmt.Errorf("vault: rehydrate %s: the bucket holds no repository for this namespace", ns)
+	}
+	if err := v.rehydrateGrowing(ctx, st, root, ns, keys); err != nil {
+		return len(keys) - 1, fmt.Errorf("vault: rehydrate %s: %w", ns, err)
 	}
 	if err := fetchObject(ctx, st, root, *desc, inRepo("clinicbox-repo.json")); err != nil {
 		return len(keys) - 1, fmt.Errorf("vault: rehydrate %s: %w", ns, err)
@@ -118,15 +121,22 @@ func fetchObject(ctx context.Context, st store.Store, root *os.Root, fi store.In
 		return err
 	}
 	defer rc.Close()
+	return writeLocal(root, rel, rc, fi.Size, fi.Key)
+}
+
+// writeLocal writes exactly size bytes from r into rel durably: a
+// temporary file, fsync, rename, fsync of the directory. what names the
+// source in errors.
+func writeLocal(root *os.Root, rel string, r io.Reader, size int64, what string) error {
 	tmp := filepath.Join(filepath.Dir(rel), ".tmp-"+randomName())
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
 	defer root.Remove(tmp)
-	n, err := io.CopyBuffer(f, io.LimitReader(rc, fi.Size+1), make([]byte, copyBuf))
-	if err == nil && n != fi.Size {
-		err = fmt.Errorf("%s: got %d bytes, listed with %d", fi.Key, n, fi.Size)
+	n, err := io.CopyBuffer(f, io.LimitReader(r, size+1), make([]byte, copyBuf))
+	if err == nil && n != size {
+		err = fmt.Errorf("%s: got %d bytes, listed with %d", what, n, size)
 	}
 	if err == nil {
 		err = f.Sync()

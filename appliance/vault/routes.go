@@ -69,6 +69,9 @@ func (v *Vault) putRepo(w http.ResponseWriter, r *http.Request, c *caller) (acti
 			return act, err
 		}
 	}
+	if err := v.storeDescription(r.Context(), b); err != nil {
+		return act, err
+	}
 	b.node = c.peer.Node
 	writeJSON(w, http.StatusOK, b.position())
 	return act, nil

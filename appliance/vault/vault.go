@@ -67,6 +67,17 @@ type Config struct {
 	// Bucket is the object storage Offload copies the namespaces into;
 	// nil means none (the directory is the only copy).
 	Bucket *bucket.Bucket
+	// Node names this vault node in the leases it takes on namespaces
+	// when several nodes share the bucket; empty means a single node that
+	// takes no leases.
+	Node string
+	// LeaseTTL is how long a lease runs unrenewed; zero means
+	// DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// AckStored makes the acknowledgement of a WAL record mean "stored in
+	// the bucket" instead of "fsynced on this node": each record is
+	// flushed to the bucket before the box hears of it.
+	AckStored bool
 	// Standbys are the trusted standbys the vault runs, by namespace; their
 	// state shows in the status document.
 	Standbys map[string]*Standby
@@ -88,6 +99,8 @@ type Vault struct {
 	mu sync.Mutex
 	// boxes holds each namespace opened since start, by namespace.
 	boxes map[string]*box
+	// leases holds this node's leases, by namespace (see lease.go).
+	leases map[string]*held
 
 	offMu sync.Mutex
 	// offloaded holds each file's stamp when Offload last stored it, by
@@ -126,7 +139,7 @@ func New(cfg Config, who Identifier, log *slog.Logger) (*Vault, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v := &Vault{cfg: cfg, who: who, log: log, audit: a, boxes: map[string]*box{}}
+	v := &Vault{cfg: cfg, who: who, log: log, audit: a, boxes: map[string]*box{}, leases: map[string]*held{}}
 	v.routes()
 	return v, nil
 }
@@ -186,6 +199,9 @@ func (v *Vault) handle(need Role, h handler) http.HandlerFunc {
 		}
 		var act action
 		err = checkNames(r) // before any handler touches a file
+		if err == nil && need == Upload {
+			err = v.hold(r.Context(), c.ns)
+		}
 		if err == nil {
 			act, err = h(w, r, c)
 		}

@@ -127,7 +127,7 @@ func (v *Vault) putRecord(w http.ResponseWriter, r *http.Request, c *caller) (ac
 	if err := b.fits(body.size + indexEntry); err != nil {
 		return act, err
 	}
-	if err := b.appendRecord(body, int(off), int(n)); err != nil {
+	if err := v.appendAcked(r.Context(), b, body, int(off), int(n)); err != nil {
 		return act, err
 	}
 	b.node = c.peer.Node

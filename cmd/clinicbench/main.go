@@ -35,7 +35,7 @@ type config struct {
 }
 
 // sectionNames are the measurements -only can pick, in the order they run.
-var sectionNames = []string{"base", "backlog", "live", "verify", "restore", "offsite", "clinic-base", "clinic-backlog", "drill", "offsite-week"}
+var sectionNames = []string{"base", "backlog", "live", "verify", "restore", "offsite", "clinic-base", "clinic-backlog", "drill", "offsite-week", "vault-scale"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -111,6 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	measures := map[string]func(context.Context) *section{
 		"base": b.baseBackup, "backlog": b.backlog, "live": b.live, "verify": b.verify, "restore": b.restore,
 		"offsite": b.offsite, "clinic-base": b.clinicBase, "clinic-backlog": b.clinicBacklog, "drill": b.drill, "offsite-week": b.offsiteWeek,
+		"vault-scale": b.vaultScale,
 	}
 	var sections []*section
 	for _, name := range sectionNames {

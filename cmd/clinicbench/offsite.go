@@ -48,8 +48,15 @@ func (b *bench) offsite(ctx context.Context) *section {
 // writes its result as JSON to the file named by the environment variable
 // outVar, and decodes that into v.
 func (b *bench) offsiteTest(ctx context.Context, name, outVar string, v any, env ...string) error {
+	return b.goTest(ctx, "github.com/clinicbox/clinicbox/appliance/offsite", name, outVar, v, env...)
+}
+
+// goTest runs a benchmark test of package pkg, which writes its result as
+// JSON to the file named by the environment variable outVar, and decodes
+// that into v.
+func (b *bench) goTest(ctx context.Context, pkg, name, outVar string, v any, env ...string) error {
 	out := filepath.Join(b.tmp, name+".json")
-	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-timeout=60m", "-run", "^"+name+"$", "github.com/clinicbox/clinicbox/appliance/offsite")
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-timeout=60m", "-run", "^"+name+"$", pkg)
 	cmd.Env = append(append(os.Environ(), outVar+"="+out), env...)
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s: %w\n%s", name, err, tailString(string(o), 2000))

@@ -101,7 +101,8 @@ func joinTailnet(ctx context.Context, s *Settings, log *slog.Logger) (*tailnet.N
 // openVault opens the vault with its standby and its bucket, if the
 // settings ask for them; the bucket's store is nil without one.
 func openVault(ctx context.Context, s *Settings, node *tailnet.Node, log *slog.Logger) (*vault.Vault, *store.S3, error) {
-	cfg := vault.Config{Dir: s.Dir, Rules: s.Rules, Retention: s.retention(), Limits: s.limits()}
+	cfg := vault.Config{Dir: s.Dir, Rules: s.Rules, Retention: s.retention(), Limits: s.limits(),
+		Node: s.Node, LeaseTTL: time.Duration(s.LeaseSeconds) * time.Second, AckStored: s.Ack == "stored"}
 	if s.Standby != nil {
 		sb, err := newStandby(s, log)
 		if err != nil {

@@ -48,6 +48,21 @@ type Settings struct {
 	// how far the bucket may lag what boxes were acknowledged for; zero
 	// means 10.
 	OffloadSeconds int `json:"offload_seconds"`
+	// Node names this vault node among several that share the s3 bucket
+	// (its hostname, say; unique among them): each box's namespace then
+	// has one writer at a time, the node holding its lease in the bucket,
+	// and a node takes over the boxes of one that died once their leases
+	// run out. Empty means this node is the only one writing the bucket.
+	Node string `json:"node"`
+	// LeaseSeconds is how long a node's lease on a box runs without
+	// renewal: how long the boxes of a dead node wait before another takes
+	// them over; zero means 30.
+	LeaseSeconds int `json:"lease_seconds"`
+	// Ack is what the acknowledgement of WAL to a box means: "fsynced"
+	// (on this node's disk, the default; the bucket lags by up to
+	// offload_seconds) or "stored" (in the s3 bucket: slower, and what a
+	// takeover by another node can never lose).
+	Ack string `json:"ack"`
 	// Standby turns on the trusted-standby mode for one box.
 	Standby *StandbySettings `json:"standby"`
 }
@@ -114,7 +129,26 @@ func (s *Settings) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, s.validateNodes()...)
 	return errors.Join(errs...)
+}
+
+// validateNodes checks the settings of several nodes sharing the bucket.
+func (s *Settings) validateNodes() []error {
+	var errs []error
+	if s.Node != "" && (s.S3 == nil || strings.ContainsAny(s.Node, "\"\\") || len(s.Node) > 64) {
+		errs = append(errs, fmt.Errorf("node: %q: name this node (up to 64 characters, unique among the nodes) only when an s3 section gives the bucket the nodes share", s.Node))
+	}
+	if s.LeaseSeconds < 0 || (s.LeaseSeconds > 0 && s.LeaseSeconds < 10) || s.LeaseSeconds > 600 {
+		errs = append(errs, fmt.Errorf("lease_seconds: %d: give a lease 10 to 600 seconds (0 means 30)", s.LeaseSeconds))
+	}
+	switch {
+	case s.Ack != "" && s.Ack != "fsynced" && s.Ack != "stored":
+		errs = append(errs, fmt.Errorf(`ack: %q: use "fsynced" (the default) or "stored"`, s.Ack))
+	case s.Ack == "stored" && s.S3 == nil:
+		errs = append(errs, errors.New(`ack: "stored" needs an s3 section: the acknowledgement then means stored in the bucket`))
+	}
+	return errs
 }
 
 // validateLimits checks how long the vault keeps what, how much, and how

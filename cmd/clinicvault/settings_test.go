@@ -25,6 +25,11 @@ func TestReadSettings(t *testing.T) {
 		{"s3 over plain http", `{"dir": "/srv/v", "s3": {"endpoint": "http://s3.example.net", "bucket": "clinic-vault", "credentials_file": "k"}}`, "use https"},
 		{"s3 without credentials", `{"dir": "/srv/v", "s3": {"endpoint": "https://s3.example.net", "bucket": "clinic-vault"}}`, "s3.credentials_file"},
 		{"s3 credentials inline", `{"dir": "/srv/v", "s3": {"endpoint": "https://s3.example.net", "bucket": "b", "secret_access_key": "x"}}`, "unknown field"},
+		{"two nodes, ack when stored", `{"dir": "/srv/v", "node": "vault-a", "lease_seconds": 20, "ack": "stored", "s3": {"endpoint": "https://s3.example.net", "bucket": "clinic-vault", "credentials_file": "k"}}`, ""},
+		{"node without a bucket", `{"dir": "/srv/v", "node": "vault-a"}`, "node: \"vault-a\""},
+		{"hasty lease", `{"dir": "/srv/v", "lease_seconds": 2}`, "lease_seconds: 2"},
+		{"ack stored without a bucket", `{"dir": "/srv/v", "ack": "stored"}`, "ack: \"stored\" needs an s3"},
+		{"unknown ack", `{"dir": "/srv/v", "ack": "maybe"}`, "ack: \"maybe\""},
 		{"offload too rare", `{"dir": "/srv/v", "offload_seconds": 86400}`, "offload_seconds"},
 		{"standby escaping", `{"dir": "/srv/v", "standby": {"namespace": "../etc", "identity_file": "k"}}`, "standby.namespace"},
 	} {

@@ -32,6 +32,9 @@ type Bucket struct {
 // New lays out objects in st.
 func New(st store.Store) *Bucket { return &Bucket{st: st} }
 
+// Store is the store the bucket lays out.
+func (b *Bucket) Store() store.Store { return b.st }
+
 const (
 	defaultPartSize = 16 << 20
 	metaName        = "backup.json"

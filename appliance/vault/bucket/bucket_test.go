@@ -16,20 +16,7 @@ import (
 
 // eachStore runs f against the local store and the S3 store on a real
 // versitygw.
-func eachStore(t *testing.T, f func(t *testing.T, st store.Store)) {
-	t.Run("local", func(t *testing.T) {
-		l, err := store.OpenLocal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		f(t, l)
-	})
-	t.Run("s3", func(t *testing.T) {
-		srv := storetest.StartVersityGW(t, storetest.Options{})
-		f(t, srv.Open(t))
-	})
-}
+var eachStore = storetest.Each
 
 // counting counts the parts uploaded through it.
 type counting struct {
@@ -152,7 +139,7 @@ func TestFlushPartialThenSegment(t *testing.T) {
 		journal := testData(64<<10, 2)
 		var held int64
 		for _, size := range []int64{100, 100, 5000, 30000, 64 << 10} {
-			n, err := b.FlushPartial(ctx, "ns", "seg1", bytes.NewReader(journal), size)
+			n, err := b.FlushPartial(ctx, "ns", "seg1", bytes.NewReader(journal), size, -1)
 			if err != nil || n != size {
 				t.Fatalf("flush to %d: %d, %v", size, n, err)
 			}
@@ -178,6 +165,60 @@ func TestFlushPartialThenSegment(t *testing.T) {
 		}
 		if got, _ := b.Partial(ctx, "ns", "seg1", 1<<20); len(got) != 0 {
 			t.Errorf("%d bytes of batches left after the segment was stored", len(got))
+		}
+	})
+}
+
+// A node that lost its lease and wrote a batch anyway leaves two batches
+// at one offset: readers stop before them, and the next flush reports it
+// instead of continuing from either.
+func TestTwoBatchesAtOneOffset(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		b := New(st)
+		ours := bytes.Repeat([]byte{1}, 3000)
+		if _, err := b.FlushPartial(ctx, "ns", "seg", bytes.NewReader(ours), 1000, 800); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.FlushPartial(ctx, "ns", "seg", bytes.NewReader(ours), 2000, 1600); err != nil {
+			t.Fatal(err)
+		}
+		stale := bytes.Repeat([]byte{2}, 1500)
+		if _, err := st.PutIfAbsent(ctx, batchPrefix("ns", "seg")+batchName(1000, 1100), bytes.NewReader(stale), 1500); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.Partial(ctx, "ns", "seg", 1<<20)
+		if err != nil || !bytes.Equal(got, ours[:1000]) {
+			t.Errorf("partial: %d bytes, %v; want the 1000 bytes before the two batches at 1000", len(got), err)
+		}
+		if _, err := b.FlushPartial(ctx, "ns", "seg", bytes.NewReader(ours), 3000, 2400); !errors.Is(err, ErrTwoWriters) {
+			t.Errorf("flush past two batches at one offset: %v; want ErrTwoWriters", err)
+		}
+	})
+}
+
+// A flush whose answer was lost leaves the bucket ahead of a journal that
+// was cut back: the next flush reports it, and after the trim it goes on.
+func TestFlushAheadOfTheJournal(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		b := New(st)
+		old := bytes.Repeat([]byte{1}, 2000)
+		if _, err := b.FlushPartial(ctx, "ns", "seg", bytes.NewReader(old), 2000, 1000); err != nil {
+			t.Fatal(err)
+		}
+		now := append(bytes.Repeat([]byte{1}, 1000), bytes.Repeat([]byte{3}, 1200)...)
+		if _, err := b.FlushPartial(ctx, "ns", "seg", bytes.NewReader(now), 1000, 500); !errors.Is(err, ErrAhead) {
+			t.Fatalf("flush of a journal shorter than the bucket's copy: %v; want ErrAhead", err)
+		}
+		if err := b.TrimBatches(ctx, "ns", "seg", 1000); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.FlushPartial(ctx, "ns", "seg", bytes.NewReader(now), 2200, 1100); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := b.Partial(ctx, "ns", "seg", 1<<20); !bytes.Equal(got, now) {
+			t.Errorf("after the trim the bucket holds %d bytes differing from the journal's %d", len(got), len(now))
 		}
 	})
 }

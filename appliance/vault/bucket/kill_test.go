@@ -75,8 +75,8 @@ func TestKillChild(t *testing.T) {
 		f := File{Name: "base.tar.age", Size: int64(len(killBase)), Data: blocking{killBase, 2*part + part/2}}
 		err = b.PutBackup(ctx, "ns", "b1", []byte("meta"), []File{f})
 	case "flush": // one whole batch, then blocks in the middle of the second
-		if _, err = b.FlushPartial(ctx, "ns", "seg", bytes.NewReader(killJournal), 100<<10); err == nil {
-			_, err = b.FlushPartial(ctx, "ns", "seg", blocking{killJournal, 150 << 10}, int64(len(killJournal)))
+		if _, err = b.FlushPartial(ctx, "ns", "seg", bytes.NewReader(killJournal), 100<<10, -1); err == nil {
+			_, err = b.FlushPartial(ctx, "ns", "seg", blocking{killJournal, 150 << 10}, int64(len(killJournal)), -1)
 		}
 	}
 	t.Fatalf("the child was not killed mid-request: %v", err)
@@ -154,7 +154,7 @@ func TestKilledMidFlushLosesAndDuplicatesNothing(t *testing.T) {
 		if err != nil || !bytes.Equal(got, killJournal[:100<<10]) {
 			t.Fatalf("after the kill the bucket holds %d bytes (%v); want the first batch's %d", len(got), err, 100<<10)
 		}
-		n, err := b.FlushPartial(ctx, "ns", "seg", bytes.NewReader(killJournal), int64(len(killJournal)))
+		n, err := b.FlushPartial(ctx, "ns", "seg", bytes.NewReader(killJournal), int64(len(killJournal)), -1)
 		if err != nil || n != int64(len(killJournal)) {
 			t.Fatalf("flush after the kill: %d, %v", n, err)
 		}

@@ -25,7 +25,12 @@ type Lease struct {
 	NS      string    `json:"-"`
 	Node    string    `json:"node"`
 	Expires time.Time `json:"expires"`
-	etag    string
+	// From is the node that held the lease before this acquisition
+	// (itself when it took its own lease again); empty for a new lease.
+	// A node taking over from another must read the namespace back from
+	// the bucket before writing it: its own copy is stale.
+	From string `json:"-"`
+	etag string
 }
 
 // ErrHeld: another node holds the namespace's lease and it has not
@@ -53,6 +58,7 @@ func (b *Bucket) Acquire(ctx context.Context, ns, node string, now time.Time, tt
 	case cur.Node != node && now.Before(cur.Expires):
 		return nil, fmt.Errorf("%w (%s, until %s)", ErrHeld, cur.Node, cur.Expires.Format(time.RFC3339))
 	}
+	l.From = cur.Node
 	return l, b.writeLease(ctx, l, cur.etag, ErrHeld)
 }
 

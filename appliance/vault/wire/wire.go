@@ -86,7 +86,8 @@ type Status struct {
 // backup.json), "quota" (507: the namespace is full; the vault's operator
 // must raise its quota), "exists", "not_found", "internal", "stale" (409: a
 // log head older than, or different from, the one the vault holds),
-// "too_large" (413: a log batch over MaxLogBatch).
+// "too_large" (413: a log batch over MaxLogBatch), "moved" (503: another
+// vault node writes the box's namespace now; reconnect).
 type Problem struct {
 	Code     string    `json:"code"`
 	Error    string    `json:"error"`
@@ -142,6 +143,8 @@ func (p *Problem) HTTPStatus() int {
 		return http.StatusInsufficientStorage
 	case "not_found":
 		return http.StatusNotFound
+	case "moved":
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

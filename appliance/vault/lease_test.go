@@ -1,0 +1,220 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
+	"github.com/clinicbox/clinicbox/appliance/vault/store"
+	"github.com/clinicbox/clinicbox/appliance/vault/store/storetest"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
+)
+
+// testClock is the clock the vault nodes of a test share.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+const testTTL = 30 * time.Second
+
+// node starts a vault node named name on its own directory, sharing the
+// bucket and the clock; the nodes of a test serve one box, f's.
+func (f *fixture) node(name string, st store.Store, clk *testClock, ackStored bool) *fixture {
+	g := &fixture{t: f.t, dir: f.t.TempDir(), info: f.info, ids: f.ids, sealer: f.sealer}
+	g.cfg = Config{Bucket: bucket.New(st), Node: name, LeaseTTL: testTTL, Now: clk.Now, AckStored: ackStored}
+	g.open()
+	return g
+}
+
+// streamer is a box sending WAL of recognizable bytes in records of 64 KiB.
+type streamer struct {
+	t    *testing.T
+	sent int // WAL bytes acknowledged
+}
+
+const recordSize = 64 << 10
+
+func walAt(lsn int) []byte {
+	b := make([]byte, recordSize)
+	for i := range b {
+		b[i] = byte((lsn + i) / 7)
+	}
+	return b
+}
+
+// send streams records to the node until n bytes are acknowledged or it
+// refuses one; it returns the refusal's status.
+func (s *streamer) send(node *fixture, n int) int {
+	s.t.Helper()
+	var pos wire.Position
+	if code := node.do("box:1", "GET", "/v1/wal", nil, &pos); code != 200 {
+		return code
+	}
+	if int(pos.Durable) > s.sent {
+		s.t.Fatalf("the node holds WAL to %d, past the %d bytes ever acknowledged", pos.Durable, s.sent)
+	}
+	at := int(pos.Durable)
+	segStart := at - at%segSize
+	if code := node.do("box:1", "POST", fmt.Sprintf("/v1/wal/begin?tli=1&lsn=%d", segStart), nil, nil); code != 200 {
+		return code
+	}
+	for end := at + n; at < end; at += recordSize {
+		if code, p := node.record("box:1", uint64(at/segSize), at%segSize, walAt(at)); code != 200 {
+			s.t.Logf("record at %d: %d %s", at, code, p.Error)
+			return code
+		}
+		s.sent = max(s.sent, at+recordSize)
+	}
+	return 200
+}
+
+// checkBucket reads the box's WAL back from the bucket alone, through a
+// new node, and compares it with what the box sent: every acknowledged
+// byte there once, in order.
+func checkBucket(t *testing.T, f *fixture, st store.Store, want int) {
+	t.Helper()
+	g := &fixture{t: t, dir: t.TempDir(), cfg: Config{Bucket: bucket.New(st)}}
+	g.open()
+	if _, err := g.v.Rehydrate(context.Background(), st, "nBOX1"); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := archive.Open(filepath.Join(g.dir, "boxes", "nBOX1", "repo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Trust(testSigner.Public())
+	got := 0
+	for seg := uint64(0); got < want; seg++ {
+		sd, err := repo.ReadSegment(1, seg, f.ids)
+		if err != nil {
+			t.Fatalf("segment %d from the bucket: %v (%d of %d bytes read)", seg, err, got, want)
+		}
+		for off := 0; off < sd.Valid; off += recordSize {
+			if !bytes.Equal(sd.Data[off:off+recordSize], walAt(got)) {
+				t.Fatalf("WAL at %d in the bucket differs from what the box sent", got)
+			}
+			got += recordSize
+		}
+		if sd.Valid < segSize {
+			break
+		}
+	}
+	if got != want {
+		t.Errorf("the bucket holds %d bytes of WAL; want the %d acknowledged", got, want)
+	}
+}
+
+// Node a streams a box's WAL and dies without a word; node b refuses the
+// box while a's lease runs, then takes the box over, reading the
+// namespace back from the bucket before acknowledging anything, and the
+// box goes on from b's position. With acknowledgements meaning "stored in
+// the bucket", b continues exactly where a's last acknowledgement ended;
+// by default, where a's last flush ended, and the box sends the rest
+// again. Either way the bucket ends up holding every acknowledged byte
+// exactly once.
+func TestTakeOverLosesAndDuplicatesNothing(t *testing.T) {
+	for _, ackStored := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ack_stored=%v", ackStored), func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, st store.Store) {
+				f := newFixture(t)
+				clk := &testClock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+				a, b := f.node("a", st, clk, ackStored), f.node("b", st, clk, ackStored)
+				a.createRepo("box:1")
+				box := &streamer{t: t}
+				if code := box.send(a, segSize+5*recordSize); code != 200 {
+					t.Fatalf("streaming to a: %d", code)
+				}
+				a.offload()
+				if code := box.send(a, 3*recordSize); code != 200 { // acknowledged, not offloaded
+					t.Fatalf("streaming to a: %d", code)
+				}
+				acked := box.sent
+				// a is gone (killed: nothing closed, nothing flushed).
+				clk.add(testTTL / 2)
+				if code := box.send(b, recordSize); code != http.StatusServiceUnavailable {
+					t.Fatalf("b while a's lease runs: %d; want 503 (moved)", code)
+				}
+				clk.add(testTTL)
+				var pos wire.Position
+				if code := b.do("box:1", "GET", "/v1/wal", nil, &pos); code != 200 {
+					t.Fatalf("b after a's lease ran out: %d", code)
+				}
+				wantPos := segSize + 5*recordSize
+				if ackStored {
+					wantPos = acked
+				}
+				if int(pos.Durable) != wantPos {
+					t.Errorf("b took over at %d; want %d (a acknowledged %d)", pos.Durable, wantPos, acked)
+				}
+				if code := box.send(b, segSize); code != 200 {
+					t.Fatalf("streaming to b: %d", code)
+				}
+				b.offload()
+				checkBucket(t, f, st, box.sent)
+			})
+		})
+	}
+}
+
+// Node a is paused past its lease while b takes the box over. When a
+// resumes it acknowledges nothing more and writes nothing into the
+// bucket: its renewal, a conditional write on the lease's ETag, fails.
+func TestPausedHolderWritesNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		f := newFixture(t)
+		clk := &testClock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+		a, b := f.node("a", st, clk, false), f.node("b", st, clk, false)
+		a.createRepo("box:1")
+		box := &streamer{t: t}
+		if code := box.send(a, 4*recordSize); code != 200 {
+			t.Fatalf("streaming to a: %d", code)
+		}
+		a.offload()
+		if code := box.send(a, 2*recordSize); code != 200 { // in a's journal only
+			t.Fatalf("streaming to a: %d", code)
+		}
+		clk.add(testTTL + time.Second) // a is paused
+		if code := box.send(b, 2*recordSize); code != 200 {
+			t.Fatalf("streaming to b after a's lease ran out: %d", code)
+		}
+		var before []string
+		st.List(ctx, "nBOX1/", func(fi store.Info) error { before = append(before, fi.Key+"@"+fi.ETag); return nil })
+
+		// a resumes: with the record it was about to store, and its offload pass.
+		if code, p := a.record("box:1", 0, 6*recordSize, walAt(6*recordSize)); code != http.StatusServiceUnavailable || p.Code != "moved" {
+			t.Errorf("a acknowledging after losing its lease: %d %q; want 503 moved", code, p.Code)
+		}
+		if err := a.v.Offload(ctx); err != nil {
+			t.Errorf("a's offload after losing its lease: %v", err)
+		}
+		var after []string
+		st.List(ctx, "nBOX1/", func(fi store.Info) error { after = append(after, fi.Key+"@"+fi.ETag); return nil })
+		if fmt.Sprint(before) != fmt.Sprint(after) {
+			t.Errorf("a wrote into the bucket after losing its lease:\nbefore %v\nafter  %v", before, after)
+		}
+		if code := box.send(b, recordSize); code != 200 {
+			t.Errorf("b refused the box after a resumed: %d", code)
+		}
+	})
+}
