@@ -2,7 +2,6 @@ package offsite
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,10 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"filippo.io/age"
-
 	"github.com/clinicbox/clinicbox/appliance/archive"
-	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
 
@@ -103,21 +99,5 @@ func checkContiguous(t *testing.T, rs []record, off, n int) {
 
 func newTestSink(t *testing.T, srv *httptest.Server) *sink {
 	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := signer.FromSeed(bytes.Repeat([]byte{7}, 32))
-	s, err := New(Config{Name: "vault", DB: "postgres://unused", VaultURL: srv.URL, Client: srv.Client(),
-		Recipients: []string{id.Recipient().String()}, Signer: key}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info := archive.Info{Format: archive.FormatVersion, SystemID: "7000000000000000001", SegmentSize: 16 << 20, ServerVersion: 150000,
-		Recipients: []string{id.Recipient().String()}, Signer: key.Public().String()}
-	sealer, err := archive.NewWALSealer(info, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &sink{s: s, ctx: context.Background(), stop: context.Background(), sealer: sealer, size: info.SegmentSize, tli: 1, began: true}
+	return sealedSink(t, Config{Name: "vault", DB: "postgres://unused", VaultURL: srv.URL, Client: srv.Client()}, 16<<20)
 }

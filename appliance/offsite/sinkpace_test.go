@@ -54,22 +54,31 @@ func (v *recordVault) count() int {
 // testSink is a sink on segment 1 of timeline 1 whose records go to client.
 func testSink(t *testing.T, client *http.Client, bw Bandwidth, stop context.Context) *sink {
 	t.Helper()
+	k := sealedSink(t, Config{Name: "t", DB: "postgres://box@db/postgres", VaultURL: "http://vault", Client: client, Bandwidth: bw}, 1<<20)
+	k.stop, k.seg = stop, 1
+	return k
+}
+
+// sealedSink is a sink of a shipper set up by cfg, with a fresh recipient
+// and a fixed signing key, for segments of segSize bytes, on timeline 1.
+func sealedSink(t *testing.T, cfg Config, segSize uint64) *sink {
+	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := signer.FromSeed(bytes.Repeat([]byte{3}, 32))
-	recips := []string{id.Recipient().String()}
-	sh, err := New(Config{Name: "t", DB: "postgres://box@db/postgres", VaultURL: "http://vault", Recipients: recips, Signer: key, Client: client, Bandwidth: bw}, nil)
+	cfg.Recipients, cfg.Signer = []string{id.Recipient().String()}, key
+	sh, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := archive.Info{Format: archive.FormatVersion, SystemID: "1", SegmentSize: 1 << 20, Recipients: recips, Signer: key.Public().String()}
+	info := archive.Info{Format: archive.FormatVersion, SystemID: "1", SegmentSize: segSize, ServerVersion: 150000, Recipients: cfg.Recipients, Signer: key.Public().String()}
 	sealer, err := archive.NewWALSealer(info, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sink{s: sh, ctx: context.Background(), stop: stop, sealer: sealer, size: info.SegmentSize, tli: 1, seg: 1, began: true}
+	return &sink{s: sh, ctx: context.Background(), stop: context.Background(), sealer: sealer, size: segSize, tli: 1, began: true}
 }
 
 // Under a cap, WAL that arrives at every flush interval goes in one record
