@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 )
 
 // peakEvery is how often a drill samples its PostgreSQL's memory.
@@ -50,7 +52,7 @@ func (p *peakSampler) run() {
 }
 
 func (p *peakSampler) sample() {
-	pid, err := postmasterPID(p.pgdata)
+	pid, err := pgbin.PostmasterPID(p.pgdata)
 	if err != nil {
 		return // not started yet, or stopped
 	}
@@ -73,17 +75,6 @@ func (p *peakSampler) finish() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.peak
-}
-
-// postmasterPID reads the first line of the data directory's
-// postmaster.pid.
-func postmasterPID(pgdata string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(pgdata, "postmaster.pid"))
-	if err != nil {
-		return 0, err
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	return strconv.Atoi(string(bytes.TrimSpace(line)))
 }
 
 // descendants lists the processes below pid, from each process's parent

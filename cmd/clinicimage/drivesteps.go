@@ -16,6 +16,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/restore"
 	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 )
 
@@ -247,7 +248,7 @@ func restoreOnHost(ctx context.Context, s *smoke) error {
 	if err != nil {
 		return err
 	}
-	pid, err := postmasterPID(pgdata)
+	pid, err := pgbin.PostmasterPID(pgdata)
 	if err != nil {
 		srv.Stop()
 		return err

@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 )
 
@@ -46,7 +45,7 @@ func startHostDB(ctx context.Context) (*hostDB, error) {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	db := &hostDB{Cluster: c, cert: cert}
-	if db.pid, err = postmasterPID(c.DataDir); err != nil {
+	if db.pid, err = pgbin.PostmasterPID(c.DataDir); err != nil {
 		c.Stop()
 		return nil, err
 	}
@@ -62,21 +61,6 @@ func (db *hostDB) Stop() error {
 	err := stopPostmaster(db.pid)
 	db.Cluster.Stop() // removes the files; the server is gone already
 	return err
-}
-
-// postmasterPID reads the server's process ID from the first line of
-// postmaster.pid in its data directory.
-func postmasterPID(dataDir string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return 0, fmt.Errorf("database: %w", err)
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	pid, err := strconv.Atoi(string(bytes.TrimSpace(line)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("database: %s: no process ID on its first line", filepath.Join(dataDir, "postmaster.pid"))
-	}
-	return pid, nil
 }
 
 // stopPostmaster asks the server with process ID pid for a fast shutdown

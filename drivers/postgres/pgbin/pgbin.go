@@ -189,3 +189,19 @@ func (l *limited) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// PostmasterPID reads the server's process ID from the first line of
+// postmaster.pid in the data directory dataDir.
+func PostmasterPID(dataDir string) (int, error) {
+	name := filepath.Join(dataDir, "postmaster.pid")
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: %w", err)
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(line)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("postgres: %s: no process ID on its first line", name)
+	}
+	return pid, nil
+}

@@ -87,3 +87,28 @@ func TestProbeHostile(t *testing.T) {
 		t.Errorf("got %.200v (%d bytes); want a short refusal", err, len(fmt.Sprint(err)))
 	}
 }
+
+func TestPostmasterPID(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want int
+	}{
+		{"4242\n/var/lib/postgresql/data\n", 4242},
+		{"  77  \n", 77},
+		{"", 0},
+		{"-3\n", 0},
+		{"postgres\n4242\n", 0},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "postmaster.pid"), []byte(tc.file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := PostmasterPID(dir)
+		if got != tc.want || (err == nil) != (tc.want > 0) {
+			t.Errorf("PostmasterPID(%q) = %d, %v; want %d", tc.file, got, err, tc.want)
+		}
+	}
+	if _, err := PostmasterPID(t.TempDir()); err == nil {
+		t.Error("no postmaster.pid: no error")
+	}
+}
