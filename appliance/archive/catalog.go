@@ -34,6 +34,13 @@ type Timeline struct {
 
 // scanWAL lists wal/*/ by timeline.
 func (r *Repo) scanWAL() (map[uint32]*Timeline, error) {
+	if r.listing != nil {
+		out := r.listedWAL()
+		for _, tl := range out {
+			sortTimeline(tl)
+		}
+		return out, nil
+	}
 	dirs, err := os.ReadDir(filepath.Join(r.Dir, "wal"))
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
@@ -51,19 +58,25 @@ func (r *Repo) scanWAL() (map[uint32]*Timeline, error) {
 			return nil, fmt.Errorf("archive: %w", err)
 		}
 		for _, f := range files {
-			r.addWALFile(tl, f)
+			if info, err := f.Info(); err == nil {
+				r.addWALName(tl, f.Name(), info.Size(), info.ModTime())
+			}
 		}
-		sort.Slice(tl.Segments, func(i, j int) bool {
-			a, b := tl.Segments[i], tl.Segments[j]
-			return a.SegNo < b.SegNo || (a.SegNo == b.SegNo && !a.Partial && b.Partial)
-		})
-		sort.Slice(tl.Starts, func(i, j int) bool { return tl.Starts[i] < tl.Starts[j] })
+		sortTimeline(tl)
 	}
 	return out, nil
 }
 
-func (r *Repo) addWALFile(tl *Timeline, f os.DirEntry) {
-	name := f.Name()
+func sortTimeline(tl *Timeline) {
+	sort.Slice(tl.Segments, func(i, j int) bool {
+		a, b := tl.Segments[i], tl.Segments[j]
+		return a.SegNo < b.SegNo || (a.SegNo == b.SegNo && !a.Partial && b.Partial)
+	})
+	sort.Slice(tl.Starts, func(i, j int) bool { return tl.Starts[i] < tl.Starts[j] })
+}
+
+// addWALName adds the file name of wal/TLI/ to tl's catalog.
+func (r *Repo) addWALName(tl *Timeline, name string, size int64, mod time.Time) {
 	if name == tliDir(tl.TLI)+historySuffix {
 		tl.HasHistory = true
 		return
@@ -78,12 +91,8 @@ func (r *Repo) addWALFile(tl *Timeline, f os.DirEntry) {
 	case startSuffix:
 		tl.Starts = append(tl.Starts, segNo)
 	case segSuffix, partialSuffix:
-		info, err := f.Info()
-		if err != nil {
-			return
-		}
 		tl.Segments = append(tl.Segments, SegmentFile{TLI: t, SegNo: segNo, Name: base,
-			Partial: suffix == partialSuffix, Size: info.Size(), ModTime: info.ModTime()})
+			Partial: suffix == partialSuffix, Size: size, ModTime: mod})
 	}
 }
 

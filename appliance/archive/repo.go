@@ -58,6 +58,8 @@ type Repo struct {
 	trust  *signer.PublicKey // checks what is read; nil: no anchor
 	// fetch reads stored backup files (FetchFrom); nil: from Dir.
 	fetch func(rel string) (io.ReadCloser, error)
+	// listing replaces the wal directory's entries (UseListing).
+	listing []Listed
 
 	ageOnce sync.Once // measures ageOver
 	ageOver int       // bytes age adds to an empty file for recips

@@ -25,10 +25,14 @@ import (
 // files that grow (the partial segment, wal/state.json) are fetched again.
 // It returns the number of files and bytes fetched.
 func Mirror(ctx context.Context, hc *http.Client, baseURL, ns, dir string) (int, int64, error) {
-	m := mirror{hc: hc, base: strings.TrimSuffix(baseURL, "/"), dir: dir}
-	if ns != "" {
-		m.q = "?box=" + url.QueryEscape(ns)
-	}
+	return MirrorWhere(ctx, hc, baseURL, ns, dir, nil)
+}
+
+// MirrorWhere is Mirror of only the files want accepts (by path relative
+// to the repository, with forward slashes); nil wants all.
+func MirrorWhere(ctx context.Context, hc *http.Client, baseURL, ns, dir string, want func(string) bool) (int, int64, error) {
+	m := newMirror(hc, baseURL, ns, dir)
+	m.want = want
 	// A box may ship while this runs: a partial segment listed a moment
 	// ago may be complete now and gone. Listing again finds the segment.
 	for attempt := 1; ; attempt++ {
@@ -39,10 +43,27 @@ func Mirror(ctx context.Context, hc *http.Client, baseURL, ns, dir string) (int,
 	}
 }
 
+// List returns the files of a box's repository on the vault.
+func List(ctx context.Context, hc *http.Client, baseURL, ns string) ([]wire.FileEntry, error) {
+	m := newMirror(hc, baseURL, ns, "")
+	var list []wire.FileEntry
+	err := getJSON(ctx, m.hc, m.base+"/v1/files"+m.q, &list)
+	return list, err
+}
+
+func newMirror(hc *http.Client, baseURL, ns, dir string) *mirror {
+	m := &mirror{hc: hc, base: strings.TrimSuffix(baseURL, "/"), dir: dir}
+	if ns != "" {
+		m.q = "?box=" + url.QueryEscape(ns)
+	}
+	return m
+}
+
 // mirror is one Mirror's progress.
 type mirror struct {
 	hc           *http.Client
 	base, q, dir string
+	want         func(string) bool
 	files        int
 	bytes        int64
 }
@@ -68,7 +89,7 @@ func (m *mirror) pass(ctx context.Context, retry bool) (vanished bool, err error
 		}
 		local := filepath.Join(m.dir, filepath.FromSlash(f.Path))
 		listed[local] = true
-		if keep(local, f) {
+		if keep(local, f) || m.want != nil && !m.want(f.Path) {
 			continue
 		}
 		n, err := fetchFile(ctx, m.hc, m.base+"/v1/files/"+f.Path+m.q, local)

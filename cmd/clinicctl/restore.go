@@ -43,7 +43,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *vf.host != "" {
-		if *repoDir, err = vf.mirror(ctx, *pgdata, stderr); err != nil {
+		if *repoDir, err = vf.mirror(ctx, *pgdata, &t, stderr); err != nil {
 			return err
 		}
 	}

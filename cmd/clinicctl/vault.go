@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/restore"
 	"github.com/clinicbox/clinicbox/appliance/vault"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 )
@@ -38,7 +40,8 @@ func addVaultFlags(fs *flag.FlagSet) *vaultFlags {
 // mirror copies the box's repository from the vault into the cache and
 // returns the cache directory, which the restore then reads like a drive:
 // recovery's wal-fetch runs against it and never waits on the network.
-func (vf *vaultFlags) mirror(ctx context.Context, pgdata string, stderr io.Writer) (string, error) {
+// With a target, only what a restore to it needs is fetched (chainOnly).
+func (vf *vaultFlags) mirror(ctx context.Context, pgdata string, t *restore.Target, stderr io.Writer) (string, error) {
 	hc := http.DefaultClient
 	if *vf.stateDir != "" {
 		node, err := vf.join(ctx)
@@ -56,12 +59,57 @@ func (vf *vaultFlags) mirror(ctx context.Context, pgdata string, stderr io.Write
 		return "", fmt.Errorf("restore: cache: %w", err)
 	}
 	start := time.Now()
-	files, n, err := vault.Mirror(ctx, hc, vaultURL(*vf.host), *vf.box, cache)
+	var want func(string) bool
+	if t != nil {
+		var err error
+		if want, err = chainOnly(ctx, hc, vaultURL(*vf.host), *vf.box, cache, *t); err != nil {
+			return "", err
+		}
+	}
+	files, n, err := vault.MirrorWhere(ctx, hc, vaultURL(*vf.host), *vf.box, cache, want)
 	if err != nil {
 		return "", err
 	}
 	fmt.Fprintf(stderr, "fetched %d files (%.1f MB) from the vault in %s into %s\n", files, float64(n)/1e6, time.Since(start).Round(time.Second), cache)
 	return cache, nil
+}
+
+// chainOnly fetches the small files of the box's repository on the vault
+// (metadata and WAL state) into cache, chooses the backup for t from them
+// and the vault's listing, as the restore will, and returns which files the
+// restore needs: that backup's chain and the WAL from its start, not the
+// other backups the vault keeps.
+func chainOnly(ctx context.Context, hc *http.Client, base, box, cache string, t restore.Target) (func(string) bool, error) {
+	list, err := vault.List(ctx, hc, base, box)
+	if err != nil {
+		return nil, err
+	}
+	small := func(p string) bool { return !archive.Bulk(p) }
+	if _, _, err := vault.MirrorWhere(ctx, hc, base, box, cache, small); err != nil {
+		return nil, err
+	}
+	repo, err := archive.Open(cache)
+	if err != nil {
+		return nil, err
+	}
+	listed := make([]archive.Listed, len(list))
+	for i, f := range list {
+		listed[i] = archive.Listed{Path: f.Path, Size: f.Size}
+	}
+	repo.UseListing(listed)
+	sum, err := repo.Summarize()
+	if err != nil {
+		return nil, err
+	}
+	b, _, err := restore.Choose(sum, t)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := repo.Chain(b)
+	if err != nil {
+		return nil, err
+	}
+	return repo.NeededBy(chain), nil
 }
 
 // mirrorForCheck mirrors the vault's repository for a check: into --cache
@@ -76,7 +124,7 @@ func (vf *vaultFlags) mirrorForCheck(ctx context.Context, stderr io.Writer) (dir
 		}
 		*vf.cache, done = tmp, func() { os.RemoveAll(tmp) }
 	}
-	dir, err = vf.mirror(ctx, "", stderr)
+	dir, err = vf.mirror(ctx, "", nil, stderr)
 	if err != nil {
 		done()
 	}
