@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -134,13 +135,23 @@ func startVM(ctx context.Context, c vmConfig) (*VM, error) {
 	return vm, nil
 }
 
-// dialMonitor waits for qemu to create its monitor socket.
+// monitorRefused is called when qemu's monitor socket exists but refused
+// a connection; tests set it.
+var monitorRefused = func() {}
+
+// dialMonitor waits for qemu to create its monitor socket and listen on it:
+// the socket file appears when qemu binds it, a moment before it listens,
+// and on a busy machine a dial in between is refused.
 func (vm *VM) dialMonitor(ctx context.Context, path string) (*monitor, error) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		if _, err := os.Stat(path); err == nil {
-			return dialMonitor(ctx, path)
+			m, err := dialMonitor(ctx, path)
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				return m, err
+			}
+			monitorRefused()
 		}
 		select {
 		case <-tick.C:
