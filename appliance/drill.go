@@ -263,7 +263,7 @@ func (a *Appliance) drillDone(b *inBox, run *drillRun, rep *restore.Report, targ
 	}
 	d := status.Drill{Time: a.cfg.Now(), Drive: string(run.drive), Target: target.String()}
 	if rep != nil {
-		d.OK, d.RTO, d.RPO, d.Report = rep.OK, rep.RTO, rep.RPO, rep.Name()
+		d.OK, d.RTO, d.RPO, d.Report, d.Server = rep.OK, rep.RTO, rep.RPO, rep.Name(), rep.Server
 		d.InRAM, d.ServerPeakRSS, d.BoxPeakRSS = rep.Scratch == "memory", rep.ServerPeakRSS, rep.ProgramPeakRSS
 		d.Problems = drillProblems(rep)
 		if serr := a.saveDrillReport(rep); serr != nil {

@@ -140,6 +140,9 @@ func TestScheduledDrillPassesAndShows(t *testing.T) {
 	if !d.OK || d.Drive == "" || d.Report == "" || d.RTO <= 0 {
 		t.Fatalf("drill: %+v; want a passed drill of %s with a report and an RTO", d, gen)
 	}
+	if want := sourceMajor(t, r); !strings.HasPrefix(d.Server, want+".") {
+		t.Errorf("the status names server version %q; want the source's PostgreSQL %s", d.Server, want)
+	}
 	if n := verifiedBackups(st, gen); n < 2 {
 		t.Fatalf("%d verified backups; want the drill after the nightly one", n)
 	}
@@ -168,6 +171,23 @@ func TestScheduledDrillPassesAndShows(t *testing.T) {
 	if left := scratchLeft(r, fs, "blue"); len(left) > 0 {
 		t.Errorf("scratch left after the drill: %v", left)
 	}
+}
+
+// sourceMajor is the major version of the rig's database server.
+func sourceMajor(t *testing.T, r *rig) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := r.db.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var v string
+	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	major, _, _ := strings.Cut(v, ".")
+	return major
 }
 
 func hasCheck(rep restore.Report, name, detail string) bool {

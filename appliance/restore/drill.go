@@ -2,16 +2,20 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"filippo.io/age"
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/signer"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DrillOptions describe a restore drill.
@@ -261,7 +265,7 @@ func (rep *Report) runChecks(ctx context.Context, srv *Server, checks *Checks) {
 func (rep *Report) checkDatabase(ctx context.Context, srv *Server, db string, checks *Checks) {
 	conn, err := srv.Connect(ctx, db)
 	if err != nil {
-		rep.Checks = append(rep.Checks, CheckResult{Name: "connect to " + db, Detail: err.Error()})
+		rep.Checks = append(rep.Checks, CheckResult{Name: "connect to " + db, Detail: connectDetail(err)})
 		return
 	}
 	defer conn.Close(context.Background())
@@ -284,6 +288,17 @@ func (rep *Report) checkDatabase(ctx context.Context, srv *Server, db string, ch
 			rep.Checks = append(rep.Checks, r)
 		}
 	}
+}
+
+// connectDetail is a failed connection's error with the server's detail
+// and hint, which name what is missing, such as a database's collation
+// locale that this machine does not have.
+func connectDetail(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err.Error()
+	}
+	return strings.Join(slices.DeleteFunc([]string{err.Error(), pgErr.Detail, pgErr.Hint}, func(s string) bool { return s == "" }), " ")
 }
 
 func (rep *Report) checksOK() bool {

@@ -106,6 +106,11 @@ func (s *Server) start(ctx context.Context) error {
 		// loopback and its own socket needs no TLS.
 		"ssl = off",
 		"archive_mode = off", "hot_standby = on",
+		// The original server's locales for messages and formatting may
+		// not exist where the drill runs (the box has none): an unknown
+		// one would stop the server from starting. Databases keep their
+		// own collation; one missing here is named by the drill's checks.
+		"lc_messages = 'C'", "lc_monetary = 'C'", "lc_numeric = 'C'", "lc_time = 'C'",
 		"primary_conninfo = ''", "primary_slot_name = ''", "shared_preload_libraries = ''"}
 	f, err := os.OpenFile(filepath.Join(s.PGData, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {

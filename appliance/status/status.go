@@ -258,6 +258,9 @@ type Drill struct {
 	BoxPeakRSS    int64 `json:"box_peak_rss_bytes,omitempty"`
 	// Target is the recovery target: "latest" or a moment.
 	Target string `json:"target,omitempty"`
+	// Server is the version of the PostgreSQL the drill ran, the backup's
+	// major version ("17.6"); empty when none was started.
+	Server string `json:"server_version,omitempty"`
 	// Report names the signed report's files (.json and .html) in the
 	// drive's drills/ and the box's.
 	Report string `json:"report,omitempty"`

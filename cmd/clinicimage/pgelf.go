@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -127,8 +128,60 @@ func patchELF(dest, prefix, loader string, programs, modules []string) error {
 		if out, err := exec.Command("patchelf", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("patchelf %s: %w: %s", f, err, out)
 		}
+		if err := fixGNUProperty(f); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// fixGNUProperty points the file's PT_GNU_PROPERTY program header at its
+// .note.gnu.property section again. Debian 12's patchelf moves the section
+// when the loader path grows but leaves the header at the old offset, on
+// bytes that are no property note; Linux reads that header when it starts
+// a program and refuses the program (ENOEXEC) when no note is there. A
+// file without the header is left as it is; one with the header and
+// without the section loses the header (PT_NULL), which only drops
+// optional hardening marks.
+func fixGNUProperty(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if ef.Class != elf.ELFCLASS64 {
+		return fmt.Errorf("%s: not a 64-bit ELF file", path)
+	}
+	i := slices.IndexFunc(ef.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_GNU_PROPERTY })
+	if i < 0 {
+		return nil
+	}
+	var hdr [64]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	bo := ef.ByteOrder
+	// Elf64_Ehdr: e_phoff at 32, e_phentsize at 54; Elf64_Phdr: p_type at
+	// 0, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz at 8 to 48.
+	ph := int64(bo.Uint64(hdr[32:])) + int64(i)*int64(bo.Uint16(hdr[54:]))
+	phdr := make([]byte, 48)
+	if sec := ef.Section(".note.gnu.property"); sec == nil {
+		bo.PutUint32(phdr, uint32(elf.PT_NULL))
+		_, err = f.WriteAt(phdr[:4], ph)
+	} else if p := ef.Progs[i]; p.Off != sec.Offset || p.Vaddr != sec.Addr || p.Filesz != sec.Size {
+		for j, v := range []uint64{sec.Offset, sec.Addr, sec.Addr, sec.Size, sec.Size} {
+			bo.PutUint64(phdr[8+8*j:], v)
+		}
+		_, err = f.WriteAt(phdr[8:], ph+8)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // copyFile copies a regular file with its permission bits.

@@ -28,6 +28,13 @@ func main() {
 
 // run is sh with args; it returns the exit status.
 func run(args []string, stderr io.Writer) int {
+	// A C library whose system() and popen() run `sh -c -- COMMAND` (glibc
+	// from 2.37, as in PostgreSQL 17's Debian 13 build) ends the options
+	// with --, as POSIX allows.
+	if len(args) >= 2 && args[0] == "-c" && args[1] == "--" {
+		args = args[1:]
+		args[0] = "-c"
+	}
 	if len(args) < 2 || args[0] != "-c" {
 		fmt.Fprintln(stderr, "sh: usage: sh -c COMMAND (this shell runs no scripts and no interactive sessions)")
 		return 2

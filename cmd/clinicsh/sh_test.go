@@ -110,6 +110,24 @@ func TestRefusesWhatItDoesNotImplement(t *testing.T) {
 	}
 }
 
+// A C library's system() may end the options with -- (glibc from 2.37
+// runs `sh -c -- COMMAND`); the command after it runs as without.
+func TestDoubleDashEndsOptions(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "seg"), []byte("wal"), 0o644)
+	var stderr bytes.Buffer
+	script := "mv -f " + filepath.Join(dir, "seg") + " " + filepath.Join(dir, "RECOVERYXLOG") + " || exit 5"
+	if got := run([]string{"-c", "--", script}, &stderr); got != 0 {
+		t.Fatalf("sh -c -- %q: got status %d, %q; want 0", script, got, stderr.String())
+	}
+	if got := snapshot(t, dir); got != "RECOVERYXLOG=wal\n" {
+		t.Errorf("files: got %q; want only RECOVERYXLOG=wal", got)
+	}
+	if got := run([]string{"-c", "--"}, &bytes.Buffer{}); got != 2 {
+		t.Errorf("sh -c -- with no command: got %d; want 2", got)
+	}
+}
+
 // The box has no coreutils: mv and rm work with nothing on PATH.
 func TestBuiltinsNeedNoPrograms(t *testing.T) {
 	ours := buildSh(t)
