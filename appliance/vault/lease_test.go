@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -215,6 +216,41 @@ func TestPausedHolderWritesNothing(t *testing.T) {
 		}
 		if code := box.send(b, recordSize); code != 200 {
 			t.Errorf("b refused the box after a resumed: %d", code)
+		}
+	})
+}
+
+// Node b takes a box over from a, reading the namespace back from the
+// bucket, renews its lease and offloads: the lease object in the bucket
+// stays b's live lease, never a copy read back with the namespace, and
+// b's next renewal, a conditional write on the ETag it holds, succeeds.
+func TestTakeOverLeavesTheLeaseInTheBucket(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		f := newFixture(t)
+		clk := &testClock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+		a, b := f.node("a", st, clk, false), f.node("b", st, clk, false)
+		a.createRepo("box:1")
+		box := &streamer{t: t}
+		if code := box.send(a, 4*recordSize); code != 200 {
+			t.Fatalf("streaming to a: %d", code)
+		}
+		a.offload()
+		clk.add(testTTL + time.Second) // a is gone
+		if code := box.send(b, 2*recordSize); code != 200 {
+			t.Fatalf("streaming to b after a's lease ran out: %d", code)
+		}
+		clk.add(time.Second) // b's renewal before its offload writes a new expiry
+		b.offload()
+		l, err := b.cfg.Bucket.Acquire(ctx, "nBOX1", "c", clk.Now(), testTTL)
+		if err == nil {
+			t.Fatalf("node c took the lease at once after b's offload (it read %s's, expiring %s)", l.From, l.Expires)
+		}
+		if ok, err := b.v.fence(ctx, "nBOX1"); !ok || err != nil {
+			t.Errorf("b renewing its lease after its offload: %v, %v; want it still held", ok, err)
+		}
+		if _, err := os.Stat(filepath.Join(b.dir, "boxes", "nBOX1", "repo", bucket.LeaseName)); err == nil {
+			t.Errorf("the lease object was read back into b's repository")
 		}
 	})
 }

@@ -75,8 +75,8 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 		return err
 	}
 	for _, f := range p.files {
-		if _, ok := backupOf(f.Path); ok || !p.changed[f.Path] {
-			continue
+		if _, ok := backupOf(f.Path); ok || !p.changed[f.Path] || f.Path == bucket.LeaseName {
+			continue // a lease copy left by an older rehydration never replaces the live one
 		}
 		raw := int64(-1)
 		if f.Path == p.g.rel {
