@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,11 +274,17 @@ func (v *Vault) setAside(ns, dir string) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	stale := filepath.Join(v.cfg.Dir, "boxes", ".stale")
+	stale := filepath.Join(v.cfg.Dir, "boxes", staleDir)
 	if err := os.MkdirAll(stale, 0o755); err != nil {
 		return fmt.Errorf("vault: take over %s: %w", ns, err)
 	}
-	to := filepath.Join(stale, ns+"-"+strconv.FormatInt(time.Now().UnixNano(), 10))
+	// Named by the vault's clock, from which DropStale counts StaleGrace.
+	at := v.cfg.Now()
+	to := filepath.Join(stale, staleName(ns, at))
+	for i := 0; i < 1000 && exists(to); i++ {
+		at = at.Add(time.Nanosecond)
+		to = filepath.Join(stale, staleName(ns, at))
+	}
 	if err := os.Rename(dir, to); err != nil {
 		return fmt.Errorf("vault: take over %s: %w", ns, err)
 	}
@@ -290,4 +295,10 @@ func (v *Vault) setAside(ns, dir string) error {
 	}
 	defer boxes.Close()
 	return syncRootDir(boxes, ".")
+}
+
+// exists reports whether anything is at p.
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }

@@ -209,12 +209,16 @@ func offload(ctx context.Context, v *vault.Vault, every time.Duration, log *slog
 	}
 }
 
-// prune applies retention every hour and logs each removal with its reason.
+// prune applies retention every hour, removes what the bucket holds of
+// the directories takeovers set aside (vault.StaleGrace), and logs each
+// removal with its reason.
 func prune(ctx context.Context, v *vault.Vault, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
 		rs, err := v.Prune(time.Now())
+		stale, serr := v.DropStale(ctx)
+		rs, err = append(rs, stale...), errors.Join(err, serr)
 		for _, r := range rs {
 			log.Info("retention removed", "op", "retention", "namespace", r.Namespace, "what", r.What, "why", r.Why)
 		}
