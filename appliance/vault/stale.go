@@ -91,7 +91,11 @@ func (v *Vault) dropStaleDir(ctx context.Context, dir, ns string) (Removal, erro
 			return nil
 		}
 		rel, _ := filepath.Rel(dir, p)
-		held, err := v.bucketHolds(ctx, ns, filepath.ToSlash(rel), d)
+		fi, err := d.Info()
+		held := false
+		if err == nil {
+			held, err = v.bucketHolds(ctx, ns, filepath.ToSlash(rel), fi.Size())
+		}
 		if err != nil || !held {
 			kept++
 			return err
@@ -114,7 +118,7 @@ func (v *Vault) dropStaleDir(ctx context.Context, dir, ns string) (Removal, erro
 
 // bucketHolds reports whether a set-aside file (rel to its namespace
 // directory) may go: the bucket holds it, or it is derived from others.
-func (v *Vault) bucketHolds(ctx context.Context, ns, rel string, d fs.DirEntry) (bool, error) {
+func (v *Vault) bucketHolds(ctx context.Context, ns, rel string, size int64) (bool, error) {
 	if derived(rel) {
 		return true, nil
 	}
@@ -122,16 +126,19 @@ func (v *Vault) bucketHolds(ctx context.Context, ns, rel string, d fs.DirEntry) 
 	if !ok {
 		return false, nil // a box's logs, anything not offloaded
 	}
-	fi, err := d.Info()
-	if err != nil {
-		return false, err
-	}
+	return v.bucketHoldsRepo(ctx, ns, repoRel, size)
+}
+
+// bucketHoldsRepo reports whether the bucket holds a repository file of
+// size bytes (rel to the repository); a backup's file only once the
+// backup is committed there.
+func (v *Vault) bucketHoldsRepo(ctx context.Context, ns, repoRel string, size int64) (bool, error) {
 	if id, ok := backupOf(repoRel); ok {
 		if _, err := v.cfg.Bucket.Meta(ctx, ns, id); err != nil {
 			return false, ignoreMissing(err) // not committed in the bucket
 		}
 	}
-	return v.holdsObject(ctx, ns, repoRel, fi.Size())
+	return v.holdsObject(ctx, ns, repoRel, size)
 }
 
 // derived reports whether a namespace file carries nothing of its own:
