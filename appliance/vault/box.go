@@ -42,6 +42,9 @@ type box struct {
 	// trims them before it is flushed.
 	trim   string
 	trimAt int64
+	// evicted holds the files Evict removed from the directory, which the
+	// bucket holds (see evict.go); nil until loaded.
+	evicted map[string]evictedFile
 }
 
 // walPos is the next WAL byte the vault expects.

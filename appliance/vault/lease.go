@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,7 +94,7 @@ func (v *Vault) writeDeadline(ctx context.Context, ns string) (context.Context, 
 
 // errMoved answers a box whose namespace another node writes.
 func errMoved(ns string, err error) error {
-	return problem("moved", "this vault node does not write namespace %s now (%v); reconnect, to another vault node if this one keeps answering so", ns, err)
+	return problem("moved", "namespace %s moved: this vault node does not hold it now (%v); reconnect, to another vault node if this one keeps answering so", ns, err)
 }
 
 // hold makes sure this node holds ns's lease before a box's request:
@@ -145,6 +144,31 @@ func (v *Vault) hold(ctx context.Context, ns string) error {
 	v.granted(h, now)
 	v.log.Info("lease taken", "op", "lease", "namespace", ns, "from", l.From)
 	return nil
+}
+
+// current makes sure a read of ns is served from what the bucket holds.
+// With leases a node serves a namespace only while it holds its lease:
+// its directory may be stale, another node having written the namespace
+// since. It takes over a namespace whose lease nobody holds, reading it
+// back from the bucket first as for a box's write, and answers "moved",
+// naming the holder, while another node's lease runs.
+func (v *Vault) current(ctx context.Context, ns string) error {
+	if !v.leased() || v.mayWrite(ns) {
+		return nil
+	}
+	_, err := os.Stat(filepath.Join(v.cfg.Dir, "boxes", ns, "repo", "clinicbox-repo.json"))
+	if err != nil {
+		// Taking a lease for a name neither here nor in the bucket would
+		// leave a lease object for any name a reader asks for.
+		_, err = v.cfg.Bucket.Store().Stat(ctx, ns+"/clinicbox-repo.json")
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		return problem("not_found", "no repository in namespace %s", ns)
+	}
+	if err != nil {
+		return fmt.Errorf("vault: namespace %s in the bucket: %w", ns, err)
+	}
+	return v.hold(ctx, ns)
 }
 
 // renewDue renews a held lease once half of it ran; a failure is left to
@@ -250,11 +274,17 @@ func (v *Vault) setAside(ns, dir string) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	stale := filepath.Join(v.cfg.Dir, "boxes", ".stale")
+	stale := filepath.Join(v.cfg.Dir, "boxes", staleDir)
 	if err := os.MkdirAll(stale, 0o755); err != nil {
 		return fmt.Errorf("vault: take over %s: %w", ns, err)
 	}
-	to := filepath.Join(stale, ns+"-"+strconv.FormatInt(time.Now().UnixNano(), 10))
+	// Named by the vault's clock, from which DropStale counts StaleGrace.
+	at := v.cfg.Now()
+	to := filepath.Join(stale, staleName(ns, at))
+	for i := 0; i < 1000 && exists(to); i++ {
+		at = at.Add(time.Nanosecond)
+		to = filepath.Join(stale, staleName(ns, at))
+	}
 	if err := os.Rename(dir, to); err != nil {
 		return fmt.Errorf("vault: take over %s: %w", ns, err)
 	}
@@ -265,4 +295,10 @@ func (v *Vault) setAside(ns, dir string) error {
 	}
 	defer boxes.Close()
 	return syncRootDir(boxes, ".")
+}
+
+// exists reports whether anything is at p.
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }

@@ -5,7 +5,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,21 +179,29 @@ func TestTakeOverLosesAndDuplicatesNothing(t *testing.T) {
 	}
 }
 
+// twoNodes starts vault nodes a and b on one bucket and one clock; a box
+// streams 4 records to a, which offloads them.
+func twoNodes(t *testing.T, st store.Store) (clk *testClock, a, b *fixture, box *streamer) {
+	t.Helper()
+	f := newFixture(t)
+	clk = &testClock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+	a, b = f.node("a", st, clk, false), f.node("b", st, clk, false)
+	a.createRepo("box:1")
+	box = &streamer{t: t}
+	if code := box.send(a, 4*recordSize); code != 200 {
+		t.Fatalf("streaming to a: %d", code)
+	}
+	a.offload()
+	return clk, a, b, box
+}
+
 // Node a is paused past its lease while b takes the box over. When a
 // resumes it acknowledges nothing more and writes nothing into the
 // bucket: its renewal, a conditional write on the lease's ETag, fails.
 func TestPausedHolderWritesNothing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st store.Store) {
 		ctx := context.Background()
-		f := newFixture(t)
-		clk := &testClock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
-		a, b := f.node("a", st, clk, false), f.node("b", st, clk, false)
-		a.createRepo("box:1")
-		box := &streamer{t: t}
-		if code := box.send(a, 4*recordSize); code != 200 {
-			t.Fatalf("streaming to a: %d", code)
-		}
-		a.offload()
+		clk, a, b, box := twoNodes(t, st)
 		if code := box.send(a, 2*recordSize); code != 200 { // in a's journal only
 			t.Fatalf("streaming to a: %d", code)
 		}
@@ -215,6 +226,72 @@ func TestPausedHolderWritesNothing(t *testing.T) {
 		}
 		if code := box.send(b, recordSize); code != 200 {
 			t.Errorf("b refused the box after a resumed: %d", code)
+		}
+	})
+}
+
+// Node b takes a box over from a, reading the namespace back from the
+// bucket, renews its lease and offloads: the lease object in the bucket
+// stays b's live lease, never a copy read back with the namespace, and
+// b's next renewal, a conditional write on the ETag it holds, succeeds.
+func TestTakeOverLeavesTheLeaseInTheBucket(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		clk, _, b, box := twoNodes(t, st)
+		clk.add(testTTL + time.Second) // a is gone
+		if code := box.send(b, 2*recordSize); code != 200 {
+			t.Fatalf("streaming to b after a's lease ran out: %d", code)
+		}
+		clk.add(time.Second) // b's renewal before its offload writes a new expiry
+		b.offload()
+		l, err := b.cfg.Bucket.Acquire(ctx, "nBOX1", "c", clk.Now(), testTTL)
+		if err == nil {
+			t.Fatalf("node c took the lease at once after b's offload (it read %s's, expiring %s)", l.From, l.Expires)
+		}
+		if ok, err := b.v.fence(ctx, "nBOX1"); !ok || err != nil {
+			t.Errorf("b renewing its lease after its offload: %v, %v; want it still held", ok, err)
+		}
+		if _, err := os.Stat(filepath.Join(b.dir, "boxes", "nBOX1", "repo", bucket.LeaseName)); err == nil {
+			t.Errorf("the lease object was read back into b's repository")
+		}
+	})
+}
+
+// Node b takes the box over from a. Node a's directory still holds the
+// namespace as it was, stale: while b's lease runs, a answers reads of
+// it with "moved", naming b. Once b's lease has run out, a takes the
+// namespace back, reads it from the bucket first, and serves what b
+// stored.
+func TestNonHolderServesNoStaleReads(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		clk, a, b, box := twoNodes(t, st)
+		clk.add(testTTL + time.Second) // a is paused
+		if code := box.send(b, 2*recordSize); code != 200 {
+			t.Fatalf("streaming to b after a's lease ran out: %d", code)
+		}
+		b.offload()
+		var want []wire.FileEntry
+		if code := b.do("restore:1", "GET", "/v1/files?box=nBOX1", nil, &want); code != 200 {
+			t.Fatalf("listing on b, the holder: %d", code)
+		}
+		var p wire.Problem
+		code := a.do("restore:1", "GET", "/v1/files?box=nBOX1", nil, &p)
+		if code != http.StatusServiceUnavailable || p.Code != "moved" || !strings.Contains(p.Error, "(b, until") {
+			t.Errorf("listing on a while b holds the lease: %d %q %q; want 503 moved naming b", code, p.Code, p.Error)
+		}
+		if code := a.do("restore:1", "GET", "/v1/files/wal/state.json?box=nBOX1", nil, &p); code != http.StatusServiceUnavailable {
+			t.Errorf("reading a file on a while b holds the lease: %d; want 503", code)
+		}
+
+		clk.add(testTTL + time.Second) // b is gone
+		var got []wire.FileEntry
+		if code := a.do("restore:1", "GET", "/v1/files?box=nBOX1", nil, &got); code != 200 {
+			t.Fatalf("listing on a after b's lease ran out: %d", code)
+		}
+		noState := func(e wire.FileEntry) bool { return strings.HasPrefix(e.Path, "wal/state.json") }
+		want, got = slices.DeleteFunc(want, noState), slices.DeleteFunc(got, noState)
+		if !slices.Equal(got, want) {
+			t.Errorf("a's files after taking the namespace back:\n%v\nwant b's\n%v", got, want)
 		}
 	})
 }

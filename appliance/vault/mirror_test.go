@@ -73,14 +73,7 @@ func TestMirrorWhileTheBoxShips(t *testing.T) {
 	if _, _, err := Mirror(context.Background(), srv.Client(), srv.URL, "", dir); err != nil {
 		t.Fatalf("Mirror: %v", err)
 	}
-	var got []string
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			rel, _ := filepath.Rel(dir, p)
-			got = append(got, filepath.ToSlash(rel))
-		}
-		return nil
-	})
+	got := filesUnder(t, dir)
 	want := []string{"info.json", "wal/000000010000000000000002.age", "wal/000000010000000000000003.age", "wal/000000010000000000000004.partial.age", "wal/state.json"}
 	if !slices.Equal(got, want) {
 		t.Errorf("mirrored %q; want %q", got, want)

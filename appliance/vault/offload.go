@@ -35,18 +35,24 @@ func (v *Vault) Offload(ctx context.Context) error {
 	if v.cfg.Bucket == nil {
 		return nil
 	}
+	return v.eachBox(ctx, "offload", v.offloadBox)
+}
+
+// eachBox runs op on every namespace; one that fails is reported and the
+// others still go.
+func (v *Vault) eachBox(ctx context.Context, what string, op func(context.Context, *box) error) error {
 	names, err := v.namespaces()
 	if err != nil {
-		return fmt.Errorf("vault: offload: %w", err)
+		return fmt.Errorf("vault: %s: %w", what, err)
 	}
 	var errs []error
 	for _, ns := range names {
 		b, err := v.getBox(ns)
 		if err == nil {
-			err = v.offloadBox(ctx, b)
+			err = op(ctx, b)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("vault: offload %s: %w", ns, err))
+			errs = append(errs, fmt.Errorf("vault: %s %s: %w", what, ns, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -75,8 +81,8 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 		return err
 	}
 	for _, f := range p.files {
-		if _, ok := backupOf(f.Path); ok || !p.changed[f.Path] {
-			continue
+		if _, ok := backupOf(f.Path); ok || !p.changed[f.Path] || f.Path == bucket.LeaseName {
+			continue // a lease copy left by an older rehydration never replaces the live one
 		}
 		raw := int64(-1)
 		if f.Path == p.g.rel {

@@ -192,20 +192,7 @@ func TestOffloadFollowsRetention(t *testing.T) {
 		f.storeWAL()
 		f.commitClaiming("20261122T101500Z", 1, 2*segSize+10, 1, 3*segSize)
 		f.offload()
-		if _, err := f.v.Prune(time.Now().Add(40 * 24 * time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-		f.offload()
-		var segs []string
-		st.List(ctx, "nBOX1/wal/", func(fi store.Info) error {
-			if strings.HasSuffix(fi.Key, archive.WALPartial) {
-				segs = append(segs, path.Base(fi.Key)[16:24])
-			}
-			return nil
-		})
-		if want := []string{"00000002", "00000003"}; !slices.Equal(segs, want) {
-			t.Errorf("segments in the bucket after retention: %v; want %v (4 is still being filled)", segs, want)
-		}
+		pruneAndCheckBucket(t, f, st)
 		if ids, _ := bucket.New(st).Backups(ctx, "nBOX1"); len(ids) != 1 {
 			t.Errorf("backups in the bucket: %v; want the kept one", ids)
 		}
@@ -247,4 +234,25 @@ func TestRehydrateFromBucket(t *testing.T) {
 			t.Error("rehydrating a namespace that holds a repository succeeded")
 		}
 	})
+}
+
+// pruneAndCheckBucket applies retention 40 days on, offloads, and checks
+// that the bucket holds the WAL segments the kept backup needs, 2 and 3
+// (4 is still being filled), and no others.
+func pruneAndCheckBucket(t *testing.T, f *fixture, st store.Store) {
+	t.Helper()
+	if _, err := f.v.Prune(time.Now().Add(40 * 24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	f.offload()
+	var segs []string
+	st.List(context.Background(), "nBOX1/wal/", func(fi store.Info) error {
+		if strings.HasSuffix(fi.Key, archive.WALPartial) {
+			segs = append(segs, path.Base(fi.Key)[16:24])
+		}
+		return nil
+	})
+	if want := []string{"00000002", "00000003"}; !slices.Equal(segs, want) {
+		t.Errorf("segments in the bucket after retention: %v; want %v (4 is still being filled)", segs, want)
+	}
 }

@@ -19,6 +19,9 @@ func (v *Vault) listFiles(w http.ResponseWriter, r *http.Request, c *caller) (ac
 	root := b.repo.Dir
 	b.mu.Unlock()
 	out, err := repoFiles(root)
+	if err == nil {
+		out, err = b.withEvicted(out)
+	}
 	if err != nil {
 		return act, err
 	}
@@ -41,6 +44,9 @@ func (v *Vault) getFile(w http.ResponseWriter, r *http.Request, c *caller) (acti
 	}
 	f, err := b.root.Open(inRepo(filepath.FromSlash(rel)))
 	if err != nil {
+		if served, err := v.serveEvicted(w, r, b, rel); served || err != nil {
+			return act, err
+		}
 		return act, problem("not_found", "%s is not in the repository", rel)
 	}
 	defer f.Close()

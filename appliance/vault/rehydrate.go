@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
 	"github.com/clinicbox/clinicbox/appliance/vault/store"
 )
 
@@ -94,6 +95,9 @@ func (v *Vault) bucketKeys(ctx context.Context, st store.Store, ns string) ([]st
 func wanted(rel string, committed map[string]bool) bool {
 	if strings.Contains(rel, ".partial/") || strings.HasPrefix(rel, "wal/state.json") {
 		return false // batches of the segment being filled; its state
+	}
+	if rel == bucket.LeaseName {
+		return false // the live lease: a copy offloaded would overwrite it
 	}
 	if id, ok := backupOf(rel); ok {
 		return committed[id]

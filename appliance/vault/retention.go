@@ -117,6 +117,9 @@ func (v *Vault) pruneBox(b *box, now time.Time) ([]Removal, error) {
 			return out, err
 		}
 		b.root.Remove(arrivalRel(a.ID))
+		if err := b.forget(ownedBy(a.ID)); err != nil {
+			return out, err
+		}
 		out = append(out, Removal{b.ns, "backup " + a.ID, v.whyRemoved(a)})
 		if v.cfg.Bucket != nil {
 			b.pruned = append(b.pruned, "backups/"+a.ID)
@@ -126,6 +129,11 @@ func (v *Vault) pruneBox(b *box, now time.Time) ([]Removal, error) {
 		return out, nil // no kept backup's WAL span is confirmed: keep all WAL
 	}
 	rs, err := b.pruneWAL(*floor, v.cfg.Bucket != nil)
+	out = append(out, rs...)
+	if err != nil {
+		return out, err
+	}
+	rs, err = b.pruneEvictedWAL(*floor)
 	return append(out, rs...), err
 }
 

@@ -110,6 +110,9 @@ func (v *Vault) readable(r *http.Request, c *caller) (*box, error) {
 	if err := checkNamespace(ns); err != nil {
 		return nil, err
 	}
+	if err := v.current(r.Context(), ns); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(filepath.Join(v.cfg.Dir, "boxes", ns)); err != nil {
 		return nil, problem("not_found", "no repository in namespace %s", ns)
 	}

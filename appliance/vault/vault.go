@@ -78,6 +78,11 @@ type Config struct {
 	// the bucket" instead of "fsynced on this node": each record is
 	// flushed to the bucket before the box hears of it.
 	AckStored bool
+	// LocalKeep is how long committed backups and complete WAL segments
+	// stay on this node's disk once the bucket holds them; Evict then
+	// removes them, and reads of them are served from the bucket. Zero
+	// keeps everything on disk. It needs Bucket.
+	LocalKeep time.Duration
 	// Standbys are the trusted standbys the vault runs, by namespace; their
 	// state shows in the status document.
 	Standbys map[string]*Standby

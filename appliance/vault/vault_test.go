@@ -84,14 +84,20 @@ func (f *fixture) open() {
 // do sends a request as a peer and decodes the answer into out.
 func (f *fixture) do(peer, method, target string, body []byte, out any) int {
 	f.t.Helper()
-	r := httptest.NewRequest(method, target, bytes.NewReader(body))
-	r.RemoteAddr = peer
-	w := httptest.NewRecorder()
-	f.v.ServeHTTP(w, r)
+	w := f.serve(peer, method, target, body)
 	if out != nil {
 		json.Unmarshal(w.Body.Bytes(), out)
 	}
 	return w.Code
+}
+
+// serve sends a request as a peer and returns the answer.
+func (f *fixture) serve(peer, method, target string, body []byte) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, bytes.NewReader(body))
+	r.RemoteAddr = peer
+	w := httptest.NewRecorder()
+	f.v.ServeHTTP(w, r)
+	return w
 }
 
 func (f *fixture) record(peer string, seg uint64, off int, data []byte) (int, wire.Problem) {

@@ -102,7 +102,8 @@ func joinTailnet(ctx context.Context, s *Settings, log *slog.Logger) (*tailnet.N
 // settings ask for them; the bucket's store is nil without one.
 func openVault(ctx context.Context, s *Settings, node *tailnet.Node, log *slog.Logger) (*vault.Vault, *store.S3, error) {
 	cfg := vault.Config{Dir: s.Dir, Rules: s.Rules, Retention: s.retention(), Limits: s.limits(),
-		Node: s.Node, LeaseTTL: time.Duration(s.LeaseSeconds) * time.Second, AckStored: s.Ack == "stored"}
+		Node: s.Node, LeaseTTL: time.Duration(s.LeaseSeconds) * time.Second, AckStored: s.Ack == "stored",
+		LocalKeep: time.Duration(s.LocalKeepDays) * 24 * time.Hour}
 	if s.Standby != nil {
 		sb, err := newStandby(s, log)
 		if err != nil {
@@ -184,7 +185,8 @@ func rehydrateAll(ctx context.Context, v *vault.Vault, st *store.S3, names strin
 	return nil
 }
 
-// offload copies the namespaces into the bucket every interval; a failed
+// offload copies the namespaces into the bucket every interval, then
+// evicts from the disk what is older than local_keep_days; a failed
 // pass (the S3 server down) is logged once per change and retried: the
 // directory keeps everything meanwhile and boxes keep shipping to it.
 func offload(ctx context.Context, v *vault.Vault, every time.Duration, log *slog.Logger) {
@@ -193,6 +195,9 @@ func offload(ctx context.Context, v *vault.Vault, every time.Duration, log *slog
 	failing := ""
 	for {
 		err := v.Offload(ctx)
+		if err == nil {
+			err = v.Evict(ctx) // what this pass stored may go from the disk
+		}
 		switch {
 		case err != nil && err.Error() != failing:
 			failing = err.Error()
@@ -209,12 +214,16 @@ func offload(ctx context.Context, v *vault.Vault, every time.Duration, log *slog
 	}
 }
 
-// prune applies retention every hour and logs each removal with its reason.
+// prune applies retention every hour, removes what the bucket holds of
+// the directories takeovers set aside (vault.StaleGrace), and logs each
+// removal with its reason.
 func prune(ctx context.Context, v *vault.Vault, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
 		rs, err := v.Prune(time.Now())
+		stale, serr := v.DropStale(ctx)
+		rs, err = append(rs, stale...), errors.Join(err, serr)
 		for _, r := range rs {
 			log.Info("retention removed", "op", "retention", "namespace", r.Namespace, "what", r.What, "why", r.Why)
 		}

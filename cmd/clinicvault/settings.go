@@ -48,6 +48,14 @@ type Settings struct {
 	// how far the bucket may lag what boxes were acknowledged for; zero
 	// means 10.
 	OffloadSeconds int `json:"offload_seconds"`
+	// LocalKeepDays is how many days committed backups and complete WAL
+	// segments stay on this node's disk once the s3 bucket holds them;
+	// after that they are removed from the disk and read from the bucket
+	// (restores, the keyless check), and retention removes them from the
+	// bucket. It lets the bucket hold more than one node's disk. Zero
+	// keeps everything on disk. Only with an s3 section. The trusted
+	// standby replays from the disk: keep it within these days.
+	LocalKeepDays int `json:"local_keep_days"`
 	// Node names this vault node among several that share the s3 bucket
 	// (its hostname, say; unique among them): each box's namespace then
 	// has one writer at a time, the node holding its lease in the bucket,
@@ -148,7 +156,18 @@ func (s *Settings) validateNodes() []error {
 	case s.Ack == "stored" && s.S3 == nil:
 		errs = append(errs, errors.New(`ack: "stored" needs an s3 section: the acknowledgement then means stored in the bucket`))
 	}
+	if err := s.validateLocalKeep(); err != nil {
+		errs = append(errs, err)
+	}
 	return errs
+}
+
+// validateLocalKeep checks local_keep_days.
+func (s *Settings) validateLocalKeep() error {
+	if s.LocalKeepDays < 0 || s.LocalKeepDays > 3650 || (s.LocalKeepDays > 0 && s.S3 == nil) {
+		return fmt.Errorf("local_keep_days: %d: give 1 to 3650 days to keep on this node's disk what the s3 bucket holds, only with an s3 section (0 keeps everything)", s.LocalKeepDays)
+	}
+	return nil
 }
 
 // validateLimits checks how long the vault keeps what, how much, and how

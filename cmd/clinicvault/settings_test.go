@@ -30,6 +30,8 @@ func TestReadSettings(t *testing.T) {
 		{"hasty lease", `{"dir": "/srv/v", "lease_seconds": 2}`, "lease_seconds: 2"},
 		{"ack stored without a bucket", `{"dir": "/srv/v", "ack": "stored"}`, "ack: \"stored\" needs an s3"},
 		{"unknown ack", `{"dir": "/srv/v", "ack": "maybe"}`, "ack: \"maybe\""},
+		{"local keep", `{"dir": "/srv/v", "local_keep_days": 14, "s3": {"endpoint": "https://s3.example.net", "bucket": "clinic-vault", "credentials_file": "k"}}`, ""},
+		{"local keep without a bucket", `{"dir": "/srv/v", "local_keep_days": 14}`, "local_keep_days: 14"},
 		{"offload too rare", `{"dir": "/srv/v", "offload_seconds": 86400}`, "offload_seconds"},
 		{"standby escaping", `{"dir": "/srv/v", "standby": {"namespace": "../etc", "identity_file": "k"}}`, "standby.namespace"},
 	} {

@@ -43,7 +43,12 @@ var ErrLost = errors.New("bucket: the lease was taken over; stop writing this bo
 
 const maxLease = 4 << 10
 
-func leaseKey(ns string) string { return path.Join(ns, "vault-lease") }
+// LeaseName is the lease object's name in its namespace. It is the
+// bucket's alone: no copy of it goes into a vault node's directory or
+// back into the bucket.
+const LeaseName = "vault-lease"
+
+func leaseKey(ns string) string { return path.Join(ns, LeaseName) }
 
 // Acquire takes the namespace's lease for node until now+ttl: a new one,
 // or one that expired. It returns ErrHeld while another node's lease runs.
