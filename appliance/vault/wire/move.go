@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"regexp"
 	"time"
 )
 
@@ -37,3 +38,7 @@ type MoveAnswer struct {
 	// Already is true when the caller had already moved into it.
 	Already bool `json:"already,omitempty"`
 }
+
+// Namespace is what a namespace is named: a tailnet node ID, each other
+// character made an underscore.
+var Namespace = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
