@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/offsite"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 )
 
@@ -36,6 +37,10 @@ type OffsiteSettings struct {
 	// EveryDays is the longest time between base backups in the vault;
 	// zero means 7.
 	EveryDays int `json:"every_days,omitempty"`
+	// ContinueNamespace is the vault namespace of the box this one
+	// replaces (the old box's node ID, as the vault's status lists it):
+	// the box asks the vault once at start to let it continue there.
+	ContinueNamespace string `json:"continue_namespace,omitempty"`
 }
 
 // OffsiteSettings reads the offsite section; ok is false when none is set.
@@ -52,16 +57,14 @@ func (s *Settings) OffsiteSettings() (o OffsiteSettings, ok bool, err error) {
 	if !postgres.ValidSlotName(o.Name) {
 		return o, false, fmt.Errorf("settings: offsite.name: %q; use lowercase letters, digits and underscores", o.Name)
 	}
-	if !vaultURL(o.VaultURL) {
-		return o, false, errors.New("settings: offsite.vault_url: set it to the vault's tailnet address, such as http://clinicvault:8443")
-	}
-	for _, u := range o.VaultURLs {
-		if !vaultURL(u) {
-			return o, false, fmt.Errorf("settings: offsite.vault_urls: %q: list the other vault nodes' tailnet addresses, such as http://clinicvault-b:8443", u)
-		}
+	if err := o.checkVaultURLs(); err != nil {
+		return o, false, err
 	}
 	if o.OfficeFrom < 0 || o.OfficeTo > 24 || o.OfficeFrom > o.OfficeTo || o.OfficeBits < 0 || o.NightBits < 0 {
 		return o, false, errors.New("settings: offsite.office_from/office_to/..._bits_per_second: hours 0-24 with from before to, and bit rates of 0 (no cap) or more")
+	}
+	if o.ContinueNamespace != "" && !wire.Namespace.MatchString(o.ContinueNamespace) {
+		return o, false, fmt.Errorf("settings: offsite.continue_namespace: %q; copy the old box's namespace as the vault's status lists it (letters, digits, _ and -)", o.ContinueNamespace)
 	}
 	if o.Hostname == "" {
 		o.Hostname = "clinicbox"
@@ -84,7 +87,7 @@ func (o OffsiteSettings) AuthKey() (string, error) {
 // ShipperConfig is the offsite shipper's configuration for these settings.
 func (o OffsiteSettings) ShipperConfig(dbURL string, recipients []string) offsite.Config {
 	cfg := offsite.Config{Name: o.Name, DB: dbURL, Recipients: recipients, VaultURL: o.VaultURL, VaultURLs: o.VaultURLs,
-		Schedule: offsite.Schedule{Every: time.Duration(o.EveryDays) * 24 * time.Hour}}
+		Schedule: offsite.Schedule{Every: time.Duration(o.EveryDays) * 24 * time.Hour}, ContinueNamespace: o.ContinueNamespace}
 	if o.OfficeBits > 0 || o.NightBits > 0 {
 		from, to := o.OfficeFrom, o.OfficeTo
 		if from == 0 && to == 0 {
@@ -93,6 +96,19 @@ func (o OffsiteSettings) ShipperConfig(dbURL string, recipients []string) offsit
 		cfg.Bandwidth = offsite.OfficeHours(from, to, o.OfficeBits, o.NightBits)
 	}
 	return cfg
+}
+
+// checkVaultURLs checks the vault nodes' addresses.
+func (o OffsiteSettings) checkVaultURLs() error {
+	if !vaultURL(o.VaultURL) {
+		return errors.New("settings: offsite.vault_url: set it to the vault's tailnet address, such as http://clinicvault:8443")
+	}
+	for _, u := range o.VaultURLs {
+		if !vaultURL(u) {
+			return fmt.Errorf("settings: offsite.vault_urls: %q: list the other vault nodes' tailnet addresses, such as http://clinicvault-b:8443", u)
+		}
+	}
+	return nil
 }
 
 // vaultURL reports whether s is an http or https address with a host.

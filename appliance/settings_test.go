@@ -47,6 +47,7 @@ func TestOffsiteSettings(t *testing.T) {
 		{"bad hours", `{"vault_url": "http://v:8443", "office_from": 19, "office_to": 7, "office_bits_per_second": 128000}`, "office_from"},
 		{"unknown", `{"vault": "x"}`, "settings: offsite"},
 		{"bad second node", `{"vault_url": "http://v:8443", "vault_urls": ["clinicvault-b"]}`, "offsite.vault_urls"},
+		{"namespace out of its directory", `{"vault_url": "http://v:8443", "continue_namespace": "../nBOX1"}`, "offsite.continue_namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := LoadSettings(strings.NewReader("{" + base + `, "offsite": ` + tc.offsite + "}"))
@@ -58,7 +59,7 @@ func TestOffsiteSettings(t *testing.T) {
 			}
 		})
 	}
-	s, _ := LoadSettings(strings.NewReader("{" + base + `, "offsite": {"name": "home", "vault_url": "http://clinicvault:8443", "vault_urls": ["http://clinicvault-b:8443"], "office_bits_per_second": 128000}}`))
+	s, _ := LoadSettings(strings.NewReader("{" + base + `, "offsite": {"name": "home", "vault_url": "http://clinicvault:8443", "vault_urls": ["http://clinicvault-b:8443"], "office_bits_per_second": 128000, "continue_namespace": "nOLDBOX"}}`))
 	o, ok, err := s.OffsiteSettings()
 	if err != nil || !ok || o.Hostname != "clinicbox" {
 		t.Fatalf("got %+v %v %v", o, ok, err)
@@ -69,5 +70,8 @@ func TestOffsiteSettings(t *testing.T) {
 	}
 	if len(sc.VaultURLs) != 1 || sc.VaultURLs[0] != "http://clinicvault-b:8443" {
 		t.Errorf("shipper config's further vault nodes %v; want the second node", sc.VaultURLs)
+	}
+	if sc.ContinueNamespace != "nOLDBOX" {
+		t.Errorf("shipper config continues namespace %q; want nOLDBOX", sc.ContinueNamespace)
 	}
 }

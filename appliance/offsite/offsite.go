@@ -76,6 +76,11 @@ type Config struct {
 	OnDurable func(tli uint32, lsn archive.LSN)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ContinueNamespace names the vault namespace of the box this one
+	// replaces: at start the box asks the vault to move it to this box's
+	// tailnet identity, signed with Signer (move.go). Empty means the
+	// box's own namespace.
+	ContinueNamespace string
 }
 
 // Status is the destination's part of the appliance's status document.
@@ -139,6 +144,7 @@ type Shipper struct {
 	lag      lagTracker
 	wire     atomic.Int64
 	raw      atomic.Int64
+	moved    atomic.Bool // the vault moved ContinueNamespace to this box
 
 	// spoolMu serializes the uploads through the spool.
 	spoolMu sync.Mutex

@@ -50,6 +50,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 
 // session is one connection to the database and the vault.
 func (s *Shipper) session(ctx context.Context) error {
+	if err := s.continueNamespace(ctx); err != nil {
+		return err
+	}
 	conn, err := postgres.Connect(ctx, s.cfg.DB)
 	if err != nil {
 		return err

@@ -13,14 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-	"golang.org/x/time/rate"
-
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/backup"
-	"github.com/clinicbox/clinicbox/appliance/offsite"
 	"github.com/clinicbox/clinicbox/appliance/offsite/offsitebench"
 	"github.com/clinicbox/clinicbox/appliance/vault"
+	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
@@ -95,36 +92,13 @@ func TestOffsiteWeekBenchmark(t *testing.T) {
 	vaultDir := t.TempDir()
 	startVault(t, tn.Node(t, "vault", "tag:vault"), vault.Config{Dir: vaultDir})
 	idText, recips := newKey(t)
-	id, err := age.ParseX25519Identity(idText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wireBytes := new(atomic.Int64)
-	lim := rate.NewLimiter(rate.Inf, 1500)
 	pr := &probes{}
 	spool := filepath.Join(t.TempDir(), "perm", "offsite-spool")
-	node := tn.Node(t, "box-week", "tag:clinicbox")
-	// startBox runs the box's shipper with the given cap until the next start
-	// or the test's end: the seeding goes uncapped, then the box restarts
-	// with the practice's cap set below the uplink, leaving room for WAL.
-	var stopShipper func()
-	startBox := func(bw offsite.Bandwidth) *offsite.Shipper {
-		if stopShipper != nil {
-			stopShipper()
-		}
-		sh, err := offsite.New(offsite.Config{Name: "week", DB: c.URL(), Recipients: recips, Signer: testSigner, VaultURL: "http://vault:8443",
-			Client: clientShaped(node, wireBytes, lim), Spool: spool, Identities: []age.Identity{id}, OnDurable: pr.durable, Bandwidth: bw}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { sh.Run(rctx); close(done) }()
-		stopShipper = func() { stop(); <-done }
-		return sh
-	}
-	sh := startBox(offsite.Bandwidth{})
-	defer func() { stopShipper() }()
+	// The box runs in a process of its own (weekbox_test.go): the seeding
+	// goes uncapped, then the box restarts with the practice's cap set
+	// below the uplink, leaving room for WAL.
+	box := startWeekBox(t, weekBoxConfig{ControlURL: tn.ControlURL, Dir: t.TempDir(), DB: c.URL(), Recipients: recips, Identity: idText, Spool: spool}, pr.durable)
+	box.do(weekBoxCmd{Op: "start"})
 	res.CapBitsPerSecond = int64(w.linkBytesPerSecond) * 8 * 3 / 4
 
 	drives := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
@@ -148,17 +122,16 @@ func TestOffsiteWeekBenchmark(t *testing.T) {
 		}
 		shaped := day > 0
 		if shaped && day == 1 {
-			lim.SetLimit(rate.Limit(w.linkBytesPerSecond))
-			sh = startBox(offsite.OfficeHours(0, 24, res.CapBitsPerSecond, res.CapBitsPerSecond))
+			box.do(weekBoxCmd{Op: "start", LinkBps: w.linkBytesPerSecond, CapBits: res.CapBitsPerSecond})
 		}
 		d := offsitebench.Day{Day: day, Maintenance: maint, Shaped: shaped}
 		// Time is compressed: the day's WAL (its visits, the checkpoint and
 		// the backup) reaches the box at once rather than over office
 		// hours. It drains first, timed on its own, so that the lag below
 		// is that of commits while the base backup uploads.
-		d.DrainSecs = drain(t, sh, c)
+		d.DrainSecs = drain(t, box.Durable, c)
 		pr.reset()
-		d.Wire, d.UploadSecs, d.PeakSpool = uploadMeasured(t, sh, drive, b.ID, wireBytes, spool, func(ctx context.Context) { pr.run(ctx, t, c) })
+		d.Wire, d.UploadSecs, d.PeakSpool = uploadMeasured(t, box, drive, b.ID, spool, func(ctx context.Context) { pr.run(ctx, t, c) })
 		dayLags := &probes{lags: pr.taken()}
 		d.LagP50, d.LagP99 = dayLags.quantile(0.5), dayLags.quantile(0.99)
 		allLags = append(allLags, dayLags.lags...)
@@ -181,6 +154,8 @@ func TestOffsiteWeekBenchmark(t *testing.T) {
 	res.LagProbes, res.LagP50, res.LagP99 = len(allLags), lags.quantile(0.5), lags.quantile(0.99)
 	res.ShapedLagP99 = (&probes{lags: shapedLags}).quantile(0.99)
 	res.PeakRSSMiB = peakRSSMiB()
+	st := box.do(weekBoxCmd{Op: "stats"})
+	res.BoxPeakRSSMiB, res.BoxCPUSeconds = st.RSSMiB, st.CPUSecs
 	res.Seconds = time.Since(start).Seconds()
 	out, _ := json.MarshalIndent(res, "", "  ")
 	if err := os.WriteFile(w.out, out, 0o644); err != nil {
@@ -191,7 +166,7 @@ func TestOffsiteWeekBenchmark(t *testing.T) {
 
 // uploadMeasured uploads backup id while load runs, and returns the wire
 // bytes and seconds it took and the most the spool held meanwhile.
-func uploadMeasured(t *testing.T, sh *offsite.Shipper, drive, id string, wireBytes *atomic.Int64, spool string, load func(context.Context)) (int64, float64, int64) {
+func uploadMeasured(t *testing.T, box *weekBox, drive, id, spool string, load func(context.Context)) (int64, float64, int64) {
 	t.Helper()
 	lctx, cancel := context.WithCancel(context.Background())
 	var peak atomic.Int64
@@ -210,29 +185,26 @@ func uploadMeasured(t *testing.T, sh *offsite.Shipper, drive, id string, wireByt
 		}
 	}()
 	go load(lctx)
-	w0, t0 := wireBytes.Load(), time.Now()
-	err := sh.UploadBackup(context.Background(), drive, id)
+	t0 := time.Now()
+	m := box.do(weekBoxCmd{Op: "upload", Drive: drive, BackupID: id})
 	took := time.Since(t0).Seconds()
 	cancel()
 	<-sampled
-	if err != nil {
-		t.Fatal(err)
-	}
-	return wireBytes.Load() - w0, took, peak.Load()
+	return m.Wire, took, peak.Load()
 }
 
 // drain waits until the vault holds the server's WAL as of now, and
 // returns how long that took.
-func drain(t *testing.T, sh *offsite.Shipper, c *pgtest.Cluster) float64 {
+func drain(t *testing.T, durable func() postgres.LSN, c *pgtest.Cluster) float64 {
 	t.Helper()
 	end, err := c.CurrentLSN(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	for deadline := time.Now().Add(testenv.Patience(t)); sh.Status().Durable < end; {
+	for deadline := time.Now().Add(testenv.Patience(t)); durable() < end; {
 		if time.Now().After(deadline) {
-			t.Fatalf("the vault's WAL stayed at %s, short of the server's %s", sh.Status().Durable, end)
+			t.Fatalf("the vault's WAL stayed at %s, short of the server's %s", durable(), end)
 		}
 		time.Sleep(100 * time.Millisecond) // polling the status for a positive signal
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
 
 // Every name a client supplies (a namespace, a backup ID, a file name, a
@@ -19,7 +20,7 @@ import (
 const maxName = 128
 
 var (
-	namespaceName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	namespaceName = wire.Namespace
 	timelineName  = regexp.MustCompile(`^[0-9]{1,10}$`)
 )
 

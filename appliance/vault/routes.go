@@ -15,6 +15,7 @@ func (v *Vault) routes() {
 	m := http.NewServeMux()
 	m.Handle("GET /v1/whoami", v.handle(StatusOnly, v.whoami))
 	m.Handle("PUT /v1/repo", v.handle(Upload, v.putRepo))
+	m.Handle("POST /v1/move", v.handle(Upload, v.move))
 	m.Handle("GET /v1/wal", v.handle(Upload, v.getWAL))
 	m.Handle("POST /v1/wal/begin", v.handle(Upload, v.beginWAL))
 	m.Handle("POST /v1/wal/record", v.handle(Upload, v.putRecord))

@@ -100,6 +100,7 @@ type Vault struct {
 	log   *slog.Logger
 	audit *auditLog
 	mux   *http.ServeMux
+	moves *moves // the namespaces moved to a replacement box (move.go)
 
 	mu sync.Mutex
 	// boxes holds each namespace opened since start, by namespace.
@@ -141,10 +142,15 @@ func New(cfg Config, who Identifier, log *slog.Logger) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
+	mv, err := loadMoves(cfg.Dir)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v := &Vault{cfg: cfg, who: who, log: log, audit: a, boxes: map[string]*box{}, leases: map[string]*held{}}
+	v := &Vault{cfg: cfg, who: who, log: log, audit: a, moves: mv, boxes: map[string]*box{}, leases: map[string]*held{}}
 	v.routes()
 	return v, nil
 }
@@ -165,7 +171,8 @@ func (v *Vault) ServeHTTP(w http.ResponseWriter, r *http.Request) { v.mux.ServeH
 type caller struct {
 	peer tailnet.Peer
 	role Role
-	ns   string // the peer's own namespace (its stable node ID)
+	id   string // the namespace of the peer's stable node ID
+	ns   string // the namespace the peer writes: id, or the one moved to it
 }
 
 var nsUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]`)
@@ -200,6 +207,11 @@ func (v *Vault) handle(need Role, h handler) http.HandlerFunc {
 		}
 		if err := checkNamespace(c.ns); err != nil {
 			v.refuse(w, r, c, fmt.Sprintf("the peer's node ID %q makes no namespace", peer.StableID))
+			return
+		}
+		c.id = c.ns
+		if c.ns, err = v.moves.resolve(c.id); err != nil {
+			v.refuse(w, r, c, err.Error())
 			return
 		}
 		var act action

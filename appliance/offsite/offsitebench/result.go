@@ -37,9 +37,14 @@ type Week struct {
 	CapBitsPerSecond int64   `json:"cap_bits_per_s"`
 	Days             []Day   `json:"days"`
 	PeakRSSMiB       float64 `json:"peak_rss_mib"` // VmHWM of the whole test process
-	LagProbes        int     `json:"lag_probes"`
-	LagP50           float64 `json:"lag_p50_s"` // commit-to-durable while base uploads ran
-	LagP99           float64 `json:"lag_p99_s"`
+	// BoxPeakRSSMiB and BoxCPUSeconds are the box process's alone (its
+	// tailnet node, shipper and spool): VmHWM and user+system CPU over
+	// the week.
+	BoxPeakRSSMiB float64 `json:"box_peak_rss_mib"`
+	BoxCPUSeconds float64 `json:"box_cpu_s"`
+	LagProbes     int     `json:"lag_probes"`
+	LagP50        float64 `json:"lag_p50_s"` // commit-to-durable while base uploads ran
+	LagP99        float64 `json:"lag_p99_s"`
 	// ShapedLagP99 is LagP99 of the days uploaded over the shaped link
 	// only (the seeding goes unshaped).
 	ShapedLagP99 float64 `json:"shaped_lag_p99_s"`
