@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ type Server struct {
 	t        testing.TB
 	bin      string
 	Dir      string // the directory versitygw serves buckets from
-	Addr     string // 127.0.0.1:port
+	Addr     string // 127.0.0.1:port, the port versitygw chose at its first start
 	Access   string
 	secret   string
 	Bucket   string
@@ -54,7 +55,6 @@ func StartVersityGW(t testing.TB, o Options) *Server {
 	if err := os.WriteFile(s.CredFile, cred, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.Addr = freePort(t)
 	s.Start()
 	t.Cleanup(s.Kill)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -80,11 +80,18 @@ func (s *Server) Open(t testing.TB) *store.S3 {
 	return st
 }
 
-// Start starts the server (again) on its address and directory and waits
-// until it answers.
+// Start starts the server (again) and waits until it listens. The first
+// start gives versitygw port 0, so that it binds a port of its own and no
+// other process can take the port between a choice and the bind; the port
+// is read from the process's listening sockets. A restart asks for the
+// same port again, for clients that hold the address.
 func (s *Server) Start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--port", s.Addr, "posix", s.Dir)
+	addr := s.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	s.cmd = exec.Command(s.bin, "--port", addr, "posix", s.Dir)
 	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.Access, "ROOT_SECRET_KEY="+s.secret, "VGW_REGION=us-east-1")
 	var out strings.Builder
 	s.cmd.Stdout, s.cmd.Stderr = &out, &out
@@ -94,21 +101,34 @@ func (s *Server) Start() {
 	s.done = make(chan error, 1)
 	go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(s.cmd, s.done)
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
+	for !s.listening() {
 		select {
 		case err := <-s.done:
 			s.t.Fatalf("versitygw exited before it listened: %v\n%s", err, out.String())
 		case <-time.After(20 * time.Millisecond): // polling for the port to open
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("versitygw did not listen on %s within 30 s\n%s", s.Addr, out.String())
+			s.t.Fatalf("versitygw did not listen on %s within 30 s\n%s", addr, out.String())
 		}
 	}
+}
+
+// listening reports whether the server listens, and on its first start
+// sets Addr to the port it bound.
+func (s *Server) listening() bool {
+	ports, err := testenv.ListenPorts(s.cmd.Process.Pid)
+	if err != nil || len(ports) == 0 {
+		return false
+	}
+	if s.Addr == "" {
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	}
+	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // Kill stops the server with SIGKILL and waits for it to exit; a stopped
@@ -128,16 +148,6 @@ func (s *Server) client() *minio.Client {
 		s.t.Fatal(err)
 	}
 	return c
-}
-
-// freePort returns a loopback address whose port was free a moment ago.
-func freePort(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func random(n int) string {
