@@ -56,8 +56,9 @@ smoke-pi: setup
 
 # Measures clinicctl against pg_basebackup and pg_receivewal on about 1 GB of
 # pgbench data (about 7 minutes on 2 cores) and writes bench/RESULTS.md.
+# BENCH passes flags, e.g. make bench BENCH='-only base,backlog -drive-mbps 30'.
 bench:
-	$(GO) run ./cmd/clinicbench -out bench/RESULTS.md
+	$(GO) run ./cmd/clinicbench -out bench/RESULTS.md $(BENCH)
 
 # 100 rounds of random faults (SIGKILL of clinicctl and of the service at
 # random moments, including during an eject, a swap and the nightly backup

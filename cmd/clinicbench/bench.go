@@ -26,6 +26,7 @@ type bench struct {
 	idFile  string // age identity, readable by the server's user for wal-fetch
 	recip   string // its public recipient
 	machine machine
+	drive   *slowDrive // where backlogs drain a second time; nil without -drive-mbps
 
 	dataBytes   int64             // pg_database_size after pgbench -i
 	clinicBytes int64             // the clinic dataset's size once loaded; zero before
@@ -60,6 +61,12 @@ func newBench(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
 	}
 	if err := b.keygen(ctx); err != nil {
 		return b, err
+	}
+	if cfg.driveMBps > 0 {
+		b.logf("making a drive that writes %d MB/s", cfg.driveMBps)
+		if b.drive, err = openSlowDrive(ctx, b.tmp, max(4096, 3*max(cfg.walMB, cfg.clinicMB)), cfg.driveMBps); err != nil {
+			return b, err
+		}
 	}
 	b.logf("starting PostgreSQL (fsync on)")
 	if b.pg, err = pgcluster.Start(ctx, pgcluster.Options{Fsync: true, Dir: b.tmp}); err != nil {
@@ -107,6 +114,11 @@ func (b *bench) keygen(ctx context.Context) error {
 func (b *bench) close() {
 	if b.pg != nil {
 		b.pg.Stop()
+	}
+	if b.drive != nil {
+		if err := b.drive.Close(); err != nil {
+			b.logf("removing the slow drive: %v", err)
+		}
 	}
 	if b.tmp != "" {
 		os.RemoveAll(b.tmp)

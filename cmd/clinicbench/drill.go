@@ -116,11 +116,9 @@ func (b *bench) encryptedScratch(ctx context.Context, repo string) (string, func
 	}
 	img, mnt := b.fresh("scratch.img"), b.fresh("scratch")
 	size := fmt.Sprint(max(2*need, 256<<20))
-	for _, c := range [][]string{{"truncate", "-s", size, img}, {"mkfs.ext4", "-q", "-F", "-O", "encrypt", img}, {"mkdir", mnt}, {"mount", "-o", "loop", img, mnt}} {
-		if out, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput(); err != nil {
-			os.Remove(img)
-			return "", nil, fmt.Errorf("encrypted scratch: %s: %w\n%s", c[0], err, out)
-		}
+	if err := runSteps(ctx, "encrypted scratch", [][]string{{"truncate", "-s", size, img}, {"mkfs.ext4", "-q", "-F", "-O", "encrypt", img}, {"mkdir", mnt}, {"mount", "-o", "loop", img, mnt}}); err != nil {
+		os.Remove(img)
+		return "", nil, err
 	}
 	d, err := fscrypt.New(mnt)
 	unmount := func() { exec.Command("umount", mnt).Run(); os.Remove(mnt); os.Remove(img) }

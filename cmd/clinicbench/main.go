@@ -4,7 +4,7 @@
 // pgbench database, and writes the comparison with the machine's description
 // to bench/RESULTS.md.
 //
-//	go run ./cmd/clinicbench [-scale N] [-runs N] [-clinic-mb N] [-out bench/RESULTS.md] [-quick] [-only backlog,live]
+//	go run ./cmd/clinicbench [-scale N] [-runs N] [-clinic-mb N] [-out bench/RESULTS.md] [-quick] [-only backlog,live] [-drive-mbps 30]
 package main
 
 import (
@@ -32,6 +32,9 @@ type config struct {
 	only     map[string]bool // sections to run; empty means all
 	clinicMB int             // size of the clinic dataset
 	weekMB   int             // size of the clinic dataset of the offsite week
+	// driveMBps, when positive, drains the backlogs a second time onto a
+	// drive whose writes are held to this many MB/s.
+	driveMBps int
 }
 
 // sectionNames are the measurements -only can pick, in the order they run.
@@ -59,6 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.liveFor, "live", 60*time.Second, "how long the streamers run under pgbench load")
 	fs.IntVar(&cfg.clinicMB, "clinic-mb", 2000, "MB of clinic dataset for the clinic-base and clinic-backlog sections")
 	fs.IntVar(&cfg.weekMB, "week-mb", 300, "MB of clinic dataset for the offsite-week section")
+	fs.IntVar(&cfg.driveMBps, "drive-mbps", 0, "also drain the backlogs onto a loop-device drive whose writes are held to this many MB/s (30 is a USB-2 drive; needs root and cgroup block I/O control); 0 does not")
 	fs.IntVar(&cfg.rate, "rate", 500, "pgbench transactions per second during live streaming")
 	only := fs.String("only", "", "comma-separated sections to run, of "+strings.Join(sectionNames, ",")+" (verify needs base); empty runs all")
 	if err := fs.Parse(args); err != nil {
@@ -86,8 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			}
 		}
 	}
-	if cfg.scale < 1 || cfg.runs < 1 || cfg.walMB < 1 || cfg.liveFor <= 0 || cfg.clinicMB < 1 || cfg.weekMB < 1 {
-		return cfg, fmt.Errorf("-scale, -runs, -wal-mb, -live, -clinic-mb and -week-mb must be positive")
+	if cfg.scale < 1 || cfg.runs < 1 || cfg.walMB < 1 || cfg.liveFor <= 0 || cfg.clinicMB < 1 || cfg.weekMB < 1 || cfg.driveMBps < 0 {
+		return cfg, fmt.Errorf("-scale, -runs, -wal-mb, -live, -clinic-mb and -week-mb must be positive, -drive-mbps not negative")
 	}
 	return cfg, nil
 }

@@ -62,25 +62,33 @@ func (b *bench) drain(ctx context.Context, d drainSpec) *section {
 	var oursWAL, refWAL []string // the segments each run stored
 	s.err = b.alternate(ctx, d.title,
 		func(run int) error {
-			m, segs, err := b.drainClinicctl(ctx, d.anchor, run, to)
+			m, segs, err := b.drainClinicctl(ctx, d.anchor, run, to, b.tmp)
 			ours, oursWAL = append(ours, m), append(oursWAL, segs)
 			return err
 		},
 		func(run int) error {
-			m, segs, err := b.drainReceivewal(ctx, d.anchor, run, to)
+			m, segs, err := b.drainReceivewal(ctx, d.anchor, run, to, b.pgwork)
 			ref, refWAL = append(ref, m), append(refWAL, segs)
 			return err
 		})
 	for run := 0; s.err == nil && run < b.cfg.runs; run++ {
 		b.quiet(ctx)
 		var m measure
-		m, _, s.err = b.drainClinicctl(ctx, d.anchor, run, to, "--compress", "zstd")
+		m, _, s.err = b.drainClinicctl(ctx, d.anchor, run, to, b.tmp, "--compress", "zstd")
 		zstdOnly = append(zstdOnly, m)
 	}
 	if s.err != nil {
 		return s
 	}
 	s.notes = append(s.notes, sameSegments(oursWAL, refWAL))
+	if b.drive != nil {
+		rows, note, err := b.drainOnDrive(ctx, d, to)
+		if err != nil {
+			s.err = err
+			return s
+		}
+		defer func() { s.rows, s.notes = append(s.rows, rows...), append(s.notes, note) }()
+	}
 	s.rows = []row{
 		ratioAtMost("wall time (s)", "%.2f", ours.wall(), ref.wall(), 0.5, " (2x faster)"),
 		values("throughput (MB/s of WAL)", "%.0f", walMB/ours.wall(), walMB/ref.wall()),
@@ -117,14 +125,15 @@ func cpuFloor(ours series, target float64, cores int) string {
 
 // drainClinicctl drains the backlog with clinicctl stream and says which
 // segments it stored.
-func (b *bench) drainClinicctl(ctx context.Context, anchor string, run int, end pglogrepl.LSN, extra ...string) (measure, string, error) {
+func (b *bench) drainClinicctl(ctx context.Context, anchor string, run int, end pglogrepl.LSN, at string, extra ...string) (measure, string, error) {
 	slot := fmt.Sprintf("bench_backlog_cc_%d", run)
 	if err := b.copySlot(ctx, anchor, slot); err != nil {
 		return measure{}, "", err
 	}
 	defer b.dropSlot(context.Background(), slot)
-	repo := b.fresh("backlog-repo")
-	defer os.RemoveAll(repo)
+	repo := filepath.Join(at, "backlog-repo")
+	os.RemoveAll(repo)
+	defer b.discard(ctx, repo)
 	server := b.serverCPU()
 	args := []string{"stream", "--db", b.pg.URL(), "--repo", repo, "--slot", slot, "--recipient", b.recip, "--endpos", end.String()}
 	m, _, err := b.clinicctl(ctx, append(args, extra...)...)
@@ -151,18 +160,18 @@ func (b *bench) drainClinicctl(ctx context.Context, anchor string, run int, end 
 
 // drainReceivewal drains the backlog with pg_receivewal and says which
 // segments it stored.
-func (b *bench) drainReceivewal(ctx context.Context, anchor string, run int, end pglogrepl.LSN) (measure, string, error) {
+func (b *bench) drainReceivewal(ctx context.Context, anchor string, run int, end pglogrepl.LSN, at string) (measure, string, error) {
 	slot := fmt.Sprintf("bench_backlog_rw_%d", run)
 	if err := b.copySlot(ctx, anchor, slot); err != nil {
 		return measure{}, "", err
 	}
 	defer b.dropSlot(context.Background(), slot)
-	dir := filepath.Join(b.pgwork, "backlog-wal")
+	dir := filepath.Join(at, "backlog-wal")
 	os.RemoveAll(dir)
 	if err := b.srv.mkdir(dir, 0o700); err != nil {
 		return measure{}, "", err
 	}
-	defer os.RemoveAll(dir)
+	defer b.discard(ctx, dir)
 	server := b.serverCPU()
 	m, _, err := runTimed(b.receivewal(ctx, "-D", dir, "--slot", slot, "--endpos", end.String(), "--no-loop"))
 	if err != nil {
@@ -286,4 +295,60 @@ func (b *bench) liveRun(ctx context.Context, run int) (ours, ref measure, walMB 
 		return ours, ref, 0, err
 	}
 	return ours, ref, float64(to-from) / 1e6, nil
+}
+
+// drainOnDrive drains the backlog again with both tools, each into a
+// destination on the slow drive, as the box writes to its USB drive. Bytes
+// written are what reached the device, counted by the kernel, after a sync.
+func (b *bench) drainOnDrive(ctx context.Context, d drainSpec, to pglogrepl.LSN) ([]row, string, error) {
+	var ours, ref series
+	var oursWAL, refWAL []string
+	err := b.alternate(ctx, d.title+fmt.Sprintf(" onto a %d MB/s drive", b.cfg.driveMBps),
+		func(run int) error {
+			m, segs, err := b.onDrive(ctx, func() (measure, string, error) { return b.drainClinicctl(ctx, d.anchor, run, to, b.drive.Dir) })
+			ours, oursWAL = append(ours, m), append(oursWAL, segs)
+			return err
+		},
+		func(run int) error {
+			m, segs, err := b.onDrive(ctx, func() (measure, string, error) { return b.drainReceivewal(ctx, d.anchor, run, to, b.drive.Dir) })
+			ref, refWAL = append(ref, m), append(refWAL, segs)
+			return err
+		})
+	if err != nil {
+		return nil, "", err
+	}
+	at := fmt.Sprintf("on a %d MB/s drive: ", b.cfg.driveMBps)
+	rows := []row{
+		ratioAtMost(at+"wall time (s)", "%.2f", ours.wall(), ref.wall(), 0.5, " (2x faster)"),
+		values(at+"CPU user+sys (s)", "%.2f", ours.cpu(), ref.cpu()),
+		values(at+"bytes written to the device (MB)", "%.1f", ours.mb(), ref.mb()),
+	}
+	note := fmt.Sprintf("%sthe destinations are on ext4 on a loop device whose writes the kernel holds to %d MB/s (a USB-2 drive; cgroup block I/O throttle); "+
+		"wall times of the runs: clinicctl %s; pg_receivewal %s; %s", at, b.cfg.driveMBps, walls(ours), walls(ref), sameSegments(oursWAL, refWAL))
+	return rows, note, nil
+}
+
+// onDrive runs one drain onto the slow drive and counts the bytes that
+// reached the device (the drain syncs its destination before removing it,
+// so that none is left in memory).
+func (b *bench) onDrive(ctx context.Context, drain func() (measure, string, error)) (measure, string, error) {
+	before, err := b.drive.Written()
+	if err != nil {
+		return measure{}, "", err
+	}
+	m, segs, err := drain()
+	if err != nil {
+		return m, segs, err
+	}
+	after, err := b.drive.Written()
+	m.Bytes = after - before
+	return m, segs, err
+}
+
+// discard removes a drain's destination once its files are synced, so that
+// everything the tool wrote reaches the device and is counted on the slow
+// drive; the sync comes after the run's measurement.
+func (b *bench) discard(ctx context.Context, dir string) {
+	exec.CommandContext(ctx, "sync").Run()
+	os.RemoveAll(dir)
 }
