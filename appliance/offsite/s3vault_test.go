@@ -117,7 +117,13 @@ func TestVaultRebuiltFromBucketRestoresExactly(t *testing.T) {
 	if got := r.hash(ctx); got != want {
 		t.Errorf("restored from the rebuilt vault: %s; want the source's %s", got, want)
 	}
-	followStandby(t, filepath.Join(vcfg.Dir, "boxes", ns, "repo"), idFile, lsn)
+	sb, sbDir := startStandby(t, filepath.Join(vcfg.Dir, "boxes", ns, "repo"), idFile)
+	sconn := waitReplayed(t, sb, sbDir, lsn)
+	var marks int
+	if err := sconn.QueryRow(ctx, "SELECT count(*) FROM marks WHERE id = 1").Scan(&marks); err != nil || marks != 1 {
+		t.Errorf("the standby on the rebuilt vault has %d rows of the mark (%v); want 1", marks, err)
+	}
+	sconn.Close(ctx)
 
 	clk.add(48 * time.Hour)
 	if err := vs.v.Evict(ctx); err != nil {
@@ -188,7 +194,9 @@ type restoreFromVault struct {
 	uid, gid   int
 }
 
-func (r restoreFromVault) hash(ctx context.Context) string {
+// start restores the box's repository to target and starts the restored
+// server, stopped when the test ends.
+func (r restoreFromVault) start(ctx context.Context, target restore.Target) *restore.Server {
 	t := r.t
 	t.Helper()
 	cache := filepath.Join(sharedDir(t), "cache")
@@ -211,47 +219,61 @@ func (r restoreFromVault) hash(ctx context.Context) string {
 	}
 	pgdata := filepath.Join(top, "pgdata")
 	if _, err := restore.Run(ctx, restore.Options{Repo: repo, Identities: r.ids, IdentityFile: r.idFile, PGData: pgdata,
-		FetchProgram: clinicctl, OwnerUID: r.uid, OwnerGID: r.gid}); err != nil {
+		Target: target, FetchProgram: clinicctl, OwnerUID: r.uid, OwnerGID: r.gid}); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := restore.StartServer(ctx, pgdata, top, r.uid, r.gid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
+	t.Cleanup(func() { srv.Stop() })
 	rctx, rcancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer rcancel()
 	if err := srv.WaitRecovered(rctx); err != nil {
 		t.Fatalf("%v\n%s", err, srv.LogTail(3000))
 	}
-	conn, err := srv.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	return hashOf(t, ctx, conn)
+	return srv
 }
 
-// followStandby runs a trusted standby on a vault's repository until it
-// has replayed to lsn and answers with the mark.
-func followStandby(t *testing.T, repo, idFile string, lsn postgres.LSN) {
+// hash restores the box's latest state and digests its tables.
+func (r restoreFromVault) hash(ctx context.Context) string {
+	r.t.Helper()
+	srv := r.start(ctx, restore.Target{})
+	defer srv.Stop()
+	conn, err := srv.Connect(ctx, "postgres")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	return hashOf(r.t, ctx, conn)
+}
+
+// startStandby runs a trusted standby on a vault's repository until the
+// test ends; it returns the standby and the directory it runs in.
+func startStandby(t *testing.T, repo, idFile string) (*vault.Standby, string) {
 	t.Helper()
-	ctx := context.Background()
 	top := sharedDir(t)
 	sb, err := vault.NewStandby(vault.StandbyConfig{Repo: repo, IdentityFile: idFile, BoxKey: testSigner.Public().String(),
 		Dir: filepath.Join(top, "standby"), FetchProgram: clinicctl, Poll: 200 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sctx, stop := context.WithCancel(ctx)
+	sctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sb.Run(sctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		stop()
 		if err := <-done; err != nil {
 			t.Errorf("standby: %v", err)
 		}
-	}()
+	})
+	return sb, filepath.Join(top, "standby")
+}
+
+// waitReplayed waits until the standby has replayed to lsn and connects
+// to it.
+func waitReplayed(t *testing.T, sb *vault.Standby, dir string, lsn postgres.LSN) *pgx.Conn {
+	t.Helper()
 	deadline := time.After(3 * time.Minute) // a failure bound, not synchronization
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -265,13 +287,9 @@ func followStandby(t *testing.T, repo, idFile string, lsn postgres.LSN) {
 		case <-tick.C:
 		}
 	}
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", filepath.Join(top, "standby"), sb.Status().Port))
+	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", dir, sb.Status().Port))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM marks WHERE id = 1").Scan(&n); err != nil || n != 1 {
-		t.Fatalf("the standby has %d rows of the mark (%v); want 1", n, err)
-	}
+	return conn
 }
