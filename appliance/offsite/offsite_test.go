@@ -18,7 +18,6 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/backup"
 	"github.com/clinicbox/clinicbox/appliance/offsite"
 	"github.com/clinicbox/clinicbox/appliance/restore"
@@ -27,7 +26,6 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
-	"github.com/jackc/pgx/v5"
 )
 
 // countingTransport counts the bytes of backup file chunks sent and can be
@@ -306,42 +304,8 @@ func TestOffsite(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		cache := filepath.Join(sharedDir(t), "cache")
-		mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		if _, _, err := vault.Mirror(mctx, restorer.HTTPClient(), "http://vault:8443", ns, cache); err != nil {
-			t.Fatal(err)
-		}
-		repo, err := archive.OpenFirstUse(cache)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := repo.Verify(ctx, archive.VerifyOptions{Identities: ids})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !rep.OK() {
-			t.Fatalf("the vault's repository does not verify: %v", rep.Problems)
-		}
-		top := sharedDir(t)
-		if uid >= 0 {
-			os.Chown(top, uid, gid)
-		}
-		pgdata := filepath.Join(top, "pgdata")
-		if _, err := restore.Run(ctx, restore.Options{Repo: repo, Identities: ids, IdentityFile: idFile, PGData: pgdata,
-			Target: restore.Target{Time: target}, FetchProgram: clinicctl, OwnerUID: uid, OwnerGID: gid}); err != nil {
-			t.Fatal(err)
-		}
-		srv, err := restore.StartServer(ctx, pgdata, top, uid, gid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Stop()
-		rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer rcancel()
-		if err := srv.WaitRecovered(rctx); err != nil {
-			t.Fatalf("%v\n%s", err, srv.LogTail(3000))
-		}
+		r := restoreFromVault{t: t, hc: restorer.HTTPClient(), ns: ns, ids: ids, idFile: idFile, uid: uid, gid: gid}
+		srv := r.start(ctx, restore.Target{Time: target})
 		rconn, err := srv.Connect(ctx, "postgres")
 		if err != nil {
 			t.Fatal(err)
@@ -361,46 +325,15 @@ func TestOffsite(t *testing.T) {
 	})
 
 	t.Run("a trusted standby replays WAL as it arrives and answers queries", func(t *testing.T) {
-		top := sharedDir(t)
-		sb, err := vault.NewStandby(vault.StandbyConfig{Repo: filepath.Join(vcfg.Dir, "boxes", ns, "repo"), IdentityFile: idFile, BoxKey: testSigner.Public().String(),
-			Dir: filepath.Join(top, "standby"), FetchProgram: clinicctl, Poll: 200 * time.Millisecond}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- sb.Run(sctx) }()
-		defer func() {
-			stop()
-			if err := <-done; err != nil {
-				t.Errorf("standby: %v", err)
-			}
-		}()
+		sb, sbDir := startStandby(t, filepath.Join(vcfg.Dir, "boxes", ns, "repo"), idFile)
 		for round := 1; round <= 2; round++ {
 			c.MustExec(t, fmt.Sprintf("INSERT INTO marks VALUES (%d)", 100+round))
 			want := lsnNow(t)
 			waitDurable(t, want)
-			deadline := time.After(3 * time.Minute) // a failure bound, not synchronization
-			tick := time.NewTicker(100 * time.Millisecond)
-			for st := sb.Status(); st.Replayed < want; st = sb.Status() {
-				if st.State == "failed" {
-					t.Fatalf("standby failed: %s", st.Error)
-				}
-				select {
-				case <-deadline:
-					t.Fatalf("standby replayed to %s; want %s within 3 minutes (status %+v)", st.Replayed, want, st)
-				case <-tick.C:
-				}
-			}
-			tick.Stop()
-			st := sb.Status()
-			conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", filepath.Join(top, "standby"), st.Port))
-			if err != nil {
-				t.Fatal(err)
-			}
+			conn := waitReplayed(t, sb, sbDir, want)
 			var n int
 			var inRecovery bool
-			err = conn.QueryRow(ctx, "SELECT count(*), pg_is_in_recovery() FROM marks WHERE id = $1", 100+round).Scan(&n, &inRecovery)
+			err := conn.QueryRow(ctx, "SELECT count(*), pg_is_in_recovery() FROM marks WHERE id = $1", 100+round).Scan(&n, &inRecovery)
 			conn.Close(ctx)
 			if err != nil || n != 1 || !inRecovery {
 				t.Fatalf("round %d: standby has %d rows of the new mark (in recovery %v, err %v); want 1, still a standby", round, n, inRecovery, err)

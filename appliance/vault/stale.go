@@ -143,14 +143,15 @@ func (v *Vault) bucketHoldsRepo(ctx context.Context, ns, repoRel string, size in
 
 // derived reports whether a namespace file carries nothing of its own:
 // indexes of segments (rebuilt from the segment), arrival records (made
-// again as backups arrive), the WAL state, a lease copy, uploads never
-// committed, spooled bodies and temporary files.
+// again as backups arrive), the WAL state, a lease copy, the record of
+// evicted files (which the bucket holds), uploads never committed,
+// spooled bodies and temporary files.
 func derived(rel string) bool {
 	first, _, _ := strings.Cut(rel, "/")
 	switch {
 	case first == indexDir || first == arrivalsDir || first == spoolDir:
 		return true
-	case rel == "repo/wal/state.json" || rel == "repo/"+bucket.LeaseName:
+	case rel == "repo/wal/state.json" || rel == "repo/"+bucket.LeaseName || rel == evictedRel:
 		return true
 	}
 	return slices.ContainsFunc(strings.Split(rel, "/"), func(s string) bool { return strings.HasPrefix(s, ".") })
