@@ -130,6 +130,16 @@ func (b *box) walSpan(s Span) (Span, error) {
 			}
 		}
 	}
+	// Evicted from the disk, the segment is in the bucket.
+	ev, err := b.evictedFiles()
+	if err != nil {
+		return s, err
+	}
+	for _, ef := range ev {
+		if ef.TLI == s.Timeline && ef.TLI != 0 && ef.SegNo == uint64(s.Start)/size {
+			return s, nil
+		}
+	}
 	return s, fmt.Errorf("starts at %s on timeline %d, in a segment the vault does not hold", s.Start, s.Timeline)
 }
 

@@ -115,3 +115,20 @@ func TestRetentionRemovesEvictedWAL(t *testing.T) {
 		}
 	})
 }
+
+// A backup that arrives after the segment where it starts was evicted (a
+// long upload on a slow line) is confirmed from the evicted record: the
+// bucket holds the segment.
+func TestBackupConfirmedAfterItsStartWasEvicted(t *testing.T) {
+	evicting(t, func(t *testing.T, f *fixture, st store.Store, clk *testClock) {
+		clk.add(25 * time.Hour)
+		f.evict()
+		if got := f.onDisk(); slices.ContainsFunc(got, func(p string) bool { return strings.Contains(p, "00000002.partial") }) {
+			t.Fatalf("segment 2 still on disk: %v", got)
+		}
+		f.commitClaiming("20261123T101500Z", 1, 2*segSize+20, 1, 3*segSize)
+		if a := f.arrival("20261123T101500Z"); a.Verified == nil {
+			t.Errorf("backup starting in an evicted segment not confirmed: %+v", a.Checks)
+		}
+	})
+}
