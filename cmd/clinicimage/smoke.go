@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,10 @@ type smoke struct {
 	ui   *webUI
 	box  *webclient.Client
 	db   *hostDB
+	// dbPort is the host port the guest's relays reach the database on;
+	// fwd, once the clinic moved to PostgreSQL 17, forwards it there.
+	dbPort int
+	fwd    net.Listener
 	host *hostSide
 	out  io.Writer
 	// root, target and stderr are what an update builds from.
@@ -84,6 +89,8 @@ var smokeSteps = []step{
 	{"host: clinicctl restore; PostgreSQL starts with every visit", stepTimeout, restoreOnHost},
 	{"an unknown drive is not written and the status says so", stepTimeout, unknownDriveUntouched},
 	{"updated over the network: new build boots, /perm and the rotation kept", bootTimeout, updateOverNetwork},
+	{"the clinic moves to PostgreSQL 17 at the same address; the box reaches it", stepTimeout, switchTo17},
+	{"Father enrolled and backed up from PostgreSQL 17; the box drills it with its PostgreSQL 17: passed", backupTimeout, fatherDrill17},
 }
 
 // runSmoke is "clinicimage smoke" (or "smoke-pi", see smokePlan): start
