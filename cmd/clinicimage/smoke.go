@@ -28,10 +28,6 @@ type smoke struct {
 	ui   *webUI
 	box  *webclient.Client
 	db   *hostDB
-	// dbPort is the host port the guest's relays reach the database on;
-	// fwd, once the clinic moved to PostgreSQL 17, forwards it there.
-	dbPort int
-	fwd    net.Listener
 	host *hostSide
 	out  io.Writer
 	// root, target and stderr are what an update builds from.
@@ -40,6 +36,10 @@ type smoke struct {
 	stderr io.Writer
 	// drive is what the drive steps pass on to each other.
 	drive driveRun
+	// dbPort is the host port the guest's relays reach the database on;
+	// fwd, once the clinic moved to PostgreSQL 17, forwards it there.
+	dbPort int
+	fwd    net.Listener
 }
 
 // step is one check of the smoke test, run in order against the booted
