@@ -17,7 +17,11 @@ import (
 // image's PostgreSQL, /bin/sh and clinicctl: kernel.amd64 cannot encrypt a
 // scratch on disk (no CONFIG_FS_ENCRYPTION), so the box restores into
 // memory, the smoke's database being far below its budget.
-func drillOnBox(ctx context.Context, s *smoke) error {
+func drillOnBox(ctx context.Context, s *smoke) error { return drillPassesOnBox(ctx, s, "") }
+
+// drillPassesOnBox waits for the box's drill of s.drive to pass; major,
+// when not empty, is the PostgreSQL major version it must have run.
+func drillPassesOnBox(ctx context.Context, s *smoke, major string) error {
 	return s.pollStatus(ctx, func(st *status.Status) error {
 		for _, d := range status.LatestDrills(st.Drills) {
 			if d.Drive != s.drive.id {
@@ -26,9 +30,12 @@ func drillOnBox(ctx context.Context, s *smoke) error {
 			if !d.OK {
 				return failNowf("the box's drill of %s did not pass (not run: %v): %s", s.drive.id, d.NotRun, strings.Join(d.Problems, "; "))
 			}
+			if major != "" && !strings.HasPrefix(d.Server, major+".") {
+				return failNowf("the box's drill of %s ran PostgreSQL %q; want %s", s.drive.id, d.Server, major)
+			}
 			s.drive.drillReport = d.Report
-			fmt.Fprintf(s.out, "smoke: the box's drill passed (in memory: %v): RTO %.0f s, RPO %.0f s, peak RSS PostgreSQL %s, box %s, report %s\n",
-				d.InRAM, d.RTO, d.RPO, status.Bytes(d.ServerPeakRSS), status.Bytes(d.BoxPeakRSS), d.Report)
+			fmt.Fprintf(s.out, "smoke: the box's drill passed on PostgreSQL %s (in memory: %v): RTO %.0f s, RPO %.0f s, peak RSS PostgreSQL %s, box %s, report %s\n",
+				d.Server, d.InRAM, d.RTO, d.RPO, status.Bytes(d.ServerPeakRSS), status.Bytes(d.BoxPeakRSS), d.Report)
 			return nil
 		}
 		return fmt.Errorf("no drill of %s yet (%q)", s.drive.id, st.Headline)

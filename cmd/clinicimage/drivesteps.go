@@ -114,12 +114,16 @@ func (s *smoke) plugUnknown(ctx context.Context, id, image string) error {
 
 // enrollAndBackUp enrolls the drive in the box and waits for its first
 // base backup to be verified.
-func enrollAndBackUp(ctx context.Context, s *smoke) error {
-	if err := s.box.Act(ctx, "enroll", sonGen); err != nil {
+func enrollAndBackUp(ctx context.Context, s *smoke) error { return enrollAs(ctx, s, sonGen) }
+
+// enrollAs enrolls the drive in the box as generation gen and waits for
+// its first base backup to be verified.
+func enrollAs(ctx context.Context, s *smoke, gen string) error {
+	if err := s.box.Act(ctx, "enroll", gen); err != nil {
 		return err
 	}
 	return s.pollStatus(ctx, func(st *status.Status) error {
-		id, err := enrolledInBox(st, sonGen)
+		id, err := enrolledInBox(st, gen)
 		if err != nil {
 			return err
 		}
@@ -129,7 +133,7 @@ func enrollAndBackUp(ctx context.Context, s *smoke) error {
 		}
 		s.drive.id = id
 		fmt.Fprintf(s.out, "smoke: %s is %s; backup %s, %.1f MB in %s, verified\n",
-			sonGen, id, b.ID, float64(b.Bytes)/1e6, b.End.Sub(b.Start).Round(100*time.Millisecond))
+			gen, id, b.ID, float64(b.Bytes)/1e6, b.End.Sub(b.Start).Round(100*time.Millisecond))
 		return nil
 	})
 }

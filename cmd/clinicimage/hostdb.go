@@ -40,7 +40,13 @@ func startHostDB(ctx context.Context) (*hostDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	c, err := pgcluster.Start(ctx, pgcluster.Options{TLS: cert})
+	return startHostDBOf(ctx, 0, cert)
+}
+
+// startHostDBOf starts a server of the major version (0: the newest
+// installed) with the certificate and creates the clinic's tables.
+func startHostDBOf(ctx context.Context, major int, cert *pgcluster.Cert) (*hostDB, error) {
+	c, err := pgcluster.Start(ctx, pgcluster.Options{TLS: cert, Major: major})
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}

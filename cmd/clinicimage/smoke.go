@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,10 @@ type smoke struct {
 	stderr io.Writer
 	// drive is what the drive steps pass on to each other.
 	drive driveRun
+	// dbPort is the host port the guest's relays reach the database on;
+	// fwd, once the clinic moved to PostgreSQL 17, forwards it there.
+	dbPort int
+	fwd    net.Listener
 }
 
 // step is one check of the smoke test, run in order against the booted
@@ -84,6 +89,8 @@ var smokeSteps = []step{
 	{"host: clinicctl restore; PostgreSQL starts with every visit", stepTimeout, restoreOnHost},
 	{"an unknown drive is not written and the status says so", stepTimeout, unknownDriveUntouched},
 	{"updated over the network: new build boots, /perm and the rotation kept", bootTimeout, updateOverNetwork},
+	{"the clinic moves to PostgreSQL 17 at the same address; the box reaches it", stepTimeout, switchTo17},
+	{"Father enrolled and backed up from PostgreSQL 17; the box drills it with its PostgreSQL 17: passed", backupTimeout, fatherDrill17},
 }
 
 // runSmoke is "clinicimage smoke" (or "smoke-pi", see smokePlan): start

@@ -72,12 +72,16 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 	if err != nil {
 		return stop, err
 	}
-	dbAddr := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.db.Port)) }
+	dbAddr := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.dbPort)) }
 	undo = append(undo, func(bool) error { return s.relaysGone(self, dbAddr) })
 	if s.db, err = startHostDB(ctx); err != nil {
 		return stop, err
 	}
+	s.dbPort = s.db.Port
 	undo = append(undo, func(bool) error {
+		if s.fwd != nil {
+			s.fwd.Close()
+		}
 		err := s.db.Stop()
 		fmt.Fprintf(s.out, "smoke: stopped PostgreSQL pid %d\n", s.db.pid)
 		return err
