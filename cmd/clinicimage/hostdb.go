@@ -33,14 +33,14 @@ type hostDB struct {
 	cert *pgcluster.Cert
 }
 
-// startHostDB starts the server, with TLS on, and creates the clinic's
-// tables.
-func startHostDB(ctx context.Context) (*hostDB, error) {
+// startHostDB starts the server, with TLS on and WAL segments of walSegMiB
+// (0: PostgreSQL's 16 MiB), and creates the clinic's tables.
+func startHostDB(ctx context.Context, walSegMiB int) (*hostDB, error) {
 	cert, err := pgcluster.NewCert(hostOf(guestDBAddr), "127.0.0.1", "localhost")
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	c, err := pgcluster.Start(ctx, pgcluster.Options{TLS: cert})
+	c, err := pgcluster.Start(ctx, pgcluster.Options{TLS: cert, WALSegMiB: walSegMiB})
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
