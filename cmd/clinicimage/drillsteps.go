@@ -12,12 +12,25 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/status"
 )
 
+// The box's log messages on where a drill's scratch is (drillScratch in
+// appliance).
+const (
+	drillScratchEncrypted = "drill scratch encrypted by the kernel"
+	drillScratchInMemory  = "drill scratch in memory"
+)
+
 // drillOnBox waits for the box's own restore drill of the drive (a drive
 // is drilled as soon as its first backup verified). It must pass, with the
 // image's PostgreSQL, /bin/sh and clinicctl: kernel.amd64 cannot encrypt a
 // scratch on disk (no CONFIG_FS_ENCRYPTION), so the box restores into
-// memory, the smoke's database being far below its budget.
+// memory, the smoke's database being far below its budget; the Pi's can.
+// The box's log line on its choice of scratch is shown.
 func drillOnBox(ctx context.Context, s *smoke) error {
+	line, err := s.ui.WaitLog(ctx, clinicboxPath, "stdout", drillScratchEncrypted, drillScratchInMemory)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "smoke: clinicbox: %s\n", line)
 	return s.pollStatus(ctx, func(st *status.Status) error {
 		for _, d := range status.LatestDrills(st.Drills) {
 			if d.Drive != s.drive.id {
