@@ -60,6 +60,7 @@ func (a *Appliance) scratchParents(b *inBox) []string {
 func (a *Appliance) drillScratch(b *inBox, repo *archive.Repo, target restore.Target) (*scratch, error) {
 	d, encErr := openEncrypted(a.scratchParents(b))
 	if encErr == nil {
+		a.log.Info("drill scratch encrypted by the kernel", "path", d.Path)
 		return &scratch{path: d.Path, remove: d.Remove}, nil
 	}
 	if a.cfg.Drills.RAMScratch == "" {

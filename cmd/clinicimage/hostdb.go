@@ -33,20 +33,21 @@ type hostDB struct {
 	cert *pgcluster.Cert
 }
 
-// startHostDB starts the server, with TLS on, and creates the clinic's
-// tables.
-func startHostDB(ctx context.Context) (*hostDB, error) {
+// startHostDB starts the server, with TLS on and WAL segments of walSegMiB
+// (0: PostgreSQL's 16 MiB), and creates the clinic's tables.
+func startHostDB(ctx context.Context, walSegMiB int) (*hostDB, error) {
 	cert, err := pgcluster.NewCert(hostOf(guestDBAddr), "127.0.0.1", "localhost")
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	return startHostDBOf(ctx, 0, cert)
+	return startHostDBOf(ctx, pgcluster.Options{TLS: cert, WALSegMiB: walSegMiB})
 }
 
-// startHostDBOf starts a server of the major version (0: the newest
-// installed) with the certificate and creates the clinic's tables.
-func startHostDBOf(ctx context.Context, major int, cert *pgcluster.Cert) (*hostDB, error) {
-	c, err := pgcluster.Start(ctx, pgcluster.Options{TLS: cert, Major: major})
+// startHostDBOf starts a server as opt says (Major 0: the newest
+// installed) and creates the clinic's tables.
+func startHostDBOf(ctx context.Context, opt pgcluster.Options) (*hostDB, error) {
+	cert := opt.TLS
+	c, err := pgcluster.Start(ctx, opt)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}

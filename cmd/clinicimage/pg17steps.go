@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/status"
+	"github.com/clinicbox/clinicbox/drivers/postgres/pgcluster"
 )
 
 // The Father drive: backed up from the clinic's server once it runs
@@ -29,7 +30,7 @@ func switchTo17(ctx context.Context, s *smoke) error {
 	if err := s.db.Stop(); err != nil {
 		return err
 	}
-	db, err := startHostDBOf(ctx, 17, s.db.cert)
+	db, err := startHostDBOf(ctx, pgcluster.Options{TLS: s.db.cert, Major: 17})
 	if err != nil {
 		return err
 	}

@@ -146,6 +146,22 @@ func (m Smoke) piBoot(ctx context.Context, image, dir string) (*piBoot, error) {
 	return &b, nil
 }
 
+// piWALSegMiB is the WAL segment size of the Pi smoke's host database.
+// qemu's Pi reaches the host through its dwc2 controller's one root port,
+// behind a full-speed hub, so the network is slow; with 16 MiB segments
+// the box takes in about 32 MB of WAL (whole segments) before its first
+// backup is complete, with 1 MiB segments a few MB.
+const piWALSegMiB = 1
+
+// walSegMiB returns the WAL segment size of the smoke's host database: 1
+// MiB on the Pi (piWALSegMiB), PostgreSQL's default on a PC.
+func (m Smoke) walSegMiB() int {
+	if m.Machine == piMachine {
+		return piWALSegMiB
+	}
+	return 0
+}
+
 // panel returns the GPIO lines of the machine's front panel: piPanel on
 // the Pi, nil (none) on a PC.
 func (m Smoke) panel() map[string]int {

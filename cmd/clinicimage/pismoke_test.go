@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,25 +93,9 @@ func TestPiCmdline(t *testing.T) {
 // kernel package's device tree, and plugs and unplugs a USB disk on its
 // dwc2 controller through the monitor.
 func TestPiVMMonitor(t *testing.T) {
-	qemu := testenv.NeedCommand(t, "qemu-system-aarch64")
-	testenv.NeedCommand(t, "mkfs.ext4")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/gokrazy/kernel.rpi").Output()
-	if err != nil {
-		t.Fatalf("go list kernel.rpi: %v", err)
-	}
-	kdir := strings.TrimSpace(string(out))
-	dir := t.TempDir()
-	sd := filepath.Join(dir, "sd.img")
-	if err := os.WriteFile(sd, make([]byte, 1<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	boot := &piBoot{Kernel: filepath.Join(kdir, "vmlinuz"), DTB: filepath.Join(kdir, "bcm2710-rpi-3-b.dtb"), Cmdline: piCmdline("")}
-	vm, err := startVM(ctx, vmConfig{Qemu: qemu, Image: sd, MemoryMiB: 1024, CPUs: 4, Paused: true, Dir: dir, Pi: boot})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm, dir := startPausedPi(ctx, t)
 	defer vm.Stop()
 	plugTestDisk(ctx, t, vm, dir, "QEMU USB Network")
 	// The GPIO controller's registers, as the host reads them: after reset
@@ -124,6 +111,75 @@ func TestPiVMMonitor(t *testing.T) {
 	}
 	if err := vm.Stop(); err != nil {
 		t.Errorf("Stop: %v", err)
+	}
+}
+
+// startPausedPi starts the real qemu Pi with its CPUs paused, the Pi
+// kernel package's kernel and device tree, and an empty SD card.
+func startPausedPi(ctx context.Context, t *testing.T) (*VM, string) {
+	t.Helper()
+	qemu := testenv.NeedCommand(t, "qemu-system-aarch64")
+	testenv.NeedCommand(t, "mkfs.ext4")
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/gokrazy/kernel.rpi").Output()
+	if err != nil {
+		t.Fatalf("go list kernel.rpi: %v", err)
+	}
+	kdir := strings.TrimSpace(string(out))
+	dir := t.TempDir()
+	sd := filepath.Join(dir, "sd.img")
+	if err := os.WriteFile(sd, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	boot := &piBoot{Kernel: filepath.Join(kdir, "vmlinuz"), DTB: filepath.Join(kdir, "bcm2710-rpi-3-b.dtb"), Cmdline: piCmdline("")}
+	vm, err := startVM(ctx, vmConfig{Qemu: qemu, Image: sd, MemoryMiB: 1024, CPUs: 4, Paused: true, Dir: dir, Pi: boot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm, dir
+}
+
+// qemu binds the host ends of its forwards itself (port 0 on its command
+// line), and the VM's addresses are the ports the qemu process listens
+// on, each forwarded to its guest port as qemu's monitor lists it.
+func TestHostForwards(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	vm, _ := startPausedPi(ctx, t)
+	defer vm.Stop()
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", vm.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []int{guestWebUIPort, guestPagesPort} {
+		if want := fmt.Sprintf("hostfwd=tcp:127.0.0.1:0-:%d", g); !strings.Contains(string(cmdline), want) {
+			t.Errorf("qemu's command line has no %s: %q", want, cmdline)
+		}
+	}
+	listen, err := testenv.ListenPorts(vm.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, a := range []string{vm.HTTPAddr, vm.PagesAddr} {
+		_, p, err := net.SplitHostPort(a)
+		n, _ := strconv.Atoi(p)
+		if err != nil || n == 0 {
+			t.Fatalf("VM address %q: want 127.0.0.1 and a port", a)
+		}
+		got = append(got, n)
+	}
+	slices.Sort(got)
+	if !slices.Equal(listen, got) {
+		t.Errorf("qemu listens on %v; want the VM's addresses %s and %s", listen, vm.HTTPAddr, vm.PagesAddr)
+	}
+	for _, tc := range []struct{ out, err string }{
+		{"Hub -1 (net0):\n  TCP[HOST_FORWARD]   9       127.0.0.1 44833       10.0.2.15    80     0     0\n  TCP[HOST_FORWARD]   9       127.0.0.1 44833       10.0.2.15    80     0     0\n", "two host forwards"},
+		{"  TCP[HOST_FORWARD]   9       127.0.0.1 0       10.0.2.15    80     0     0\n", "want host and guest ports"},
+		{"  TCP[HOST_FORWARD]   9       127.0.0.1 44833       10.0.2.15    99999     0     0\n", "want host and guest ports"},
+	} {
+		if _, err := parseHostForwards(tc.out); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("parseHostForwards(%q): got %v; want %q", tc.out, err, tc.err)
+		}
 	}
 }
 

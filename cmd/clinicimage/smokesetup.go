@@ -74,7 +74,7 @@ func (s *smoke) setUp(ctx context.Context, root string, t *Target, keep bool, st
 	}
 	dbAddr := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.dbPort)) }
 	undo = append(undo, func(bool) error { return s.relaysGone(self, dbAddr) })
-	if s.db, err = startHostDB(ctx); err != nil {
+	if s.db, err = startHostDB(ctx, s.set.walSegMiB()); err != nil {
 		return stop, err
 	}
 	s.dbPort = s.db.Port

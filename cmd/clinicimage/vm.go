@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -76,19 +75,13 @@ type VM struct {
 
 // startVM starts qemu and connects to its monitor. Stop must be called.
 func startVM(ctx context.Context, c vmConfig) (*VM, error) {
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, err
-	}
 	vm := &VM{
-		HTTPAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
-		PagesAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
 		SerialLog: filepath.Join(c.Dir, "serial.log"),
 		usbBus:    "xhci.0",
 		exited:    make(chan struct{}),
 	}
 	qmp := filepath.Join(c.Dir, "qmp.sock")
-	netdev, err := netdevArg(map[int]int{ports[0]: guestWebUIPort, ports[1]: guestPagesPort}, c.Forwards)
+	netdev, err := netdevArg([]int{guestWebUIPort, guestPagesPort}, c.Forwards)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +122,10 @@ func startVM(ctx context.Context, c vmConfig) (*VM, error) {
 		close(vm.exited)
 	}()
 	if vm.mon, err = vm.dialMonitor(ctx, qmp); err != nil {
+		vm.Stop()
+		return nil, err
+	}
+	if err := vm.learnForwards(ctx); err != nil {
 		vm.Stop()
 		return nil, err
 	}
@@ -250,29 +247,63 @@ func (vm *VM) Stop() error {
 	return nil
 }
 
-// freePorts returns n distinct TCP ports on the loopback that nothing
-// listens on now.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close() // held until all are chosen, so none repeats
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+// learnForwards sets HTTPAddr and PagesAddr to the loopback ports qemu
+// bound for the forwards to the guest's web interface and pages.
+func (vm *VM) learnForwards(ctx context.Context) error {
+	out, err := vm.mon.Human(ctx, "info usernet")
+	if err != nil {
+		return fmt.Errorf("vm: host forwards: %w", err)
 	}
-	return ports, nil
+	fwd, err := parseHostForwards(out)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		addr  *string
+		guest int
+	}{{&vm.HTTPAddr, guestWebUIPort}, {&vm.PagesAddr, guestPagesPort}} {
+		host, ok := fwd[f.guest]
+		if !ok {
+			return fmt.Errorf("vm: qemu forwards no host port to the guest's port %d: %q", f.guest, out)
+		}
+		*f.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(host))
+	}
+	return nil
+}
+
+// parseHostForwards reads the host forwards out of qemu's "info usernet":
+// the guest's port to the host port qemu listens on, one line each as
+//
+//	TCP[HOST_FORWARD]   9       127.0.0.1 44833       10.0.2.15    80     0     0
+func parseHostForwards(out string) (map[int]int, error) {
+	fwd := map[int]int{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[0] != "TCP[HOST_FORWARD]" {
+			continue
+		}
+		host, herr := strconv.Atoi(f[3])
+		guest, gerr := strconv.Atoi(f[5])
+		if herr != nil || gerr != nil || host <= 0 || host > 65535 || guest <= 0 || guest > 65535 {
+			return nil, fmt.Errorf("vm: host forward %q: want host and guest ports", strings.TrimSpace(line))
+		}
+		if _, dup := fwd[guest]; dup {
+			return nil, fmt.Errorf("vm: two host forwards to the guest's port %d", guest)
+		}
+		fwd[guest] = host
+	}
+	return fwd, nil
 }
 
 // netdevArg is the -netdev value: user networking restricted to the
-// host, hostfwd from each host loopback port to its guest port, and a
-// guestfwd for each forward. Forwards are allowed under restrict=on.
-func netdevArg(hostfwd map[int]int, fwds []guestForward) (string, error) {
+// host, hostfwd to each guest port from a loopback port that qemu binds
+// itself (port 0, read back by learnForwards: a port picked free and
+// released could be taken before qemu binds it), and a guestfwd for each
+// forward. Forwards are allowed under restrict=on.
+func netdevArg(guestPorts []int, fwds []guestForward) (string, error) {
 	parts := []string{"user", "id=net0", "restrict=on"}
-	hosts := slices.Sorted(maps.Keys(hostfwd))
-	for _, h := range hosts {
-		parts = append(parts, fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:%d", h, hostfwd[h]))
+	for _, g := range guestPorts {
+		parts = append(parts, fmt.Sprintf("hostfwd=tcp:127.0.0.1:0-:%d", g))
 	}
 	for _, f := range fwds {
 		host, port, err := net.SplitHostPort(f.Guest)

@@ -56,6 +56,9 @@ type Options struct {
 	// Major is the PostgreSQL major version to run (see version.go); 0
 	// means the newest installed under /usr/lib/postgresql.
 	Major int
+	// WALSegMiB is the WAL segment size initdb gives the cluster, in MiB
+	// (a power of two up to 1024); 0 means initdb's default of 16.
+	WALSegMiB int
 }
 
 // Cluster is a running PostgreSQL server.
@@ -148,8 +151,12 @@ func (c *Cluster) run(ctx context.Context, prog string, args ...string) error {
 }
 
 func (c *Cluster) start(ctx context.Context, opt Options) error {
-	if err := c.run(ctx, "initdb", "-D", c.DataDir, "-U", "postgres", "--data-checksums",
-		"--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"); err != nil {
+	args := []string{"-D", c.DataDir, "-U", "postgres", "--data-checksums",
+		"--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"}
+	if opt.WALSegMiB != 0 {
+		args = append(args, "--wal-segsize="+strconv.Itoa(opt.WALSegMiB))
+	}
+	if err := c.run(ctx, "initdb", args...); err != nil {
 		return err
 	}
 	fsync := "off"
