@@ -119,28 +119,37 @@ func (b *box) walSpan(s Span) (Span, error) {
 	case !b.have || b.cur.tli < s.EndTimeline || (b.cur.tli == s.EndTimeline && b.durable() < s.End):
 		return s, fmt.Errorf("ends at %s on timeline %d, past the WAL the vault holds (%+v)", s.End, s.EndTimeline, b.position())
 	}
+	held, err := b.holdsSegment(s.Timeline, uint64(s.Start)/size)
+	if err != nil || held {
+		return s, err
+	}
+	return s, fmt.Errorf("starts at %s on timeline %d, in a segment the vault does not hold", s.Start, s.Timeline)
+}
+
+// holdsSegment reports whether the vault holds a segment: on its disk, or
+// evicted from there and in the bucket. b.mu is held.
+func (b *box) holdsSegment(tli uint32, segNo uint64) (bool, error) {
 	tls, err := b.repo.Timelines()
 	if err != nil {
-		return s, err
+		return false, err
 	}
 	for _, tl := range tls {
 		for _, seg := range tl.Segments {
-			if tl.TLI == s.Timeline && seg.SegNo == uint64(s.Start)/size {
-				return s, nil
+			if tl.TLI == tli && seg.SegNo == segNo {
+				return true, nil
 			}
 		}
 	}
-	// Evicted from the disk, the segment is in the bucket.
 	ev, err := b.evictedFiles()
 	if err != nil {
-		return s, err
+		return false, err
 	}
 	for _, ef := range ev {
-		if ef.TLI == s.Timeline && ef.TLI != 0 && ef.SegNo == uint64(s.Start)/size {
-			return s, nil
+		if ef.TLI == tli && ef.TLI != 0 && ef.SegNo == segNo {
+			return true, nil
 		}
 	}
-	return s, fmt.Errorf("starts at %s on timeline %d, in a segment the vault does not hold", s.Start, s.Timeline)
+	return false, nil
 }
 
 func arrivalRel(id string) string { return filepath.Join(arrivalsDir, id+".json") }

@@ -67,6 +67,7 @@ func (d *Dir) setup() error {
 	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("fscrypt: key: %w", err)
 	}
+	loadCrypto()
 	if d.id, err = addKey(f, key); err != nil {
 		return err
 	}
@@ -93,6 +94,9 @@ func addKey(f *os.File, key []byte) ([16]byte, error) {
 	arg.Raw_size = uint32(len(key))
 	copy(buf[hdr:], key)
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.FS_IOC_ADD_ENCRYPTION_KEY, uintptr(unsafe.Pointer(&buf[0])))
+	if errno == unix.ENOENT {
+		return id, fmt.Errorf("fscrypt: add key: %w (%v: the kernel lacks hmac(sha512), which keys need; its module sha512_generic is not in /lib/modules or did not load)", ErrUnsupported, errno)
+	}
 	if errno != 0 {
 		return id, fmt.Errorf("fscrypt: add key: %w", unsupported(errno))
 	}
