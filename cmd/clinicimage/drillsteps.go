@@ -35,6 +35,20 @@ func drillOnBox(ctx context.Context, s *smoke) error {
 	return drillPassesOnBox(ctx, s, "")
 }
 
+// drillEncryptedOnBox is drillOnBox where the kernel can encrypt (the
+// Pi's): the drill must run in the encrypted scratch on /perm.
+func drillEncryptedOnBox(ctx context.Context, s *smoke) error {
+	line, err := s.ui.WaitLog(ctx, clinicboxPath, "stdout", drillScratchEncrypted, drillScratchInMemory)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "smoke: clinicbox: %s\n", line)
+	if !strings.Contains(line, drillScratchEncrypted) {
+		return failNowf("the box drilled in memory where the kernel can encrypt: %s", line)
+	}
+	return drillPassesOnBox(ctx, s, "")
+}
+
 // drillPassesOnBox waits for the box's drill of s.drive to pass; major,
 // when not empty, is the PostgreSQL major version it must have run.
 func drillPassesOnBox(ctx context.Context, s *smoke, major string) error {

@@ -30,7 +30,7 @@ func switchTo17(ctx context.Context, s *smoke) error {
 	if err := s.db.Stop(); err != nil {
 		return err
 	}
-	db, err := startHostDBOf(ctx, pgcluster.Options{TLS: s.db.cert, Major: 17})
+	db, err := startHostDBOf(ctx, pgcluster.Options{TLS: s.db.cert, Major: 17, WALSegMiB: s.set.walSegMiB()})
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,9 @@ func piSmokeSteps() []step {
 		if strings.HasPrefix(st.name, piUpdateStep) || strings.HasPrefix(st.name, piDisksStep) {
 			continue
 		}
+		if reflect.ValueOf(st.run).Pointer() == reflect.ValueOf(drillOnBox).Pointer() {
+			st = step{"the box drills the drive in its encrypted scratch with the PostgreSQL it carries: passed", st.limit, drillEncryptedOnBox}
+		}
 		steps = append(steps, st)
 		switch reflect.ValueOf(st.run).Pointer() {
 		case reflect.ValueOf(boxSignIn).Pointer():
