@@ -30,7 +30,7 @@ func drillConfig(pgDir, clinicctl, stateDir string, log *slog.Logger) *appliance
 	return &appliance.DrillConfig{
 		FetchProgram: clinicctl,
 		Search:       boxSearch(pgDir),
-		Scratch:      filepath.Join(stateDir, "drill-scratch"),
+		Scratch:      drillScratch(stateDir),
 		RAMScratch:   ramScratch,
 	}
 }
@@ -43,4 +43,13 @@ func boxSearch(pgDir string) pgbin.Search {
 		NoPath:  true,
 		Hint:    fmt.Sprintf("build the box's image with that version (cmd/clinicimage's PostgreSQL list) so that it is under %s", pgDir),
 	}
+}
+
+// drillScratch is where a drill's encrypted scratch goes: beside the state
+// directory, not in it, since only root may enter the state (it holds the
+// box's keys) and the drill's PostgreSQL runs as its own user, which must
+// reach its data directory: /perm/clinicbox-drill for /perm/clinicbox.
+func drillScratch(stateDir string) string {
+	stateDir = filepath.Clean(stateDir)
+	return filepath.Join(filepath.Dir(stateDir), filepath.Base(stateDir)+"-drill")
 }

@@ -46,15 +46,18 @@ func TestBoxSearchFindsTheImagesTrees(t *testing.T) {
 func TestDrillConfigNeedsClinicctl(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
-	if c := drillConfig(dir, filepath.Join(dir, "clinicctl"), dir, log); c != nil {
+	state := filepath.Join(dir, "state")
+	if c := drillConfig(dir, filepath.Join(dir, "clinicctl"), state, log); c != nil {
 		t.Errorf("without clinicctl: got %+v; want nil (drills off)", c)
 	}
 	prog := filepath.Join(dir, "clinicctl")
 	if err := os.WriteFile(prog, []byte("#!/bin/false\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c := drillConfig(dir, prog, dir, log)
-	if c == nil || c.FetchProgram != prog || c.Scratch != filepath.Join(dir, "drill-scratch") || !c.Search.NoPath {
-		t.Errorf("with clinicctl: got %+v; want it as FetchProgram, scratch under the state, no PATH search", c)
+	c := drillConfig(dir, prog, state+"/", log)
+	// The state directory is root's alone; the drill's PostgreSQL, running
+	// as its own user, must reach its data directory in the scratch.
+	if c == nil || c.FetchProgram != prog || c.Scratch != filepath.Join(dir, "state-drill") || !c.Search.NoPath {
+		t.Errorf("with clinicctl: got %+v; want it as FetchProgram, scratch beside the state, no PATH search", c)
 	}
 }
