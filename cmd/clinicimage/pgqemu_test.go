@@ -24,37 +24,12 @@ import (
 // qemu-aarch64 where systemd has not).
 func TestPGTreesForThePiRunUnderQemu(t *testing.T) {
 	testenv.NeedRoot(t) // the server runs as the postgres user
-	testenv.NeedCommand(t, "dpkg-deb")
-	testenv.NeedCommand(t, "patchelf")
 	qemu := testenv.NeedCommand(t, "qemu-aarch64-static")
 	if _, err := os.Stat("/proc/sys/fs/binfmt_misc/qemu-aarch64"); err != nil {
 		testenv.Skip(t, "arm64 programs do not run here when executed: qemu-aarch64 is not registered with binfmt_misc (.ci/setup)")
 	}
-	uid, gid, err := pgbin.ServerUser()
-	if err != nil {
-		testenv.Skip(t, err.Error())
-	}
-	root := moduleRoot(t)
-	lock, err := os.Open(filepath.Join(root, pgLockFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	out, err := os.MkdirTemp("", "pgtree-arm64-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(out) })
-	os.Chmod(out, 0o755) // the postgres user runs the programs
+	trees, uid, gid := builtPGTrees(t, "arm64")
 	ctx := context.Background()
-	// The loader path is absolute: here the tree's own place.
-	trees, err := buildPGTrees(ctx, lock, "arm64", filepath.Join(root, "_work", "debs"), out, filepath.Join(out, "lib"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(trees.Majors) != "[15 17]" {
-		t.Errorf("got majors %v; want [15 17]", trees.Majors)
-	}
 	for _, major := range trees.Majors {
 		t.Run(strconv.Itoa(major), func(t *testing.T) {
 			bin := filepath.Join(trees.Dir, fmt.Sprint("pg", major), fmt.Sprintf("usr/lib/postgresql/%d/bin", major))

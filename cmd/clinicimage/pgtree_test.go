@@ -27,6 +27,27 @@ import (
 // keeps no JIT and no initdb.
 func TestPGTreesRunAServer(t *testing.T) {
 	testenv.NeedRoot(t) // the server runs as the postgres user
+	trees, uid, gid := builtPGTrees(t, runtime.GOARCH)
+	ctx := context.Background()
+	checkTreeContents(t, trees)
+	for _, major := range trees.Majors {
+		t.Run(strconv.Itoa(major), func(t *testing.T) {
+			s := pgbin.Search{Layouts: []string{filepath.Join(trees.Dir, "pg%d", "usr/lib/postgresql/%d/bin")}, NoPath: true}
+			b, err := s.Find(ctx, major)
+			if err != nil || !strings.HasPrefix(b.Dir, trees.Dir) {
+				t.Fatalf("Find(%d): got %+v, %v; want the tree's programs", major, b, err)
+			}
+			runServer(t, b, uid, gid)
+		})
+	}
+}
+
+// builtPGTrees builds the PostgreSQL trees the image carries for arch into
+// a temporary directory the postgres user can run them from, checks that
+// both pinned majors are there, and returns them with the user the servers
+// run as.
+func builtPGTrees(t *testing.T, arch string) (trees *pgTrees, uid, gid int) {
+	t.Helper()
 	testenv.NeedCommand(t, "dpkg-deb")
 	testenv.NeedCommand(t, "patchelf")
 	uid, gid, err := pgbin.ServerUser()
@@ -39,32 +60,21 @@ func TestPGTreesRunAServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Close()
-	out, err := os.MkdirTemp("", "pgtree-")
+	out, err := os.MkdirTemp("", "pgtree-"+arch+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(out) })
 	os.Chmod(out, 0o755) // the postgres user runs the programs
-	ctx := context.Background()
 	// The loader path is absolute: here the tree's own place.
-	trees, err := buildPGTrees(ctx, lock, runtime.GOARCH, filepath.Join(root, "_work", "debs"), out, filepath.Join(out, "lib"))
+	trees, err = buildPGTrees(context.Background(), lock, arch, filepath.Join(root, "_work", "debs"), out, filepath.Join(out, "lib"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(trees.Majors) != "[15 17]" {
 		t.Errorf("got majors %v; want [15 17]", trees.Majors)
 	}
-	checkTreeContents(t, trees)
-	for _, major := range trees.Majors {
-		t.Run(strconv.Itoa(major), func(t *testing.T) {
-			s := pgbin.Search{Layouts: []string{filepath.Join(trees.Dir, "pg%d", "usr/lib/postgresql/%d/bin")}, NoPath: true}
-			b, err := s.Find(ctx, major)
-			if err != nil || !strings.HasPrefix(b.Dir, trees.Dir) {
-				t.Fatalf("Find(%d): got %+v, %v; want the tree's programs", major, b, err)
-			}
-			runServer(t, b, uid, gid)
-		})
-	}
+	return trees, uid, gid
 }
 
 // checkTreeContents checks what the trees leave out and that the time
