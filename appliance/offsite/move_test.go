@@ -9,7 +9,6 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/clinicbox/clinicbox/appliance/backup"
 	"github.com/clinicbox/clinicbox/appliance/offsite"
 	"github.com/clinicbox/clinicbox/appliance/vault"
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
@@ -44,22 +43,10 @@ func TestReplacementBoxContinuesTheNamespaceWithItsKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		flushes := backup.NewFlushes()
-		sh, err := offsite.New(offsite.Config{Name: "vault1", DB: c.URL(), Recipients: []string{id.Recipient().String()},
-			Signer: testSigner, VaultURL: "http://vault:8443", Client: node.HTTPClient(), FlushInterval: 100 * time.Millisecond,
-			PollInterval: 200 * time.Millisecond, OnDurable: flushes.Record, ContinueNamespace: continueNS}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runCtx, stop := context.WithCancel(ctx)
-		ended := make(chan struct{})
-		var runErr error
-		go func() { runErr = sh.Run(runCtx); close(ended) }()
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		err = flushes.Wait(wctx, 1, lsn, ended, func() error { return runErr })
-		stop()
-		<-ended
+		sh := runShipper(t, ctx, offsite.Config{DB: c.URL(), Recipients: []string{id.Recipient().String()},
+			Client: node.HTTPClient(), ContinueNamespace: continueNS})
+		err = sh.waitDurable(ctx, lsn, 2*time.Minute)
+		sh.stop()
 		if err != nil {
 			t.Fatalf("WAL up to %s not durable at the vault: %v (status %+v)", lsn, err, sh.Status())
 		}

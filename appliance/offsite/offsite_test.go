@@ -142,21 +142,9 @@ func TestOffsite(t *testing.T) {
 
 	const capBits = 4 << 20 // 4 Mbit/s: 512 KB/s in 512 KB chunks
 	ct := &countingTransport{next: boxNode.HTTPClient().Transport}
-	flushes := backup.NewFlushes()
-	sh, err := offsite.New(offsite.Config{
-		Name: "vault1", DB: c.URL(), Recipients: recips, Signer: testSigner, VaultURL: "http://vault:8443",
-		Client: &http.Client{Transport: ct}, FlushInterval: 100 * time.Millisecond,
-		PollInterval: 200 * time.Millisecond, OnDurable: flushes.Record,
-		Bandwidth: offsite.OfficeHours(0, 24, capBits, capBits),
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stopRun := context.WithCancel(ctx)
-	ended := make(chan struct{})
-	var runErr error
-	go func() { runErr = sh.Run(runCtx); close(ended) }()
-	t.Cleanup(func() { stopRun(); <-ended })
+	sh := runShipper(t, ctx, offsite.Config{DB: c.URL(), Recipients: recips, Client: &http.Client{Transport: ct},
+		Bandwidth: offsite.OfficeHours(0, 24, capBits, capBits)})
+	t.Cleanup(sh.stop)
 
 	wctx, stopWork := context.WithCancel(ctx)
 	workDone := make(chan error, 1)
@@ -165,9 +153,7 @@ func TestOffsite(t *testing.T) {
 
 	waitDurable := func(t *testing.T, lsn postgres.LSN) {
 		t.Helper()
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		if err := flushes.Wait(wctx, 1, lsn, ended, func() error { return runErr }); err != nil {
+		if err := sh.waitDurable(ctx, lsn, 2*time.Minute); err != nil {
 			t.Fatalf("WAL up to %s not durable at the vault: %v (status %+v)", lsn, err, sh.Status())
 		}
 	}

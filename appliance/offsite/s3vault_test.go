@@ -156,18 +156,8 @@ func shipAndStop(t *testing.T, c *pgtest.Cluster, boxNode *tailnet.Node, id *age
 	if err != nil {
 		t.Fatal(err)
 	}
-	flushes := backup.NewFlushes()
-	sh, err := offsite.New(offsite.Config{Name: "vault1", DB: c.URL(), Recipients: recips, Signer: testSigner,
-		VaultURL: "http://vault:8443", Client: boxNode.HTTPClient(), FlushInterval: 100 * time.Millisecond,
-		PollInterval: 200 * time.Millisecond, OnDurable: flushes.Record}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	ended := make(chan struct{})
-	var runErr error
-	go func() { runErr = sh.Run(runCtx); close(ended) }()
-	defer func() { stop(); <-ended }()
+	sh := runShipper(t, ctx, offsite.Config{DB: c.URL(), Recipients: recips, Client: boxNode.HTTPClient()})
+	defer sh.stop()
 	if err := sh.UploadBackup(ctx, drive, bk.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -176,9 +166,7 @@ func shipAndStop(t *testing.T, c *pgtest.Cluster, boxNode *tailnet.Node, id *age
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	if err := flushes.Wait(wctx, 1, lsn, ended, func() error { return runErr }); err != nil {
+	if err := sh.waitDurable(ctx, lsn, 3*time.Minute); err != nil {
 		t.Fatalf("WAL up to %s not durable at the vault: %v", lsn, err)
 	}
 	return lsn
