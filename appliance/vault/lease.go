@@ -137,6 +137,10 @@ func (v *Vault) hold(ctx context.Context, ns string) error {
 	if err != nil {
 		return fmt.Errorf("vault: lease of %s: %w", ns, err)
 	}
+	// Moves made on another node while this one did not hold the lease.
+	if err := v.moves.sync(ctx); err != nil {
+		return err
+	}
 	if err := v.takeOver(ctx, ns, l.From); err != nil {
 		return err
 	}
@@ -144,6 +148,26 @@ func (v *Vault) hold(ctx context.Context, ns string) error {
 	v.granted(h, now)
 	v.log.Info("lease taken", "op", "lease", "namespace", ns, "from", l.From)
 	return nil
+}
+
+// holdResolved holds the lease of the namespace the caller writes, as the
+// moves read when the lease was taken name it: a move made on another node
+// can turn the caller away or send it to the namespace moved to it.
+func (v *Vault) holdResolved(ctx context.Context, c *caller) error {
+	for range 2 {
+		if err := v.hold(ctx, c.ns); err != nil {
+			return err
+		}
+		ns, err := v.moves.resolve(c.id)
+		if err != nil {
+			return problem("forbidden", "%v", err)
+		}
+		if ns == c.ns {
+			return nil
+		}
+		c.ns = ns
+	}
+	return v.hold(ctx, c.ns)
 }
 
 // current makes sure a read of ns is served from what the bucket holds.

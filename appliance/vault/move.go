@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clinicbox/clinicbox/appliance/archive"
+	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
+	"github.com/clinicbox/clinicbox/appliance/vault/store"
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
 
@@ -44,13 +46,17 @@ type moveRecord struct {
 
 // moves are the accepted moves, in order, as moves.json holds them.
 type moves struct {
-	mu   sync.Mutex
-	path string
-	list []moveRecord
+	mu     sync.Mutex
+	path   string
+	list   []moveRecord
+	bucket store.Store // nil: moves.json is all there is (movebucket.go)
 }
 
-func loadMoves(dir string) (*moves, error) {
+func loadMoves(dir string, b *bucket.Bucket) (*moves, error) {
 	m := &moves{path: filepath.Join(dir, movesFile)}
+	if b != nil {
+		m.bucket = b.Store()
+	}
 	f, err := os.Open(m.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return m, nil
@@ -107,24 +113,25 @@ func (m *moves) resolve(id string) (string, error) {
 	return id, nil
 }
 
-// add records r durably; check runs under the lock first.
-func (m *moves) add(r moveRecord, check func(list []moveRecord) error) error {
+// add records r durably; check runs under the lock first, on every move
+// the bucket holds when there is one.
+func (m *moves) add(ctx context.Context, r moveRecord, check func(list []moveRecord) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.bucket != nil {
+		return m.addToBucket(ctx, r, check)
+	}
 	if err := check(m.list); err != nil {
 		return err
 	}
 	if len(m.list) >= maxMoves {
 		return problem("quota", "the vault holds %d moves, its limit", len(m.list))
 	}
-	data, err := json.MarshalIndent(append(m.list[:len(m.list):len(m.list)], r), "", " ")
-	if err != nil {
+	list := append(m.list[:len(m.list):len(m.list)], r)
+	if err := m.save(list); err != nil {
 		return err
 	}
-	if err := archive.SaveFile(m.path, append(data, '\n')); err != nil {
-		return fmt.Errorf("vault: record the move: %w", err)
-	}
-	m.list = append(m.list, r)
+	m.list = list
 	return nil
 }
 
@@ -139,6 +146,12 @@ func (v *Vault) move(w http.ResponseWriter, r *http.Request, c *caller) (action,
 	if err := v.checkMove(c, st); err != nil {
 		return act, err
 	}
+	// The node moving a namespace holds its lease, having read the
+	// namespace and the moves back from the bucket if another node wrote
+	// them last.
+	if err := v.hold(r.Context(), st.From); err != nil {
+		return act, err
+	}
 	if err := v.verifyMove(st.From, req); err != nil {
 		return act, err
 	}
@@ -147,7 +160,7 @@ func (v *Vault) move(w http.ResponseWriter, r *http.Request, c *caller) (action,
 		return act, nil
 	}
 	rec := moveRecord{From: st.From, To: st.To, Signed: st.Time, At: v.cfg.Now().UTC(), Node: c.peer.Node, Signature: req.Signature}
-	if err := v.moves.add(rec, func(list []moveRecord) error { return v.fresh(list, rec) }); err != nil {
+	if err := v.moves.add(r.Context(), rec, func(list []moveRecord) error { return v.fresh(list, rec) }); err != nil {
 		return act, err
 	}
 	writeJSON(w, http.StatusOK, wire.MoveAnswer{Namespace: st.From})

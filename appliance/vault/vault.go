@@ -142,13 +142,18 @@ func New(cfg Config, who Identifier, log *slog.Logger) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	mv, err := loadMoves(cfg.Dir)
+	mv, err := loadMoves(cfg.Dir, cfg.Bucket)
 	if err != nil {
 		a.close()
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	// A bucket out of reach now is read again when a lease is taken, and
+	// a single node's moves.json holds its own moves.
+	if err := mv.sync(context.Background()); err != nil {
+		log.Warn("moves not read from the bucket", "op", "move", "err", err)
 	}
 	v := &Vault{cfg: cfg, who: who, log: log, audit: a, moves: mv, boxes: map[string]*box{}, leases: map[string]*held{}}
 	v.routes()
@@ -217,7 +222,7 @@ func (v *Vault) handle(need Role, h handler) http.HandlerFunc {
 		var act action
 		err = checkNames(r) // before any handler touches a file
 		if err == nil && need == Upload {
-			err = v.hold(r.Context(), c.ns)
+			err = v.holdResolved(r.Context(), c)
 		}
 		if err == nil {
 			act, err = h(w, r, c)
