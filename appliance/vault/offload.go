@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,8 +65,13 @@ func (v *Vault) eachBox(ctx context.Context, what string, op func(context.Contex
 // renews the lease first, so an idle box costs no request at all.
 func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 	p, err := v.planOffload(b)
-	if err != nil || p.empty() {
+	if err != nil {
 		return err
+	}
+	logs := logFiles(b)
+	logsChanged, logStamps := v.changed(b, logs, "")
+	if p.empty() && !slices.Contains(slices.Collect(maps.Values(logsChanged)), true) {
+		return nil
 	}
 	if ok, err := v.fence(ctx, b.ns); !ok {
 		b.mu.Lock()
@@ -74,6 +81,18 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 	}
 	ctx, cancel := v.writeDeadline(ctx, b.ns)
 	defer cancel()
+	if err := v.offloadRepo(ctx, b, p); err != nil {
+		return err
+	}
+	if err := v.offloadLogs(ctx, b, logs, logsChanged); err != nil {
+		return err
+	}
+	v.remember(b, logStamps)
+	return nil
+}
+
+// offloadRepo stores what changed in the repository, as planned.
+func (v *Vault) offloadRepo(ctx context.Context, b *box, p *offloadPlan) error {
 	if err := v.unload(ctx, b, p.pruned); err != nil {
 		return err
 	}

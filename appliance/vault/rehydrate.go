@@ -16,8 +16,9 @@ import (
 // replaces a lost one, or a second node taking a box over, gets back the
 // repository the bucket holds and then serves restores, the keyless
 // check and the standby from it as before. It copies the committed
-// backups, the complete WAL segments with their indexes and every other
-// repository file, and rebuilds the segment that was being filled from
+// backups, the complete WAL segments with their indexes, every other
+// repository file and the box's custody and audit logs (logoffload.go),
+// and rebuilds the segment that was being filled from
 // its flushed batches (see rehydrateGrowing), so the box goes on from
 // exactly what the bucket holds; it leaves out backups never committed.
 // Arrival records are not in the bucket: until backups arrive again
@@ -56,6 +57,9 @@ func (v *Vault) Rehydrate(ctx context.Context, st store.Store, ns string) (int, 
 	}
 	if desc == nil {
 		return len(keys), fmt.Errorf("vault: rehydrate %s: the bucket holds no repository for this namespace", ns)
+	}
+	if err := rehydrateLogs(ctx, st, root, ns); err != nil {
+		return len(keys) - 1, fmt.Errorf("vault: rehydrate %s: %w", ns, err)
 	}
 	if err := v.rehydrateGrowing(ctx, st, root, ns, keys); err != nil {
 		return len(keys) - 1, fmt.Errorf("vault: rehydrate %s: %w", ns, err)
@@ -99,6 +103,9 @@ func wanted(rel string, committed map[string]bool) bool {
 	if rel == bucket.LeaseName {
 		return false // the live lease: a copy offloaded would overwrite it
 	}
+	if isLogPart(rel) {
+		return false // joined back by rehydrateLogs
+	}
 	if id, ok := backupOf(rel); ok {
 		return committed[id]
 	}
@@ -110,6 +117,9 @@ func wanted(rel string, committed map[string]bool) bool {
 func localPath(rel string) string {
 	if name, ok := strings.CutPrefix(rel, indexKey+"/"); ok {
 		return filepath.Join(indexDir, filepath.Base(name))
+	}
+	if strings.HasPrefix(rel, logsDir+"/") {
+		return filepath.FromSlash(rel) // the heads and the pinned key, beside the repository
 	}
 	return inRepo(filepath.FromSlash(rel))
 }
