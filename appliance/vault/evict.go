@@ -105,11 +105,13 @@ func (v *Vault) evictBox(ctx context.Context, b *box) error {
 
 // evictable lists the files old enough to evict: committed backups'
 // encrypted files (their plain metadata and signature stay, for
-// retention and the keyless check), and complete WAL segments.
+// retention and the keyless check), and complete WAL segments, less what
+// the namespace's trusted standby still reads from the disk (keptFor).
 func (v *Vault) evictable(b *box) (map[string]evictedFile, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.repo == nil {
+	keep, all := v.keptFor(b)
+	if b.repo == nil || all {
 		return nil, nil
 	}
 	before := v.cfg.Now().Add(-v.cfg.LocalKeep)
@@ -119,24 +121,64 @@ func (v *Vault) evictable(b *box) (map[string]evictedFile, error) {
 		return nil, err
 	}
 	for _, f := range files {
-		if _, ok := backupOf(f.Path); ok && strings.HasSuffix(f.Path, ".age") && v.older(b, f.Path, before) {
+		if id, ok := backupOf(f.Path); ok && id != keep.backup && strings.HasSuffix(f.Path, ".age") && v.older(b, f.Path, before) {
 			out[f.Path] = evictedFile{Size: f.Size}
 		}
 	}
+	return out, v.evictableWAL(b, keep, before, out)
+}
+
+// evictableWAL adds to out the complete WAL segments older than before
+// that the standby, if any, replayed. b.mu is held.
+func (v *Vault) evictableWAL(b *box, keep standbyKeep, before time.Time, out map[string]evictedFile) error {
 	tls, err := b.repo.Timelines()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cur := b.growing().rel
+	size := uint64(b.repo.Info.SegmentSize)
 	for _, tl := range tls {
 		for _, s := range tl.Segments {
 			rel := filepath.ToSlash(archive.WALFile(b.repo.Info.SegmentSize, s.TLI, s.SegNo, archive.WALPartial))
-			if rel != cur && s.ModTime.Before(before) {
+			replayed := !keep.standby || (s.SegNo+1)*size <= uint64(keep.replayed)
+			if rel != cur && replayed && s.ModTime.Before(before) {
 				out[rel] = evictedFile{Size: s.Size, TLI: s.TLI, SegNo: s.SegNo}
 			}
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// standbyKeep is what a namespace's trusted standby needs on the disk.
+type standbyKeep struct {
+	standby  bool
+	replayed archive.LSN // WAL before it is replayed and may go
+	backup   string      // the newest backup, which a restarted standby restores from
+}
+
+// keptFor returns what the namespace's trusted standby still reads from
+// the disk: its restore_command (clinicctl wal-fetch) and its restore read
+// the directory, not the bucket. Until it replays it needs everything
+// (all); then the WAL it has not replayed and the newest backup's files.
+// b.mu is held.
+func (v *Vault) keptFor(b *box) (keep standbyKeep, all bool) {
+	sb := v.cfg.Standbys[b.ns]
+	if sb == nil {
+		return keep, false
+	}
+	st := sb.Status()
+	if st.State != "replaying" || st.Replayed == 0 || b.repo == nil {
+		return keep, true
+	}
+	done, _, err := b.repo.Backups()
+	if err != nil {
+		return keep, true
+	}
+	keep = standbyKeep{standby: true, replayed: st.Replayed}
+	for _, bk := range done {
+		keep.backup = max(keep.backup, bk.ID)
+	}
+	return keep, false
 }
 
 // older reports whether a repository file last changed before t.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/vault/store"
 	"github.com/clinicbox/clinicbox/appliance/vault/wire"
 )
@@ -129,6 +130,41 @@ func TestBackupConfirmedAfterItsStartWasEvicted(t *testing.T) {
 		f.commitClaiming("20261123T101500Z", 1, 2*segSize+20, 1, 3*segSize)
 		if a := f.arrival("20261123T101500Z"); a.Verified == nil {
 			t.Errorf("backup starting in an evicted segment not confirmed: %+v", a.Checks)
+		}
+	})
+}
+
+// The trusted standby reads the node's disk: nothing is evicted until it
+// replays, then only the WAL it replayed, never the newest backup it
+// would restore from again.
+func TestEvictKeepsWhatTheStandbyReads(t *testing.T) {
+	evicting(t, func(t *testing.T, f *fixture, st store.Store, clk *testClock) {
+		sb := &Standby{}
+		sb.set(func(s *wire.StandbyStatus) { s.State = "restoring" })
+		f.v.cfg.Standbys = map[string]*Standby{"nBOX1": sb}
+		before := f.onDisk()
+		clk.add(25 * time.Hour)
+		f.evict()
+		if got := f.onDisk(); len(got) != len(before) {
+			t.Fatalf("evicted while the standby restores; left on disk %v of %v", got, before)
+		}
+		onDisk := func(seg string) bool {
+			return slices.ContainsFunc(f.onDisk(), func(p string) bool { return strings.Contains(p, seg+".partial") })
+		}
+		sb.set(func(s *wire.StandbyStatus) { s.State, s.Replayed = "replaying", archive.LSN(2*segSize+100) })
+		f.evict()
+		for seg, want := range map[string]bool{"00000000": false, "00000001": false, "00000002": true, "00000003": true} {
+			if got := onDisk(seg); got != want {
+				t.Errorf("segment %s on disk with the standby replaying segment 2: %v; want %v", seg, got, want)
+			}
+		}
+		if !slices.ContainsFunc(f.onDisk(), func(p string) bool { return strings.HasSuffix(p, ".age") && strings.Contains(p, "backups/") }) {
+			t.Errorf("the newest backup's files were evicted: %v", f.onDisk())
+		}
+		sb.set(func(s *wire.StandbyStatus) { s.Replayed = archive.LSN(4 * segSize) })
+		f.evict()
+		if onDisk("00000002") || onDisk("00000003") {
+			t.Errorf("segments 2 and 3 still on disk once replayed: %v", f.onDisk())
 		}
 	})
 }
