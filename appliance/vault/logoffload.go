@@ -89,10 +89,7 @@ func (v *Vault) offloadLogTail(ctx context.Context, b *box, name string) error {
 	if err != nil {
 		return err
 	}
-	end := int64(0)
-	if n := len(parts); n > 0 {
-		end = parts[n-1].off + parts[n-1].Size
-	}
+	end := partsEnd(parts)
 	b.mu.Lock()
 	fi, err := b.root.Stat(logRel(name))
 	b.mu.Unlock()
@@ -124,24 +121,33 @@ type logPart struct {
 // logParts lists a log's parts in the bucket, refusing a gap or an
 // overlap between them.
 func logParts(ctx context.Context, st store.Store, ns, name string) ([]logPart, error) {
-	prefix := path.Join(ns, logPartPrefix(name)) + "/"
+	return partsUnder(ctx, st, path.Join(ns, logPartPrefix(name))+"/", "the "+name+" log")
+}
+
+// partsUnder lists the parts of a file stored by offset under prefix, in
+// order, refusing a gap or an overlap between them.
+func partsUnder(ctx context.Context, st store.Store, prefix, what string) ([]logPart, error) {
 	var parts []logPart
 	err := st.List(ctx, prefix, func(fi store.Info) error {
 		off, err := strconv.ParseInt(strings.TrimPrefix(fi.Key, prefix), 10, 64)
 		if err != nil || off < 0 || len(fi.Key)-len(prefix) != 16 || fi.Size > maxLogPart {
-			return fmt.Errorf("%s is not a part of the %s log", fi.Key, name)
+			return fmt.Errorf("%s is not a part of %s", fi.Key, what)
 		}
-		end := int64(0)
-		if n := len(parts); n > 0 {
-			end = parts[n-1].off + parts[n-1].Size
-		}
-		if off != end {
-			return fmt.Errorf("the %s log in the bucket has a gap or an overlap at byte %d (%s)", name, end, fi.Key)
+		if end := partsEnd(parts); off != end {
+			return fmt.Errorf("%s in the bucket has a gap or an overlap at byte %d (%s)", what, end, fi.Key)
 		}
 		parts = append(parts, logPart{fi, off})
 		return nil
 	})
 	return parts, err
+}
+
+// partsEnd is the offset after the last part.
+func partsEnd(parts []logPart) int64 {
+	if n := len(parts); n > 0 {
+		return parts[n-1].off + parts[n-1].Size
+	}
+	return 0
 }
 
 // isLogPart reports whether a key relative to its namespace is a part of

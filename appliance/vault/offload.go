@@ -37,7 +37,7 @@ func (v *Vault) Offload(ctx context.Context) error {
 	if v.cfg.Bucket == nil {
 		return nil
 	}
-	return v.eachBox(ctx, "offload", v.offloadBox)
+	return errors.Join(v.eachBox(ctx, "offload", v.offloadBox), v.offloadAudit(ctx))
 }
 
 // eachBox runs op on every namespace; one that fails is reported and the

@@ -112,6 +112,9 @@ type Vault struct {
 	// offloaded holds each file's stamp when Offload last stored it, by
 	// namespace/path; empty after a start, when everything is checked.
 	offloaded map[string]stamp
+	// auditStored is what the bucket holds of the audit log; nil until
+	// read (auditoffload.go).
+	auditStored *auditStored
 }
 
 // New opens a vault in cfg.Dir.
