@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
@@ -37,8 +36,7 @@ func TestPGTreesForThePiRunUnderQemu(t *testing.T) {
 			if err != nil || !strings.HasPrefix(string(v), fmt.Sprintf("postgres (PostgreSQL) %d.", major)) {
 				t.Fatalf("qemu-aarch64-static postgres --version: %v %s; want PostgreSQL %d", err, v, major)
 			}
-			s := pgbin.Search{Layouts: []string{filepath.Join(trees.Dir, "pg%d", "usr/lib/postgresql/%d/bin")}, NoPath: true}
-			b, err := s.Find(ctx, major)
+			b, err := treeSearch(trees).Find(ctx, major)
 			if err != nil || b.Dir != bin {
 				t.Fatalf("Find(%d): got %+v, %v; want the arm64 tree's programs", major, b, err)
 			}
