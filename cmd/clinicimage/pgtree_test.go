@@ -69,12 +69,7 @@ func builtPGTrees(t *testing.T, arch string) (trees *pgTrees, uid, gid int) {
 		t.Fatal(err)
 	}
 	defer lock.Close()
-	out, err := os.MkdirTemp("", "pgtree-"+arch+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(out) })
-	os.Chmod(out, 0o755) // the postgres user runs the programs
+	out := sharedTempDir(t) // the postgres user runs the programs
 	// The loader path is absolute: here the tree's own place.
 	trees, err = buildPGTrees(context.Background(), lock, arch, filepath.Join(root, "_work", "debs"), out, filepath.Join(out, "lib"))
 	if err != nil {
@@ -84,6 +79,19 @@ func builtPGTrees(t *testing.T, arch string) (trees *pgTrees, uid, gid int) {
 		t.Errorf("got majors %v; want [15 17]", trees.Majors)
 	}
 	return trees, uid, gid
+}
+
+// sharedTempDir is a temporary directory the server's user can enter
+// (t.TempDir's parents are private to root).
+func sharedTempDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "pgtree-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(d, 0o755)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
 }
 
 // checkTreeContents checks what the trees leave out and that the time
@@ -157,11 +165,7 @@ func runServer(t *testing.T, b pgbin.Bin, uid, gid int) {
 func initCluster(t *testing.T, b pgbin.Bin, uid, gid int) (dir, pgdata string) {
 	t.Helper()
 	initdb := hostInitdb(t, b.Major)
-	dir, err := os.MkdirTemp("", "pgtree-data-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir = sharedTempDir(t)
 	os.Chown(dir, uid, gid)
 	pgdata = filepath.Join(dir, "data")
 	cmd := exec.Command(initdb, "-D", pgdata, "-U", "postgres", "--locale=en_US.UTF-8", "-E", "UTF8")
