@@ -14,10 +14,11 @@ import (
 // A practice's server names locales in its postgresql.conf and gives its
 // databases a collation such as en_US.UTF-8. A drill of a PostgreSQL 15
 // and of a PostgreSQL 17 repository from such a server passes where the
-// locale is installed; where it is not (the box has no locales; LOCPATH
-// pointing at an empty directory hides the system's), the private server
-// still starts, every database with the C locale passes, and the one whose
-// collation is missing fails with that locale named.
+// locale is installed; where it is not (LOCPATH pointing at an empty
+// directory hides the system's; the box has only the few its image
+// carries, cmd/clinicimage's TestDrillOnTheTreesWithLocales), the private
+// server still starts, every database with the C locale passes, and the
+// one whose collation is missing fails with that locale named.
 func TestDrillDatabasesWithLocales(t *testing.T) {
 	if out, _ := exec.Command("locale", "-a").Output(); !strings.Contains(strings.ToLower(string(out)), "en_us.utf8") {
 		testenv.Skip(t, "the en_US.UTF-8 locale is not generated here (.ci/setup generates it)")

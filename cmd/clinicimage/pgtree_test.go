@@ -101,7 +101,7 @@ func checkTreeContents(t *testing.T, trees *pgTrees) {
 	if b, err := os.ReadFile(filepath.Join(trees.Zoneinfo, "America/New_York")); err != nil || !strings.HasPrefix(string(b), "TZif") {
 		t.Errorf("zoneinfo/America/New_York: %v; want a TZif file", err)
 	}
-	var size int64
+	var size, locales int64
 	filepath.WalkDir(trees.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -112,10 +112,13 @@ func checkTreeContents(t *testing.T, trees *pgTrees) {
 		}
 		if fi, err := d.Info(); err == nil && !d.IsDir() {
 			size += fi.Size()
+			if strings.Contains(p, "/"+pgLocaleDir+"/") {
+				locales += fi.Size()
+			}
 		}
 		return nil
 	})
-	t.Logf("trees: %.1f MB uncompressed", float64(size)/1e6)
+	t.Logf("trees: %.1f MB uncompressed, of which locales %.1f MB", float64(size)/1e6, float64(locales)/1e6)
 }
 
 // hostInitdb is the machine's initdb of a major version (the tree has none).
