@@ -62,14 +62,7 @@ func localeSource(t *testing.T, major int) *fixture {
 		Conf: []string{"lc_messages = " + loc, "lc_monetary = " + loc, "lc_numeric = " + loc, "lc_time = " + loc}})
 	c.MustExec(t, "CREATE DATABASE emr LOCALE "+loc+" ENCODING 'UTF8' TEMPLATE template0")
 	f := newFixture(t, c)
-	ctx := context.Background()
-	conn, err := c.Connect(ctx, "emr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = conn.Exec(ctx, "CREATE TABLE patients (id int PRIMARY KEY, name text); INSERT INTO patients SELECT g, 'Müller ' || g FROM generate_series(1, 500) g; CREATE INDEX ON patients (name)")
-	conn.Close(ctx)
-	if err != nil {
+	if err := c.ExecIn(context.Background(), "emr", "CREATE TABLE patients (id int PRIMARY KEY, name text); INSERT INTO patients SELECT g, 'Müller ' || g FROM generate_series(1, 500) g; CREATE INDEX ON patients (name)"); err != nil {
 		t.Fatal(err)
 	}
 	c.MustExec(t, "CHECKPOINT")

@@ -38,7 +38,7 @@ func TestDrillOnTheTreesWithLocales(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dir := sharedTempDir(t)
+			dir := testenv.SharedDir(t)
 			t.Setenv("LOCPATH", lackingLocales(t, b.Locales, dir, uid, gid))
 			src := localeSource(t, major, dir, uid, gid)
 			drill := func() *restore.Report {
@@ -90,14 +90,7 @@ func localeSource(t *testing.T, major int, dir string, uid, gid int) *localeDB {
 	t.Helper()
 	c := pgtest.New(t, pgtest.Options{Major: major})
 	c.MustExec(t, "CREATE DATABASE emr LOCALE 'en_US.UTF-8' TEMPLATE template0")
-	ctx := context.Background()
-	conn, err := c.Connect(ctx, "emr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = conn.Exec(ctx, "CREATE TABLE patients (id int PRIMARY KEY, name text); INSERT INTO patients SELECT g, 'Müller ' || g FROM generate_series(1, 500) g; CREATE INDEX ON patients (name)")
-	conn.Close(ctx)
-	if err != nil {
+	if err := c.ExecIn(context.Background(), "emr", "CREATE TABLE patients (id int PRIMARY KEY, name text); INSERT INTO patients SELECT g, 'Müller ' || g FROM generate_series(1, 500) g; CREATE INDEX ON patients (name)"); err != nil {
 		t.Fatal(err)
 	}
 	id, _ := age.GenerateX25519Identity()
@@ -123,7 +116,7 @@ func (s *localeDB) take(t *testing.T) {
 // drill's server user can run it.
 func buildClinicctl(t *testing.T) string {
 	t.Helper()
-	prog := filepath.Join(sharedTempDir(t), "clinicctl")
+	prog := filepath.Join(testenv.SharedDir(t), "clinicctl")
 	if out, err := exec.Command("go", "build", "-o", prog, clinicctlPkg).CombinedOutput(); err != nil {
 		t.Fatalf("go build clinicctl: %v\n%s", err, out)
 	}

@@ -69,7 +69,7 @@ func builtPGTrees(t *testing.T, arch string) (trees *pgTrees, uid, gid int) {
 		t.Fatal(err)
 	}
 	defer lock.Close()
-	out := sharedTempDir(t) // the postgres user runs the programs
+	out := testenv.SharedDir(t) // the postgres user runs the programs
 	// The loader path is absolute: here the tree's own place.
 	trees, err = buildPGTrees(context.Background(), lock, arch, filepath.Join(root, "_work", "debs"), out, filepath.Join(out, "lib"))
 	if err != nil {
@@ -81,19 +81,6 @@ func builtPGTrees(t *testing.T, arch string) (trees *pgTrees, uid, gid int) {
 	return trees, uid, gid
 }
 
-// sharedTempDir is a temporary directory the server's user can enter
-// (t.TempDir's parents are private to root).
-func sharedTempDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "pgtree-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(d, 0o755)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
 // checkTreeContents checks what the trees leave out and that the time
 // zone data is there.
 func checkTreeContents(t *testing.T, trees *pgTrees) {
@@ -101,7 +88,7 @@ func checkTreeContents(t *testing.T, trees *pgTrees) {
 	if b, err := os.ReadFile(filepath.Join(trees.Zoneinfo, "America/New_York")); err != nil || !strings.HasPrefix(string(b), "TZif") {
 		t.Errorf("zoneinfo/America/New_York: %v; want a TZif file", err)
 	}
-	var size, locales int64
+	var size int64
 	filepath.WalkDir(trees.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -112,13 +99,13 @@ func checkTreeContents(t *testing.T, trees *pgTrees) {
 		}
 		if fi, err := d.Info(); err == nil && !d.IsDir() {
 			size += fi.Size()
-			if strings.Contains(p, "/"+pgLocaleDir+"/") {
-				locales += fi.Size()
-			}
 		}
 		return nil
 	})
-	t.Logf("trees: %.1f MB uncompressed, of which locales %.1f MB", float64(size)/1e6, float64(locales)/1e6)
+	t.Logf("trees: %.1f MB uncompressed", float64(size)/1e6)
+	for _, m := range trees.Majors {
+		t.Logf("pg%d's locales: %d bytes uncompressed", m, testenv.DirBytes(filepath.Join(trees.Dir, fmt.Sprint("pg", m), pgLocaleDir)))
+	}
 }
 
 // hostInitdb is the machine's initdb of a major version (the tree has none).
@@ -168,7 +155,7 @@ func runServer(t *testing.T, b pgbin.Bin, uid, gid int) {
 func initCluster(t *testing.T, b pgbin.Bin, uid, gid int) (dir, pgdata string) {
 	t.Helper()
 	initdb := hostInitdb(t, b.Major)
-	dir = sharedTempDir(t)
+	dir = testenv.SharedDir(t)
 	os.Chown(dir, uid, gid)
 	pgdata = filepath.Join(dir, "data")
 	cmd := exec.Command(initdb, "-D", pgdata, "-U", "postgres", "--locale=en_US.UTF-8", "-E", "UTF8")
