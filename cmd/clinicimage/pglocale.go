@@ -82,7 +82,7 @@ func addLocales(ctx context.Context, ps []debPin, cache, dest string) error {
 	}
 	for _, l := range drillLocales {
 		for _, c := range []string{"LC_CTYPE", "LC_COLLATE"} {
-			if !fileExists(filepath.Join(dest, l, c)) {
+			if _, err := os.Stat(filepath.Join(dest, l, c)); err != nil {
 				return fmt.Errorf("locales: %v hold no %s/%s", localePackages, l, c)
 			}
 		}
