@@ -15,6 +15,7 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
 var clinicctl string // restore_command's program, built by TestMain
@@ -37,16 +38,7 @@ func TestMain(m *testing.M) {
 
 // sharedDir makes a temporary directory the server's unprivileged user can
 // reach (t.TempDir's parents are private to root).
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "clinicbox-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(d, 0o755)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
+func sharedDir(t *testing.T) string { t.Helper(); return testenv.SharedDir(t) }
 
 // fixture is a source database streaming into a repository.
 type fixture struct {

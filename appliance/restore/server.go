@@ -107,9 +107,10 @@ func (s *Server) start(ctx context.Context) error {
 		"ssl = off",
 		"archive_mode = off", "hot_standby = on",
 		// The original server's locales for messages and formatting may
-		// not exist where the drill runs (the box has none): an unknown
-		// one would stop the server from starting. Databases keep their
-		// own collation; one missing here is named by the drill's checks.
+		// not exist where the drill runs (the box has only a few): an
+		// unknown one would stop the server from starting. Databases keep
+		// their own collation; one missing here is named by the drill's
+		// checks.
 		"lc_messages = 'C'", "lc_monetary = 'C'", "lc_numeric = 'C'", "lc_time = 'C'",
 		"primary_conninfo = ''", "primary_slot_name = ''", "shared_preload_libraries = ''"}
 	f, err := os.OpenFile(filepath.Join(s.PGData, "postgresql.auto.conf"), os.O_WRONLY|os.O_APPEND, 0)
@@ -141,7 +142,9 @@ func (s *Server) LogTail(n int) string {
 
 func (s *Server) pgctl(ctx context.Context, args ...string) error {
 	cmd := exec.CommandContext(ctx, s.Bin.Path("pg_ctl"), append([]string{"-D", s.PGData}, args...)...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	// LOCPATH, when the programs come with their own locales (the box's
+	// trees), is where the server finds the databases' collations.
+	cmd.Env = s.Bin.Env(append(os.Environ(), "LC_ALL=C"))
 	if s.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	}

@@ -40,6 +40,9 @@ func drillConfig(pgDir, clinicctl, stateDir string, log *slog.Logger) *appliance
 func boxSearch(pgDir string) pgbin.Search {
 	return pgbin.Search{
 		Layouts: []string{filepath.Join(pgDir, "pg%d", "usr/lib/postgresql/%d/bin")},
+		// Each tree's compiled locales, from the glibc it runs
+		// (cmd/clinicimage's drillLocales); the box has no others.
+		Locales: filepath.Join(pgDir, "pg%d", "locale"),
 		NoPath:  true,
 		Hint:    fmt.Sprintf("build the box's image with that version (cmd/clinicimage's PostgreSQL list) so that it is under %s", pgDir),
 	}

@@ -15,8 +15,8 @@ import (
 )
 
 // The box finds each major version only in its own tree under -pg-dir,
-// laid out as the image carries it, and names the directory when a
-// version is missing.
+// laid out as the image carries it, with the tree's compiled locales, and
+// names the directory when a version is missing.
 func TestBoxSearchFindsTheImagesTrees(t *testing.T) {
 	const host15 = "/usr/lib/postgresql/15/bin"
 	if _, err := os.Stat(filepath.Join(host15, "postgres")); err != nil {
@@ -30,11 +30,15 @@ func TestBoxSearchFindsTheImagesTrees(t *testing.T) {
 	if err := os.Symlink(host15, filepath.Join(tree, "bin")); err != nil {
 		t.Fatal(err)
 	}
+	locales := filepath.Join(pgDir, "pg15", "locale")
+	if err := os.Mkdir(locales, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	s := boxSearch(pgDir)
 	b, err := s.Find(ctx, 15)
-	if err != nil || b.Major != 15 || !strings.HasPrefix(b.Dir, pgDir) {
-		t.Fatalf("Find(15): got %+v, %v; want PostgreSQL 15 under %s", b, err, pgDir)
+	if err != nil || b.Major != 15 || !strings.HasPrefix(b.Dir, pgDir) || b.Locales != locales {
+		t.Fatalf("Find(15): got %+v, %v; want PostgreSQL 15 under %s with the locales in %s", b, err, pgDir, locales)
 	}
 	_, err = s.Find(ctx, 16)
 	var miss *pgbin.MissingError

@@ -24,8 +24,8 @@ const (
 )
 
 // pgTreeVersion changes when assemblePG keeps other files, so that trees
-// built before are built again.
-const pgTreeVersion = "1"
+// built before are built again (as they are when drillLocales change).
+const pgTreeVersion = "2"
 
 // drillFiles builds what the image needs for restore drills on the box,
 // for t's architecture: the PostgreSQL trees, time zone data and /bin/sh
@@ -36,7 +36,7 @@ func drillFiles(ctx context.Context, root string, t *Target, stdout, stderr io.W
 	if err != nil {
 		return nil, nil, err
 	}
-	sum := sha256.Sum256(append(lock, pgTreeVersion...))
+	sum := sha256.Sum256(fmt.Appendf(lock, "%s %v", pgTreeVersion, drillLocales))
 	out := filepath.Join(root, "_work", "pgtree-"+t.GOARCH)
 	stamp := filepath.Join(out, "stamp")
 	trees := &pgTrees{Dir: filepath.Join(out, "lib"), Zoneinfo: filepath.Join(out, "zoneinfo")}

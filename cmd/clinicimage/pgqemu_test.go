@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clinicbox/clinicbox/drivers/postgres/pgbin"
 	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
@@ -19,9 +18,11 @@ import (
 // cluster made by this machine's initdb of that version (the tree keeps no
 // initdb, and its libpq is not among the pinned packages) starts on the
 // tree's pg_ctl and postgres and passes runServer's queries (amcheck, time
-// zone abbreviations, text search). pg_ctl starts postgres itself, so
-// arm64 programs must run when executed (binfmt_misc; .ci/setup registers
-// qemu-aarch64 where systemd has not).
+// zone abbreviations, text search) and its databases in the tree's arm64
+// locales sort by them (en_US.UTF-8, es_US.UTF-8, en_GB.UTF-8, C.UTF-8),
+// while one in a locale the tree lacks is named. pg_ctl starts postgres
+// itself, so arm64 programs must run when executed (binfmt_misc;
+// .ci/setup registers qemu-aarch64 where systemd has not).
 func TestPGTreesForThePiRunUnderQemu(t *testing.T) {
 	testenv.NeedRoot(t) // the server runs as the postgres user
 	qemu := testenv.NeedCommand(t, "qemu-aarch64-static")
@@ -37,8 +38,7 @@ func TestPGTreesForThePiRunUnderQemu(t *testing.T) {
 			if err != nil || !strings.HasPrefix(string(v), fmt.Sprintf("postgres (PostgreSQL) %d.", major)) {
 				t.Fatalf("qemu-aarch64-static postgres --version: %v %s; want PostgreSQL %d", err, v, major)
 			}
-			s := pgbin.Search{Layouts: []string{filepath.Join(trees.Dir, "pg%d", "usr/lib/postgresql/%d/bin")}, NoPath: true}
-			b, err := s.Find(ctx, major)
+			b, err := treeSearch(trees).Find(ctx, major)
 			if err != nil || b.Dir != bin {
 				t.Fatalf("Find(%d): got %+v, %v; want the arm64 tree's programs", major, b, err)
 			}

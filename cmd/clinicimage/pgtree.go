@@ -23,8 +23,9 @@ var debArch = map[string]string{"amd64": "amd64", "arm64": "arm64"}
 // pgTree is what one major version's tree keeps of Debian's packages:
 // the two programs a drill runs, the server's loadable modules but the
 // JIT, and the share files a running server reads (time zone
-// abbreviations, extension scripts such as amcheck's, text search data).
-// initdb's files, the client programs, documentation and locales stay out.
+// abbreviations, extension scripts such as amcheck's, text search data),
+// and a few compiled locales (drillLocales). initdb's files, the client
+// programs, documentation and every other locale stay out.
 var (
 	pgPrograms = []string{"postgres", "pg_ctl"}
 	// pgModulesOut are the modules left out: the JIT, and those that
@@ -60,12 +61,7 @@ func buildPGTrees(ctx context.Context, lock io.Reader, goarch, cache, out, prefi
 	}
 	t := &pgTrees{Dir: filepath.Join(out, "lib"), Zoneinfo: filepath.Join(out, "zoneinfo")}
 	for major, ps := range pins {
-		stage := filepath.Join(out, "stage"+strconv.Itoa(major))
-		if err := unpackDebs(ctx, ps, cache, stage); err != nil {
-			return nil, err
-		}
-		name := "pg" + strconv.Itoa(major)
-		if err := assemblePG(stage, filepath.Join(t.Dir, name), major, prefix+"/"+name); err != nil {
+		if err := buildPGTree(ctx, ps, cache, out, t.Dir, prefix); err != nil {
 			return nil, fmt.Errorf("postgres %d for %s: %w", major, arch, err)
 		}
 		t.Majors = append(t.Majors, major)
@@ -80,6 +76,26 @@ func buildPGTrees(ctx context.Context, lock io.Reader, goarch, cache, out, prefi
 		os.RemoveAll(filepath.Join(out, "stage"+strconv.Itoa(m)))
 	}
 	return t, nil
+}
+
+// buildPGTree builds one major version's tree, pgN in dir, with its
+// locales in pgN/locale, unpacking its packages in out/stageN (removed
+// by the caller).
+func buildPGTree(ctx context.Context, ps []debPin, cache, out, dir, prefix string) error {
+	major := ps[0].Major
+	ps, locales, err := splitLocalePins(ps)
+	if err != nil {
+		return err
+	}
+	stage := filepath.Join(out, "stage"+strconv.Itoa(major))
+	if err := unpackDebs(ctx, ps, cache, stage); err != nil {
+		return err
+	}
+	name := "pg" + strconv.Itoa(major)
+	if err := assemblePG(stage, filepath.Join(dir, name), major, prefix+"/"+name); err != nil {
+		return err
+	}
+	return addLocales(ctx, locales, cache, filepath.Join(dir, name, pgLocaleDir))
 }
 
 // unpackDebs fetches and unpacks packages into stage. dpkg-deb does the

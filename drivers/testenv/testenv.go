@@ -125,3 +125,17 @@ func DirBytes(dir string) int64 {
 	})
 	return n
 }
+
+// SharedDir is a temporary directory, removed after the test, that other
+// users can enter, such as the unprivileged user a PostgreSQL server runs
+// as (t.TempDir's parents are private to root).
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "clinicbox-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(d, 0o755)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}

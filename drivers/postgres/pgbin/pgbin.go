@@ -55,6 +55,12 @@ type Search struct {
 	// Hint says how the operator names a directory of programs instead,
 	// for error messages; empty means "pass --pg-bin DIR".
 	Hint string
+	// Locales, when set, is where the compiled locales that go with the
+	// programs found in Layouts are, with %d where the major version goes
+	// (the box's image carries a few in each tree). The server then runs
+	// with LOCPATH set to it, and no locale of the machine's own is used.
+	// Empty means the machine's locales.
+	Locales string
 }
 
 // Bin is a directory of PostgreSQL server programs of one major version.
@@ -62,6 +68,18 @@ type Bin struct {
 	Dir     string
 	Major   int
 	Version string // as postgres -V says it, like "17.12 (Debian 17.12-1)"
+	// Locales is the directory of compiled locales the server runs with
+	// (LOCPATH); empty means the machine's.
+	Locales string
+}
+
+// Env is the environment the programs run in: env with LOCPATH set to
+// Locales when there are any.
+func (b Bin) Env(env []string) []string {
+	if b.Locales == "" {
+		return env
+	}
+	return append(env, "LOCPATH="+b.Locales)
 }
 
 // Path is the full path of one of the programs (postgres, pg_ctl, initdb).
@@ -98,13 +116,26 @@ func (s Search) Find(ctx context.Context, major int) (Bin, error) {
 		}
 		miss.Looked = append(miss.Looked, d)
 		if b, err := Probe(ctx, d); err == nil && b.Major == major {
-			return b, nil
+			return s.withLocales(b), nil
 		}
 	}
 	if len(miss.Looked) == 0 {
 		miss.Looked = dirs
 	}
 	return Bin{}, miss
+}
+
+// withLocales gives b the locales of its major version (Search.Locales)
+// when that directory exists.
+func (s Search) withLocales(b Bin) Bin {
+	if s.Locales == "" {
+		return b
+	}
+	d := strings.ReplaceAll(s.Locales, "%d", strconv.Itoa(b.Major))
+	if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+		b.Locales = d
+	}
+	return b
 }
 
 // findIn checks the one directory the operator chose.

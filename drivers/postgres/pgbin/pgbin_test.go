@@ -55,6 +55,29 @@ func TestFind(t *testing.T) {
 	}
 }
 
+// A tree with compiled locales of its own gives them to the programs
+// found there (LOCPATH in their environment); one without them leaves the
+// machine's.
+func TestFindLocales(t *testing.T) {
+	root := t.TempDir()
+	fakeInstall(t, root, 15, "postgres (PostgreSQL) 15.14")
+	fakeInstall(t, root, 17, "postgres (PostgreSQL) 17.12")
+	loc15 := filepath.Join(root, "15", "locale")
+	if err := os.Mkdir(loc15, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := Search{Layouts: []string{filepath.Join(root, "%d/bin")}, Locales: filepath.Join(root, "%d/locale"), NoPath: true}
+	ctx := context.Background()
+	b, err := s.Find(ctx, 15)
+	if env := b.Env([]string{"LOCPATH=/elsewhere"}); err != nil || b.Locales != loc15 || env[len(env)-1] != "LOCPATH="+loc15 {
+		t.Errorf("Find(15) = %+v, %v, environment %q; want locales %s, LOCPATH last", b, err, env, loc15)
+	}
+	b, err = s.Find(ctx, 17)
+	if env := b.Env([]string{"A=1"}); err != nil || b.Locales != "" || len(env) != 1 {
+		t.Errorf("Find(17) = %+v, %v, environment %q; want no locales, the environment as it was", b, err, env)
+	}
+}
+
 func TestFindExplicit(t *testing.T) {
 	root := t.TempDir()
 	d15 := fakeInstall(t, root, 15, "postgres (PostgreSQL) 15.14")

@@ -197,7 +197,12 @@ func (c *Cluster) start(ctx context.Context, opt Options) error {
 
 // Exec runs SQL statements as the superuser.
 func (c *Cluster) Exec(ctx context.Context, stmts ...string) error {
-	conn, err := c.Connect(ctx, "postgres")
+	return c.ExecIn(ctx, "postgres", stmts...)
+}
+
+// ExecIn runs SQL statements as the superuser in database db.
+func (c *Cluster) ExecIn(ctx context.Context, db string, stmts ...string) error {
+	conn, err := c.Connect(ctx, db)
 	if err != nil {
 		return err
 	}
