@@ -204,6 +204,30 @@ func TestTakeOverLosesAndDuplicatesNothing(t *testing.T) {
 	}
 }
 
+// Node a creates a box's repository, which stores its description in
+// the bucket at once, and dies before its first offload: the bucket holds
+// the description and nothing else. Node b takes the box over once a's
+// lease runs out, and the box streams to it from the start.
+func TestTakeOverBeforeTheFirstOffload(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t)
+		clk := &testClock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+		a, b := f.node("a", st, clk, false), f.node("b", st, clk, false)
+		a.createRepo("box:1")
+		clk.add(testTTL + time.Second) // a is gone
+		var p wire.Problem
+		if code := b.do("box:1", "GET", "/v1/wal", nil, &p); code != 200 {
+			t.Fatalf("b taking the box over: %d %s; want 200", code, p.Error)
+		}
+		box := &streamer{t: t}
+		if code := box.send(b, 3*recordSize); code != 200 {
+			t.Fatalf("streaming to b: %d", code)
+		}
+		b.offload()
+		checkBucket(t, f, st, box.sent)
+	})
+}
+
 // twoNodes starts vault nodes a and b on one bucket and one clock; a box
 // streams 4 records to a, which offloads them.
 func twoNodes(t *testing.T, st store.Store) (clk *testClock, a, b *fixture, box *streamer) {
