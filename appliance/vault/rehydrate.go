@@ -69,6 +69,9 @@ func (v *Vault) Rehydrate(ctx context.Context, st store.Store, ns string) (int, 
 	v.mu.Lock()
 	delete(v.boxes, ns) // opened afresh, from the files now there
 	v.mu.Unlock()
+	if err := v.rebuildArrivals(ns, commitTimes(ns, keys)); err != nil {
+		return len(keys), fmt.Errorf("vault: rehydrate %s: %w", ns, err)
+	}
 	return len(keys), nil
 }
 
