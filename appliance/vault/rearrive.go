@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/vault/store"
 )
 
@@ -57,17 +58,29 @@ func (v *Vault) rebuildArrivals(ns string, committed map[string]time.Time) error
 		}
 		a := &Arrival{ID: m.ID, Time: at.UTC(), Node: v.cfg.Node, WAL: b.position(), Parent: m.Parent,
 			Claimed: Span{Timeline: m.Timeline, Start: m.StartLSN, EndTimeline: m.EndTimeline, End: m.EndLSN}}
-		for _, f := range m.Files {
-			if fi, err := b.root.Stat(filepath.Join(backupRel(m.ID), f.Name)); err != nil || fi.Size() != f.Size {
-				return fmt.Errorf("vault: backup %s read back from the bucket: %s is not the %d bytes its backup.json lists", m.ID, f.Name, f.Size)
-			}
-			a.Files = append(a.Files, ArrivedFile{Name: f.Name, Size: f.Size, SHA256: f.SHA256})
+		if err := b.readBack(a, m.Files); err != nil {
+			// Without a record the backup confirms nothing and deletes
+			// nothing; the namespace is served all the same.
+			v.log.Warn("backup read back without its arrival record", "op", "rehydrate", "namespace", ns, "backup", m.ID, "err", err)
+			continue
 		}
 		b.confirm(a, v.cfg.Now())
 		a.Checks = append(a.Checks, CheckResult{Check: "record", Time: v.cfg.Now().UTC(), OK: true, Detail: "rebuilt from the bucket; aged from when backup.json reached it"})
 		if err := b.writeArrival(a); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// readBack lists a backup's files read back from the bucket in its
+// record, each of the size its backup.json lists. b.mu is held.
+func (b *box) readBack(a *Arrival, files []archive.StoredFile) error {
+	for _, f := range files {
+		if fi, err := b.root.Stat(filepath.Join(backupRel(a.ID), f.Name)); err != nil || fi.Size() != f.Size {
+			return fmt.Errorf("%s is not the %d bytes its backup.json lists", f.Name, f.Size)
+		}
+		a.Files = append(a.Files, ArrivedFile{Name: f.Name, Size: f.Size, SHA256: f.SHA256})
 	}
 	return nil
 }
