@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -65,9 +66,16 @@ func walAt(lsn int) []byte {
 	return b
 }
 
+// walNode is a vault node as a box reaches it: in this process (a
+// fixture) or a clinicvault process over the tailnet.
+type walNode interface {
+	do(peer, method, target string, body []byte, out any) int
+	record(peer string, seg uint64, off int, data []byte) (int, wire.Problem)
+}
+
 // send streams records to the node until n bytes are acknowledged or it
 // refuses one; it returns the refusal's status.
-func (s *streamer) send(node *fixture, n int) int {
+func (s *streamer) send(node walNode, n int) int {
 	s.t.Helper()
 	var pos wire.Position
 	if code := node.do("box:1", "GET", "/v1/wal", nil, &pos); code != 200 {
@@ -96,25 +104,44 @@ func (s *streamer) send(node *fixture, n int) int {
 // byte there once, in order.
 func checkBucket(t *testing.T, f *fixture, st store.Store, want int) {
 	t.Helper()
-	g := &fixture{t: t, dir: t.TempDir(), cfg: Config{Bucket: bucket.New(st)}}
-	g.open()
-	if _, err := g.v.Rehydrate(context.Background(), st, "nBOX1"); err != nil {
-		t.Fatal(err)
-	}
-	repo, err := archive.Open(filepath.Join(g.dir, "boxes", "nBOX1", "repo"))
+	got, err := bucketWAL(t, f, st, "nBOX1", want)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("the bucket holds %d bytes of WAL; want the %d acknowledged", got, want)
+	}
+}
+
+// errWALDiffers: the bucket holds WAL other than what the box sent.
+var errWALDiffers = errors.New("WAL in the bucket differs from what the box sent")
+
+// bucketWAL reads namespace ns's WAL back from the bucket alone, through
+// a new node, and returns how many bytes from the start match what the
+// box sent (walAt), reading at most up to want; WAL that differs is
+// errWALDiffers.
+func bucketWAL(t *testing.T, f *fixture, st store.Store, ns string, want int) (int, error) {
+	t.Helper()
+	g := &fixture{t: t, dir: t.TempDir(), cfg: Config{Bucket: bucket.New(st)}}
+	g.open()
+	defer g.v.Close()
+	if _, err := g.v.Rehydrate(context.Background(), st, ns); err != nil {
+		return 0, err
+	}
+	repo, err := archive.Open(filepath.Join(g.dir, "boxes", ns, "repo"))
+	if err != nil {
+		return 0, err
 	}
 	repo.Trust(testSigner.Public())
 	got := 0
 	for seg := uint64(0); got < want; seg++ {
 		sd, err := repo.ReadSegment(1, seg, f.ids)
 		if err != nil {
-			t.Fatalf("segment %d from the bucket: %v (%d of %d bytes read)", seg, err, got, want)
+			return got, fmt.Errorf("segment %d from the bucket: %w (%d of %d bytes read)", seg, err, got, want)
 		}
 		for off := 0; off < sd.Valid; off += recordSize {
 			if !bytes.Equal(sd.Data[off:off+recordSize], walAt(got)) {
-				t.Fatalf("WAL at %d in the bucket differs from what the box sent", got)
+				return got, fmt.Errorf("%w: at %d", errWALDiffers, got)
 			}
 			got += recordSize
 		}
@@ -122,9 +149,7 @@ func checkBucket(t *testing.T, f *fixture, st store.Store, want int) {
 			break
 		}
 	}
-	if got != want {
-		t.Errorf("the bucket holds %d bytes of WAL; want the %d acknowledged", got, want)
-	}
+	return got, nil
 }
 
 // Node a streams a box's WAL and dies without a word; node b refuses the
@@ -177,6 +202,30 @@ func TestTakeOverLosesAndDuplicatesNothing(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Node a creates a box's repository, which stores its description in
+// the bucket at once, and dies before its first offload: the bucket holds
+// the description and nothing else. Node b takes the box over once a's
+// lease runs out, and the box streams to it from the start.
+func TestTakeOverBeforeTheFirstOffload(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t)
+		clk := &testClock{now: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+		a, b := f.node("a", st, clk, false), f.node("b", st, clk, false)
+		a.createRepo("box:1")
+		clk.add(testTTL + time.Second) // a is gone
+		var p wire.Problem
+		if code := b.do("box:1", "GET", "/v1/wal", nil, &p); code != 200 {
+			t.Fatalf("b taking the box over: %d %s; want 200", code, p.Error)
+		}
+		box := &streamer{t: t}
+		if code := box.send(b, 3*recordSize); code != 200 {
+			t.Fatalf("streaming to b: %d", code)
+		}
+		b.offload()
+		checkBucket(t, f, st, box.sent)
+	})
 }
 
 // twoNodes starts vault nodes a and b on one bucket and one clock; a box

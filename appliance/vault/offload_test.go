@@ -199,24 +199,38 @@ func TestOffloadFollowsRetention(t *testing.T) {
 	})
 }
 
+// backupInBucket has the box send segments 0 to 3 and 1000 bytes of 4,
+// commit a backup needing segments 2 and 3, and the node offload it all.
+func (f *fixture) backupInBucket() {
+	f.t.Helper()
+	f.createRepo("box:1")
+	f.storeWAL()
+	f.commitClaiming("20261122T101500Z", 1, 2*segSize+10, 1, 3*segSize)
+	f.offload()
+}
+
+// rebuiltFrom is a replacement node for f with an empty directory, the
+// box's namespace read back from the bucket.
+func rebuiltFrom(t *testing.T, f *fixture, st store.Store) *fixture {
+	t.Helper()
+	g := newFixture(t)
+	g.cfg.Bucket = f.cfg.Bucket
+	g.open()
+	if _, err := g.v.Rehydrate(context.Background(), st, "nBOX1"); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // A new vault node with an empty directory gets a box's repository back
 // from the bucket: the committed backup, the complete segments and what
 // was flushed of the segment being filled, from where the box goes on.
 func TestRehydrateFromBucket(t *testing.T) {
 	eachBucket(t, func(t *testing.T, f *fixture, st store.Store) {
-		f.createRepo("box:1")
-		f.storeWAL()
-		f.commitClaiming("20261122T101500Z", 1, 2*segSize+10, 1, 3*segSize)
-		f.offload()
+		f.backupInBucket()
 		var before []wire.FileEntry
 		f.do("restore:1", "GET", "/v1/files?box=nBOX1", nil, &before)
-
-		g := newFixture(t) // the replacement node
-		g.cfg.Bucket = f.cfg.Bucket
-		g.open()
-		if _, err := g.v.Rehydrate(context.Background(), st, "nBOX1"); err != nil {
-			t.Fatal(err)
-		}
+		g := rebuiltFrom(t, f, st)
 		var after []wire.FileEntry
 		g.do("restore:1", "GET", "/v1/files?box=nBOX1", nil, &after)
 		want := slices.DeleteFunc(slices.Clone(before), func(e wire.FileEntry) bool {
@@ -232,6 +246,20 @@ func TestRehydrateFromBucket(t *testing.T) {
 		}
 		if _, err := g.v.Rehydrate(context.Background(), st, "nBOX1"); err == nil {
 			t.Error("rehydrating a namespace that holds a repository succeeded")
+		}
+	})
+}
+
+// A vault rebuilt from the bucket has no arrival records of its own: it
+// makes them again from what it read back, so retention removes the WAL
+// the kept backup does not need there too, not nothing.
+func TestRehydratedVaultPrunes(t *testing.T) {
+	eachBucket(t, func(t *testing.T, f *fixture, st store.Store) {
+		f.backupInBucket()
+		g := rebuiltFrom(t, f, st)
+		pruneAndCheckBucket(t, g, st)
+		if got, want := g.segments(), []uint64{2, 3, 4}; !slices.Equal(got, want) {
+			t.Errorf("segments on the rebuilt vault after retention: %v; want %v", got, want)
 		}
 	})
 }

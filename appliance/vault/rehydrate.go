@@ -64,13 +64,32 @@ func (v *Vault) Rehydrate(ctx context.Context, st store.Store, ns string) (int, 
 	if err := v.rehydrateGrowing(ctx, st, root, ns, keys); err != nil {
 		return len(keys) - 1, fmt.Errorf("vault: rehydrate %s: %w", ns, err)
 	}
+	if err := repoLayout(root); err != nil {
+		return len(keys) - 1, fmt.Errorf("vault: rehydrate %s: %w", ns, err)
+	}
 	if err := fetchObject(ctx, st, root, *desc, inRepo("clinicbox-repo.json")); err != nil {
 		return len(keys) - 1, fmt.Errorf("vault: rehydrate %s: %w", ns, err)
 	}
 	v.mu.Lock()
 	delete(v.boxes, ns) // opened afresh, from the files now there
 	v.mu.Unlock()
+	if err := v.rebuildArrivals(ns, commitTimes(ns, keys)); err != nil {
+		return len(keys), fmt.Errorf("vault: rehydrate %s: %w", ns, err)
+	}
 	return len(keys), nil
+}
+
+// repoLayout makes the directories a new repository has: the bucket
+// holds no object in them while the box has sent nothing there yet (a
+// node that died before its first offload left only the description,
+// which a box's first call stores at once).
+func repoLayout(root *os.Root) error {
+	for _, d := range []string{"backups", "wal"} {
+		if err := root.MkdirAll(inRepo(d), 0o755); err != nil {
+			return err
+		}
+	}
+	return syncRootDir(root, "repo")
 }
 
 // bucketKeys lists the namespace's objects that go back into the

@@ -20,6 +20,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/appliance/vault/bucket"
+	"github.com/clinicbox/clinicbox/appliance/vault/store"
 	"github.com/clinicbox/clinicbox/appliance/vault/store/storetest"
 	"github.com/clinicbox/clinicbox/appliance/vault/vaultbench"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
@@ -72,11 +73,30 @@ func TestVaultScaleBenchmark(t *testing.T) {
 				n, ack, p.Records, p.Refused, p.LagP50, p.LagP99, p.CPUSeconds, p.RSSMiB, p.Requests)
 			res.Phases = append(res.Phases, p)
 		}
+		res.TwoNodes = append(res.TwoNodes, runTwoNodes(t, n, time.Duration(secs)*time.Second))
 	}
 	data, _ := json.MarshalIndent(res, "", "  ")
 	if err := os.WriteFile(out, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runTwoNodes runs the two-node phase for n boxes: leases of 10 s (the
+// shortest clinicvault allows), at least 40 s so that the boxes of the
+// killed node are back well before the end; 2 s leases for phases
+// shorter than 30 s (the harness's own check).
+func runTwoNodes(t *testing.T, n int, d time.Duration) vaultbench.TwoNodes {
+	ttl := 10 * time.Second
+	if d < 30*time.Second {
+		ttl = 2 * time.Second
+	}
+	p := twoNodePhase(t, n, max(d, 4*ttl), ttl)
+	t.Logf("%d boxes on two nodes, one killed at %.0f s: ack lag p50/p99 %.3f/%.3f s before, %.3f/%.3f s after; takeover p50 %.1f s, max %.1f s, %d of %d moved boxes not back; %d records (%d refused); WAL lost %d bytes; %d S3 requests",
+		n, p.KillAt, p.LagP50Before, p.LagP99Before, p.LagP50After, p.LagP99After, p.TakeoverP50, p.TakeoverMax, p.NotBack, p.Moved, p.Records, p.Refused, p.WALLost, p.Requests)
+	if p.WALLost != 0 || p.NotBack != 0 {
+		t.Errorf("%d boxes on two nodes: %d bytes of acknowledged WAL lost, %d moved boxes not back; want none", n, p.WALLost, p.NotBack)
+	}
+	return p
 }
 
 // scaleRig is one phase's vault and the records every box sends.
@@ -86,15 +106,35 @@ type scaleRig struct {
 	info    []byte   // the repository info, as JSON
 }
 
-func newScaleRig(t *testing.T, boxes int, ack string, records int, st *requests) *scaleRig {
+func newScaleRig(t *testing.T, boxes int, ack string, records int, st store.Store) *scaleRig {
+	r := &scaleRig{v: newScaleVault(t, scalePeers(boxes), Config{Node: "bench", AckStored: ack == "stored"}, st)}
+	r.info, r.records = sealScaleRecords(t, records)
+	return r
+}
+
+// scalePeers are the boxes of a phase, as the tailnet would name them.
+func scalePeers(boxes int) peers {
 	ps := peers{}
 	for i := range boxes {
 		ps[scalePeer(i)] = tailnet.Peer{StableID: fmt.Sprintf("nS%04d", i), Node: "box", Tags: []string{"tag:clinicbox"}}
 	}
-	v, err := New(Config{Dir: t.TempDir(), Bucket: bucket.New(st), Node: "bench", AckStored: ack == "stored"}, ps, nil)
+	return ps
+}
+
+// newScaleVault starts a vault node on its own directory with cfg, into
+// the bucket on st.
+func newScaleVault(t *testing.T, ps peers, cfg Config, st store.Store) *Vault {
+	cfg.Dir, cfg.Bucket = t.TempDir(), bucket.New(st)
+	v, err := New(cfg, ps, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
+
+// sealScaleRecords returns a repository's info, as JSON, and n records
+// of it sealed at offsets 0, scaleRecord, ...
+func sealScaleRecords(t *testing.T, n int) ([]byte, [][]byte) {
 	id, _ := age.GenerateX25519Identity()
 	info := archive.Info{Format: archive.FormatVersion, SystemID: "7300000000000000001", SegmentSize: 16 << 20, ServerVersion: 150000,
 		Recipients: []string{id.Recipient().String()}, Signer: testSigner.Public().String()}
@@ -102,27 +142,36 @@ func newScaleRig(t *testing.T, boxes int, ack string, records int, st *requests)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &scaleRig{v: v}
-	r.info, _ = json.Marshal(info)
-	for i := range records {
+	var records [][]byte
+	for i := range n {
 		rec, err := sealer.Record(1, 0, i*scaleRecord, walBytes(scaleRecord, byte(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.records = append(r.records, rec)
+		records = append(records, rec)
 	}
-	return r
+	raw, _ := json.Marshal(info)
+	return raw, records
 }
 
 func scalePeer(i int) string { return fmt.Sprintf("box%d:1", i) }
 
 func (r *scaleRig) call(peer, method, target string, body []byte) error {
+	return callVault(r.v, peer, method, target, body, nil)
+}
+
+// callVault sends one request to v as peer and decodes a 200 answer into
+// out; any other answer is an error.
+func callVault(v *Vault, peer, method, target string, body []byte, out any) error {
 	req := httptest.NewRequest(method, target, bytes.NewReader(body))
 	req.RemoteAddr = peer
 	w := httptest.NewRecorder()
-	r.v.ServeHTTP(w, req)
+	v.ServeHTTP(w, req)
 	if w.Code != 200 {
 		return fmt.Errorf("%s %s: %d %s", method, target, w.Code, w.Body)
+	}
+	if out != nil {
+		return json.Unmarshal(w.Body.Bytes(), out)
 	}
 	return nil
 }

@@ -102,13 +102,7 @@ func (f *fixture) serve(peer, method, target string, body []byte) *httptest.Resp
 
 func (f *fixture) record(peer string, seg uint64, off int, data []byte) (int, wire.Problem) {
 	f.t.Helper()
-	rec, err := f.sealer.Record(1, seg, off, data)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var p wire.Problem
-	code := f.do(peer, "POST", fmt.Sprintf("/v1/wal/record?tli=1&seg=%d&offset=%d&length=%d", seg, off, len(data)), rec, &p)
-	return code, p
+	return sealedRecord(f.t, f, f.sealer, peer, seg, off, data)
 }
 
 func (f *fixture) createRepo(peer string) {

@@ -24,7 +24,9 @@ func (b *bench) vaultScale(ctx context.Context) *section {
 			"fsynced on the vault node (the default) and %d s meaning stored in the bucket. One vault node with leases on, offloading every 10 s into a bucket on versitygw on loopback; "+
 			"each box sends one 8 KiB sealed WAL record a second (sealed beforehand, so the senders cost next to nothing) straight to the vault's HTTP handler: "+
 			"the lag is request to acknowledgement in process, without the tailnet. CPU is the test process's (vault and senders, not versitygw), per box as a share of one core; "+
-			"RSS is the process's at the end of the phase; S3 requests are the vault's, per box and hour of streaming.", boxes, secs, secs)}
+			"RSS is the process's at the end of the phase; S3 requests are the vault's, per box and hour of streaming. "+
+			"Then two nodes on one bucket share the boxes, half each, and one is killed halfway (its answers stop, those in flight too, and its offload); "+
+			"its boxes go to the other, which takes each over once the dead node's lease runs out, and send again from its position what the bucket lacks.", boxes, secs, secs)}
 	b.logf("vault-scale: running TestVaultScaleBenchmark (%s boxes, %d s per phase)", boxes, secs)
 	var r vaultbench.Result
 	if s.err = b.goTest(ctx, "github.com/clinicbox/clinicbox/appliance/vault", "TestVaultScaleBenchmark", "CLINICBOX_VAULT_BENCH", &r,
@@ -34,7 +36,27 @@ func (b *bench) vaultScale(ctx context.Context) *section {
 	for _, p := range r.Phases {
 		s.rows = append(s.rows, vaultRows(p, r.Seconds)...)
 	}
+	for _, p := range r.TwoNodes {
+		s.rows = append(s.rows, twoNodeRows(p)...)
+	}
 	return s
+}
+
+// twoNodeRows are the rows of a phase with two vault nodes sharing the
+// boxes, one killed halfway; no acknowledged WAL may be lost.
+func twoNodeRows(p vaultbench.TwoNodes) []row {
+	nan := math.NaN()
+	name := fmt.Sprintf("%d boxes on two nodes, one killed at %.0f s of %.0f (leases %.0f s): ", p.Boxes, p.KillAt, p.Seconds, p.LeaseSeconds)
+	return []row{
+		values(name+"ack lag p50 before the kill (s)", "%.3f", p.LagP50Before, nan),
+		values(name+"ack lag p99 before the kill (s)", "%.3f", p.LagP99Before, nan),
+		values(name+"ack lag p50 after the kill (s)", "%.3f", p.LagP50After, nan),
+		values(name+"ack lag p99 after the kill (s)", "%.3f", p.LagP99After, nan),
+		values(name+"takeover p50 (s)", "%.1f", p.TakeoverP50, nan),
+		values(name+"takeover max (s)", "%.1f", p.TakeoverMax, nan),
+		atMost(name+"moved boxes never acknowledged again", "%.0f", float64(p.NotBack), nan, 0, ""),
+		atMost(name+"acknowledged WAL lost (bytes)", "%.0f", float64(p.WALLost), nan, 0, "bytes"),
+	}
 }
 
 // vaultRows are one phase's rows; the 1 s p99 target holds for the
