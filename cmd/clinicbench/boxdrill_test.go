@@ -118,3 +118,14 @@ time=2026-12-04T15:01:00Z level=INFO msg="pages on the practice's network" addr=
 		t.Errorf("no pages line: got %q; want none", got)
 	}
 }
+
+// TestDrillRuns lists every run's wall time and RTO, in order.
+func TestDrillRuns(t *testing.T) {
+	rs := []drillRun{
+		{m: measure{Wall: 41800 * time.Millisecond}, rep: restore.Report{RTO: 35}},
+		{m: measure{Wall: 24400 * time.Millisecond}, rep: restore.Report{RTO: 16.54}},
+	}
+	if got, want := drillRuns(rs), "41.8 / 35.0 s, 24.4 / 16.5 s"; got != want {
+		t.Errorf("got %q; want %q", got, want)
+	}
+}

@@ -52,7 +52,17 @@ func (b *bench) drill(ctx context.Context) *section {
 		return s
 	}
 	s.rows = drillRows(ours, ref)
+	s.notes = append(s.notes, "runs (time to a verified database / RTO): the box "+drillRuns(ours)+"; clinicctl "+drillRuns(ref))
 	return s
+}
+
+// drillRuns lists each run's wall time and RTO.
+func drillRuns(rs []drillRun) string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, fmt.Sprintf("%.1f / %.1f s", r.m.Wall.Seconds(), r.rep.RTO))
+	}
+	return strings.Join(out, ", ")
 }
 
 // boxDrillNotes say where the box drilled and its peak before the drills.
