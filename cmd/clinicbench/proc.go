@@ -70,10 +70,14 @@ type child struct {
 }
 
 // startChild starts cmd in the background. The caller must stop it; the
-// context the command was made with kills it if the harness gives up.
+// context the command was made with kills it if the harness gives up. Its
+// output is kept for error messages unless the caller sent it elsewhere
+// (a file the caller reads while the program runs).
 func startChild(cmd *exec.Cmd) (*child, error) {
 	c := &child{cmd: cmd, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = &c.out, &c.out
+	if cmd.Stdout == nil && cmd.Stderr == nil {
+		cmd.Stdout, cmd.Stderr = &c.out, &c.out
+	}
 	c.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", describe(cmd), err)
