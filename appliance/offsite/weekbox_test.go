@@ -68,6 +68,7 @@ func weekBoxMain(raw string) int {
 		fmt.Fprintln(os.Stderr, "weekbox:", err)
 		return 2
 	}
+	watchMemory()
 	b, err := newWeekBoxProc(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "weekbox:", err)
