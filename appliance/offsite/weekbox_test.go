@@ -106,7 +106,7 @@ func newWeekBoxProc(cfg weekBoxConfig) (*weekBoxProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	node, err := tailnet.New(tailnet.Config{Memory: true, Dir: cfg.Dir, Hostname: "box-week", Tags: []string{"tag:clinicbox"}, Ephemeral: true, ControlURL: cfg.ControlURL}, nil)
+	node, err := tailnet.New(tailnet.Config{Memory: true, Dir: cfg.Dir, Hostname: "box-week", Tags: []string{"tag:clinicbox"}, Ephemeral: true, ControlURL: cfg.ControlURL, TCPBuffer: tailnet.LowMemoryTCPBuffer}, nil)
 	if err != nil {
 		return nil, err
 	}
