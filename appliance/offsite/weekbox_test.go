@@ -68,6 +68,7 @@ func weekBoxMain(raw string) int {
 		fmt.Fprintln(os.Stderr, "weekbox:", err)
 		return 2
 	}
+	watchMemory()
 	b, err := newWeekBoxProc(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "weekbox:", err)
@@ -105,7 +106,7 @@ func newWeekBoxProc(cfg weekBoxConfig) (*weekBoxProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	node, err := tailnet.New(tailnet.Config{Memory: true, Dir: cfg.Dir, Hostname: "box-week", Tags: []string{"tag:clinicbox"}, Ephemeral: true, ControlURL: cfg.ControlURL}, nil)
+	node, err := tailnet.New(tailnet.Config{Memory: true, Dir: cfg.Dir, Hostname: "box-week", Tags: []string{"tag:clinicbox"}, Ephemeral: true, ControlURL: cfg.ControlURL, TCPBuffer: tailnet.LowMemoryTCPBuffer}, nil)
 	if err != nil {
 		return nil, err
 	}

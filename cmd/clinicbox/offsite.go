@@ -25,7 +25,7 @@ func startOffsite(ctx context.Context, set *appliance.Settings, stateDir string,
 		return nil, err
 	}
 	node, err := tailnet.New(tailnet.Config{Dir: filepath.Join(stateDir, "tailnet"), Hostname: o.Hostname, AuthKey: key,
-		Tags: []string{"tag:clinicbox"}, ControlURL: o.ControlURL}, log)
+		Tags: []string{"tag:clinicbox"}, ControlURL: o.ControlURL, TCPBuffer: tailnet.LowMemoryTCPBuffer}, log)
 	if err != nil {
 		return nil, err
 	}

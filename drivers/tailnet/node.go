@@ -40,13 +40,29 @@ type Config struct {
 	Ephemeral bool
 	// ControlURL is the coordination server; empty means Tailscale's.
 	ControlURL string
+	// TCPBuffer bounds the send and receive buffer of each of the node's
+	// TCP connections, in bytes; zero means tsnet's (1 MiB at first,
+	// growing to 6 MiB sending and 8 MiB receiving). Every packet in
+	// flight holds one of wireguard-go's 64 KiB buffers until it is
+	// sent, so a connection that sends faster than the link carries
+	// holds about fifty times its unacknowledged bytes (see
+	// LowMemoryTCPBuffer).
+	TCPBuffer int
 }
+
+// LowMemoryTCPBuffer is the box's TCPBuffer: enough in flight for a
+// 10 Mbit/s uplink at 100 ms round trip, while the packets in flight
+// hold at most about 7 MiB of wireguard-go's buffers. With tsnet's
+// default a base backup upload held up to 100 MiB of them.
+const LowMemoryTCPBuffer = 128 << 10
 
 // Node is a running tailnet node.
 type Node struct {
 	srv    *tsnet.Server
 	log    *slog.Logger
 	tmpDir string // a memory node's scratch directory, removed by Close
+	// tcpBuffer is Config.TCPBuffer.
+	tcpBuffer int
 
 	closeOnce sync.Once
 	closeErr  error
@@ -88,7 +104,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	} else if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tailnet: state directory: %w", err)
 	}
-	n := &Node{srv: s, log: log}
+	n := &Node{srv: s, log: log, tcpBuffer: cfg.TCPBuffer}
 	if cfg.Memory && cfg.Dir == "" {
 		n.tmpDir = s.Dir
 	}
@@ -98,6 +114,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 // Up connects to the tailnet and waits until the node is running. It
 // returns the node's tailnet addresses.
 func (n *Node) Up(ctx context.Context) ([]string, error) {
+	if err := n.start(); err != nil {
+		return nil, err
+	}
 	st, err := n.srv.Up(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("tailnet: up %s: %w", n.srv.Hostname, err)

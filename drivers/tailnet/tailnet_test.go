@@ -131,3 +131,56 @@ func TestTLSConfigWithoutCertificates(t *testing.T) {
 		t.Errorf("got %v; want nil or an error naming the certificate for %q", err, name)
 	}
 }
+
+// TestTCPBufferBoundsUnsentBytes writes to a peer that reads nothing, from
+// a node with a bounded TCP buffer and from one with tsnet's: each holds
+// its send buffer, and the peer what its receive window takes, which is
+// the same for both. The bounded one holds its buffer's worth less; with
+// tsnet's (1 MiB or more) the box's base backup upload held up to 100 MiB
+// of 64 KiB wireguard-go buffers, one per packet in flight.
+func TestTCPBufferBoundsUnsentBytes(t *testing.T) {
+	const buf = 64 << 10
+	tn := tailnettest.New(t)
+	vault := tn.Node(t, "vault", "tag:vault")
+	box := tn.NodeWith(t, tailnet.Config{Hostname: "box", Tags: []string{"tag:clinicbox"}, TCPBuffer: buf})
+	laptop := tn.Node(t, "laptop")
+	ln, err := vault.Listen(":9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never read
+		}
+	}()
+	bounded, unbounded := stalledWrite(t, box), stalledWrite(t, laptop)
+	t.Logf("bytes accepted before the write stalled: %d with a %d-byte buffer, %d with tsnet's", bounded, buf, unbounded)
+	if bounded == 0 || bounded > unbounded-buf {
+		t.Fatalf("got %d bytes accepted with a %d-byte buffer and %d with tsnet's; want at least the difference in buffers less", bounded, buf, unbounded)
+	}
+}
+
+// stalledWrite writes to the vault's port 9000, which reads nothing, until
+// the write stalls, and returns how much the connection took.
+func stalledWrite(t *testing.T, n *tailnet.Node) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := n.Dial(ctx, "tcp", "vault:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The write stops when the buffers are full; the deadline ends it.
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	w, err := c.Write(make([]byte, 64<<20))
+	if err == nil {
+		t.Fatalf("wrote all %d bytes to a peer that reads nothing", w)
+	}
+	return w
+}

@@ -62,14 +62,15 @@ func New(t testing.TB) *Tailnet {
 // the given tags, and waits until it is reachable. It is closed when t ends.
 func (tn *Tailnet) Node(t testing.TB, hostname string, tags ...string) *tailnet.Node {
 	t.Helper()
-	n, err := tailnet.New(tailnet.Config{
-		Memory:     true,
-		Dir:        t.TempDir(),
-		Hostname:   hostname,
-		Tags:       tags,
-		Ephemeral:  true,
-		ControlURL: tn.ControlURL,
-	}, slog.New(slog.DiscardHandler))
+	return tn.NodeWith(t, tailnet.Config{Hostname: hostname, Tags: tags})
+}
+
+// NodeWith is Node with further settings from cfg (its hostname, tags and
+// TCP buffer): the state is in memory and the node ephemeral all the same.
+func (tn *Tailnet) NodeWith(t testing.TB, cfg tailnet.Config) *tailnet.Node {
+	t.Helper()
+	cfg.Memory, cfg.Dir, cfg.Ephemeral, cfg.ControlURL = true, t.TempDir(), true, tn.ControlURL
+	n, err := tailnet.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
