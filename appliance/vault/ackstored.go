@@ -21,28 +21,53 @@ func (v *Vault) appendAcked(ctx context.Context, b *box, body *spooled, off, n i
 	if !v.mayWrite(b.ns) {
 		return errMoved(b.ns, bucket.ErrLost)
 	}
+	prev, rel, was := b.appendPoint(off)
+	stored := v.cfg.AckStored && v.cfg.Bucket != nil
 	var err error
-	if v.cfg.AckStored && v.cfg.Bucket != nil {
+	if stored {
 		err = v.appendStored(ctx, b, body, off, n)
 	} else {
 		err = b.appendRecord(body, off, n)
 	}
-	if err == nil && !v.mayWrite(b.ns) {
-		// Lost while writing: another node may have read the namespace
-		// back without this record, so the box must not count on it.
-		err = errMoved(b.ns, bucket.ErrLost)
+	if testHookAfterAppend != nil {
+		testHookAfterAppend()
+	}
+	if err != nil || v.mayWrite(b.ns) {
+		return err
+	}
+	// The lease ran out while writing: another node may read the
+	// namespace back without this record, so the box must not count on
+	// it, and this node must not keep it either (it would hold WAL the box
+	// was told to send again). A record already in the bucket stays:
+	// the next holder reads it back, and the box's copy is the same.
+	err = problem("moved", "namespace %s: this vault node's lease ran out while it stored the record; send it again, to another vault node if this one keeps answering so", b.ns)
+	if !stored {
+		if cerr := b.cutBack(prev, rel, was); cerr != nil {
+			return fmt.Errorf("%w; cutting it off the journal: %w", err, cerr)
+		}
 	}
 	return err
 }
 
-// appendStored appends a record and flushes its segment to the bucket.
-func (v *Vault) appendStored(ctx context.Context, b *box, body *spooled, off, n int) error {
+// testHookAfterAppend, when set by a test, runs between a record's append
+// and the lease's check after it.
+var testHookAfterAppend func()
+
+// appendPoint is where the next record at off goes: the position, the
+// segment's file and its size, to cut the record off again.
+func (b *box) appendPoint(off int) (walPos, string, int64) {
 	prev := b.cur
 	rel := inRepo(archive.WALFile(b.repo.Info.SegmentSize, prev.tli, prev.seg, archive.WALPartial))
 	was := int64(0)
 	if fi, err := b.root.Stat(rel); err == nil && off > 0 {
 		was = fi.Size()
 	}
+	return prev, rel, was
+}
+
+// appendStored appends a record and flushes its segment to the bucket.
+func (v *Vault) appendStored(ctx context.Context, b *box, body *spooled, off, n int) error {
+	prev, rel, was := b.appendPoint(off)
 	if b.trim != "" {
 		// A flush whose answer was lost may have stored the record cut
 		// off after it: the bucket must not hold more than the journal.

@@ -344,3 +344,27 @@ func TestNonHolderServesNoStaleReads(t *testing.T) {
 		}
 	})
 }
+
+// A node whose lease runs out while it appends a record answers "moved"
+// and keeps nothing of the record: on renewing its lease it reports the
+// WAL the box was acknowledged, not the record it refused.
+func TestLeaseLostMidAppendKeepsNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		clk, a, _, box := twoNodes(t, st)
+		testHookAfterAppend = func() { clk.add(testTTL) }
+		code := box.send(a, recordSize)
+		testHookAfterAppend = nil
+		if code != http.StatusServiceUnavailable {
+			t.Fatalf("a record appended as the lease ran out: %d; want 503 moved", code)
+		}
+		var pos wire.Position
+		if code := a.do("box:1", "GET", "/v1/wal", nil, &pos); code != 200 || int(pos.Durable) != box.sent {
+			t.Errorf("a after renewing its lease: %d at %d; want 200 at the %d bytes acknowledged", code, pos.Durable, box.sent)
+		}
+		if code := box.send(a, 2*recordSize); code != 200 {
+			t.Errorf("the box sending again: %d", code)
+		}
+		a.offload()
+		checkBucket(t, a, st, box.sent)
+	})
+}
