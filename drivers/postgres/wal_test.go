@@ -150,12 +150,18 @@ func TestStreamStopsAtPosition(t *testing.T) {
 type backlogSink struct {
 	memSink
 	behind []bool
+	at     []postgres.LSN // where the stored WAL ended when told
 }
 
-func (b *backlogSink) SetBehind(behind bool) { b.behind = append(b.behind, behind) }
+func (b *backlogSink) SetBehind(behind bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.behind, b.at = append(b.behind, behind), append(b.at, b.start+postgres.LSN(len(b.data)))
+}
 
 // A stream that starts far behind the server tells its sink, which then
-// compresses faster, and tells it again once caught up.
+// compresses faster, and tells it again once caught up: once it has all
+// the backlog.
 func TestStreamTellsSinkWhenBehind(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -178,6 +184,14 @@ func TestStreamTellsSinkWhenBehind(t *testing.T) {
 		t.Fatalf("StreamWAL = %v; want nil", err)
 	}
 	if len(sink.behind) < 2 || !sink.behind[0] || sink.behind[len(sink.behind)-1] {
-		t.Errorf("sink told %v; want behind first (tens of MB of backlog), caught up last", sink.behind)
+		t.Fatalf("sink told %v; want behind first (tens of MB of backlog), caught up last", sink.behind)
+	}
+	if sink.at[0] != sink.start {
+		t.Errorf("sink told behind with WAL up to %s stored; want before the first byte, at %s", sink.at[0], sink.start)
+	}
+	// The whole backlog is received as catching up: the stream is caught
+	// up only once it holds WAL up to where it stops, not a few MB before.
+	if at := sink.at[len(sink.at)-1]; at < stop {
+		t.Errorf("sink told caught up with WAL up to %s stored; want not before %s, the end of the backlog", at, stop)
 	}
 }
