@@ -55,7 +55,10 @@ smoke-pi: setup
 	$(GO) run ./cmd/clinicimage smoke-pi
 
 # Measures clinicctl against pg_basebackup and pg_receivewal on about 1 GB of
-# pgbench data (about 7 minutes on 2 cores) and writes bench/RESULTS.md.
+# pgbench data and a 2 GB clinic dataset, the box's drill against clinicctl
+# drill, the offsite week and the vault at scale, and writes bench/RESULTS.md.
+# The base backup and backlog sections take about 10 minutes on 2 cores; the
+# drill about 25, the offsite week over an hour. Needs root (loop devices).
 # BENCH passes flags, e.g. make bench BENCH='-only base,backlog -drive-mbps 30'.
 bench:
 	$(GO) run ./cmd/clinicbench -out bench/RESULTS.md $(BENCH)
