@@ -91,6 +91,7 @@ type probes struct {
 	mu      sync.Mutex
 	pending []probe
 	lags    []float64
+	ats     []time.Time // when each of lags committed
 }
 
 type probe struct {
@@ -105,6 +106,7 @@ func (p *probes) durable(_ uint32, lsn postgres.LSN) {
 	i := 0
 	for ; i < len(p.pending) && p.pending[i].lsn <= lsn; i++ {
 		p.lags = append(p.lags, now.Sub(p.pending[i].at).Seconds())
+		p.ats = append(p.ats, p.pending[i].at)
 	}
 	p.pending = p.pending[i:]
 }
@@ -143,7 +145,7 @@ func (p *probes) run(ctx context.Context, t *testing.T, c *pgtest.Cluster) {
 func (p *probes) reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pending, p.lags = nil, nil
+	p.pending, p.lags, p.ats = nil, nil, nil
 }
 
 // taken returns the lags so far, a probe not yet acknowledged counting

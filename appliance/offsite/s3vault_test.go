@@ -23,6 +23,7 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -188,7 +189,7 @@ func (r restoreFromVault) start(ctx context.Context, target restore.Target) *res
 	t := r.t
 	t.Helper()
 	cache := filepath.Join(sharedDir(t), "cache")
-	mctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	mctx, cancel := context.WithTimeout(ctx, testenv.Patience(t))
 	defer cancel()
 	if _, _, err := vault.Mirror(mctx, r.hc, "http://vault:8443", r.ns, cache); err != nil {
 		t.Fatal(err)
@@ -215,7 +216,7 @@ func (r restoreFromVault) start(ctx context.Context, target restore.Target) *res
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop() })
-	rctx, rcancel := context.WithTimeout(ctx, 3*time.Minute)
+	rctx, rcancel := context.WithTimeout(ctx, testenv.Patience(t))
 	defer rcancel()
 	if err := srv.WaitRecovered(rctx); err != nil {
 		t.Fatalf("%v\n%s", err, srv.LogTail(3000))

@@ -48,6 +48,11 @@ type weekBoxCmd struct {
 	CapBits  int64  `json:"cap_bits,omitempty"`
 	Drive    string `json:"drive,omitempty"`
 	BackupID string `json:"id,omitempty"`
+	// The night's link and cap, and how much of an upload goes over the
+	// day link before the night (weekphase_test.go).
+	NightLinkBps int   `json:"night_link_bps,omitempty"`
+	NightCapBits int64 `json:"night_cap_bits,omitempty"`
+	DayBytes     int64 `json:"day_bytes,omitempty"`
 }
 
 // weekBoxMsg is a line from the box process: an acknowledgement from the
@@ -59,6 +64,7 @@ type weekBoxMsg struct {
 	Wire    int64        `json:"wire,omitempty"`
 	RSSMiB  float64      `json:"rss_mib,omitempty"`
 	CPUSecs float64      `json:"cpu_s,omitempty"`
+	Night   time.Time    `json:"night,omitzero"` // when an upload turned to the night link
 }
 
 // weekBoxMain is the box process.
@@ -98,6 +104,10 @@ type weekBoxProc struct {
 	out   *json.Encoder
 	sh    *offsite.Shipper
 	stop  func()
+	// clock is the shipper's; dayBps and nightBps the uplink by day and
+	// by night (weekphase_test.go).
+	clock            movableClock
+	dayBps, nightBps int
 }
 
 func newWeekBoxProc(cfg weekBoxConfig) (*weekBoxProc, error) {
@@ -136,7 +146,7 @@ func (b *weekBoxProc) do(c weekBoxCmd) weekBoxMsg {
 		err = b.start(c)
 	case "upload":
 		w0 := b.wire.Load()
-		err = b.sh.UploadBackup(context.Background(), c.Drive, c.BackupID)
+		err = b.upload(c)
 		m.Wire = b.wire.Load() - w0
 	case "stats":
 		m.RSSMiB, m.CPUSecs = peakRSSMiB(), cpuSeconds()
@@ -158,12 +168,11 @@ func (b *weekBoxProc) start(c weekBoxCmd) error {
 	if c.LinkBps > 0 {
 		b.lim.SetLimit(rate.Limit(c.LinkBps))
 	}
-	var bw offsite.Bandwidth
-	if c.CapBits > 0 {
-		bw = offsite.OfficeHours(0, 24, c.CapBits, c.CapBits)
+	if b.dayBps, b.nightBps = c.LinkBps, c.NightLinkBps; c.NightLinkBps > 0 {
+		b.toNight()
 	}
 	sh, err := offsite.New(offsite.Config{Name: "week", DB: b.cfg.DB, Recipients: b.cfg.Recipients, Signer: testSigner, VaultURL: "http://vault:8443",
-		Client: clientShaped(b.node, &b.wire, b.lim), Spool: b.cfg.Spool, Identities: []age.Identity{b.id}, Bandwidth: bw,
+		Client: clientShaped(b.node, &b.wire, b.lim), Spool: b.cfg.Spool, Identities: []age.Identity{b.id}, Bandwidth: weekBandwidth(c), Now: b.clock.Now,
 		OnDurable: func(_ uint32, lsn postgres.LSN) { b.say(weekBoxMsg{Durable: lsn}) }}, nil)
 	if err != nil {
 		return err
@@ -199,6 +208,7 @@ type weekBox struct {
 	answers chan weekBoxMsg
 	durable atomic.Uint64
 	onAck   func(uint32, postgres.LSN)
+	nightAt atomic.Int64 // when the last upload turned to the night, Unix ns
 }
 
 func startWeekBox(t *testing.T, cfg weekBoxConfig, onAck func(uint32, postgres.LSN)) *weekBox {
@@ -231,6 +241,10 @@ func (b *weekBox) read(r io.Reader) {
 		var m weekBoxMsg
 		if err := dec.Decode(&m); err != nil {
 			return
+		}
+		if !m.Night.IsZero() {
+			b.nightAt.Store(m.Night.UnixNano())
+			continue
 		}
 		if m.Done == "" {
 			b.durable.Store(uint64(m.Durable))
