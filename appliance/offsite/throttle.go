@@ -3,7 +3,7 @@ package offsite
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -43,20 +43,52 @@ func (b Bandwidth) Validate() error {
 }
 
 // throttle paces uploads with a token bucket whose rate follows the hour.
+// WAL takes its bytes from the same bucket without waiting, so that the
+// next base upload chunks wait for them; the bucket refills while nothing
+// is sent, so WAL sent while no upload ran (a night's drain, a day's
+// streaming) costs an upload that starts later nothing.
 type throttle struct {
-	bw   Bandwidth
-	now  func() time.Time
-	lim  *rate.Limiter
-	bps  int64        // the rate lim is set to
-	debt atomic.Int64 // bytes WAL sent that base uploads have not waited for yet
+	bw  Bandwidth
+	now func() time.Time // the box's clock, which picks the hour's cap
+	lim *rate.Limiter    // refills by the time that passes
+
+	mu  sync.Mutex
+	bps int64 // the rate lim is set to
 }
 
-// spend counts n bytes of WAL against the cap: the next base upload
-// chunks wait for them.
-func (t *throttle) spend(n int) { t.debt.Add(int64(n)) }
+// spend counts n bytes of WAL against the cap: the base upload chunks
+// sent while the bucket refills after them wait.
+func (t *throttle) spend(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.setRate() == 0 {
+		return
+	}
+	now := time.Now()
+	for burst := t.lim.Burst(); n > 0; n -= burst {
+		t.lim.ReserveN(now, min(n, burst))
+	}
+}
 
 func newThrottle(bw Bandwidth, now func() time.Time) *throttle {
 	return &throttle{bw: bw, now: now, lim: rate.NewLimiter(rate.Inf, 0), bps: -1}
+}
+
+// setRate sets the bucket to the hour's cap and returns it; t.mu is held.
+func (t *throttle) setRate() int64 {
+	bps := t.bw.BitsPerSecond[t.now().Hour()]
+	if bps != t.bps {
+		t.bps = bps
+		if bps == 0 {
+			t.lim.SetLimit(rate.Inf)
+		} else {
+			// The bucket holds one chunk: a burst never exceeds about a
+			// second of the cap.
+			t.lim.SetLimit(rate.Limit(bps / 8))
+			t.lim.SetBurst(t.chunk())
+		}
+	}
+	return bps
 }
 
 // chunk is how many bytes to send at a time under the current cap: about
@@ -90,26 +122,24 @@ func (t *throttle) recordGap() time.Duration {
 
 // wait blocks until n bytes may be sent. n must not exceed chunk().
 func (t *throttle) wait(ctx context.Context, n int) error {
-	bps := t.bw.BitsPerSecond[t.now().Hour()]
-	if bps != t.bps {
-		t.bps = bps
-		if bps == 0 {
-			t.lim.SetLimit(rate.Inf)
-		} else {
-			// The bucket holds one chunk: a burst never exceeds about a
-			// second of the cap.
-			t.lim.SetLimit(rate.Limit(bps / 8))
-			t.lim.SetBurst(t.chunk())
-		}
-	}
-	if bps == 0 {
-		t.debt.Store(0)
+	t.mu.Lock()
+	if t.setRate() == 0 {
+		t.mu.Unlock()
 		return nil
 	}
-	for d := t.debt.Swap(0); d > 0; d -= int64(t.lim.Burst()) {
-		if err := t.lim.WaitN(ctx, int(min(d, int64(t.lim.Burst())))); err != nil {
-			return err
-		}
+	r := t.lim.ReserveN(time.Now(), min(n, t.lim.Burst()))
+	t.mu.Unlock()
+	d := r.Delay()
+	if d <= 0 {
+		return nil
 	}
-	return t.lim.WaitN(ctx, min(n, t.lim.Burst()))
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
 }

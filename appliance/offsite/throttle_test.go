@@ -113,3 +113,33 @@ func TestLag(t *testing.T) {
 }
 
 func lsn(n uint64) archive.LSN { return archive.LSN(n) }
+
+// WAL sent while no upload runs costs a later upload nothing: the bucket
+// refills meanwhile (a night's drain once held the next upload for 20
+// minutes at the day's cap). WAL sent while an upload runs still slows
+// it: the cap bounds the sum.
+func TestThrottleForgetsIdleWAL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		time.Sleep(time.Until(time.Now().UTC().Truncate(24 * time.Hour).Add(9 * time.Hour)))
+		th := newThrottle(OfficeHours(7, 19, 96_000, 0), func() time.Time { return time.Now().UTC() }) // 12 kB/s
+		upload := func(n int) time.Duration {
+			start := time.Now()
+			for sent := 0; sent < n; sent += th.chunk() {
+				if err := th.wait(context.Background(), min(th.chunk(), n-sent)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return time.Since(start)
+		}
+		th.spend(1 << 20) // 87 s at the cap
+		time.Sleep(time.Hour)
+		if got := upload(120_000); got > 10*time.Second {
+			t.Errorf("120 kB uploaded an hour after 1 MiB of WAL took %s; want at most 10 s (the cap alone)", got)
+		}
+		time.Sleep(time.Hour)
+		th.spend(120_000)
+		if got := upload(120_000); got < 18*time.Second {
+			t.Errorf("120 kB uploaded after 120 kB of WAL went out at once took %s; want at least 18 s (the cap bounds the sum)", got)
+		}
+	})
+}
