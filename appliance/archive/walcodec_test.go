@@ -43,29 +43,20 @@ func segmentCodecs(t *testing.T, r *Repo, segNo uint64, ids []age.Identity) []Co
 	return codecs
 }
 
-// beginWAL opens r's WAL writer, closed when the test ends, and begins a
-// session on timeline 1 at segment first.
-func beginWAL(t *testing.T, r *Repo, first uint64) (*WALWriter, LSN) {
-	t.Helper()
-	w, err := r.WAL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	start := LSN(first * r.Info.SegmentSize)
-	if err := w.Begin(1, start); err != nil {
-		t.Fatal(err)
-	}
-	return w, start
-}
-
 // writeSegments streams whole segments from segment first, flushing in the
 // middle of each (so partial records carry the same codecs), with behind
 // set for the first half of the first segment only.
 func writeSegments(t *testing.T, r *Repo, first uint64, segs [][]byte) {
 	t.Helper()
-	w, start := beginWAL(t, r, first)
+	w, err := r.WAL()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer w.Close()
+	start := LSN(first * r.Info.SegmentSize)
+	if err := w.Begin(1, start); err != nil {
+		t.Fatal(err)
+	}
 	at := start
 	for i, seg := range segs {
 		half := len(seg) / 2
@@ -169,54 +160,29 @@ func TestCodecFallsBackToRawWhenCompressionLags(t *testing.T) {
 	r, _ := testRepo(t)
 	w := newWALWorker(r)
 	defer w.stop()
-	if c := w.codec(false, true); c != CodecZstd {
+	if c := w.codec(true); c != CodecZstd {
 		t.Errorf("caught up: codec %d; want zstd (%d)", c, CodecZstd)
 	}
-	if c := w.codec(true, true); c != CodecS2 {
+	w.behind.Store(true)
+	if c := w.codec(true); c != CodecS2 {
 		t.Errorf("behind, buffers free: codec %d; want S2 (%d)", c, CodecS2)
 	}
 	var held []*[]byte
 	for range chunkBufs {
 		held = append(held, w.buffer())
 	}
-	if c := w.codec(true, true); c != CodecRaw {
+	if c := w.codec(true); c != CodecRaw {
 		t.Errorf("behind, every buffer waiting: codec %d; want raw (%d)", c, CodecRaw)
 	}
-	if c := w.codec(true, false); c != CodecS2 {
+	if c := w.codec(false); c != CodecS2 {
 		t.Errorf("behind, every buffer waiting, no more raw frames allowed: codec %d; want S2 (%d)", c, CodecS2)
 	}
 	w.release(held[0])
-	if c := w.codec(true, true); c != CodecS2 {
+	if c := w.codec(true); c != CodecS2 {
 		t.Errorf("behind, a buffer free again: codec %d; want S2 (%d)", c, CodecS2)
 	}
 	for _, b := range held[1:] {
 		w.release(b)
-	}
-}
-
-// The frame whose WAL began to arrive while the stream was catching up is
-// S2 even when the stream has caught up by the time the frame is cut (a
-// drain that ends as it catches up): only the frames begun after it are
-// zstd.
-func TestFrameCodecFollowsItsFirstByte(t *testing.T) {
-	r, ids := sizedRepo(t, 4<<20)
-	const segNo = 5
-	seg := walSegment(r, 1, segNo)
-	w, start := beginWAL(t, r, segNo)
-	w.SetBehind(true)
-	if err := w.Write(start, seg[:1000]); err != nil {
-		t.Fatal(err)
-	}
-	w.SetBehind(false)
-	if err := w.Write(start+1000, seg[1000:]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	got := segmentCodecs(t, r, segNo, ids)
-	if len(got) < 2 || got[0] != CodecS2 || slices.Contains(got[1:], CodecS2) || slices.Contains(got[1:], CodecRaw) {
-		t.Errorf("frame codecs %v; want S2 for the frame begun while catching up, zstd after it", got)
 	}
 }
 

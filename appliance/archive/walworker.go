@@ -178,16 +178,16 @@ func (p framePool) put(b *[]byte) {
 	}
 }
 
-// codec chooses how to store the next frame: zstd when the stream was
-// caught up as the frame's WAL began to arrive (behind false); S2 while it
-// catches up; raw while it catches up and every chunk buffer is waiting to
-// be compressed, so that the receiver would otherwise stop and wait for
-// the compressors, if rawOK. Buffers are given back as soon as they are
-// compressed, before their frames are written, so a slow drive never
-// reads as slow compression here (it holds up queue instead).
-func (w *walWorker) codec(behind, rawOK bool) Codec {
+// codec chooses how to store the next frame: zstd when the stream is
+// caught up; S2 while it catches up; raw while it catches up and every
+// chunk buffer is waiting to be compressed, so that the receiver would
+// otherwise stop and wait for the compressors, if rawOK. Buffers are given
+// back as soon as they are compressed, before their frames are written, so
+// a slow drive never reads as slow compression here (it holds up queue
+// instead).
+func (w *walWorker) codec(rawOK bool) Codec {
 	switch {
-	case !behind:
+	case !w.behind.Load():
 		return CodecZstd
 	case rawOK && w.made.Load() >= chunkBufs && len(w.free) == 0:
 		return CodecRaw

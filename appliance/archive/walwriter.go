@@ -28,17 +28,14 @@ type WALWriter struct {
 	lock *os.File
 	work *walWorker
 
-	tli   uint32
-	segNo uint64
-	fill  int     // bytes of the current segment received
-	chunk *[]byte // received bytes not yet given to the worker; they end at fill
-	// chunkBehind says the stream was catching up when chunk's first byte
-	// arrived: the frame is S2 (or raw) even if the stream caught up since.
-	chunkBehind bool
-	recorded    int // bytes of the current segment covered by records asked for
-	lagged      int // frames stored raw for lag since the last record or segment end
-	flushed     LSN // what the last Flush returned
-	closed      bool
+	tli      uint32
+	segNo    uint64
+	fill     int     // bytes of the current segment received
+	chunk    *[]byte // received bytes not yet given to the worker; they end at fill
+	recorded int     // bytes of the current segment covered by records asked for
+	lagged   int     // frames stored raw for lag since the last record or segment end
+	flushed  LSN     // what the last Flush returned
+	closed   bool
 }
 
 // ErrWALLocked means another process is writing WAL into the repository.
@@ -150,7 +147,7 @@ func (w *WALWriter) Write(lsn LSN, data []byte) error {
 	segSize := int(w.r.Info.SegmentSize)
 	for len(data) > 0 {
 		if w.chunk == nil {
-			w.chunk, w.chunkBehind = w.work.buffer(), w.work.behind.Load()
+			w.chunk = w.work.buffer()
 		}
 		c := *w.chunk
 		n := min(len(data), cap(c)-len(c), segSize-w.fill)
@@ -178,7 +175,7 @@ const laggedFrames = 4
 // cut makes the chunk being filled into a frame job.
 func (w *WALWriter) cut(last bool) walJob {
 	n := len(*w.chunk)
-	c := w.work.codec(w.chunkBehind, w.lagged < laggedFrames)
+	c := w.work.codec(w.lagged < laggedFrames)
 	if c == CodecRaw {
 		w.lagged++
 	}
@@ -306,9 +303,6 @@ func (e *frameEncoder) encode(dst []byte, c Codec, data []byte) ([]byte, [32]byt
 // SetBehind tells the writer whether the stream is catching up on a
 // backlog. While it is, frames are compressed with S2, several times faster
 // than zstd's fastest level, or stored raw when even S2 falls behind the
-// stream; once caught up, zstd again. A frame's codec follows what the
-// stream was doing when its first byte arrived: the last frame of a
-// backlog is S2 too, so a drain that ends as it catches up (--endpos)
-// never sets up a zstd encoder for one frame. Each frame names its codec,
-// and every reader decodes them all.
+// stream; once caught up, zstd again. Each frame names its codec, and every
+// reader decodes them all.
 func (w *WALWriter) SetBehind(behind bool) { w.work.behind.Store(behind) }

@@ -150,30 +150,12 @@ func (s *streamer) isBehind() bool { return s.serverEnd > s.received+backlogByte
 // noteBacklog tells a sink that wants to know when the stream starts or
 // stops catching up.
 func (s *streamer) noteBacklog() {
-	end := s.serverEnd
-	if s.opt.StopAt > 0 {
-		end = min(end, s.opt.StopAt)
-	}
-	if b := catchingUp(s.behind, s.received, end); b != s.behind {
+	if b := s.isBehind(); b != s.behind {
 		s.behind = b
 		if bs, ok := s.sink.(backlogSink); ok {
 			bs.SetBehind(b)
 		}
 	}
-}
-
-// catchingUp says whether a stream that has received WAL up to received,
-// while the WAL it is to receive ends at end (the server's WAL end, or
-// StopAt before it), is catching up on a backlog, given whether it was
-// (was). A stream starts catching up once more than backlogBytes behind,
-// and stops once it has all there is: the last megabytes of a backlog are
-// compressed as the rest of it was, so that a drain which ends there
-// (--endpos) never sets up zstd for them.
-func catchingUp(was bool, received, end LSN) bool {
-	if was {
-		return received < end
-	}
-	return end > received+backlogBytes
 }
 
 // backlogFlushes is how many ticks a stream catching up lets pass between
@@ -200,15 +182,11 @@ func (s *streamer) handle(d []byte) error {
 		if x.WALStart != s.received {
 			return fmt.Errorf("postgres: WAL stream jumped from %s to %s", s.received, x.WALStart)
 		}
-		// The sink hears of a backlog before its first bytes, which are
-		// then compressed as the rest of it is, and of its end after
-		// its last.
-		s.serverEnd = max(s.serverEnd, x.ServerWALEnd)
-		s.noteBacklog()
 		if err := s.sink.Write(x.WALStart, x.WALData); err != nil {
 			return err
 		}
 		s.received = x.WALStart + LSN(len(x.WALData))
+		s.serverEnd = max(s.serverEnd, x.ServerWALEnd)
 		s.noteBacklog()
 		return nil
 	case pglogrepl.PrimaryKeepaliveMessageByteID:
