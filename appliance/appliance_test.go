@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -26,6 +25,7 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/panel"
 	"github.com/clinicbox/clinicbox/drivers/panel/paneltest"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/clinicbox/clinicbox/rotation"
 	"github.com/clinicbox/clinicbox/rotation/chain"
 	"github.com/jackc/pglogrepl"
@@ -362,12 +362,7 @@ var drillSigner = signer.FromSeed(bytes.Repeat([]byte{5}, 32))
 
 func restoreLatest(t *testing.T, repoDir string, id *age.X25519Identity, visits int64) {
 	t.Helper()
-	tmp, err := os.MkdirTemp("", "clinicbox-appliance-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(tmp, 0o755)
-	t.Cleanup(func() { os.RemoveAll(tmp) })
+	tmp := testenv.SharedDir(t)
 	clinicctl := clinicctlBinary(t)
 	keyFile := filepath.Join(tmp, "box.key")
 	if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o644); err != nil {

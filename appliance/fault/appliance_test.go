@@ -13,6 +13,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/drive/drivetest"
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/clinicbox/clinicbox/rotation"
 )
 
@@ -46,7 +47,7 @@ type service struct {
 // configuration before New.
 func startService(t *testing.T, c *pgtest.Cluster, extra string, edit func(*appliance.Config)) *service {
 	t.Helper()
-	top := sharedDir(t)
+	top := testenv.SharedDir(t)
 	set, err := appliance.LoadSettings(strings.NewReader(`{"database": {"url": "` + c.URL() + `"}, "rotation": {"time_zone": "UTC", "swap_at": "08:00"}` + extra + `}`))
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/restore"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/jackc/pglogrepl"
 )
 
@@ -161,7 +162,7 @@ func TestSIGKILL(t *testing.T) {
 	defer stopClinic()
 	go c.ClinicWorkload(wctx, 20, 2000)
 	led := startLedger(t, c, 500)
-	b := &box{t: t, c: c, dir: filepath.Join(sharedDir(t), "repo"), k: newKey(t)}
+	b := &box{t: t, c: c, dir: filepath.Join(testenv.SharedDir(t), "repo"), k: newKey(t)}
 	b.startStream()
 	if p := b.start("backup"); p.Err() != nil {
 		t.Fatalf("first backup: %v\n%s", p.Err(), p.Output())

@@ -120,19 +120,6 @@ var torture = map[string]share{
 // torturedRounds is how many rounds each test ran, for the summary.
 var torturedRounds sync.Map
 
-// sharedDir makes a temporary directory the server's unprivileged user can
-// reach (t.TempDir's parents are private to root).
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "clinicbox-fault-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(d, 0o755)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
 // key is a repository key: the recipient clinicctl encrypts to and the
 // identity file verify and restores read.
 type key struct {

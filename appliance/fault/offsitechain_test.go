@@ -24,6 +24,7 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
 // powerCut is the box's uplink; armed, it cuts the power of /perm at the
@@ -66,13 +67,13 @@ func TestOffsiteChainAcrossSwapPowerCutAndRestart(t *testing.T) {
 	led := startLedger(t, c, 300)
 	perm := newDrive(t, 256<<20)
 	tn := tailnettest.New(t)
-	vaultDir := sharedDir(t) // the standby's server reads it as its own user
+	vaultDir := testenv.SharedDir(t) // the standby's server reads it as its own user
 	serveVault(t, tn.Node(t, "vault", "tag:vault"), vaultDir)
 	boxNode := tn.Node(t, "box", "tag:clinicbox")
 	k := newKey(t)
 	link := &powerCut{next: boxNode.HTTPClient().Transport, perm: perm}
 	box := &chainBox{t: t, c: c, k: k, link: link, spool: filepath.Join(perm.dir, "offsite-spool")}
-	driveA, driveB := sharedDir(t), sharedDir(t)
+	driveA, driveB := testenv.SharedDir(t), testenv.SharedDir(t)
 
 	sh := box.start()
 	b1 := box.take(driveA)
@@ -201,7 +202,7 @@ func (b *chainBox) standbyReaches(vaultDir, id string, lsn postgres.LSN) {
 		t.Fatalf("vault repositories: %v", repos)
 	}
 	sb, err := vault.NewStandby(vault.StandbyConfig{Repo: repos[0], IdentityFile: b.k.file, BoxKey: testSigner.Public().String(),
-		Dir: filepath.Join(sharedDir(t), "standby"), FetchProgram: clinicctl, Poll: 200 * time.Millisecond}, nil)
+		Dir: filepath.Join(testenv.SharedDir(t), "standby"), FetchProgram: clinicctl, Poll: 200 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func (b *chainBox) restoreFromVault(hc *http.Client, id string, led *ledger, cla
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cache := filepath.Join(sharedDir(t), "cache")
+	cache := filepath.Join(testenv.SharedDir(t), "cache")
 	if _, _, err := vault.Mirror(ctx, hc, "http://vault:8443", "", cache); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
 // catchUp waits until the streamer stored everything the server wrote on
@@ -43,7 +44,7 @@ func (b *box) catchUp(t *testing.T, c *pgtest.Cluster, tli uint32) {
 // crash: the stream reconnects and stores everything with no gap.
 func TestDatabaseRestarted(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{})
-	b := &box{t: t, c: c, dir: filepath.Join(sharedDir(t), "repo"), k: newKey(t)}
+	b := &box{t: t, c: c, dir: filepath.Join(testenv.SharedDir(t), "repo"), k: newKey(t)}
 	b.startStream()
 	if p := b.start("backup"); p.Err() != nil {
 		t.Fatalf("backup: %v\n%s", p.Err(), p.Output())
@@ -84,7 +85,7 @@ func TestDatabasePromoted(t *testing.T) {
 	}
 	t.Cleanup(standby.Stop)
 	tr := newTry(t, "database server promoted (new timeline) under the stream")
-	b := &box{t: t, c: standby, dir: filepath.Join(sharedDir(t), "repo"), k: newKey(t)}
+	b := &box{t: t, c: standby, dir: filepath.Join(testenv.SharedDir(t), "repo"), k: newKey(t)}
 	bulkWAL(t, primary, 20000)
 	b.startStream()
 	if err := standby.Promote(ctx); err != nil {
@@ -112,7 +113,7 @@ func TestDatabasePromoted(t *testing.T) {
 // it needs instead of streaming on silently.
 func TestSlotDropped(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{})
-	b := &box{t: t, c: c, dir: filepath.Join(sharedDir(t), "repo"), k: newKey(t)}
+	b := &box{t: t, c: c, dir: filepath.Join(testenv.SharedDir(t), "repo"), k: newKey(t)}
 	b.startStream()
 	if p := b.start("backup"); p.Err() != nil {
 		t.Fatalf("backup: %v\n%s", p.Err(), p.Output())

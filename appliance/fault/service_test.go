@@ -18,6 +18,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/web"
 	"github.com/clinicbox/clinicbox/appliance/web/webclient"
 	"github.com/clinicbox/clinicbox/drivers/postgres"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 	"github.com/clinicbox/clinicbox/drivers/usb/usbtest"
 	"github.com/jackc/pglogrepl"
 	"golang.org/x/sys/unix"
@@ -83,7 +84,7 @@ type boxService struct {
 // and start is called.
 func newBoxService(t *testing.T, size int64) *boxService {
 	t.Helper()
-	top := sharedDir(t) // the server's user reads the repository at restores
+	top := testenv.SharedDir(t) // the server's user reads the repository at restores
 	images := filepath.Join(top, "images")
 	if err := os.Mkdir(images, 0o755); err != nil {
 		t.Fatal(err)

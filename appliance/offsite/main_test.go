@@ -33,19 +33,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// sharedDir makes a temporary directory the server's unprivileged user can
-// reach (t.TempDir's parents are private to root).
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "clinicbox-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(d, 0o755)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
 // vaultServer runs a vault on a tailnet node until stopped.
 type vaultServer struct {
 	v   *vault.Vault

@@ -15,6 +15,7 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
 // A replacement box (a new tailnet node, the practice's signing key
@@ -31,7 +32,7 @@ func TestReplacementBoxContinuesTheNamespaceWithItsKey(t *testing.T) {
 	oldBox := tn.Node(t, "box", "tag:clinicbox")
 	newBox := tn.Node(t, "box-new", "tag:clinicbox")
 	support := tn.Node(t, "support", "tag:support")
-	startVault(t, vnode, vault.Config{Dir: sharedDir(t)})
+	startVault(t, vnode, vault.Config{Dir: testenv.SharedDir(t)})
 	id, _ := age.GenerateX25519Identity()
 
 	// ship runs a box on node until the WAL up to the mark is durable in

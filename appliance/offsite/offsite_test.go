@@ -26,6 +26,7 @@ import (
 	"github.com/clinicbox/clinicbox/drivers/postgres"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
 // countingTransport counts the bytes of backup file chunks sent and can be
@@ -120,13 +121,13 @@ func TestOffsite(t *testing.T) {
 	other := tn.Node(t, "other", "tag:other")
 	restorer := tn.Node(t, "restorer", "tag:clinicrestore")
 
-	vcfg := vault.Config{Dir: sharedDir(t)}
+	vcfg := vault.Config{Dir: testenv.SharedDir(t)}
 	vs := startVault(t, vnode, vcfg)
 
 	id, _ := age.GenerateX25519Identity()
 	ids := []age.Identity{id}
 	recips := []string{id.Recipient().String()}
-	idFile := filepath.Join(sharedDir(t), "key")
+	idFile := filepath.Join(testenv.SharedDir(t), "key")
 	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
 	uid, gid := serverUser(t)
 	if uid >= 0 {
@@ -134,7 +135,7 @@ func TestOffsite(t *testing.T) {
 	}
 
 	// The drive's repository holds the base backup the box uploads.
-	drive := filepath.Join(sharedDir(t), "drive")
+	drive := filepath.Join(testenv.SharedDir(t), "drive")
 	bk, err := backup.Take(ctx, backup.Options{DB: c.URL(), Repo: drive, Recipients: recips, Signer: testSigner})
 	if err != nil {
 		t.Fatal(err)

@@ -79,12 +79,12 @@ func TestVaultRebuiltFromBucketRestoresExactly(t *testing.T) {
 	boxNode := tn.Node(t, "box", "tag:clinicbox")
 	restorer := tn.Node(t, "restorer", "tag:clinicrestore")
 	clk := &movableClock{}
-	vcfg := vault.Config{Dir: sharedDir(t), Bucket: bucket.New(st), LocalKeep: 24 * time.Hour, Now: clk.Now}
+	vcfg := vault.Config{Dir: testenv.SharedDir(t), Bucket: bucket.New(st), LocalKeep: 24 * time.Hour, Now: clk.Now}
 	vs := startVault(t, vnode, vcfg)
 
 	id, _ := age.GenerateX25519Identity()
 	ids := []age.Identity{id}
-	idFile := filepath.Join(sharedDir(t), "key")
+	idFile := filepath.Join(testenv.SharedDir(t), "key")
 	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
 	uid, gid := serverUser(t)
 	if uid >= 0 {
@@ -108,7 +108,7 @@ func TestVaultRebuiltFromBucketRestoresExactly(t *testing.T) {
 	ns := ents[0].Name()
 	vs.stop()
 	os.RemoveAll(vcfg.Dir)
-	vcfg.Dir = sharedDir(t)
+	vcfg.Dir = testenv.SharedDir(t)
 	vs = startVault(t, vnode, vcfg)
 	if _, err := vs.v.Rehydrate(ctx, st, ns); err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func shipAndStop(t *testing.T, c *pgtest.Cluster, boxNode *tailnet.Node, id *age
 	t.Helper()
 	ctx := context.Background()
 	recips := []string{id.Recipient().String()}
-	drive := filepath.Join(sharedDir(t), "drive")
+	drive := filepath.Join(testenv.SharedDir(t), "drive")
 	bk, err := backup.Take(ctx, backup.Options{DB: c.URL(), Repo: drive, Recipients: recips, Signer: testSigner})
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ type restoreFromVault struct {
 func (r restoreFromVault) start(ctx context.Context, target restore.Target) *restore.Server {
 	t := r.t
 	t.Helper()
-	cache := filepath.Join(sharedDir(t), "cache")
+	cache := filepath.Join(testenv.SharedDir(t), "cache")
 	mctx, cancel := context.WithTimeout(ctx, testenv.Patience(t))
 	defer cancel()
 	if _, _, err := vault.Mirror(mctx, r.hc, "http://vault:8443", r.ns, cache); err != nil {
@@ -202,7 +202,7 @@ func (r restoreFromVault) start(ctx context.Context, target restore.Target) *res
 	if err != nil || !rep.OK() {
 		t.Fatalf("the vault's repository does not verify: %v %v", err, rep)
 	}
-	top := sharedDir(t)
+	top := testenv.SharedDir(t)
 	if r.uid >= 0 {
 		os.Chown(top, r.uid, r.gid)
 	}
@@ -241,7 +241,7 @@ func (r restoreFromVault) hash(ctx context.Context) string {
 // test ends; it returns the standby and the directory it runs in.
 func startStandby(t *testing.T, repo, idFile string) (*vault.Standby, string) {
 	t.Helper()
-	top := sharedDir(t)
+	top := testenv.SharedDir(t)
 	sb, err := vault.NewStandby(vault.StandbyConfig{Repo: repo, IdentityFile: idFile, BoxKey: testSigner.Public().String(),
 		Dir: filepath.Join(top, "standby"), FetchProgram: clinicctl, Poll: 200 * time.Millisecond}, nil)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/clinicbox/clinicbox/appliance/vault"
 	"github.com/clinicbox/clinicbox/drivers/postgres/pgtest"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
 // WAL goes first on a 128 kbit/s uplink: while a base backup uploads over
@@ -25,7 +26,7 @@ func TestWALLagDuringBaseUploadShaped(t *testing.T) {
 	tn := tailnettest.New(t)
 	startVault(t, tn.Node(t, "vault", "tag:vault"), vault.Config{Dir: t.TempDir()})
 	_, recips := newKey(t)
-	drive := filepath.Join(sharedDir(t), "drive")
+	drive := filepath.Join(testenv.SharedDir(t), "drive")
 	bk, err := backup.Take(ctx, backup.Options{DB: c.URL(), Repo: drive, Recipients: recips, Signer: testSigner})
 	if err != nil {
 		t.Fatal(err)

@@ -98,7 +98,7 @@ func restoreWeek(t *testing.T, hc *http.Client, vaultDir, idText string, target 
 	if err != nil {
 		t.Fatal(err)
 	}
-	idFile := filepath.Join(sharedDir(t), "key")
+	idFile := filepath.Join(testenv.SharedDir(t), "key")
 	if err := os.WriteFile(idFile, []byte(idText+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
