@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -70,7 +68,7 @@ func (v *Vault) offloadBox(ctx context.Context, b *box) error {
 	}
 	logs := logFiles(b)
 	logsChanged, logStamps := v.changed(b, logs, "")
-	if p.empty() && !slices.Contains(slices.Collect(maps.Values(logsChanged)), true) {
+	if p.empty() && !anyChanged(logsChanged) {
 		return nil
 	}
 	if ok, err := v.fence(ctx, b.ns); !ok {
@@ -159,12 +157,17 @@ func (p *offloadPlan) empty() bool {
 	if len(p.pruned) > 0 {
 		return false
 	}
-	for _, c := range p.changed {
+	return !anyChanged(p.changed)
+}
+
+// anyChanged reports whether any file in changed is marked changed.
+func anyChanged(changed map[string]bool) bool {
+	for _, c := range changed {
 		if c {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // indexKey is where a segment's index goes in the bucket, beside the
