@@ -77,6 +77,12 @@ func (p *segPlan) want(tli uint32, segNo uint64, needEnd int) bool {
 	return true
 }
 
+// has reports whether segment segNo of timeline tli is stored.
+func (p *segPlan) has(tli uint32, segNo uint64) bool {
+	_, ok := p.have[tli][segNo]
+	return ok
+}
+
 func (p *segPlan) list() []segJob {
 	out := make([]segJob, 0, len(p.jobs))
 	for _, j := range p.jobs {
@@ -137,6 +143,7 @@ func (r *Repo) planTimeline(rep *Report, tl *Timeline, p *segPlan, firstNeeded m
 	}
 	for seg := first; seg <= last; seg++ {
 		if p.want(tl.TLI, seg, 0) {
+			r.checkPartialTail(rep, tl, p, seg, last, starts)
 			continue
 		}
 		gapEnd := seg
@@ -153,6 +160,30 @@ func (r *Repo) planTimeline(rep *Report, tl *Timeline, p *segPlan, firstNeeded m
 		}
 		seg = gapEnd
 	}
+}
+
+// checkPartialTail reports a segment stored only partially that is not the
+// timeline's last: the WAL from where its partial file ends to the next
+// stored segment is missing. The next stored segment either began a fresh
+// streaming session (a drive that was away, a slot that moved on: noted,
+// like any gap there) or follows straight on, which no healthy stream
+// leaves (a problem: a restore stops at the partial file's end).
+func (r *Repo) checkPartialTail(rep *Report, tl *Timeline, p *segPlan, seg, last uint64, starts map[uint64]bool) {
+	if s := p.have[tl.TLI][seg]; !s.Partial || seg == last {
+		return
+	}
+	next := seg + 1
+	for next < last && !p.has(tl.TLI, next) {
+		next++
+	}
+	size := r.Info.SegmentSize
+	if starts[next] {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("timeline %d: no WAL from %s past what its partial file holds (streaming started afresh at %s); point-in-time restore is not possible in between",
+			tl.TLI, segName(tl.TLI, seg, size), segName(tl.TLI, next, size)))
+		return
+	}
+	rep.add(segName(tl.TLI, seg, size), "WAL segment is stored only partially, yet the WAL goes on at %s: the rest of it is missing, and a restore stops where its partial file ends",
+		segName(tl.TLI, next, size))
 }
 
 // needs reports whether the problem object is a segment backup b needs.
