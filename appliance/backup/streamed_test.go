@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,140 @@ func TestStreamedBackupWaitsForTheStream(t *testing.T) {
 	for _, n := range rep.Notes {
 		if strings.Contains(n, "no WAL from") {
 			t.Errorf("WAL gap after a backup that started before the stream: %s", n)
+		}
+	}
+}
+
+// stoppedMidSegment streams into a new repository through a permanent slot,
+// takes the backup whose window must reach the present, and stops the
+// stream inside a segment; the server then writes on across several
+// segments. It returns the repository and the segment left partial.
+func stoppedMidSegment(t *testing.T, c *pgtest.Cluster, recip string) (string, uint64) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	s := startStream(t, StreamOptions{DB: c.URL(), Repo: dir, Slot: "clinicbox_drive", Recipients: []string{recip}, Signer: testSigner})
+	s.waitFor(t, 1, currentLSN(t, c, false))
+	if _, err := Take(context.Background(), Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}, Signer: testSigner}); err != nil {
+		t.Fatal(err)
+	}
+	c.MustExec(t, "CREATE TABLE before_stop (n int)", "INSERT INTO before_stop VALUES (1)")
+	at := currentLSN(t, c, false)
+	s.waitFor(t, 1, at)
+	s.stop(t)
+	repo, err := archive.OpenFirstUse(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := uint64(at) / repo.Info.SegmentSize
+	if sd, err := repo.ReadSegment(1, seg, nil); err == nil && !sd.Partial {
+		t.Fatalf("segment %d is complete; the stream was to stop inside it", seg)
+	}
+	return dir, seg
+}
+
+// partialNotes are the verifier's notes and problems about WAL missing
+// after a partial segment.
+func partialNotes(rep *archive.Report) []string {
+	var out []string
+	for _, n := range rep.Notes {
+		if strings.Contains(n, "no WAL from") {
+			out = append(out, n)
+		}
+	}
+	for _, p := range rep.Problems {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+// clinicctl backup with no stream running streams its own WAL. Started at
+// the backup's start, that stream would leave the segment the permanent
+// stream stopped in partial for good: the permanent stream resumes after
+// the highest segment stored, and every restore from an older backup
+// stops where the partial file ends. The backup's stream starts where the
+// repository ends instead, while the server still has that WAL.
+func TestOwnStreamStartsWhereTheRepositoryEnds(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{})
+	recip, ids := testKey(t)
+	dir, seg := stoppedMidSegment(t, c, recip)
+	for i := range 3 {
+		c.MustExec(t, fmt.Sprintf("INSERT INTO before_stop VALUES (%d)", i+2))
+		currentLSN(t, c, true)
+	}
+	if _, err := Take(context.Background(), Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}, Signer: testSigner}); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := archive.OpenFirstUse(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := repo.ReadSegment(1, seg, ids)
+	if err != nil || sd.Partial {
+		t.Errorf("segment %d the stream stopped in: err %v, partial %v; want it complete", seg, err, sd != nil && sd.Partial)
+	}
+	s := startStream(t, StreamOptions{DB: c.URL(), Repo: dir, Slot: "clinicbox_drive", Recipients: []string{recip}, Signer: testSigner})
+	s.waitFor(t, 1, currentLSN(t, c, true))
+	s.stop(t)
+	rep, err := repo.Verify(context.Background(), archive.VerifyOptions{Identities: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing := partialNotes(rep); len(missing) > 0 {
+		t.Errorf("WAL missing after the backup's own stream: %q", missing)
+	}
+}
+
+// When the server has already removed the WAL after the repository's end
+// (the slot was dropped), the backup's own stream starts at the backup's
+// start after all: the backup stores and verifies, and the verifier names
+// the gap after the partial segment as a fresh start.
+func TestOwnStreamStartsAtTheBackupWhenTheServerRemovedTheWAL(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{})
+	recip, ids := testKey(t)
+	dir, seg := stoppedMidSegment(t, c, recip)
+	deadline := time.Now().Add(time.Minute)
+	for c.Exec(context.Background(), "SELECT pg_drop_replication_slot('clinicbox_drive')") != nil { // active until its walsender notices
+		if time.Now().After(deadline) {
+			t.Fatal("the slot could not be dropped within a minute")
+		}
+		time.Sleep(50 * time.Millisecond) // polling the server
+	}
+	repo, err := archive.OpenFirstUse(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := archive.SegmentName(1, seg, repo.Info.SegmentSize)
+	for range 4 {
+		c.MustExec(t, "INSERT INTO before_stop SELECT g FROM generate_series(1, 1000) g", "SELECT pg_switch_wal()", "CHECKPOINT")
+	}
+	conn, err := c.Connect(context.Background(), "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	err = conn.QueryRow(context.Background(), "SELECT count(*) FROM pg_ls_waldir() WHERE name = $1", name).Scan(&left)
+	conn.Close(context.Background())
+	if err != nil || left != 0 {
+		t.Fatalf("the server still has %s (%d, %v); the test needs it removed", name, left, err)
+	}
+	b, err := Take(context.Background(), Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}, Signer: testSigner})
+	if err != nil {
+		t.Fatalf("backup when the server no longer has the repository's end: %v", err)
+	}
+	rep, err := repo.Verify(context.Background(), archive.VerifyOptions{Identities: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Errorf("problems: %v", rep.Problems)
+	}
+	want := "no WAL from " + name + " past what its partial file holds"
+	if n := partialNotes(rep); !slices.ContainsFunc(n, func(s string) bool { return strings.Contains(s, want) }) {
+		t.Errorf("notes about the gap: %q; want one holding %q", n, want)
+	}
+	for _, r := range rep.Backups {
+		if r.ID == b.ID && !r.OK {
+			t.Errorf("the backup taken after the gap does not verify: %v", r.Problems)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -76,16 +77,38 @@ func startWALStream(ctx context.Context, opt Options, c *walConnect, wal *archiv
 	return ws, nil
 }
 
-// begin is the backup's OnStart: stream from the backup's start position.
+// begin is the backup's OnStart: stream from where the repository's WAL
+// ends, when that is on the backup's timeline and before its start, so
+// that a permanent stream resuming after this one (from the highest
+// segment stored, as pg_receivewal does) skips nothing the server still
+// kept; else, or when the server no longer has that WAL, from the
+// backup's start position.
 func (ws *walStream) begin(lsn postgres.LSN, tli uint32) {
 	ws.started, ws.tli = true, tli
+	from := lsn
+	if rtli, end, ok, err := ws.wal.Resume(); err == nil && ok && rtli == tli && end < lsn {
+		from = end
+	}
 	go func() {
 		defer close(ws.finished)
-		ws.err = ws.conn.StreamWAL(ws.ctx, ws.wal, postgres.StreamOptions{TempSlot: ws.slot,
-			StartTLI: tli, StartLSN: lsn, Log: ws.opt.Log, OnFlush: ws.flushes.Record,
-			// The backup waits for this flush at its end: flush promptly.
-			FlushInterval: 10 * time.Millisecond})
+		ws.err = ws.stream(tli, from)
+		if from < lsn && errors.Is(ws.err, postgres.ErrWALRemoved) && ws.ctx.Err() == nil {
+			ws.opt.Log.Info("the server no longer has the WAL between the repository's end and the backup's start; streaming from the backup's start",
+				"op", "backup", "stored", from, "lsn", lsn)
+			// The server dropped the temporary slot with the error.
+			if ws.err = ws.conn.CreateSlot(ws.ctx, ws.slot, true); ws.err == nil {
+				ws.err = ws.stream(tli, lsn)
+			}
+		}
 	}()
+}
+
+// stream runs the backup's own stream from lsn until it is ended.
+func (ws *walStream) stream(tli uint32, lsn postgres.LSN) error {
+	return ws.conn.StreamWAL(ws.ctx, ws.wal, postgres.StreamOptions{TempSlot: ws.slot,
+		StartTLI: tli, StartLSN: lsn, Log: ws.opt.Log, OnFlush: ws.flushes.Record,
+		// The backup waits for this flush at its end: flush promptly.
+		FlushInterval: 10 * time.Millisecond})
 }
 
 // waitFor blocks until WAL up to end is stored.

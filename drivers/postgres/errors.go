@@ -37,6 +37,10 @@ func (e *Error) Unwrap() error { return e.Err }
 // Action returns what the operator should do.
 func (e *Error) Action() string { return e.Fix }
 
+// ErrWALRemoved is wrapped by the error of a stream that asked for WAL the
+// server no longer has.
+var ErrWALRemoved = errors.New("WAL removed")
+
 // ErrSlotInUse is returned when another client streams from the slot.
 var ErrSlotInUse = errors.New("replication slot is in use")
 
@@ -89,8 +93,8 @@ func explainQuery(user, op string, err error) error {
 		case strings.Contains(pgErr.Message, "WAL level not sufficient") || strings.Contains(pgErr.Message, "wal_level"):
 			return &Error{Problem: "the server's wal_level is too low for backups", Fix: "set wal_level = replica and restart PostgreSQL"}
 		case strings.Contains(pgErr.Message, "has already been removed"):
-			return &Error{Problem: "the server has already removed WAL this box still needed (" + pgErr.Message + ")",
-				Fix: "a new full backup is needed; keep the box's replication slot so the server retains WAL"}
+			return &Error{Problem: "the server has already removed WAL this box still needed",
+				Fix: "a new full backup is needed; keep the box's replication slot so the server retains WAL", Err: fmt.Errorf("%w: %s", ErrWALRemoved, pgErr.Message)}
 		}
 	}
 	var big *pgproto3.ExceededMaxBodyLenErr

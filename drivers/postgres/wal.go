@@ -67,6 +67,23 @@ type StreamOptions struct {
 	Log   *slog.Logger
 }
 
+// awaitReady reads what follows a command's error up to ReadyForQuery, so
+// that the connection, and a temporary slot that lives as long as it,
+// can serve another stream.
+func (c *Conn) awaitReady(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for {
+		msg, err := c.pg.ReceiveMessage(ctx)
+		if err != nil {
+			return
+		}
+		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			return
+		}
+	}
+}
+
 // StreamWAL streams WAL into sink until ctx is cancelled, StopAt is reached
 // or an error occurs. A cancelled context is a clean stop: everything
 // received is flushed and reported, and StreamWAL returns nil.
@@ -87,6 +104,9 @@ func (c *Conn) StreamWAL(ctx context.Context, sink WALSink, opt StreamOptions) e
 	}
 	for {
 		next, nextStart, err := s.timeline(ctx, tli, lsn)
+		if s.failed {
+			c.awaitReady(ctx)
+		}
 		if err != nil || next == 0 {
 			return err
 		}
@@ -109,6 +129,7 @@ type streamer struct {
 	flushed    LSN
 	serverEnd  LSN  // the server's WAL end, as its last message said
 	behind     bool // what the sink was last told (backlogSink)
+	failed     bool // the server ended a command with an error; ReadyForQuery follows
 	lastStatus time.Time
 	lastFlush  time.Time
 	lastTick   time.Time
@@ -236,6 +257,7 @@ func (s *streamer) awaitCopyBoth(ctx context.Context) error {
 		case *pgproto3.CopyBothResponse:
 			return nil
 		case *pgproto3.ErrorResponse:
+			s.failed = true
 			return explainQuery(s.c.user, "START_REPLICATION", pgErr(m))
 		case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
 		default:

@@ -105,6 +105,7 @@ func (s *streamer) handleMessage(tli uint32, msg pgproto3.BackendMessage) error 
 		}
 	case *pgproto3.ErrorResponse:
 		s.flush(tli)
+		s.failed = true
 		return explainQuery(s.c.user, "WAL stream", pgErr(m))
 	}
 	return nil
@@ -276,6 +277,7 @@ func (s *streamer) endOfTimeline(ctx context.Context) (uint32, LSN, error) {
 				}
 			}
 		case *pgproto3.ErrorResponse:
+			s.failed = true
 			return 0, 0, explainQuery(s.c.user, "end of timeline", pgErr(m))
 		case *pgproto3.ReadyForQuery:
 			if next == 0 {
