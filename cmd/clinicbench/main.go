@@ -64,7 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.walMB, "wal-mb", 400, "MB of WAL in the backlog and in the restore's replay")
 	fs.DurationVar(&cfg.liveFor, "live", 60*time.Second, "how long the streamers run under pgbench load")
 	fs.IntVar(&cfg.clinicMB, "clinic-mb", 2000, "MB of clinic dataset for the clinic-base and clinic-backlog sections")
-	fs.IntVar(&cfg.clinicDays, "clinic-days", 6, "days of clinic workload in the clinic-backlog-days section (6 days of the 2 GB dataset are about 500 MB of WAL)")
+	fs.IntVar(&cfg.clinicDays, "clinic-days", 8, "days of clinic workload in the clinic-backlog-days section (8 days of the 2 GB dataset are about 500 MB of WAL)")
 	fs.IntVar(&cfg.weekMB, "week-mb", 300, "MB of clinic dataset for the offsite-week section")
 	fs.IntVar(&cfg.driveMBps, "drive-mbps", 0, "also drain the backlogs onto a loop-device drive whose writes are held to this many MB/s (30 is a USB-2 drive; needs root and cgroup block I/O control); 0 does not")
 	fs.IntVar(&cfg.rate, "rate", 500, "pgbench transactions per second during live streaming")
