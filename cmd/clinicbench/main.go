@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -94,11 +95,23 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			}
 		}
 	}
-	if cfg.scale < 1 || cfg.runs < 1 || cfg.walMB < 1 || cfg.liveFor <= 0 || cfg.clinicMB < 1 || cfg.clinicDays < 1 || cfg.weekMB < 1 || cfg.driveMBps < 0 {
-		return cfg, fmt.Errorf("-scale, -runs, -wal-mb, -live, -clinic-mb, -clinic-days and -week-mb must be positive, -drive-mbps not negative")
-	}
-	return cfg, nil
+	return cfg, cfg.validate()
 }
+
+// validate says which flags are out of range.
+func (cfg config) validate() error {
+	for _, n := range []int{cfg.scale, cfg.runs, cfg.walMB, cfg.clinicMB, cfg.clinicDays, cfg.weekMB} {
+		if n < 1 {
+			return errFlagRange
+		}
+	}
+	if cfg.liveFor <= 0 || cfg.driveMBps < 0 {
+		return errFlagRange
+	}
+	return nil
+}
+
+var errFlagRange = errors.New("-scale, -runs, -wal-mb, -live, -clinic-mb, -clinic-days and -week-mb must be positive, -drive-mbps not negative")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
