@@ -31,8 +31,7 @@ func (w *walWorker) frame(j walJob) error {
 	}
 	fb, sum := j.frame, j.sum
 	if fb == nil {
-		fb = w.frames.get()
-		*fb, sum = w.enc.encode((*fb)[:0], j.codec, *j.data)
+		fb, sum = w.enc.encodeInto(w.frames, j.codec, *j.data)
 	}
 	w.pending = append(w.pending, fb)
 	w.pendTo += j.n

@@ -69,7 +69,7 @@ type walWorker struct {
 	jobs     chan *walJob   // queued frames, in order, for the writer goroutine
 	compress chan *walJob   // the same frames, for the compressors
 	free     chan *[]byte   // chunk buffers not in use
-	frames   framePool      // buffers for compressed frames
+	frames   *framePool     // buffers for compressed frames
 	made     atomic.Int32   // chunk buffers allocated so far (up to chunkBufs)
 	done     sync.WaitGroup // the worker's goroutines
 
@@ -108,7 +108,7 @@ var compressors = min(4, runtime.GOMAXPROCS(0))
 
 func newWALWorker(r *Repo) *walWorker {
 	w := &walWorker{r: r, jobs: make(chan *walJob, 2*chunkBufs), compress: make(chan *walJob, chunkBufs),
-		free: make(chan *[]byte, chunkBufs), frames: make(framePool, maxFreeFrames), enc: newFrameEncoder()}
+		free: make(chan *[]byte, chunkBufs), frames: &framePool{}, enc: newFrameEncoder()}
 	w.idle = sync.NewCond(&w.qmu)
 	w.done.Add(1 + compressors)
 	go w.run()
@@ -136,8 +136,7 @@ func (w *walWorker) compressor() {
 	enc := newFrameEncoder()
 	for j := range w.compress {
 		if !w.failed.Load() {
-			j.frame = w.frames.get()
-			*j.frame, j.sum = enc.encode((*j.frame)[:0], j.codec, *j.data)
+			j.frame, j.sum = enc.encodeInto(w.frames, j.codec, *j.data)
 		}
 		w.release(j.data)
 		j.data = nil
@@ -145,36 +144,72 @@ func (w *walWorker) compressor() {
 	}
 }
 
-// framePool keeps buffers for compressed frames across garbage
-// collections. A sync.Pool is emptied at every collection, and under the
-// box's memory limit a drain collects several times a second, so nearly
-// every frame was a fresh allocation of a quarter MB, zeroed, and its pages
-// handed back to the kernel soon after. Only buffers that were in use at
-// once are ever kept, so the pool holds no more than the writer's peak.
-type framePool chan *[]byte
-
-// maxFreeFrames bounds the buffers kept: a 16 MB segment's pending frames
-// and the frames in flight.
-const maxFreeFrames = 16<<20/chunkSize + 2*chunkBufs
-
-// get returns an empty frame buffer. WAL mostly compresses to a fifth or
-// less; a frame that does not fit grows its buffer once.
-func (p framePool) get() *[]byte {
-	select {
-	case b := <-p:
-		return b
-	default:
-		b := make([]byte, 0, chunkSize/2)
-		return &b
-	}
+// framePool keeps buffers for compressed frames for the writer's life,
+// by size: each buffer's capacity is a multiple of frameClass, and a frame
+// is copied from its encoder's scratch into a kept buffer of the smallest
+// class that holds it. A buffer is never grown, so no frame leaves a
+// smaller buffer behind as garbage. Before, a frame buffer had a quarter MB
+// and grew under append whenever an S2 or raw frame did not fit (clinic WAL
+// makes S2 frames of a quarter to half a MB), and buffers beyond the pool's
+// count were dropped: every drain kept allocating fresh memory, whose pages
+// the kernel faults in one at a time on first touch, and under the memory
+// limit the runtime handed freed pages back to the kernel soon after, to be
+// faulted in again. Only
+// buffers that were in use at once are ever kept, so the pool holds no more
+// than the writer's peak, and never more than maxKeptFrames bytes.
+type framePool struct {
+	mu   sync.Mutex
+	free [frameClasses][]*[]byte // by class: capacity (i+1)*frameClass
+	kept int                     // bytes of capacity in free
 }
 
-// put keeps a frame buffer for reuse, or drops it when enough are kept.
-func (p framePool) put(b *[]byte) {
+const (
+	// frameClass is the step between frame buffer sizes.
+	frameClass = 64 << 10
+	// frameClasses cover the largest frame: a whole chunk stored raw.
+	frameClasses = (frameHdr + chunkSize + frameClass - 1) / frameClass
+	// frameReach is how many classes larger than it needs a frame may take
+	// a kept buffer from rather than allocate one: beyond that a small
+	// frame would hold a large buffer for as long as it is pending.
+	frameReach = 2
+	// maxKeptFrames bounds the free buffers kept: a 16 MB segment's
+	// pending frames and the frames in flight, stored S2 or raw.
+	maxKeptFrames = 24 << 20
+)
+
+// get returns an empty buffer of at least n bytes' capacity: a kept one
+// of the smallest class that fits, or a new one.
+func (p *framePool) get(n int) *[]byte {
+	c := (n+frameClass-1)/frameClass - 1
+	p.mu.Lock()
+	for i := max(c, 0); i < min(c+1+frameReach, frameClasses); i++ {
+		if k := len(p.free[i]); k > 0 {
+			b := p.free[i][k-1]
+			p.free[i][k-1] = nil
+			p.free[i] = p.free[i][:k-1]
+			p.kept -= cap(*b)
+			p.mu.Unlock()
+			return b
+		}
+	}
+	p.mu.Unlock()
+	b := make([]byte, 0, (max(c, 0)+1)*frameClass)
+	return &b
+}
+
+// put keeps a frame buffer for reuse, or drops it when enough are kept or
+// it is not one of get's.
+func (p *framePool) put(b *[]byte) {
 	*b = (*b)[:0]
-	select {
-	case p <- b:
-	default:
+	c := cap(*b)/frameClass - 1
+	if c < 0 || c >= frameClasses || cap(*b)%frameClass != 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.kept+cap(*b) <= maxKeptFrames {
+		p.free[c] = append(p.free[c], b)
+		p.kept += cap(*b)
 	}
 }
 

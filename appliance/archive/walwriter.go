@@ -233,20 +233,21 @@ func (w *WALWriter) SwitchTimeline(next uint32, end LSN) error {
 // memory limit they are frequent). Records are about a MiB (the offsite
 // stream sends one per MiB at most), so a 1 MiB window loses nothing;
 // the 4 MiB window of the streaming encoders kept 4 MiB of history each.
-var recordEncoders = make(chan *zstd.Encoder, 2)
+var recordEncoders = make(chan *frameEncoder, 2)
 
 const recordWindow = 1 << 20
 
 // sealRecord compresses and seals WAL bytes as one record of a partial file.
 func sealRecord(p []byte, tli uint32, segNo uint64, offset int, r *Repo) ([]byte, error) {
-	var enc *zstd.Encoder
+	var enc *frameEncoder
 	select {
 	case enc = <-recordEncoders:
 	default:
-		enc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+		z, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
 			zstd.WithWindowSize(recordWindow), zstd.WithLowerEncoderMem(true))
+		enc = &frameEncoder{zstd: z}
 	}
-	frame, sum := (&frameEncoder{zstd: enc}).encode(make([]byte, 0, len(p)/2+frameHdr), CodecZstd, p)
+	frame, sum := enc.encode(make([]byte, 0, len(p)/2+frameHdr), CodecZstd, p)
 	select {
 	case recordEncoders <- enc:
 	default:
@@ -266,38 +267,55 @@ func sealHistory(content []byte, tli uint32, r *Repo) ([]byte, error) {
 	return sealBytes(p, r.recips, false)
 }
 
-// frameEncoder encodes frames one at a time: a zstd encoder, and a
-// scratch block for S2, which writes only into room for its worst case
-// (larger than the data); encoding there and appending what it wrote keeps
-// each kept frame as small as its content.
+// frameEncoder encodes frames one at a time: a zstd encoder, and scratch
+// blocks that the codecs write into, kept for the next frame. S2 writes
+// only into room for its worst case (larger than the data); encoding there
+// and copying what it wrote keeps each kept frame as small as its content.
 type frameEncoder struct {
 	zstd    *zstd.Encoder
-	scratch []byte
+	scratch []byte // S2's output
+	out     []byte // zstd's output
 }
 
 // encode appends data to dst as one frame of codec c, header included, and
 // returns it with the frame's SHA-256 (frameSum): hashed once, after
-// compression, over the fewest bytes. A frame that the codec would not
-// make smaller is stored raw: no frame is larger than its data and a
-// header, whatever the data.
+// compression, over the fewest bytes.
 func (e *frameEncoder) encode(dst []byte, c Codec, data []byte) ([]byte, [32]byte) {
 	start := len(dst)
-	body := start + frameHdr
-	dst = append(dst, make([]byte, frameHdr)...)
+	body, c := e.body(c, data)
+	dst = appendFrame(dst, c, len(data), body)
+	return dst, frameSum(dst[start:])
+}
+
+// encodeInto encodes data as one frame of codec c into a buffer from pool
+// that fits it, and returns the buffer with the frame's SHA-256.
+func (e *frameEncoder) encodeInto(pool *framePool, c Codec, data []byte) (*[]byte, [32]byte) {
+	body, c := e.body(c, data)
+	fb := pool.get(frameHdr + len(body))
+	*fb = appendFrame((*fb)[:0], c, len(data), body)
+	return fb, frameSum(*fb)
+}
+
+// body returns data's bytes as codec c stores them, in the encoder's
+// scratch until its next use, and the codec. A frame that the codec would
+// not make smaller is stored raw (body is data): no frame is larger than
+// its data and a header, whatever the data.
+func (e *frameEncoder) body(c Codec, data []byte) ([]byte, Codec) {
+	var body []byte
 	switch c {
 	case CodecZstd:
-		dst = e.zstd.EncodeAll(data, dst)
+		e.out = e.zstd.EncodeAll(data, e.out[:0])
+		body = e.out
 	case CodecS2:
 		if n := s2.MaxEncodedLen(len(data)); len(e.scratch) < n {
 			e.scratch = make([]byte, n)
 		}
-		dst = append(dst, s2.Encode(e.scratch, data)...)
+		body = s2.Encode(e.scratch, data)
 	}
-	if c == CodecRaw || len(dst)-body >= len(data) {
-		c, dst = CodecRaw, append(dst[:body], data...)
+	if c == CodecRaw || len(body) >= len(data) {
+		return data, CodecRaw
 	}
-	putFrameHeader(dst[start:], c, len(data), len(dst)-body)
-	return dst, frameSum(dst[start:])
+	return body, c
 }
 
 // SetBehind tells the writer whether the stream is catching up on a

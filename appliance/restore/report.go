@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"sync"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/archive"
@@ -97,7 +98,7 @@ func (rep *Report) Files() (map[string][]byte, error) {
 		return nil, err
 	}
 	var h bytes.Buffer
-	if err := reportPage.Execute(&h, &stored); err != nil {
+	if err := reportPage().Execute(&h, &stored); err != nil {
 		return nil, err
 	}
 	return map[string][]byte{rep.Name() + ".json": append(j, '\n'), rep.Name() + ".html": h.Bytes()}, nil
@@ -115,10 +116,13 @@ func (rep *Report) Save(repo *archive.Repo) error {
 	return repo.SaveDrill(files)
 }
 
-var reportPage = template.Must(template.New("drill").Funcs(template.FuncMap{
-	"when": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
-	"mib":  func(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) },
-}).Parse(`<!doctype html>
+// reportPage is parsed at the first drill report, not when a program
+// that links this package starts.
+var reportPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("drill").Funcs(template.FuncMap{
+		"when": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+		"mib":  func(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) },
+	}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Restore drill {{when .Started}}</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;color:#222}
@@ -149,3 +153,4 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.3
 <p>HIPAA 164.308(a)(7)(ii)(D): testing and revision of the data backup and restore procedures.</p>
 </body></html>
 `))
+})

@@ -119,12 +119,20 @@ func (b *bench) quiet(ctx context.Context) {
 }
 
 func walls(s series) string {
+	return perRun(s, func(m measure) time.Duration { return m.Wall })
+}
+
+// cpus lists the CPU time (user+sys) of each run.
+func cpus(s series) string { return perRun(s, measure.CPU) }
+
+// perRun lists one duration of each run, in seconds.
+func perRun(s series, f func(measure) time.Duration) string {
 	out := ""
 	for i, m := range s {
 		if i > 0 {
 			out += ", "
 		}
-		out += fmt.Sprintf("%.1f", m.Wall.Seconds())
+		out += fmt.Sprintf("%.2f", f(m).Seconds())
 	}
 	return out + " s"
 }

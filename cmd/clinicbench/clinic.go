@@ -56,20 +56,33 @@ func (b *bench) clinicBase(ctx context.Context) *section {
 // clinicBacklog drains a day of the clinic's WAL as a backlog, as after a
 // day the box was off.
 func (b *bench) clinicBacklog(ctx context.Context) *section {
-	const title = "WAL backlog drain, a clinic day"
+	return b.clinicOutage(ctx, "WAL backlog drain, a clinic day", "bench_clinic_anchor", 1)
+}
+
+// clinicBacklogDays drains several days of the clinic's WAL, as after a
+// long outage: hours of WAL, where clinicctl's fixed start-up cost no
+// longer dominates the drain as it does a single day's.
+func (b *bench) clinicBacklogDays(ctx context.Context) *section {
+	title := fmt.Sprintf("WAL backlog drain, %d clinic days", b.cfg.clinicDays)
+	return b.clinicOutage(ctx, title, "bench_clinic_days_anchor", b.cfg.clinicDays)
+}
+
+// clinicOutage drains days of the clinic's workload, written while no
+// streamer ran.
+func (b *bench) clinicOutage(ctx context.Context, title, anchor string, days int) *section {
 	if err := b.loadClinic(ctx); err != nil {
 		return &section{title: title, err: err}
 	}
-	return b.drain(ctx, drainSpec{title: title, anchor: "bench_clinic_anchor",
-		about: fmt.Sprintf("A day of the clinic dataset's workload is written while no streamer runs, held by a slot: %d visits "+
+	return b.drain(ctx, drainSpec{title: title, anchor: anchor,
+		about: fmt.Sprintf("%d day(s) of the clinic dataset's workload are written while no streamer runs, held by a slot; each day %d visits "+
 			"(each an encounter, its note and a lab result in one transaction, an earlier encounter signed, a note amended), "+
-			"then the nightly maintenance (VACUUM ANALYZE of the busy tables, REINDEX of the encounters, the report table dropped and recreated). ", clinicVisits),
-		generate: b.clinicDay})
+			"then the nightly maintenance (VACUUM ANALYZE of the busy tables, REINDEX of the encounters, the report table dropped and recreated). ", days, clinicVisits),
+		generate: func(ctx context.Context) (pglogrepl.LSN, pglogrepl.LSN, error) { return b.clinicDays(ctx, days) }})
 }
 
-// clinicDay runs a day of clinic workload and returns the WAL it wrote.
-func (b *bench) clinicDay(ctx context.Context) (from, to pglogrepl.LSN, err error) {
-	b.logf("writing a clinic day of WAL (%d visits, maintenance)", clinicVisits)
+// clinicDays runs days of clinic workload and returns the WAL they wrote.
+func (b *bench) clinicDays(ctx context.Context, days int) (from, to pglogrepl.LSN, err error) {
+	b.logf("writing %d clinic day(s) of WAL (%d visits a day, maintenance each night)", days, clinicVisits)
 	if from, err = b.currentLSN(ctx); err != nil {
 		return 0, 0, err
 	}
@@ -79,11 +92,13 @@ func (b *bench) clinicDay(ctx context.Context) (from, to pglogrepl.LSN, err erro
 	}
 	defer conn.Close(context.Background())
 	rng := rand.New(rand.NewPCG(1, 2))
-	if err := pgcluster.ClinicDataVisits(ctx, conn, rng, pgcluster.ClinicData{MB: b.cfg.clinicMB}, clinicVisits); err != nil {
-		return 0, 0, err
-	}
-	if err := pgcluster.ClinicDataMaintenance(ctx, conn); err != nil {
-		return 0, 0, err
+	for range days {
+		if err := pgcluster.ClinicDataVisits(ctx, conn, rng, pgcluster.ClinicData{MB: b.cfg.clinicMB}, clinicVisits); err != nil {
+			return 0, 0, err
+		}
+		if err := pgcluster.ClinicDataMaintenance(ctx, conn); err != nil {
+			return 0, 0, err
+		}
 	}
 	to, err = b.currentLSN(ctx)
 	return from, to, err

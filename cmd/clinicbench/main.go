@@ -4,11 +4,12 @@
 // pgbench database, and writes the comparison with the machine's description
 // to bench/RESULTS.md.
 //
-//	go run ./cmd/clinicbench [-scale N] [-runs N] [-clinic-mb N] [-out bench/RESULTS.md] [-quick] [-only backlog,live] [-drive-mbps 30]
+//	go run ./cmd/clinicbench [-scale N] [-runs N] [-clinic-mb N] [-clinic-days N] [-out bench/RESULTS.md] [-quick] [-only backlog,live] [-drive-mbps 30]
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,14 +32,17 @@ type config struct {
 	rate     int             // pgbench transactions per second during live streaming
 	only     map[string]bool // sections to run; empty means all
 	clinicMB int             // size of the clinic dataset
-	weekMB   int             // size of the clinic dataset of the offsite week
+	// clinicDays is how many days of clinic workload the long clinic
+	// backlog holds.
+	clinicDays int
+	weekMB     int // size of the clinic dataset of the offsite week
 	// driveMBps, when positive, drains the backlogs a second time onto a
 	// drive whose writes are held to this many MB/s.
 	driveMBps int
 }
 
 // sectionNames are the measurements -only can pick, in the order they run.
-var sectionNames = []string{"base", "backlog", "live", "verify", "restore", "offsite", "clinic-base", "clinic-backlog", "drill", "offsite-week", "vault-scale"}
+var sectionNames = []string{"base", "backlog", "live", "verify", "restore", "offsite", "clinic-base", "clinic-backlog", "clinic-backlog-days", "drill", "offsite-week", "vault-scale"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -61,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.walMB, "wal-mb", 400, "MB of WAL in the backlog and in the restore's replay")
 	fs.DurationVar(&cfg.liveFor, "live", 60*time.Second, "how long the streamers run under pgbench load")
 	fs.IntVar(&cfg.clinicMB, "clinic-mb", 2000, "MB of clinic dataset for the clinic-base and clinic-backlog sections")
+	fs.IntVar(&cfg.clinicDays, "clinic-days", 8, "days of clinic workload in the clinic-backlog-days section (8 days of the 2 GB dataset are about 500 MB of WAL)")
 	fs.IntVar(&cfg.weekMB, "week-mb", 300, "MB of clinic dataset for the offsite-week section")
 	fs.IntVar(&cfg.driveMBps, "drive-mbps", 0, "also drain the backlogs onto a loop-device drive whose writes are held to this many MB/s (30 is a USB-2 drive; needs root and cgroup block I/O control); 0 does not")
 	fs.IntVar(&cfg.rate, "rate", 500, "pgbench transactions per second during live streaming")
@@ -83,18 +88,30 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		for name, quick := range map[string]func(){
 			"scale": func() { cfg.scale = 5 }, "runs": func() { cfg.runs = 1 },
 			"wal-mb": func() { cfg.walMB = 48 }, "live": func() { cfg.liveFor = 10 * time.Second },
-			"clinic-mb": func() { cfg.clinicMB = 40 }, "week-mb": func() { cfg.weekMB = 20 },
+			"clinic-mb": func() { cfg.clinicMB = 40 }, "clinic-days": func() { cfg.clinicDays = 2 }, "week-mb": func() { cfg.weekMB = 20 },
 		} {
 			if !set[name] {
 				quick()
 			}
 		}
 	}
-	if cfg.scale < 1 || cfg.runs < 1 || cfg.walMB < 1 || cfg.liveFor <= 0 || cfg.clinicMB < 1 || cfg.weekMB < 1 || cfg.driveMBps < 0 {
-		return cfg, fmt.Errorf("-scale, -runs, -wal-mb, -live, -clinic-mb and -week-mb must be positive, -drive-mbps not negative")
-	}
-	return cfg, nil
+	return cfg, cfg.validate()
 }
+
+// validate says which flags are out of range.
+func (cfg config) validate() error {
+	for _, n := range []int{cfg.scale, cfg.runs, cfg.walMB, cfg.clinicMB, cfg.clinicDays, cfg.weekMB} {
+		if n < 1 {
+			return errFlagRange
+		}
+	}
+	if cfg.liveFor <= 0 || cfg.driveMBps < 0 {
+		return errFlagRange
+	}
+	return nil
+}
+
+var errFlagRange = errors.New("-scale, -runs, -wal-mb, -live, -clinic-mb, -clinic-days and -week-mb must be positive, -drive-mbps not negative")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
@@ -114,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	measures := map[string]func(context.Context) *section{
 		"base": b.baseBackup, "backlog": b.backlog, "live": b.live, "verify": b.verify, "restore": b.restore,
-		"offsite": b.offsite, "clinic-base": b.clinicBase, "clinic-backlog": b.clinicBacklog, "drill": b.drill, "offsite-week": b.offsiteWeek,
+		"offsite": b.offsite, "clinic-base": b.clinicBase, "clinic-backlog": b.clinicBacklog, "clinic-backlog-days": b.clinicBacklogDays, "drill": b.drill, "offsite-week": b.offsiteWeek,
 		"vault-scale": b.vaultScale,
 	}
 	var sections []*section

@@ -93,6 +93,7 @@ func (b *bench) drain(ctx context.Context, d drainSpec) *section {
 		ratioAtMost("wall time (s)", "%.2f", ours.wall(), ref.wall(), 0.5, " (2x faster)"),
 		values("throughput (MB/s of WAL)", "%.0f", walMB/ours.wall(), walMB/ref.wall()),
 		values("CPU user+sys (s)", "%.2f", ours.cpu(), ref.cpu()),
+		values("CPU user+sys per MB of WAL (ms)", "%.2f", 1000*ours.cpu()/walMB, 1000*ref.cpu()/walMB),
 		values("bytes written (MB)", "%.1f", ours.mb(), ref.mb()),
 		values("server CPU meanwhile (s)", "%.2f", ours.server(), ref.server()),
 		atMost("peak RSS (MiB)", "%.1f", ours.rss(), ref.rss(), 64, "MiB"),
@@ -101,6 +102,7 @@ func (b *bench) drain(ctx context.Context, d drainSpec) *section {
 		values("zstd alone: bytes written (MB)", "%.1f", zstdOnly.mb(), ref.mb()),
 	}
 	s.notes = append(s.notes, fmt.Sprintf("wall times of the runs: clinicctl %s; pg_receivewal %s; clinicctl with zstd alone %s", walls(ours), walls(ref), walls(zstdOnly)),
+		fmt.Sprintf("CPU user+sys of the runs: clinicctl %s; pg_receivewal %s", cpus(ours), cpus(ref)),
 		fmt.Sprintf("drive space: this WAL (%.0f MB) takes %.1f MB drained adaptively after an outage (the most it can take: a caught-up box stores zstd) "+
 			"and %.1f MB with zstd alone (%.2fx); recompressing the adaptive frames to zstd when idle would save %.1f MB for about %.2f s of CPU "+
 			"(the zstd drain's CPU less the adaptive one's)", walMB, ours.mb(), zstdOnly.mb(), ours.mb()/zstdOnly.mb(), ours.mb()-zstdOnly.mb(), zstdOnly.cpu()-ours.cpu()),

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 
 	"github.com/jackc/pglogrepl"
@@ -16,10 +15,21 @@ type SlotInfo struct {
 	Timeline   uint32 // timeline of RestartLSN
 }
 
-var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
-
-// ValidSlotName reports whether name can be a replication slot name.
-func ValidSlotName(name string) bool { return slotName.MatchString(name) }
+// ValidSlotName reports whether name can be a replication slot name: 1 to
+// 63 of a-z, 0-9 and _. (The regular expression ^[a-z0-9_]{1,63}$ said the
+// same, but compiling its 63 repetitions when the program started cost every
+// run of clinicctl 700 allocations.)
+func ValidSlotName(name string) bool {
+	if len(name) < 1 || len(name) > 63 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // ReadSlot reads a physical slot's restart position (PostgreSQL 15+).
 func (c *Conn) ReadSlot(ctx context.Context, name string) (SlotInfo, error) {
