@@ -187,9 +187,19 @@ func TestVerifyHandBuiltRepositories(t *testing.T) {
 		{name: "gap where streaming started afresh", build: func(t *testing.T, r *Repo, b *Backup) { streamWAL(t, r, 1, 9, 10, 0) },
 			note: "no WAL from 000000010000000000000007 to 000000010000000000000008 (streaming started afresh at 000000010000000000000009)", backup: "ok"},
 		{name: "partial segment with more WAL after it", build: func(t *testing.T, r *Repo, b *Backup) { storeWAL(t, r, 1, 7, [][]byte{walSegment(r, 1, 7)}, false) },
-			problems: []string{"000000010000000000000006: WAL segment is stored only partially, yet the WAL goes on at 000000010000000000000007"}, backup: "ok"},
+			problems: []string{"000000010000000000000006: WAL segment is stored only partially (32768 bytes), yet the WAL goes on at 000000010000000000000007"}, backup: "ok"},
 		{name: "partial segment, then streaming started afresh", build: func(t *testing.T, r *Repo, b *Backup) { streamWAL(t, r, 1, 7, 8, 0) },
-			note: "no WAL from 000000010000000000000006 past what its partial file holds (streaming started afresh at 000000010000000000000007)", backup: "ok"},
+			note: "no WAL from 000000010000000000000006 past the 32768 bytes its partial file holds (streaming started afresh at 000000010000000000000007)", backup: "ok"},
+		{name: "whole segment stored as records, as a vault stores it", build: func(t *testing.T, r *Repo, b *Backup) {
+			os.Remove(segFile(r, 1, 5))
+			rec, err := sealRecord(walSegment(r, 1, 5), 1, 5, 0, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(r.segPath(1, 5, partialSuffix), rec, filePerm); err != nil {
+				t.Fatal(err)
+			}
+		}, backup: "ok"},
 		{name: "WAL the backup needs is gone", build: func(t *testing.T, r *Repo, b *Backup) { os.Remove(segFile(r, 1, 3)) },
 			problems: []string{"000000010000000000000003: WAL segment is missing; backup ID needs it",
 				"000000010000000000000003: WAL segment is missing (the WAL before and after it is present)"}, backup: "failed"},

@@ -13,6 +13,10 @@ type segJob struct {
 	segNo   uint64
 	name    string
 	needEnd int // bytes of this segment a backup needs (for partial segments)
+	// next is the next stored segment after a partial one that is not its
+	// timeline's last (else empty); nextFresh says a session began there.
+	next      string
+	nextFresh bool
 }
 
 // WAL page header layout (XLogPageHeaderData and XLogLongPageHeaderData in
@@ -143,7 +147,7 @@ func (r *Repo) planTimeline(rep *Report, tl *Timeline, p *segPlan, firstNeeded m
 	}
 	for seg := first; seg <= last; seg++ {
 		if p.want(tl.TLI, seg, 0) {
-			r.checkPartialTail(rep, tl, p, seg, last, starts)
+			r.markPartialTail(tl, p, seg, last, starts)
 			continue
 		}
 		gapEnd := seg
@@ -162,28 +166,37 @@ func (r *Repo) planTimeline(rep *Report, tl *Timeline, p *segPlan, firstNeeded m
 	}
 }
 
-// checkPartialTail reports a segment stored only partially that is not the
-// timeline's last: the WAL from where its partial file ends to the next
-// stored segment is missing. The next stored segment either began a fresh
-// streaming session (a drive that was away, a slot that moved on: noted,
-// like any gap there) or follows straight on, which no healthy stream
-// leaves (a problem: a restore stops at the partial file's end).
-func (r *Repo) checkPartialTail(rep *Report, tl *Timeline, p *segPlan, seg, last uint64, starts map[uint64]bool) {
-	if s := p.have[tl.TLI][seg]; !s.Partial || seg == last {
+// markPartialTail marks the job of a segment stored only partially that
+// is not its timeline's last with the next stored segment: whatever its
+// partial file does not hold (checkSegment sees how much) is missing.
+// (A vault stores every segment as records, so a partial file can hold
+// the whole segment.)
+func (r *Repo) markPartialTail(tl *Timeline, p *segPlan, seg, last uint64, starts map[uint64]bool) {
+	s := p.have[tl.TLI][seg]
+	if !s.Partial || seg == last {
 		return
 	}
 	next := seg + 1
 	for next < last && !p.has(tl.TLI, next) {
 		next++
 	}
-	size := r.Info.SegmentSize
-	if starts[next] {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("timeline %d: no WAL from %s past what its partial file holds (streaming started afresh at %s); point-in-time restore is not possible in between",
-			tl.TLI, segName(tl.TLI, seg, size), segName(tl.TLI, next, size)))
+	j := p.jobs[s.Name]
+	j.next, j.nextFresh = segName(tl.TLI, next, r.Info.SegmentSize), starts[next]
+}
+
+// partialTail reports the WAL missing after the part of segment j that its
+// partial file holds, when WAL goes on after it: noted, like any gap there,
+// when streaming started afresh at the next stored segment (a drive that
+// was away, a slot that moved on); else a problem, which no healthy stream
+// leaves (a restore stops where the partial file ends).
+func partialTail(rep *Report, j segJob, valid int) {
+	if j.nextFresh {
+		rep.note(fmt.Sprintf("timeline %d: no WAL from %s past the %d bytes its partial file holds (streaming started afresh at %s); point-in-time restore is not possible in between",
+			j.tli, j.name, valid, j.next))
 		return
 	}
-	rep.add(segName(tl.TLI, seg, size), "WAL segment is stored only partially, yet the WAL goes on at %s: the rest of it is missing, and a restore stops where its partial file ends",
-		segName(tl.TLI, next, size))
+	rep.add(j.name, "WAL segment is stored only partially (%d bytes), yet the WAL goes on at %s: the rest of it is missing, and a restore stops where its partial file ends",
+		valid, j.next)
 }
 
 // needs reports whether the problem object is a segment backup b needs.
@@ -212,6 +225,9 @@ func (r *Repo) checkSegment(j segJob, rep *Report, ids []age.Identity, buf *segB
 	rep.count(0, int64(sd.Valid))
 	if sd.Unsigned != "" {
 		rep.note("UNSIGNED: " + sd.Unsigned)
+	}
+	if sd.Partial && j.next != "" && sd.Valid < len(sd.Data) {
+		partialTail(rep, j, sd.Valid)
 	}
 	if sd.Partial && sd.Valid < j.needEnd {
 		rep.add(j.name, "partial segment holds %d bytes; a backup needs %d", sd.Valid, j.needEnd)
