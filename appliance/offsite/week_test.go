@@ -160,15 +160,6 @@ func TestOffsiteWeekBenchmark(t *testing.T) {
 		// timed on its own, so that the lag below is that of commits while
 		// the base backup uploads.
 		d.DrainSecs = drain(t, box.Durable, c)
-		if shaped {
-			// The box's cap charges WAL sent while no upload runs to the
-			// next upload: the drain's WAL, sent at night, would hold the
-			// upload back at the day's cap until it is paid off (a
-			// maintenance night's for half an hour). A box restart clears
-			// it; the WAL written meanwhile reaches the vault first.
-			box.do(restart)
-			drain(t, box.Durable, c)
-		}
 		pr.reset()
 		box.nightAt.Store(0)
 		d.Wire, d.UploadSecs, d.PeakSpool = uploadMeasured(t, box, up, spool, func(ctx context.Context) { pr.run(ctx, t, c) })
