@@ -87,6 +87,8 @@ var smokeSteps = []step{
 	{"host: drive's repository passes clinicctl verify", stepTimeout, verifyOnHost},
 	{"host: both signed drill reports on the drive; a forged one refused", stepTimeout, drillReportOnDrive},
 	{"host: clinicctl restore; PostgreSQL starts with every visit", stepTimeout, restoreOnHost},
+	{"host: a WAL segment on the drive damaged; plugged back in, new backup verified", backupTimeout, damageWALOnHost},
+	{"a drill to a moment before that backup fails, red with the segment; unplugged", backupTimeout, damagedWALFailsDrill},
 	{"an unknown drive is not written and the status says so", stepTimeout, unknownDriveUntouched},
 	{"updated over the network: new build boots, /perm and the rotation kept", bootTimeout, updateOverNetwork},
 	{"the clinic moves to PostgreSQL 17 at the same address; the box reaches it", stepTimeout, switchTo17},
