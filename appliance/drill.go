@@ -171,7 +171,10 @@ func (a *Appliance) lastDrills(id rotation.DriveID) (last, pointInTime time.Time
 
 // drillNow runs a drill at someone's request: to the latest, or to the
 // moment at names (RFC 3339), which must lie in the drive's recoverable
-// window.
+// window. A drill to a moment may restore an older backup, so it needs
+// no verified backup since the drive came in: after a verification that
+// failed (the verifier reads all the drive's WAL), it shows what still
+// restores.
 func (a *Appliance) drillNow(who, at string) error {
 	b := a.box
 	switch {
@@ -185,8 +188,8 @@ func (a *Appliance) drillNow(who, at string) error {
 		return errors.New("the drive in the box is not in use for backups; only a drive of the rotation is drilled")
 	case b.job != nil:
 		return fmt.Errorf("the box is busy (%s); try again when it is done", b.activity)
-	case !a.swapReady(b):
-		return errors.New("the drive has no verified backup since it came in; take a backup first")
+	case at == "" && !a.swapReady(b):
+		return errors.New("the drive has no verified backup since it came in; take a backup first, or ask for a drill to a moment before it")
 	}
 	target, err := a.chosenMoment(b, at)
 	if err != nil {

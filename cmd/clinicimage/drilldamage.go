@@ -23,8 +23,9 @@ import (
 // damageWALOnHost flips a byte in the middle of the WAL segment that holds
 // the visits (visitsReachDrive completed it, after the first backup) on
 // the unplugged drive, plugs the drive back in and waits until the box
-// has taken a new base backup of it and verified it: that backup needs
-// none of the damaged WAL.
+// has taken a new base backup of it and checked it. The box's
+// verification reads every stored segment, so it must fail, naming the
+// damaged one.
 func damageWALOnHost(ctx context.Context, s *smoke) error {
 	seg := s.drive.visitsSegment
 	file := fmt.Sprintf("/%s/wal/%s/%s.zst.age", repoDirOnDrive, seg[:8], seg)
@@ -40,17 +41,24 @@ func damageWALOnHost(ctx context.Context, s *smoke) error {
 		return err
 	}
 	return s.pollStatus(ctx, func(st *status.Status) error {
+		if st.InBox == nil {
+			return fmt.Errorf("%s is not in the box yet (%s)", sonGen, st.Headline)
+		}
 		if _, err := enrolledInBox(st, sonGen); err != nil {
 			return err
 		}
-		b, err := verifiedBackup(st, s.drive.id)
-		if err != nil {
-			return err
-		}
-		if backupsOf(st, s.drive.id) <= before {
+		_, err := verifiedBackup(st, s.drive.id)
+		switch {
+		case backupsOf(st, s.drive.id) <= before:
 			return fmt.Errorf("no new backup of %s yet (%s)", s.drive.id, st.Headline)
+		case err == nil:
+			return failNowf("the new backup of %s verified, though %s on the drive is damaged", s.drive.id, seg)
+		case !isFailNow(err):
+			return err
+		case !strings.Contains(err.Error(), seg):
+			return failNowf("the new backup's verification failed without naming %s: %v", seg, err)
 		}
-		fmt.Fprintf(s.out, "smoke: %s damaged on the unplugged drive; plugged back in, new backup %s verified\n", file, b.ID)
+		fmt.Fprintf(s.out, "smoke: %s damaged on the unplugged drive; plugged back in: %v\n", file, err)
 		return nil
 	})
 }
@@ -69,8 +77,9 @@ func backupsOf(st *status.Status, drive string) int {
 // just after the damaged segment was completed (older than the drive's
 // new backup, so the drill restores the first backup and replays the
 // damaged WAL), waits for the drill to fail, red, with the segment named
-// in its problems and in the drill's own condition, then acknowledges,
-// ejects and unplugs the drive for the steps after.
+// in its problems and in the drill's own condition (not only in the
+// failed verification's), then acknowledges, ejects and unplugs the
+// drive for the steps after.
 func damagedWALFailsDrill(ctx context.Context, s *smoke) error {
 	seg := s.drive.visitsSegment
 	at := s.drive.visitsAt.UTC().Format(time.RFC3339Nano)
