@@ -465,3 +465,37 @@ func TestDrillToChosenMoment(t *testing.T) {
 		t.Errorf("the box's events name no drill to time %s: %+v", at, st.Events)
 	}
 }
+
+// A drive whose stored WAL was damaged fails the verification of its next
+// backup (the verifier reads every stored segment). A drill to the latest
+// is then refused, but one to a moment before that backup runs, restores
+// the older backup, and fails with the damaged segment named.
+func TestDrillToMomentAfterFailedVerification(t *testing.T) {
+	r, _ := drillRig(t, time.Now().Truncate(time.Second), `{"after_enrollment": false}`, "")
+	r.enroll("blue")
+	for range 3 {
+		r.workload(5)
+		r.db.MustExec(t, "SELECT pg_switch_wal()")
+	}
+	at := time.Now().UTC().Format(time.RFC3339Nano)
+	r.workload(5)
+	r.caughtUp()
+	seg := damageMiddleSegment(t, filepath.Join(r.sim.Dir, "blue", repoDir, "wal"))
+	ctx := context.Background()
+	r.clock.Set(time.Now()) // the new backup ends after the chosen moment
+	if err := r.a.Do(ctx, ActBackup, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("the new backup's verification failed", func(st status.Status) bool { return hasCondition(st, condBackupFailed) })
+	if err := r.a.Do(ctx, ActDrill, "", "test"); err == nil || !strings.Contains(err.Error(), "no verified backup") {
+		t.Errorf("a drill to the latest after a failed verification: %v; want it refused", err)
+	}
+	if err := r.a.Do(ctx, ActDrill, at, "test"); err != nil {
+		t.Fatal(err)
+	}
+	st := r.wait("the failed drill", func(st status.Status) bool { return hasCondition(st, condDrillFailed) })
+	d, _ := lastDrill(st)
+	if d.OK || d.NotRun || d.Target != "time "+at || !strings.Contains(strings.Join(d.Problems, "; "), seg) {
+		t.Errorf("drill: %+v; want a failed drill to time %s naming %s", d, at, seg)
+	}
+}
