@@ -21,7 +21,7 @@ const (
 	ActAcknowledge = "acknowledge" // silence the current condition
 	ActConsent     = "consent"     // open the remote-support window; Arg is hours
 	ActEnroll      = "enroll"      // enroll the unknown drive in the box; Arg is an optional generation
-	ActDrill       = "drill"       // run a restore drill of the drive in the box now
+	ActDrill       = "drill"       // run a restore drill of the drive in the box now; Arg is an optional RFC 3339 moment to restore to
 )
 
 // Do performs an action on the loop goroutine and returns its outcome.
@@ -74,7 +74,7 @@ func (a *Appliance) act(ctx context.Context, name, arg, who string) error {
 	case ActEnroll:
 		return a.enroll(arg, who)
 	case ActDrill:
-		return a.drillNow(who)
+		return a.drillNow(who, arg)
 	}
 	return fmt.Errorf("unknown action %q", name)
 }

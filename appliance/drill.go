@@ -96,7 +96,7 @@ func (a *Appliance) maybeDrill(ctx context.Context) {
 	// Once a month, a random moment instead of the latest (not in a
 	// drive's first month: its window is short).
 	pit := why != whyEnrolled && now.Sub(laterOf(lastPIT, d.EnrolledAt)) >= pointInTimeEvery
-	a.startDrill(ctx, b, why, pit)
+	a.startDrill(ctx, b, why, drillAim{random: pit})
 }
 
 func laterOf(x, y time.Time) time.Time {
@@ -169,8 +169,13 @@ func (a *Appliance) lastDrills(id rotation.DriveID) (last, pointInTime time.Time
 	return last, pointInTime, ok
 }
 
-// drillNow runs a drill at someone's request.
-func (a *Appliance) drillNow(who string) error {
+// drillNow runs a drill at someone's request: to the latest, or to the
+// moment at names (RFC 3339), which must lie in the drive's recoverable
+// window. A drill to a moment may restore an older backup, so it needs
+// no verified backup since the drive came in: after a verification that
+// failed (the verifier reads all the drive's WAL), it shows what still
+// restores.
+func (a *Appliance) drillNow(who, at string) error {
 	b := a.box
 	switch {
 	case a.cfg.Drills == nil:
@@ -183,21 +188,81 @@ func (a *Appliance) drillNow(who string) error {
 		return errors.New("the drive in the box is not in use for backups; only a drive of the rotation is drilled")
 	case b.job != nil:
 		return fmt.Errorf("the box is busy (%s); try again when it is done", b.activity)
-	case !a.swapReady(b):
-		return errors.New("the drive has no verified backup since it came in; take a backup first")
+	case at == "" && !a.swapReady(b):
+		return errors.New("the drive has no verified backup since it came in; take a backup first, or ask for a drill to a moment before it")
 	}
-	a.startDrill(a.runCtx, b, "requested by "+who, false)
+	target, err := a.chosenMoment(b, at)
+	if err != nil {
+		return err
+	}
+	why := "requested by " + who
+	if !target.Latest() {
+		why += ", to " + target.String()
+	}
+	a.startDrill(a.runCtx, b, why, drillAim{target: target})
 	return nil
 }
 
-// startDrill restores the drive's latest backup (or, with pointInTime, a
-// random moment of its window) into scratch space in the background.
-func (a *Appliance) startDrill(ctx context.Context, b *inBox, why string, pointInTime bool) {
+// drillAim is what a drill restores to: target (the zero Target: the
+// latest), or with random a random moment of the drive's window.
+type drillAim struct {
+	random bool
+	target restore.Target
+}
+
+// chosenMoment reads the moment someone asked a drill to restore to: ""
+// is the latest; anything else must be an RFC 3339 time inside the
+// drive's recoverable window.
+func (a *Appliance) chosenMoment(b *inBox, at string) (restore.Target, error) {
+	if at == "" {
+		return restore.Target{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return restore.Target{}, fmt.Errorf("give the moment to restore to as an RFC 3339 time, like %s, or nothing for the latest", a.cfg.Now().UTC().Format(time.RFC3339))
+	}
+	repo, err := a.openRepo(b)
+	if err != nil {
+		return restore.Target{}, err
+	}
+	sum, err := repo.Summarize()
+	if err != nil {
+		return restore.Target{}, fmt.Errorf("the drive's backups cannot be listed: %v", err)
+	}
+	target := restore.Target{Time: t}
+	if _, _, err := restore.Choose(sum, target); err != nil {
+		return restore.Target{}, fmt.Errorf("%s is outside the drive's recoverable window (%s); choose a moment inside it", t.UTC().Format(time.RFC3339), windowSpan(sum.Windows))
+	}
+	return target, nil
+}
+
+// windowSpan says from when to when the drive can be restored, in words.
+func windowSpan(ws []archive.Window) string {
+	if len(ws) == 0 {
+		return "it holds no backup with the WAL it needs"
+	}
+	from, to := ws[0].FromTime, ws[0].ToTime
+	for _, w := range ws[1:] {
+		from, to = earlierOf(from, w.FromTime), laterOf(to, w.ToTime)
+	}
+	return fmt.Sprintf("from %s to %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+}
+
+func earlierOf(x, y time.Time) time.Time {
+	if x.Before(y) {
+		return x
+	}
+	return y
+}
+
+// startDrill restores the drive's backup to what aim says into scratch
+// space in the background.
+func (a *Appliance) startDrill(ctx context.Context, b *inBox, why string, aim drillAim) {
 	run := &drillRun{drive: b.dec.Drive, gen: b.dec.Generation, started: a.cfg.Now()}
 	counts := a.book.RowCounts[b.dec.Drive]
 	a.event("drill", fmt.Sprintf("Restore drill of %s started (%s).", run.gen, why))
 	run.w = a.spawn(ctx, func(ctx context.Context) {
-		rep, target, err := a.drillDrive(ctx, b, counts, pointInTime)
+		rep, target, err := a.drillDrive(ctx, b, counts, aim)
 		if ctx.Err() != nil {
 			return // stopped (an eject, the drive pulled, shutdown): nothing to record
 		}
@@ -207,8 +272,8 @@ func (a *Appliance) startDrill(ctx context.Context, b *inBox, why string, pointI
 }
 
 // drillDrive runs the drill. An error means it could not run at all.
-func (a *Appliance) drillDrive(ctx context.Context, b *inBox, counts rowCounts, pointInTime bool) (*restore.Report, restore.Target, error) {
-	var target restore.Target
+func (a *Appliance) drillDrive(ctx context.Context, b *inBox, counts rowCounts, aim drillAim) (*restore.Report, restore.Target, error) {
+	target := aim.target
 	repo, err := a.openRepo(b)
 	if err != nil {
 		return nil, target, err
@@ -217,7 +282,7 @@ func (a *Appliance) drillDrive(ctx context.Context, b *inBox, counts rowCounts, 
 		major := repo.Info.ServerVersion / 10000
 		return nil, target, fmt.Errorf("the database server runs PostgreSQL %d, and this box carries no PostgreSQL %d to restore it with: %w", major, major, err)
 	}
-	if pointInTime {
+	if aim.random {
 		target = randomMoment(repo)
 	}
 	ds, _ := a.set.DrillSettings()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -409,4 +410,92 @@ func processesMentioning(t *testing.T, s, prog string) []string {
 		}
 	}
 	return out
+}
+
+// A drill asked for at a chosen moment restores to that moment: the
+// visits after it are not replayed. A moment outside the drive's window
+// is refused with the window named, a malformed one with the form to use,
+// and neither starts a drill.
+func TestDrillToChosenMoment(t *testing.T) {
+	start := time.Now().Truncate(time.Second)
+	r, _ := drillRig(t, start, `{"after_enrollment": false}`, "")
+	r.enroll("blue")
+	r.workload(5)
+	mid := time.Now()
+	r.workload(5)
+	r.caughtUp()
+	ctx := context.Background()
+	for _, c := range []struct{ at, want string }{
+		{"2020-01-01T00:00:00Z", "outside the drive's recoverable window (from " + start.UTC().Format(time.RFC3339)},
+		{"yesterday at noon", "RFC 3339"},
+		{mid.Add(time.Hour).Format(time.RFC3339), "outside"},
+	} {
+		err := r.a.Do(ctx, ActDrill, c.at, "test")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("drill to %q: %v; want a refusal saying %q", c.at, err, c.want)
+		}
+	}
+	if st := r.a.Status(); len(st.Drills) != 0 || hasCondition(st, condDrilling) {
+		t.Fatalf("a refused drill ran: %+v", st.Drills)
+	}
+	at := mid.UTC().Format(time.RFC3339Nano)
+	if err := r.a.Do(ctx, ActDrill, at, "test"); err != nil {
+		t.Fatal(err)
+	}
+	st := r.wait("the drill to "+at, func(st status.Status) bool {
+		_, ok := lastDrill(st)
+		return ok && !hasCondition(st, condDrilling)
+	})
+	d, _ := lastDrill(st)
+	if !d.OK || d.Target != "time "+at {
+		t.Fatalf("drill: %+v; want a passed drill to time %s", d, at)
+	}
+	b, err := os.ReadFile(filepath.Join(r.sim.Dir, "blue", repoDir, "drills", d.Report+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep restore.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.LastReplayed.Before(start) || rep.LastReplayed.After(mid) {
+		t.Errorf("the drill replayed commits up to %s; want the last visit before %s (and after %s)", rep.LastReplayed, mid, start)
+	}
+	if !slices.ContainsFunc(st.Events, func(e status.Event) bool { return e.Kind == "drill" && strings.Contains(e.Message, "to time "+at) }) {
+		t.Errorf("the box's events name no drill to time %s: %+v", at, st.Events)
+	}
+}
+
+// A drive whose stored WAL was damaged fails the verification of its next
+// backup (the verifier reads every stored segment). A drill to the latest
+// is then refused, but one to a moment before that backup runs, restores
+// the older backup, and fails with the damaged segment named.
+func TestDrillToMomentAfterFailedVerification(t *testing.T) {
+	r, _ := drillRig(t, time.Now().Truncate(time.Second), `{"after_enrollment": false}`, "")
+	r.enroll("blue")
+	for range 3 {
+		r.workload(5)
+		r.db.MustExec(t, "SELECT pg_switch_wal()")
+	}
+	at := time.Now().UTC().Format(time.RFC3339Nano)
+	r.workload(5)
+	r.caughtUp()
+	seg := damageMiddleSegment(t, filepath.Join(r.sim.Dir, "blue", repoDir, "wal"))
+	ctx := context.Background()
+	r.clock.Set(time.Now()) // the new backup ends after the chosen moment
+	if err := r.a.Do(ctx, ActBackup, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("the new backup's verification failed", func(st status.Status) bool { return hasCondition(st, condBackupFailed) })
+	if err := r.a.Do(ctx, ActDrill, "", "test"); err == nil || !strings.Contains(err.Error(), "no verified backup") {
+		t.Errorf("a drill to the latest after a failed verification: %v; want it refused", err)
+	}
+	if err := r.a.Do(ctx, ActDrill, at, "test"); err != nil {
+		t.Fatal(err)
+	}
+	st := r.wait("the failed drill", func(st status.Status) bool { return hasCondition(st, condDrillFailed) })
+	d, _ := lastDrill(st)
+	if d.OK || d.NotRun || d.Target != "time "+at || !strings.Contains(strings.Join(d.Problems, "; "), seg) {
+		t.Errorf("drill: %+v; want a failed drill to time %s naming %s", d, at, seg)
+	}
 }

@@ -143,6 +143,11 @@ func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
 	}
 	ok, why := mayAct(q.role, name, s.cfg.Box.Status(), s.cfg.Sim != nil, s.now())
 	q.why, q.granted = why, ok
+	if arg != "" {
+		// The audit record keeps what was asked for (a drill's moment,
+		// a window's hours), quoted: the argument is the caller's text.
+		q.why += "; with " + strconv.Quote(arg)
+	}
 	if !ok {
 		s.fail(w, r, http.StatusForbidden, why)
 		return

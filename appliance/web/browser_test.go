@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 
+	"github.com/clinicbox/clinicbox/appliance/audit"
 	"github.com/clinicbox/clinicbox/appliance/web"
 	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
@@ -213,4 +215,43 @@ func screenshot(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s (%d bytes)", path, len(png))
+}
+
+// The drill button sends the moment typed beside it, which survives the
+// page redrawing its sections on a change of status, and the audit log
+// records the drill with its moment.
+func TestBrowserDrillToMoment(t *testing.T) {
+	e := newEnv(t)
+	e.staff()
+	ctx := browser(t, e)
+	const at = "2026-11-30T14:00:00Z"
+	do(t, ctx, "log in and type a moment",
+		chromedp.Navigate(e.lan.URL+"/"),
+		chromedp.WaitVisible(css(`input[name="password"]`)),
+		chromedp.SendKeys(css(`input[name="password"]`), "correct horse battery"),
+		chromedp.Submit(css(`input[name="password"]`)),
+		chromedp.WaitVisible(css(`#drill-at`)),
+		chromedp.SendKeys(css(`#drill-at`), at),
+	)
+	if err := e.box.Unplug("Son"); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "the page redrawn; ask for the drill",
+		chromedp.WaitVisible(css(`#inbox[data-inbox=""]`)),
+		chromedp.Click(css(`button[data-act="drill"]`)),
+		chromedp.WaitVisible(css(`#notice.done`)),
+	)
+	acts := e.box.Acts()
+	if len(acts) != 1 || acts[0].Name != web.ActDrill || acts[0].Arg != at {
+		t.Errorf("got acts %+v; want one drill to %s", acts, at)
+	}
+	recs, err := e.audit.Tail(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(recs, func(r audit.Record) bool {
+		return r.Action == web.ActDrill && r.Allowed && strings.Contains(r.Why, `with "`+at+`"`)
+	}) {
+		t.Errorf("audit: no drill with %s in %+v", at, recs)
+	}
 }

@@ -68,7 +68,7 @@ type Action struct {
 // Box.Bundle); the others go to Box.Act.
 const (
 	ActBackup      = "backup"      // take a base backup onto the drive in the box
-	ActDrill       = "drill"       // run a restore drill
+	ActDrill       = "drill"       // run a restore drill; Arg is an optional RFC 3339 moment to restore to
 	ActAcknowledge = "acknowledge" // silence the current condition's sound
 	ActEject       = "eject"       // make the drive in the box safe to remove
 	ActConsent     = "consent"     // open the remote-support window for Arg hours

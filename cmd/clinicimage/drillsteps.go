@@ -88,31 +88,41 @@ func drillFailsOnBox(ctx context.Context, s *smoke) error {
 	if err := s.poll(ctx, 2*time.Second, func() error { return s.box.Act(ctx, "drill", "") }); err != nil {
 		return err
 	}
-	return s.pollStatus(ctx, func(st *status.Status) error { return failedDrillShown(st, s) })
+	return s.pollStatus(ctx, func(st *status.Status) error {
+		d, err := failedDrillShown(st, s.drive.id, failDrillTable, func(d status.Drill) bool {
+			return d.Report != s.drive.drillReport && d.Report != ""
+		})
+		if err != nil {
+			return err
+		}
+		s.drive.failedReport = d.Report
+		fmt.Fprintf(s.out, "smoke: the box's drill failed as it should, red: %q\n", st.Headline)
+		return nil
+	})
 }
 
-// failedDrillShown checks that the drive's latest drill is a new one that
-// failed on the practice's check, shown red with the check named.
-func failedDrillShown(st *status.Status, s *smoke) error {
+// failedDrillShown checks that drive's latest drill is the one isNew
+// accepts, that it failed with cause named in its problems, and that the
+// status is red with the drill's own condition naming cause (not only
+// some other red condition). It returns that drill.
+func failedDrillShown(st *status.Status, drive, cause string, isNew func(status.Drill) bool) (status.Drill, error) {
 	latest := status.LatestDrills(st.Drills)
-	i := slices.IndexFunc(latest, func(d status.Drill) bool { return d.Drive == s.drive.id })
-	if i < 0 || latest[i].Report == s.drive.drillReport || latest[i].Report == "" {
-		return fmt.Errorf("no second drill of %s yet (%q)", s.drive.id, st.Headline)
+	i := slices.IndexFunc(latest, func(d status.Drill) bool { return d.Drive == drive })
+	if i < 0 || !isNew(latest[i]) {
+		return status.Drill{}, fmt.Errorf("no new drill of %s yet (%q)", drive, st.Headline)
 	}
 	d := latest[i]
 	why := strings.Join(d.Problems, "; ")
-	if d.OK || d.NotRun || !strings.Contains(why, failDrillTable) {
-		return failNowf("the drill after %s was created: ok %v, not run %v, problems %q; want failed on the practice's check", failDrillTable, d.OK, d.NotRun, why)
+	if d.OK || d.NotRun || !strings.Contains(why, cause) {
+		return d, failNowf("the drill of %s to %s: ok %v, not run %v, problems %q; want failed with %s named", drive, d.Target, d.OK, d.NotRun, why, cause)
 	}
 	red := slices.ContainsFunc(st.Conditions, func(c status.Condition) bool {
-		return c.Name == "drill failed" && c.Drive == s.drive.id && c.Severity == status.Failure && strings.Contains(c.Message, failDrillTable)
+		return c.Name == "drill failed" && c.Drive == drive && c.Severity == status.Failure && strings.Contains(c.Message, cause)
 	})
 	if !red || st.Severity != status.Failure {
-		return fmt.Errorf("the failed drill is not shown red yet: severity %v, conditions %+v", st.Severity, st.Conditions)
+		return d, fmt.Errorf("the failed drill is not shown red yet: severity %v, conditions %+v", st.Severity, st.Conditions)
 	}
-	s.drive.failedReport = d.Report
-	fmt.Fprintf(s.out, "smoke: the box's drill failed as it should, red: %q\n", st.Headline)
-	return nil
+	return d, nil
 }
 
 // drillReportOnDrive checks that the unplugged drive holds both drills'

@@ -32,6 +32,12 @@ type driveRun struct {
 	// visits is how many encounters the clinic had recorded once the WAL
 	// holding the last one reached the drive.
 	visits int64
+	// visitsSegment is the WAL segment (its file name) that holds the
+	// last of those visits, completed on the server after them, and
+	// visitsAt a moment after it was completed, before anything later
+	// was committed.
+	visitsSegment string
+	visitsAt      time.Time
 	// repo is the host's copy of the drive's repository.
 	repo string
 	// drillReport names the box's drill report on the drive (.json, .html).
@@ -138,8 +144,9 @@ func enrollAs(ctx context.Context, s *smoke, gen string) error {
 	})
 }
 
-// visitsReachDrive records visits at the clinic after the base backup and
-// waits until the WAL holding them is on the drive.
+// visitsReachDrive records visits at the clinic after the base backup,
+// completes their WAL segment (so that the drive holds it whole, for
+// damagedWALFailsDrill) and waits until that WAL is on the drive.
 func visitsReachDrive(ctx context.Context, s *smoke) error {
 	conn, err := s.db.Connect(ctx, "postgres")
 	if err != nil {
@@ -155,6 +162,11 @@ func visitsReachDrive(ctx context.Context, s *smoke) error {
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM encounters").Scan(&s.drive.visits); err != nil {
 		return err
 	}
+	// pg_walfile_name of the end of a switched segment names that segment.
+	if err := conn.QueryRow(ctx, "SELECT pg_walfile_name(pg_switch_wal())").Scan(&s.drive.visitsSegment); err != nil {
+		return err
+	}
+	s.drive.visitsAt = time.Now()
 	lsn, err := s.db.CurrentLSN(ctx, false)
 	if err != nil {
 		return err
@@ -163,7 +175,7 @@ func visitsReachDrive(ctx context.Context, s *smoke) error {
 		if err := flushedPast(st, lsn); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.out, "smoke: %d visits; WAL on the drive reaches %s\n", s.drive.visits, st.WAL.Local.FlushedLSN)
+		fmt.Fprintf(s.out, "smoke: %d visits, their segment %s completed; WAL on the drive reaches %s\n", s.drive.visits, s.drive.visitsSegment, st.WAL.Local.FlushedLSN)
 		return nil
 	})
 }

@@ -20,7 +20,14 @@
         var doc = new DOMParser().parseFromString(html, "text/html");
         doc.querySelectorAll("[data-live]").forEach(function (el) {
           var cur = document.getElementById(el.id);
-          if (cur) cur.replaceWith(document.importNode(el, true));
+          if (!cur) return;
+          var fresh = document.importNode(el, true);
+          // Keep what the person typed or chose in the section's fields.
+          cur.querySelectorAll("input[id], select[id]").forEach(function (f) {
+            var g = fresh.querySelector("#" + f.id);
+            if (g) g.value = f.value;
+          });
+          cur.replaceWith(fresh);
         });
       });
   }
