@@ -1,14 +1,12 @@
 package offsite_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -300,17 +298,8 @@ func vaultBackup(t *testing.T, vaultDir, id string) *archive.Backup {
 // shipper, but also the vault, two tailnet nodes and the test itself, so
 // an upper bound on the box's.
 func peakRSSMiB() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
+	if kb := testenv.StatusKB("VmHWM"); kb > 0 {
+		return float64(kb) / 1024
 	}
 	return -1
 }

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
 // With CLINICBOX_WEEKBOX_MEM=DIR the box process of the week benchmark
@@ -67,7 +69,7 @@ func watchMemory() {
 	go func() {
 		var last int64
 		for range time.Tick(50 * time.Millisecond) {
-			rss := statusKB("VmRSS")
+			rss := testenv.StatusKB("VmRSS")
 			if rss < last+2<<10 {
 				continue
 			}
@@ -85,7 +87,7 @@ func recordMemory(dir string, rss int64) {
 	}
 	metrics.Read(samples)
 	var line strings.Builder
-	fmt.Fprintf(&line, "%s rss=%.1fMiB hwm=%.1fMiB", time.Now().UTC().Format("15:04:05.000"), float64(rss)/1024, float64(statusKB("VmHWM"))/1024)
+	fmt.Fprintf(&line, "%s rss=%.1fMiB hwm=%.1fMiB", time.Now().UTC().Format("15:04:05.000"), float64(rss)/1024, float64(testenv.StatusKB("VmHWM"))/1024)
 	for _, s := range samples {
 		if s.Value.Kind() != metrics.KindUint64 {
 			continue
@@ -115,19 +117,4 @@ func appendFile(path, s string) {
 	}
 	f.WriteString(s)
 	f.Close()
-}
-
-// statusKB reads a "kB" field of /proc/self/status.
-func statusKB(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if k, v, ok := strings.Cut(line, ":"); ok && k == field {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
 }

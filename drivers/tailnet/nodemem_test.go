@@ -9,8 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/clinicbox/clinicbox/drivers/tailnet"
 	"github.com/clinicbox/clinicbox/drivers/tailnet/tailnettest"
+	"github.com/clinicbox/clinicbox/drivers/testenv"
 )
 
 // The memory a tailnet node costs is measured in a process of its own:
@@ -51,22 +50,7 @@ func (m nodeMemory) String() string {
 }
 
 func readNodeMemory() nodeMemory {
-	var m nodeMemory
-	b, _ := os.ReadFile("/proc/self/status")
-	for line := range strings.Lines(string(b)) {
-		k, v, _ := strings.Cut(line, ":")
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmHWM":
-			m.HWM = n
-		case "VmRSS":
-			m.RSS = n
-		case "RssAnon":
-			m.Anon = n
-		case "RssFile":
-			m.File = n
-		}
-	}
+	m := nodeMemory{HWM: testenv.StatusKB("VmHWM"), RSS: testenv.StatusKB("VmRSS"), Anon: testenv.StatusKB("RssAnon"), File: testenv.StatusKB("RssFile")}
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
 	metrics.Read(s)
 	m.HeapObjects, m.Live, m.Goal = mib(s[0]), mib(s[1]), mib(s[2])
