@@ -76,9 +76,15 @@ type walWorker struct {
 	failed atomic.Bool // err is set
 	behind atomic.Bool // the stream is catching up on a backlog (SetBehind)
 
-	qmu    sync.Mutex
-	idle   *sync.Cond // signalled when queued drops to zero
-	queued int        // frames sent to the worker and not yet done
+	qmu        sync.Mutex
+	idle       *sync.Cond // signalled when queued or committing drops to zero, and at each hand-over to the committer
+	queued     int        // frames sent to the worker and not yet done
+	committing int        // segments handed to the committer and not yet done
+	commitErr  error      // the first failed commit since the last reset
+
+	// commits are complete segments, written and sealed, waiting for their
+	// fsync and rename (committer).
+	commits chan commitJob
 
 	// mu is held while a job runs; it guards the fields below.
 	mu      sync.Mutex
@@ -108,10 +114,11 @@ var compressors = min(4, runtime.GOMAXPROCS(0))
 
 func newWALWorker(r *Repo) *walWorker {
 	w := &walWorker{r: r, jobs: make(chan *walJob, 2*chunkBufs), compress: make(chan *walJob, chunkBufs),
-		free: make(chan *[]byte, chunkBufs), frames: &framePool{}, enc: newFrameEncoder()}
+		free: make(chan *[]byte, chunkBufs), frames: &framePool{}, enc: newFrameEncoder(), commits: make(chan commitJob, 1)}
 	w.idle = sync.NewCond(&w.qmu)
-	w.done.Add(1 + compressors)
+	w.done.Add(2 + compressors)
 	go w.run()
+	go w.committer()
 	for range compressors {
 		go w.compressor()
 	}
@@ -259,6 +266,7 @@ func (w *walWorker) failure() error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.takeCommitErr()
 	return w.err
 }
 
@@ -272,10 +280,11 @@ func (w *walWorker) queue(j walJob) {
 	w.jobs <- &j
 }
 
-// call runs j on the calling goroutine once every queued job is done.
+// call runs j on the calling goroutine once every queued job is done and
+// every complete segment is committed.
 func (w *walWorker) call(j walJob) error {
 	w.qmu.Lock()
-	for w.queued > 0 {
+	for w.queued > 0 || w.committing > 0 {
 		w.idle.Wait()
 	}
 	w.qmu.Unlock()
@@ -289,6 +298,7 @@ func (w *walWorker) stop() {
 	w.call(walJob{kind: resetJob})
 	close(w.compress)
 	close(w.jobs)
+	close(w.commits)
 	w.done.Wait()
 }
 
@@ -311,6 +321,7 @@ func (w *walWorker) run() {
 // do runs one job; mu is held.
 func (w *walWorker) do(j walJob) error {
 	var err error
+	w.takeCommitErr()
 	switch j.kind {
 	case frameJob:
 		if w.err == nil {
@@ -328,6 +339,9 @@ func (w *walWorker) do(j walJob) error {
 		}
 	case resetJob:
 		w.drop()
+		w.qmu.Lock()
+		w.commitErr = nil // call waited for the committer to be idle
+		w.qmu.Unlock()
 		w.err = nil
 		w.failed.Store(false)
 	}
