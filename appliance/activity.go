@@ -33,6 +33,14 @@ func (a *Appliance) activityCondition(b *inBox) (status.Condition, bool) {
 		}
 		c.Severity = status.Attention
 		c.Message = fmt.Sprintf("%s is safe to remove. Take it out, take it offsite, and put in %s.", nameOf(b), next)
+		if a.policy == nil {
+			break
+		}
+		// Out before its swap is due, the drive is asked back as soon as
+		// it is out: say so now rather than send it offsite first.
+		if due, early := a.policy.EarlyOut(a.rot, a.cfg.Now()); early {
+			c.Message = fmt.Sprintf("%s is safe to remove. Its swap is not due until %s: put it back in when you are done.", nameOf(b), due)
+		}
 	case status.Streaming, status.Idle, status.NotWritten:
 		return c, false // the drive's own conditions say the rest
 	default:

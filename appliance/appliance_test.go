@@ -681,3 +681,37 @@ func TestDroppedSlotStartsNewBackup(t *testing.T) {
 	r.stop()
 	restoreLatest(t, filepath.Join(r.sim.Dir, "blue", repoDir), r.a.key.Identity, countVisits(t, r.db))
 }
+
+// A drive ejected before its swap is due is asked back once it is out, so
+// the panel must not tell staff to take it offsite while it is safe to
+// remove: both say to put it back.
+func TestEarlyEjectAsksForTheDriveBack(t *testing.T) {
+	r := newRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC))
+	gen := r.enroll("blue")
+	if err := r.a.Do(context.Background(), ActEject, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	st := r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
+	said := conditionSaying(st, "is safe to remove")
+	if !strings.Contains(said, "swap is not due until") || !strings.Contains(said, "put it back in") || strings.Contains(said, "offsite") {
+		t.Errorf("while %s is safe to remove before its swap is due, the panel says %q; want it to say the swap is not due and to put it back in", gen, said)
+	}
+	if err := r.sim.Unplug("blue"); err != nil {
+		t.Fatal(err)
+	}
+	st = r.wait("drive out", func(st status.Status) bool { return st.InBox == nil })
+	if said := conditionSaying(st, "There is no drive in the box"); !strings.Contains(said, "Put "+gen+" back in") {
+		t.Errorf("with %s out early, the panel says %q; want it asked back", gen, said)
+	}
+}
+
+// conditionSaying returns the message of st's first condition containing
+// part, or "".
+func conditionSaying(st status.Status, part string) string {
+	for _, c := range st.Conditions {
+		if strings.Contains(c.Message, part) {
+			return c.Message
+		}
+	}
+	return ""
+}

@@ -29,22 +29,35 @@ func (p *Policy) remove(s *State, ev Event, now time.Time) Decision {
 	if written && d.Status == InBox {
 		d.AwaySince = now
 	}
+	due, early := p.EarlyOut(*s, now)
 	if d.Status == InBox {
 		d.Status = Offsite
 	}
-	due := p.Calendar.SwapDueAt(d.InsertedAt)
 	d.LastSeen, s.LastOut, s.InBox, s.EmptySince = now, d.ID, "", now
 	switch {
 	case !d.Status.active():
 		dec = dec.with(fmt.Sprintf("%s is %s: give it to IT.%s", d.Generation, d.Status, p.nextHint(s)))
-	case now.Before(due) && s.Placed == Accepted:
-		dec = dec.with(fmt.Sprintf("%s came out before its swap was due (%s): if that was a mistake, put it back in.", d.Generation, p.clock(due)))
+	case early:
+		dec = dec.with(fmt.Sprintf("%s came out before its swap was due (%s): if that was a mistake, put it back in.", d.Generation, due))
 	case written:
 		dec = dec.with(fmt.Sprintf("Take %s offsite.%s", d.Generation, p.nextHint(s)))
 	default:
 		dec = dec.with("It was not being written, so the rotation is unchanged." + p.nextHint(s))
 	}
 	return dec
+}
+
+// EarlyOut reports whether taking the drive in the box out at now would be
+// before its swap is due, and when the swap is due (for staff): the box
+// then asks for it back, so whatever tells staff to take it out must say
+// so too.
+func (p *Policy) EarlyOut(s State, now time.Time) (due string, early bool) {
+	d := s.drive(s.InBox)
+	if d == nil || !d.Status.active() || s.Placed != Accepted {
+		return "", false
+	}
+	at := p.Calendar.SwapDueAt(d.InsertedAt)
+	return p.clock(at), now.Before(at)
 }
 
 // nextHint says which drive goes in next, or nothing when none is away.
