@@ -51,7 +51,12 @@ func (p *Policy) writable(s *State) bool {
 // boxConditions reports what is wrong with the box's slot.
 func (p *Policy) boxConditions(s *State, now time.Time) []Condition {
 	if st := s.Stranger; st != nil {
-		return []Condition{{Kind: s.StrangerKind, Since: s.EmptySince, Reason: "The drive in the box is not part of the rotation and is not being written: take it out." + p.nextHint(s)}}
+		what := "take it out."
+		if s.StrangerKind == UnknownDrive {
+			// A new drive plugged in to be enrolled is one of these too.
+			what = "to add it, choose Enroll on the box's page; otherwise take it out."
+		}
+		return []Condition{{Kind: s.StrangerKind, Since: s.EmptySince, Reason: "The drive in the box is not part of the rotation and is not being written: " + what + p.nextHint(s)}}
 	}
 	d := s.drive(s.InBox)
 	if d == nil {
