@@ -33,9 +33,6 @@ func (a *Appliance) activityCondition(b *inBox) (status.Condition, bool) {
 		}
 		c.Severity = status.Attention
 		c.Message = fmt.Sprintf("%s is safe to remove. Take it out, take it offsite, and put in %s.", nameOf(b), next)
-		if a.policy == nil {
-			break
-		}
 		// Out before its swap is due, the drive is asked back as soon as
 		// it is out: say so now rather than send it offsite first.
 		if due, early := a.policy.EarlyOut(a.rot, a.cfg.Now()); early {

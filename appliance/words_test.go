@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/clinicbox/clinicbox/appliance/status"
 	"github.com/clinicbox/clinicbox/rotation"
@@ -20,7 +21,7 @@ func TestEveryActivityHasItsCondition(t *testing.T) {
 		status.Ejecting:     status.Busy,
 		status.SafeToRemove: status.Attention,
 	}
-	a := &Appliance{}
+	a := &Appliance{policy: &rotation.Policy{}, cfg: Config{Now: time.Now}}
 	for _, act := range status.Activities {
 		b := &inBox{activity: act, dec: rotation.Decision{Drive: "drive-1", Generation: "Son"}}
 		c, ok := a.activityCondition(b)

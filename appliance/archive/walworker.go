@@ -163,9 +163,9 @@ func (w *walWorker) compressor() {
 // count were dropped: every drain kept allocating fresh memory, whose pages
 // the kernel faults in one at a time on first touch, and under the memory
 // limit the runtime handed freed pages back to the kernel soon after, to be
-// faulted in again. Only
-// buffers that were in use at once are ever kept, so the pool holds no more
-// than the writer's peak, and never more than maxKeptFrames bytes.
+// faulted in again. Only buffers that were in use at once are ever kept, so
+// the pool holds no more than the writer's peak, and never more than
+// maxKeptFrames bytes.
 type framePool struct {
 	mu   sync.Mutex
 	free [frameClasses][]*[]byte // by class: capacity (i+1)*frameClass
