@@ -38,6 +38,7 @@ func (a *atomicFile) Commit() error {
 		a.Abort()
 		return fmt.Errorf("archive: sync %s: %w", a.path, explainFS(err))
 	}
+	dropCache(a.File)
 	if err := a.Close(); err != nil {
 		os.Remove(a.Name())
 		return fmt.Errorf("archive: close %s: %w", a.path, explainFS(err))

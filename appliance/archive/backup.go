@@ -202,6 +202,7 @@ func (fw *fileWriter) Close() error {
 		fw.f.Close()
 		return fmt.Errorf("archive: sync: %w", explainFS(err))
 	}
+	dropCache(fw.f)
 	if err := fw.f.Close(); err != nil {
 		return explainFS(err)
 	}
