@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"filippo.io/age"
 )
@@ -57,9 +58,9 @@ func (w *walWorker) openComplete() error {
 		return err
 	}
 	if w.outBuf == nil {
-		w.outBuf = bufio.NewWriterSize(f, segWriteBuf)
+		w.outBuf = bufio.NewWriterSize(io.Discard, segWriteBuf)
 	}
-	w.outBuf.Reset(f)
+	w.outBuf.Reset(pacedWriter{f, &w.pace})
 	s, err := age.Encrypt(w.outBuf, w.r.recips...)
 	if err == nil {
 		_, err = io.WriteString(s, magicWAL)
@@ -97,7 +98,9 @@ func (w *walWorker) complete() error {
 	w.committing++
 	w.idle.Broadcast()
 	w.qmu.Unlock()
+	handing := time.Now()
 	w.commits <- commitJob{out: w.out, partial: w.r.segPath(w.tli, w.segNo, partialSuffix), dir: w.r.walDir(w.tli)}
+	w.pace.handedOver(time.Since(handing))
 	w.out, w.sealed = nil, nil
 	w.active = false
 	w.clearPending()

@@ -77,6 +77,7 @@ type walWorker struct {
 
 	failed atomic.Bool // err is set
 	behind atomic.Bool // the stream is catching up on a backlog (SetBehind)
+	pace   drivePace   // whether the drive holds the stream up; its fields but bound are guarded by mu
 
 	qmu        sync.Mutex
 	idle       *sync.Cond // signalled when queued or committing drops to zero, and at each hand-over to the committer
@@ -223,15 +224,16 @@ func (p *framePool) put(b *[]byte) {
 }
 
 // codec chooses how to store the next frame: zstd when the stream is
-// caught up; S2 while it catches up; raw while it catches up and every
-// chunk buffer is waiting to be compressed, so that the receiver would
-// otherwise stop and wait for the compressors, if rawOK. Buffers are given
-// back as soon as they are compressed, before their frames are written, so
-// a slow drive never reads as slow compression here (it holds up queue
-// instead).
+// caught up, or when it catches up but the drive is what holds it up
+// (drivePace); otherwise S2 while it catches up; raw while it catches up
+// and every chunk buffer is waiting to be compressed, so that the receiver
+// would otherwise stop and wait for the compressors, if rawOK. Buffers are
+// given back as soon as they are compressed, before their frames are
+// written, so a slow drive never reads as slow compression here (it holds
+// up queue instead).
 func (w *walWorker) codec(rawOK bool) Codec {
 	switch {
-	case !w.behind.Load():
+	case !w.behind.Load(), w.pace.bound.Load():
 		return CodecZstd
 	case rawOK && w.made.Load() >= chunkBufs && len(w.free) == 0:
 		return CodecRaw
@@ -292,6 +294,7 @@ func (w *walWorker) call(j walJob) error {
 	w.qmu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.pace.idle()
 	return w.do(j)
 }
 
