@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +35,12 @@ type demoRun struct {
 	clk         *demoClock
 	sim         *drivetest.Drives
 	vaultURL    string
+	drills      bool // the box runs restore drills (the demo runs as root)
 }
+
+// demoFetchProgram is the clinicctl whose wal-fetch a drill's PostgreSQL
+// runs; empty means this program. Tests set the binary they built.
+var demoFetchProgram string
 
 // runDemo runs the whole box on one machine: a throwaway PostgreSQL with a
 // clinic-like workload, the appliance with three simulated drives (and a
@@ -154,8 +160,36 @@ func (d *demoRun) startBox(db *pgcluster.Cluster) (*appliance.Appliance, error) 
 	}
 	d.later(stopVault)
 	d.vaultURL = vaultURL
+	drills, err := d.drillConfig()
+	if err != nil {
+		return nil, err
+	}
 	return appliance.New(appliance.Config{Settings: set, StateDir: filepath.Join(d.dir, "state"), Drives: d.sim, Offsite: ship,
-		Now: d.clk.Now, Tick: tick, Hostname: "clinicbox-demo", Log: d.boxLog})
+		Drills: drills, Now: d.clk.Now, Tick: tick, Hostname: "clinicbox-demo", Log: d.boxLog})
+}
+
+// drillConfig lets the demo box prove its backups as the box does: each
+// drive is drilled once its first backup verified and weekly after, with
+// this machine's PostgreSQL, into a scratch in memory (the simulated
+// drives are directories, which the kernel cannot encrypt), so the
+// restored patient data never lands on this machine's disk. Mounting that
+// scratch takes root; without it the demo says that drills are off rather
+// than showing a drill not run on every drive.
+func (d *demoRun) drillConfig() (*appliance.DrillConfig, error) {
+	if os.Geteuid() != 0 {
+		d.say("restore drills are off: the demo mounts their scratch in memory, which needs root")
+		return nil, nil
+	}
+	fetch := demoFetchProgram
+	if fetch == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("demo: the drills' restore_command needs this program's path: %w", err)
+		}
+		fetch = exe
+	}
+	d.drills = true
+	return &appliance.DrillConfig{FetchProgram: fetch, RAMScratch: filepath.Join(d.dir, "drill-scratch")}, nil
 }
 
 // serve serves the box's pages on the LAN address; this terminal is the
@@ -195,7 +229,7 @@ func (d *demoRun) run(ctx context.Context, box *appliance.Appliance) context.Con
 // pilot runs the autopilot and, after a set number of days, checks the
 // custody log's chain.
 func (d *demoRun) pilot(ctx context.Context, box *appliance.Appliance) error {
-	p := &pilot{box: box, sim: d.sim, clk: d.clk, say: d.say}
+	p := &pilot{box: box, sim: d.sim, clk: d.clk, say: d.say, drills: d.drills}
 	err := p.run(ctx, d.days)
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -211,17 +245,39 @@ func (d *demoRun) pilot(ctx context.Context, box *appliance.Appliance) error {
 	return err
 }
 
-// narrate prints the headline whenever it changes.
+// narrate prints the headline whenever it changes, and what the box says
+// of its restore drills, which seldom make the headline.
 func narrate(ctx context.Context, box *appliance.Appliance, clk *demoClock, say func(string, ...any)) {
-	last := ""
+	last, lastDrill := "", newestDrillEvent(box.Status()) // drills of an earlier run of the demo are not news
 	for ctx.Err() == nil {
-		st, err := box.WaitFor(ctx, func(st status.Status) bool { return st.Headline != last })
+		st, err := box.WaitFor(ctx, func(st status.Status) bool {
+			return st.Headline != last || newestDrillEvent(st).After(lastDrill)
+		})
 		if err != nil {
 			return
 		}
-		last = st.Headline
-		say("[%s] %s: %s", clk.Now().In(clk.virt.Location()).Format("Mon 15:04"), st.Severity, st.Headline)
+		at := clk.Now().In(clk.virt.Location()).Format("Mon 15:04")
+		for _, e := range slices.Backward(st.Events) { // newest first
+			if e.Kind == "drill" && e.Time.After(lastDrill) {
+				say("[%s] box: %s", at, e.Message)
+			}
+		}
+		lastDrill = newestDrillEvent(st)
+		if st.Headline != last {
+			last = st.Headline
+			say("[%s] %s: %s", at, st.Severity, st.Headline)
+		}
 	}
+}
+
+// newestDrillEvent is the time of the box's newest event about a drill.
+func newestDrillEvent(st status.Status) time.Time {
+	for _, e := range st.Events {
+		if e.Kind == "drill" {
+			return e.Time
+		}
+	}
+	return time.Time{}
 }
 
 // demoClock runs faster than real time.

@@ -34,9 +34,10 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// The demo runs the whole box: three drives enrolled, two mornings of
-// swaps by the autopilot (one pulled without the button), its pages served,
-// and nothing left running; everything it wrote is under --dir.
+// The demo runs the whole box: three drives enrolled, the box's restore
+// drill of the last one (as root, in memory), two mornings of swaps by the
+// autopilot (one pulled without the button), its pages served, and nothing
+// left running or mounted; everything it wrote is under --dir.
 func TestDemoRunsTwoDays(t *testing.T) {
 	if _, err := postgres.BinDir(); err != nil {
 		testenv.Skip(t, "PostgreSQL binaries: "+err.Error())
@@ -47,6 +48,8 @@ func TestDemoRunsTwoDays(t *testing.T) {
 	}
 	os.Chmod(dir, 0o755)
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	demoFetchProgram = clinicctl
+	t.Cleanup(func() { demoFetchProgram = "" })
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
@@ -61,7 +64,12 @@ func TestDemoRunsTwoDays(t *testing.T) {
 		t.Fatalf("demo did not finish two days\n%s", out.String())
 	}
 	text := out.String()
+	drill := "box: Restore drill of Grandfather passed: a usable database in "
+	if os.Geteuid() != 0 {
+		drill = "restore drills are off: the demo mounts their scratch in memory, which needs root"
+	}
 	for _, want := range []string{
+		drill,
 		`"red" is now Grandfather and holds a verified backup`,
 		"front desk (day 2)",
 		"without pressing the button",
@@ -103,6 +111,14 @@ func TestDemoRunsTwoDays(t *testing.T) {
 	rep, err := repo.Verify(context.Background(), archive.VerifyOptions{Identities: ids})
 	if err != nil || !rep.OK() || len(rep.Backups) == 0 {
 		t.Errorf("the vault's repository: %v, problems %v, %d backups; want a verified backup", err, rep.Problems, len(rep.Backups))
+	}
+	// A drill's scratch held the restored database in memory only, and is
+	// gone: nothing restored is left on this machine's disk.
+	if mounts, err := os.ReadFile("/proc/self/mountinfo"); err != nil || strings.Contains(string(mounts), dir) {
+		t.Errorf("a mount under the demo's directory is left (%v):\n%s", err, mounts)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "drill-scratch")); len(ents) != 0 {
+		t.Errorf("the drills' scratch is left: %v", ents)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, "drives", "stranger")); len(ents) != 0 {
 		t.Errorf("the stranger's drive was written: %v", ents)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/clinicbox/clinicbox/appliance"
@@ -21,6 +22,10 @@ type pilot struct {
 	clk *demoClock
 	say func(string, ...any)
 	gen map[string]string // generation -> simulated drive
+	// drills: the box drills each drive once its first backup verified;
+	// the autopilot lets the first drive's drill finish before the first
+	// swap.
+	drills bool
 }
 
 func (p *pilot) wait(ctx context.Context, ok func(status.Status) bool) (status.Status, error) {
@@ -31,6 +36,9 @@ func (p *pilot) wait(ctx context.Context, ok func(status.Status) bool) (status.S
 
 func (p *pilot) run(ctx context.Context, days int) error {
 	if err := p.enrollAll(ctx); err != nil {
+		return err
+	}
+	if err := p.awaitDrill(ctx); err != nil {
 		return err
 	}
 	in := "red"
@@ -139,6 +147,28 @@ func (p *pilot) stranger(ctx context.Context) error {
 	p.sim.Unplug("stranger")
 	p.wait(ctx, empty)
 	return nil
+}
+
+// awaitDrill waits for the box's first restore drill of the drive in the
+// box, which starts once its first backup verified: the front desk leaves
+// the drive in until the drill has finished, even past the morning swap
+// on a fast clock. It goes on without waiting when the swap is due and no
+// drill runs: the box drills when it can, not when the autopilot asks.
+func (p *pilot) awaitDrill(ctx context.Context) error {
+	if !p.drills {
+		return nil
+	}
+	drive := ""
+	if in := p.box.Status().InBox; in != nil {
+		drive = in.Drive
+	}
+	_, err := p.wait(ctx, func(st status.Status) bool {
+		if slices.ContainsFunc(st.Drills, func(d status.Drill) bool { return d.Drive == drive }) {
+			return true
+		}
+		return st.Swap.Due && !slices.ContainsFunc(st.Conditions, func(c status.Condition) bool { return c.Name == "drilling" })
+	})
+	return err
 }
 
 func streaming(st status.Status) bool {
