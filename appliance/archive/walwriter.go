@@ -56,6 +56,17 @@ func (r *Repo) WAL() (*WALWriter, error) {
 	return &WALWriter{r: r, lock: l, work: newWALWorker(r)}, nil
 }
 
+// WALStreaming reports whether a process holds the repository's WAL, that
+// is, streams into it. It takes the lock for a moment when it is free: a
+// stream starting at that moment finds it taken and tries again.
+func (r *Repo) WALStreaming() (bool, error) {
+	l, err := r.lock(".lock-wal")
+	if err != nil || l == nil {
+		return l == nil && err == nil, err
+	}
+	return false, l.Close()
+}
+
 // Close releases the writer. Unflushed data is dropped: call Flush first.
 func (w *WALWriter) Close() error {
 	if w.closed {

@@ -217,3 +217,41 @@ func TestOwnStreamStartsAtTheBackupWhenTheServerRemovedTheWAL(t *testing.T) {
 		}
 	}
 }
+
+// A backup that waits for another process's stream to store its WAL says
+// at once when that process has stopped (a drive that filled up stops the
+// stream, and what the stream leaves may give the backup room again),
+// instead of waiting Options.WALWait for WAL that nothing will store.
+func TestBackupSaysWhenTheStreamItWaitsForStopped(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{})
+	ctx := context.Background()
+	recip, _ := testKey(t)
+	dir := filepath.Join(t.TempDir(), "repo")
+	s := startStream(t, StreamOptions{DB: c.URL(), Repo: dir, Slot: "clinicbox_drive", Recipients: []string{recip}, Signer: testSigner})
+	s.waitFor(t, 1, currentLSN(t, c, false))
+	opt := Options{DB: c.URL(), Repo: dir, Recipients: []string{recip}, Signer: testSigner, WALWait: time.Minute}
+	opt.defaults()
+	conn, repo, err := connectRepo(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	end := currentLSN(t, c, true) + 64<<20 // beyond what the stream stores here
+	// While the stream runs, the backup waits for it, up to WALWait.
+	short := opt
+	short.WALWait = 100 * time.Millisecond
+	if err := awaitWAL(ctx, short, repo, nil, end); err == nil || !strings.Contains(err.Error(), "has not stored WAL up to") {
+		t.Fatalf("waiting for a running stream: got %v; want it to wait until WALWait", err)
+	}
+	s.stop(t)
+	err = awaitWAL(ctx, opt, repo, nil, end)
+	if err == nil || !strings.Contains(err.Error(), "stopped before storing WAL up to "+end.String()) {
+		t.Fatalf("waiting for a stream that stopped: got %v; want the stop named at once", err)
+	}
+	// The box's own stream may not have taken the repository yet: with
+	// Streamed, the backup waits.
+	opt.Streamed, opt.WALWait = true, 100*time.Millisecond
+	if err := awaitWAL(ctx, opt, repo, nil, end); err == nil || !strings.Contains(err.Error(), "has not stored WAL up to") {
+		t.Fatalf("waiting for the box's stream: got %v; want it to wait until WALWait", err)
+	}
+}

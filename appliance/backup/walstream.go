@@ -142,6 +142,9 @@ func awaitWAL(ctx context.Context, opt Options, repo *archive.Repo, ws *walStrea
 		if st, ok := repo.WALState(); ok && st.Flushed >= end {
 			return nil
 		}
+		if err := streamerGone(opt, repo, end); err != nil {
+			return err
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("backup: another process streams WAL into %s but has not stored WAL up to %s within %s; check that 'clinicctl stream' (or the box) is running",
 				repo.Dir, end, opt.WALWait)
@@ -152,4 +155,26 @@ func awaitWAL(ctx context.Context, opt Options, repo *archive.Repo, ws *walStrea
 			return ctx.Err()
 		}
 	}
+}
+
+// streamerGone returns an error when the process that streamed into the
+// repository as the backup began has stopped without storing WAL up to
+// end: nothing will store it, and the backup says so at once rather than
+// after Options.WALWait. (A drive filling up stops the stream when its
+// write finds no room: the backup may then find room again in what the
+// stream left, and would wait in vain.) Not with Options.Streamed: the
+// box's stream may not have taken the repository yet.
+func streamerGone(opt Options, repo *archive.Repo, end postgres.LSN) error {
+	if opt.Streamed {
+		return nil
+	}
+	streaming, err := repo.WALStreaming()
+	if err != nil || streaming {
+		return err
+	}
+	if st, ok := repo.WALState(); ok && st.Flushed >= end {
+		return nil // stored just before the stream stopped
+	}
+	return fmt.Errorf("backup: the process that streamed WAL into %s stopped before storing WAL up to %s (its own output says why); start 'clinicctl stream' again, then take the backup again",
+		repo.Dir, end)
 }
