@@ -72,14 +72,7 @@ const (
 // cutPower shuts the filesystem down without writing anything more.
 func (d *drive) cutPower() {
 	d.t.Helper()
-	f, err := os.Open(d.dir)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.IoctlSetPointerInt(int(f.Fd()), fsShutdown, fsShutdownNoLogFlush); err != nil {
-		d.t.Fatalf("shutdown %s: %v", d.dir, err)
-	}
+	d.onFS("shutdown", func(fd int) error { return unix.IoctlSetPointerInt(fd, fsShutdown, fsShutdownNoLogFlush) })
 }
 
 // turnReadOnly makes ext4 record an error, which with errors=remount-ro
@@ -121,6 +114,25 @@ func (d *drive) fill(free int64) string {
 		d.t.Fatal(err)
 	}
 	return p
+}
+
+// sync writes everything the drive's filesystem holds in memory to it.
+func (d *drive) sync() {
+	d.t.Helper()
+	d.onFS("syncfs", unix.Syncfs)
+}
+
+// onFS runs call on a descriptor of the drive's mounted filesystem.
+func (d *drive) onFS(what string, call func(fd int) error) {
+	d.t.Helper()
+	f, err := os.Open(d.dir)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer f.Close()
+	if err := call(int(f.Fd())); err != nil {
+		d.t.Fatalf("%s %s: %v", what, d.dir, err)
+	}
 }
 
 // storedEnd is where the WAL stored in a repository ends, read from the

@@ -137,6 +137,17 @@ func TestDiskFull(t *testing.T) {
 	d := newDrive(t, 64<<20)
 	b := &box{t: t, c: c, dir: filepath.Join(d.dir, "repo"), k: newKey(t)}
 	b.startStream()
+	// The stream starts at the slot's first segment, behind the WAL of
+	// the clinic's setup. Filled while it catches up, the drive would not
+	// stay full: the stream's unfinished segment and the kernel's space
+	// reserved for unwritten data come back as it goes on. So the stream
+	// catches up and the filesystem is synced first.
+	caughtUp, err := c.CurrentLSN(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the stream to catch up before the drive fills", 2*time.Minute, func() bool { return b.flushed() >= caughtUp }, b.stream.Progress)
+	d.sync()
 	filler := d.fill(600 << 10)
 
 	t.Run("backup", func(t *testing.T) {
