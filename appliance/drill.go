@@ -40,9 +40,11 @@ type DrillConfig struct {
 	Memory func() (tmpfs.Memory, error)
 }
 
-// Names of the drill's conditions.
+// Names of the drill's conditions. CondDrilling, shown while a drill
+// runs, is exported for those who wait for a drill to end (the demo's
+// autopilot).
 const (
-	condDrilling    = "drilling"
+	CondDrilling    = "drilling"
 	condDrillFailed = "drill failed"
 	condDrillNotRun = "drill not run"
 )
@@ -361,7 +363,7 @@ func (a *Appliance) drillDone(b *inBox, run *drillRun, rep *restore.Report, targ
 func (a *Appliance) drillConditions() []status.Condition {
 	var out []status.Condition
 	if b := a.box; b != nil && b.drill != nil {
-		out = append(out, status.Condition{Name: condDrilling, Severity: status.Busy, Drive: string(b.drill.drive),
+		out = append(out, status.Condition{Name: CondDrilling, Severity: status.Busy, Drive: string(b.drill.drive),
 			Message: "Proving that the backups on " + b.drill.gen + " restore (restore drill). The drive may be ejected at any time."})
 	}
 	for _, d := range a.rot.Drives {

@@ -128,14 +128,14 @@ func TestScheduledDrillPassesAndShows(t *testing.T) {
 	r, fs := drillRig(t, time.Date(2026, 3, 2, 7, 0, 0, 0, mustLoc(t, "America/Chicago")), `{"after_enrollment": false}`, "")
 	r.at(monday, 7, 0)
 	gen := r.enroll("blue")
-	if st := r.a.Status(); len(st.Drills) != 0 || hasCondition(st, condDrilling) {
+	if st := r.a.Status(); len(st.Drills) != 0 || hasCondition(st, CondDrilling) {
 		t.Fatalf("a drill ran before the night's backup: %+v", st.Drills)
 	}
 	r.workload(10)
 	r.at(monday, 21, 30)
 	st := r.wait("a drill after the nightly backup", func(st status.Status) bool {
 		_, ok := lastDrill(st)
-		return ok && !hasCondition(st, condDrilling)
+		return ok && !hasCondition(st, CondDrilling)
 	})
 	d, _ := lastDrill(st)
 	if !d.OK || d.Drive == "" || d.Report == "" || d.RTO <= 0 {
@@ -325,13 +325,13 @@ func TestEjectStopsDrill(t *testing.T) {
 	if err := r.a.Do(context.Background(), ActDrill, "", "test"); err != nil {
 		t.Fatal(err)
 	}
-	r.wait("the drill running", func(st status.Status) bool { return hasCondition(st, condDrilling) })
+	r.wait("the drill running", func(st status.Status) bool { return hasCondition(st, CondDrilling) })
 	gate.reached(t)
 	if err := r.a.Do(context.Background(), ActEject, "", "test"); err != nil {
 		t.Fatal(err)
 	}
 	st := r.wait("safe to remove", func(st status.Status) bool { return st.InBox != nil && st.InBox.Activity == "safe to remove" })
-	if len(st.Drills) != 0 || hasCondition(st, condDrilling) {
+	if len(st.Drills) != 0 || hasCondition(st, CondDrilling) {
 		t.Errorf("after the eject: drills %+v, conditions %v; want none", st.Drills, st.Conditions)
 	}
 	if left := scratchLeft(r, fs, "blue"); len(left) > 0 {
@@ -439,7 +439,7 @@ func TestDrillToChosenMoment(t *testing.T) {
 			t.Errorf("drill to %q: %v; want a refusal saying %q", c.at, err, c.want)
 		}
 	}
-	if st := r.a.Status(); len(st.Drills) != 0 || hasCondition(st, condDrilling) {
+	if st := r.a.Status(); len(st.Drills) != 0 || hasCondition(st, CondDrilling) {
 		t.Fatalf("a refused drill ran: %+v", st.Drills)
 	}
 	at := mid.UTC().Format(time.RFC3339Nano)
@@ -448,7 +448,7 @@ func TestDrillToChosenMoment(t *testing.T) {
 	}
 	st := r.wait("the drill to "+at, func(st status.Status) bool {
 		_, ok := lastDrill(st)
-		return ok && !hasCondition(st, condDrilling)
+		return ok && !hasCondition(st, CondDrilling)
 	})
 	d, _ := lastDrill(st)
 	if !d.OK || d.Target != "time "+at {

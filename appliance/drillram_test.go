@@ -88,7 +88,7 @@ func TestDrillInMemoryWhereNothingEncrypts(t *testing.T) {
 		t.Errorf("no restored data directory in the tmpfs: %v", data)
 	}
 	gate.open()
-	st2 := r.wait("the drill", func(st status.Status) bool { _, ok := lastDrill(st); return ok && !hasCondition(st, condDrilling) })
+	st2 := r.wait("the drill", func(st status.Status) bool { _, ok := lastDrill(st); return ok && !hasCondition(st, CondDrilling) })
 	d, _ := lastDrill(st2)
 	if !d.OK || !d.InRAM || d.NotRun || d.ServerPeakRSS <= 0 || d.BoxPeakRSS <= 0 {
 		t.Fatalf("drill: %+v; want passed, in memory, with both peaks", d)

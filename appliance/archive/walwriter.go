@@ -61,8 +61,11 @@ func (r *Repo) WAL() (*WALWriter, error) {
 // stream starting at that moment finds it taken and tries again.
 func (r *Repo) WALStreaming() (bool, error) {
 	l, err := r.lock(".lock-wal")
-	if err != nil || l == nil {
-		return l == nil && err == nil, err
+	switch {
+	case err != nil:
+		return false, err
+	case l == nil:
+		return true, nil
 	}
 	return false, l.Close()
 }

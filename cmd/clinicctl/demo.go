@@ -257,7 +257,7 @@ func narrate(ctx context.Context, box *appliance.Appliance, clk *demoClock, say 
 			return
 		}
 		at := clk.Now().In(clk.virt.Location()).Format("Mon 15:04")
-		for _, e := range slices.Backward(st.Events) { // newest first
+		for _, e := range slices.Backward(st.Events) { // Events are newest first: print the oldest first
 			if e.Kind == "drill" && e.Time.After(lastDrill) {
 				say("[%s] box: %s", at, e.Message)
 			}

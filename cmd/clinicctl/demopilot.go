@@ -166,7 +166,7 @@ func (p *pilot) awaitDrill(ctx context.Context) error {
 		if slices.ContainsFunc(st.Drills, func(d status.Drill) bool { return d.Drive == drive }) {
 			return true
 		}
-		return st.Swap.Due && !slices.ContainsFunc(st.Conditions, func(c status.Condition) bool { return c.Name == "drilling" })
+		return st.Swap.Due && !slices.ContainsFunc(st.Conditions, func(c status.Condition) bool { return c.Name == appliance.CondDrilling })
 	})
 	return err
 }
