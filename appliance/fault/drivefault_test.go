@@ -142,11 +142,7 @@ func TestDiskFull(t *testing.T) {
 	// stay full: the stream's unfinished segment and the kernel's space
 	// reserved for unwritten data come back as it goes on. So the stream
 	// catches up and the filesystem is synced first.
-	caughtUp, err := c.CurrentLSN(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "the stream to catch up before the drive fills", 2*time.Minute, func() bool { return b.flushed() >= caughtUp }, b.stream.Progress)
+	b.waitCaughtUp(t, c, 1)
 	d.sync()
 	filler := d.fill(600 << 10)
 
@@ -194,15 +190,7 @@ func TestDiskFull(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.startStream()
-		target, err := c.CurrentLSN(context.Background(), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitUntil(t, "catch-up after space was freed", 2*time.Minute, func() bool { return b.flushed() >= target }, b.stream.Progress)
-		if err := b.stream.Interrupt(); err != nil {
-			t.Errorf("stream after SIGINT: %v\n%s", err, b.stream.Output())
-		}
-		b.stream = nil
+		b.catchUp(t, c, 1) // once space was freed
 		b.checkAfterKill(t)
 		tr.Outcome = "stream stops (" + shorten(said) + "); once space was freed it caught up from the slot with no gap"
 	})

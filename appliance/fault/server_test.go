@@ -22,6 +22,18 @@ func (b *box) catchUp(t *testing.T, c *pgtest.Cluster, tli uint32) {
 			t.Logf("stream output:\n%s", s.Output())
 		}
 	}()
+	b.waitCaughtUp(t, c, tli)
+	if err := b.stream.Interrupt(); err != nil {
+		t.Errorf("stream after SIGINT: %v\n%s", err, b.stream.Output())
+	}
+	b.stream = nil
+}
+
+// waitCaughtUp waits until the streamer stored everything the server wrote
+// on timeline tli, and leaves it running.
+func (b *box) waitCaughtUp(t *testing.T, c *pgtest.Cluster, tli uint32) {
+	t.Helper()
+	s := b.stream
 	target, err := c.CurrentLSN(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
@@ -34,10 +46,6 @@ func (b *box) catchUp(t *testing.T, c *pgtest.Cluster, tli uint32) {
 		st, _ := r.WALState()
 		return st.Timeline == tli && st.Flushed >= target
 	}, s.Progress)
-	if err := b.stream.Interrupt(); err != nil {
-		t.Errorf("stream after SIGINT: %v\n%s", err, b.stream.Output())
-	}
-	b.stream = nil
 }
 
 // The database server restarted under the streamer, cleanly and as after a
